@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Launcher for the `biobank` command: raises the libuv thread pool above the activity
+// concurrency (DuckDB and file I/O use it), then runs the TypeScript CLI through tsx.
+import { availableParallelism } from 'node:os';
+
+const activities = Number(process.env.BIOBANK_MAX_ACTIVITIES) || 2;
+const wanted = Math.max(8, activities * 2 + 4, availableParallelism() + 4);
+if (!(Number(process.env.UV_THREADPOOL_SIZE) >= wanted)) process.env.UV_THREADPOOL_SIZE = String(wanted);
+
+const { register } = await import('tsx/esm/api');
+register();
+const { main } = await import('../cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,64 @@
+import { existsSync } from 'node:fs';
+import { withEngineDb } from '../../engine/duckdb.js';
+import { loadConfig } from '../../temporal.config.js';
+import { parse } from '../args.js';
+import { CliError, type Command, EXIT } from '../command.js';
+import { type Format, type Row, render } from '../format.js';
+
+const FORMATS = ['table', 'tsv', 'csv', 'json'] as const;
+
+export const queryCommand: Command = {
+  name: 'query',
+  summary: 'run read-only SQL over the engine database (releases, runs, results)',
+  usage: `
+Usage: biobank query "<SQL>" [--format table|tsv|csv|json] [--max-rows N]
+
+Opens the engine database (BIOBANK_DB, default <dataDir>/engine.duckdb) READ-ONLY and prints
+the result. Any DuckDB SQL works, including read_parquet() over the release folders.
+
+Options:
+  --format F     table (default), tsv, csv or json
+  --max-rows N   stop printing after N rows in table format (default 200; 0 = all)`,
+  examples: [
+    'biobank query "SHOW TABLES"',
+    `biobank query "SELECT chrom, count(*) FROM variants GROUP BY ALL ORDER BY 1" --format csv`,
+  ],
+  async run(argv) {
+    const { values, positionals } = parse(
+      argv,
+      { format: { type: 'string', default: 'table' }, 'max-rows': { type: 'string', default: '200' } },
+      true,
+    );
+    if (positionals.length !== 1)
+      throw new CliError('expected exactly one SQL statement in quotes', EXIT.usage);
+    const format = values.format as Format;
+    if (!FORMATS.includes(format))
+      throw new CliError(`--format must be one of ${FORMATS.join(', ')}`, EXIT.usage);
+    const maxRows = Number(values['max-rows']);
+    if (!Number.isInteger(maxRows) || maxRows < 0)
+      throw new CliError('--max-rows must be a whole number', EXIT.usage);
+    const config = loadConfig();
+    if (!existsSync(config.database)) {
+      throw new CliError(
+        `no engine database at ${config.database}`,
+        EXIT.failed,
+        "run 'biobank demo' or 'biobank release add <manifest.json>' first, or set BIOBANK_DATA_DIR",
+      );
+    }
+    const { columns, rows } = await withEngineDb(
+      config,
+      async (conn) => {
+        const reader = await conn.runAndReadAll(positionals[0]);
+        return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Row[] };
+      },
+      { readOnly: true, lockTimeoutMs: 30_000 },
+    ).catch((err: Error) => {
+      throw new CliError(err.message.split('\n')[0], EXIT.failed);
+    });
+    const shown = format === 'table' && maxRows > 0 ? rows.slice(0, maxRows) : rows;
+    console.log(render(columns, shown, format));
+    if (shown.length < rows.length)
+      console.error(`(showing ${shown.length} of ${rows.length} rows; --max-rows 0 for all)`);
+    return EXIT.ok;
+  },
+};

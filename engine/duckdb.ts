@@ -1,0 +1,115 @@
+/**
+ * DuckDB access for one process.
+ *
+ * - **Compute instance:** one in-memory DuckDB instance per process (`computeDb`), shared by
+ *   every activity the worker runs. It reads and writes Parquet; its thread count and memory
+ *   limit come from `temporal.config.ts`.
+ * - **Engine database** (`config.database`): the catalog of releases plus the results tables.
+ *   DuckDB lets only one process hold a database file for writing, and several workers may
+ *   serve one task queue, so no process keeps it open: `withEngineDb` attaches it for one
+ *   short unit of work and detaches it again, retrying while another process holds the lock.
+ *   Inside a process, a mutex serialises those units.
+ */
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { EngineConfig } from '../temporal.config.js';
+
+let compute: Promise<DuckDBInstance> | undefined;
+
+/** Quote an SQL string literal. Only for paths and names the engine itself produced. */
+export function sqlString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** Quote an SQL identifier. */
+export function sqlIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The process's compute instance, created on first use. */
+export function computeDb(config: EngineConfig): Promise<DuckDBInstance> {
+  compute ??= (async () => {
+    const tmp = join(config.dataDir, 'tmp', 'duckdb');
+    await mkdir(tmp, { recursive: true });
+    return DuckDBInstance.create(':memory:', {
+      threads: String(config.worker.duckdbThreads),
+      memory_limit: config.worker.duckdbMemoryLimit,
+      preserve_insertion_order: 'false',
+      temp_directory: tmp,
+    });
+  })();
+  return compute;
+}
+
+/** Run `fn` on a fresh connection of the compute instance, closing it afterwards. */
+export async function withCompute<T>(
+  config: EngineConfig,
+  fn: (conn: DuckDBConnection) => Promise<T>,
+): Promise<T> {
+  const conn = await (await computeDb(config)).connect();
+  try {
+    return await fn(conn);
+  } finally {
+    conn.closeSync();
+  }
+}
+
+let engineQueue: Promise<unknown> = Promise.resolve();
+
+function isLockError(err: unknown): boolean {
+  const text = String((err as Error)?.message ?? err);
+  return /Could not set lock|Conflicting lock|database is locked|lock on file/i.test(text);
+}
+
+export interface EngineDbOptions {
+  /** Attach read-only (queries, the viewer). Default false. */
+  readOnly?: boolean;
+  /** Give up waiting for another process's lock after this many ms. Default 120 000. */
+  lockTimeoutMs?: number;
+}
+
+/**
+ * Run `fn` with the engine database attached as schema `engine` (and set as the default
+ * catalog) on a compute connection. The database is detached afterwards, so other
+ * processes can take it. Units of work in this process run one at a time.
+ */
+export function withEngineDb<T>(
+  config: EngineConfig,
+  fn: (conn: DuckDBConnection) => Promise<T>,
+  options: EngineDbOptions = {},
+): Promise<T> {
+  const run = async (): Promise<T> => {
+    await mkdir(dirname(config.database), { recursive: true });
+    const deadline = Date.now() + (options.lockTimeoutMs ?? 120_000);
+    let delay = 50;
+    for (;;) {
+      const conn = await (await computeDb(config)).connect();
+      let attached = false;
+      try {
+        await conn.run(
+          `ATTACH ${sqlString(config.database)} AS engine${options.readOnly ? ' (READ_ONLY)' : ''}`,
+        );
+        attached = true;
+        await conn.run('USE engine');
+        return await fn(conn);
+      } catch (err) {
+        if (!attached && isLockError(err) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, 2000);
+          continue;
+        }
+        throw err;
+      } finally {
+        if (attached) {
+          await conn.run('USE memory').catch(() => {});
+          await conn.run('DETACH engine').catch(() => {});
+        }
+        conn.closeSync();
+      }
+    }
+  };
+  const next = engineQueue.then(run, run);
+  engineQueue = next.catch(() => undefined);
+  return next;
+}

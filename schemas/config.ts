@@ -1,0 +1,68 @@
+/**
+ * Engine configuration contract. `temporal.config.ts` builds a candidate from
+ * defaults and environment variables and validates it with this schema.
+ */
+import { z } from 'zod';
+
+/** A Temporal duration string such as `30s`, `10m`, `2h`, or a number of milliseconds. */
+export const durationSchema = z.union([
+  z.number().int().positive(),
+  z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'must look like 500ms, 30s, 10m, 2h or 1d'),
+]);
+
+export const retryPresetSchema = z.strictObject({
+  initialInterval: durationSchema,
+  backoffCoefficient: z.number().min(1),
+  maximumInterval: durationSchema,
+  maximumAttempts: z.number().int().min(0),
+});
+
+export const activityPresetSchema = z.strictObject({
+  startToCloseTimeout: durationSchema,
+  heartbeatTimeout: durationSchema.optional(),
+  retry: retryPresetSchema,
+});
+
+export const configSchema = z.strictObject({
+  temporal: z.strictObject({
+    /** host:port of the Temporal frontend (TEMPORAL_ADDRESS). */
+    address: z.string().regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233'),
+    /** Temporal namespace (TEMPORAL_NAMESPACE). */
+    namespace: z.string().min(1),
+    /** Task queue every worker polls. */
+    taskQueue: z.string().min(1),
+    /** Port of the dev server's web UI (`biobank dev-server`). */
+    uiPort: z.number().int().min(1).max(65535),
+  }),
+  /** Folder that holds the engine database, Parquet tables and results (BIOBANK_DATA_DIR). */
+  dataDir: z.string().min(1),
+  /** The engine's DuckDB database: catalog of releases plus results (BIOBANK_DB); empty means <dataDir>/engine.duckdb. */
+  database: z.string(),
+  worker: z.strictObject({
+    /** Activities run at once by one worker process (BIOBANK_MAX_ACTIVITIES). */
+    maxConcurrentActivities: z.number().int().min(1).max(64),
+    /** Threads of the worker's DuckDB instance (BIOBANK_DUCKDB_THREADS). */
+    duckdbThreads: z.number().int().min(1).max(256),
+    /** DuckDB memory limit, e.g. `4GB` (BIOBANK_DUCKDB_MEMORY). */
+    duckdbMemoryLimit: z
+      .string()
+      .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must look like 4GB'),
+    /** Seconds a shutting-down worker waits for running activities to drain. */
+    shutdownGraceSeconds: z.number().int().min(0),
+  }),
+  activities: z.strictObject({
+    /** Quick catalog and bookkeeping steps. */
+    short: activityPresetSchema,
+    /** Streaming ingest, GWAS shards, PheWAS batches: long, heartbeating. */
+    long: activityPresetSchema,
+  }),
+  schedule: z.strictObject({
+    /** Id of the Temporal Schedule that re-runs studies on a new release. */
+    id: z.string().min(1),
+    /** How often the schedule checks the release manifest, e.g. `1h`. */
+    every: durationSchema,
+  }),
+});
+
+export type EngineConfig = z.infer<typeof configSchema>;
+export type ActivityPreset = z.infer<typeof activityPresetSchema>;

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Idempotent set-up for the demo and the tests:
+#   - npm install when node_modules does not match package-lock.json;
+#   - the Temporal CLI (scripts/ensure-temporal.sh);
+#   - with --test: the reference tools the accuracy tests compare against
+#     (Debian's plink2, r-base-core, bcftools, tabix), installed with apt-get when missing.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+stamp="node_modules/.biobank-setup-stamp"
+want="$(sha256sum package-lock.json | cut -d' ' -f1) $(node --version)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "setup: installing npm dependencies…" >&2
+  # npm ci rejects lockfiles written by npm 11 without foreign-platform optional packages;
+  # npm install follows the lockfile as closely and works with both.
+  npm install --no-audit --no-fund --loglevel=error >&2
+  echo "$want" > "$stamp"
+fi
+
+bash scripts/ensure-temporal.sh >/dev/null
+
+if [[ "${1:-}" == "--test" ]]; then
+  missing=()
+  command -v plink2 >/dev/null || missing+=(plink2)
+  command -v Rscript >/dev/null || missing+=(r-base-core)
+  command -v bcftools >/dev/null || missing+=(bcftools)
+  command -v tabix >/dev/null || missing+=(tabix)
+  if (( ${#missing[@]} )); then
+    echo "setup: installing reference tools from Debian: ${missing[*]}" >&2
+    sudo=""; [[ "$(id -u)" != 0 ]] && sudo="sudo -n"
+    $sudo apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+fi
