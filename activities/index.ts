@@ -3,8 +3,17 @@
  * `proxyActivities<Activities>(…)`. Each area builds its activities from shared deps.
  */
 import type { EngineConfig } from '../temporal.config.js';
+import { createAnalysisActivities } from './analysis.js';
+import { createBurdenActivities } from './burden.js';
 import { withFailureMapping } from './failures.js';
+import { createGwasActivities } from './gwas.js';
+import { createIngestActivities } from './ingest.js';
+import { createPhenotypeActivities } from './phenotype.js';
+import { createPhewasActivities } from './phewas.js';
+import { createRefreshActivities } from './refresh.js';
+import { createResultsActivities } from './results.js';
 import { createSelfTestActivities } from './selftest.js';
+import { createStudyActivities } from './study.js';
 
 export interface ActivityDeps {
   config: EngineConfig;
@@ -13,6 +22,15 @@ export interface ActivityDeps {
 export function createActivities({ config }: ActivityDeps) {
   return withFailureMapping({
     ...createSelfTestActivities(config),
+    ...createIngestActivities(config),
+    ...createResultsActivities(config),
+    ...createPhenotypeActivities(config),
+    ...createStudyActivities(config),
+    ...createAnalysisActivities(config),
+    ...createGwasActivities(config),
+    ...createPhewasActivities(config),
+    ...createBurdenActivities(config),
+    ...createRefreshActivities(config),
   });
 }
 

@@ -14,7 +14,7 @@ export const ACTIVITY_PRESETS = {
   /** Streaming ingest, GWAS shards, PheWAS batches: long and heartbeating. */
   long: {
     startToCloseTimeout: '6h',
-    heartbeatTimeout: '2m',
+    heartbeatTimeout: '30s',
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: 10 },
   },
 } as const;

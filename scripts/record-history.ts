@@ -20,7 +20,18 @@ if (!workflowId || !name) {
 const config = loadConfig();
 const json = execFileSync(
   requireTemporalCli(),
-  ['workflow', 'show', '--output', 'json', '--address', config.temporal.address, '--namespace', config.temporal.namespace, '--workflow-id', workflowId],
+  [
+    'workflow',
+    'show',
+    '--output',
+    'json',
+    '--address',
+    config.temporal.address,
+    '--namespace',
+    config.temporal.namespace,
+    '--workflow-id',
+    workflowId,
+  ],
   { encoding: 'utf8', maxBuffer: 256 << 20 },
 );
 const events = (JSON.parse(json) as { events?: unknown[] }).events ?? [];

@@ -26,6 +26,7 @@ if [[ "${1:-}" == "--test" ]]; then
   command -v Rscript >/dev/null || missing+=(r-base-core)
   command -v bcftools >/dev/null || missing+=(bcftools)
   command -v tabix >/dev/null || missing+=(tabix)
+  command -v chromium >/dev/null || missing+=(chromium)
   if (( ${#missing[@]} )); then
     echo "setup: installing reference tools from Debian: ${missing[*]}" >&2
     sudo=""; [[ "$(id -u)" != 0 ]] && sudo="sudo -n"

@@ -11,7 +11,7 @@ describe('temporal.config', () => {
     });
     expect(c.dataDir).toBe('/srv/study/.biobank');
     expect(c.database).toBe('/srv/study/.biobank/engine.duckdb');
-    expect(c.activities.long.heartbeatTimeout).toBe('2m');
+    expect(c.activities.long.heartbeatTimeout).toBe('30s');
     expect(c.schedule.id).toBe('biobank-release-refresh');
   });
 

@@ -19,6 +19,8 @@ export interface TestEngine {
   taskQueue: string;
   /** Run `fn` while a real worker polls the test task queue. */
   withWorker<T>(fn: () => Promise<T>): Promise<T>;
+  /** Start a real in-process worker on the test task queue; `stop()` drains and closes it. */
+  startWorker(): Promise<{ stop(): Promise<void> }>;
   cleanup(): Promise<void>;
 }
 
@@ -51,6 +53,18 @@ export async function makeTestEngine(env: Record<string, string> = {}): Promise<
       } finally {
         await nativeConnection.close();
       }
+    },
+    async startWorker() {
+      const nativeConnection = await NativeConnection.connect({ address });
+      const worker: Worker = await createEngineWorker(config, { connection: nativeConnection });
+      const running = worker.run();
+      return {
+        async stop() {
+          worker.shutdown();
+          await running;
+          await nativeConnection.close();
+        },
+      };
     },
     async cleanup() {
       await connection.close();

@@ -17,7 +17,10 @@ export interface WorkerProcess {
   stop(): Promise<number | null>;
 }
 
-export async function startWorkerProcess(env: Record<string, string>, identity: string): Promise<WorkerProcess> {
+export async function startWorkerProcess(
+  env: Record<string, string>,
+  identity: string,
+): Promise<WorkerProcess> {
   let log = '';
   const child = spawn('node', [BIN, 'worker', '--identity', identity], {
     env: { ...process.env, ...env },

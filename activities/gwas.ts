@@ -1,0 +1,463 @@
+/**
+ * GWAS activities: plan shards over a release's variants, test one shard, merge the shards.
+ *
+ * A shard streams its genotype rows (one `gt` BLOB per variant) out of the release's Parquet
+ * through DuckDB, applies variant QC on the analysis samples, and hands batches of genotype
+ * vectors to the pure kernels in `stats/` (linear: `linearGwas`; binary: `logisticGwas`, score
+ * test with Wald/Firth follow-up). Results go to Parquet part files as it goes; the heartbeat
+ * carries the last finished variant index, so a retried shard resumes after it and never writes
+ * a row twice. The final shard file is produced by temp-file-then-rename next to a small JSON
+ * record of its counts; a shard whose record and file hash match is not recomputed.
+ */
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type DuckDBAppender,
+  type DuckDBBlobValue,
+  type DuckDBConnection,
+  LIST,
+  listValue,
+  VARCHAR,
+} from '@duckdb/node-api';
+import { Context } from '@temporalio/activity';
+import { sqlString, withCompute } from '../engine/duckdb.js';
+import { atomicProduce, atomicWriteFile, exists, sha256File } from '../engine/fsutil.js';
+import { decodeDs, GT_MISSING } from '../engine/genotypes.js';
+import type { PhenotypeFirstSpec } from '../schemas/study.js';
+import type {
+  AnalysisTable,
+  GwasShard,
+  GwasShardResult,
+  GwasSummary,
+  LeadLocus,
+  QcCounts,
+  RunContext,
+} from '../schemas/study-io.js';
+import { distanceClump } from '../stats/clump.js';
+import { hweExactP } from '../stats/hwe.js';
+import { type Genotypes, linearGwas, prepareLinear } from '../stats/linear.js';
+import { logisticGwas, prepareLogistic } from '../stats/logistic.js';
+import { lambdaGcFromP } from '../stats/multiple-testing.js';
+import { type AssocColumns, STATUS, TEST } from '../stats/status.js';
+import type { EngineConfig } from '../temporal.config.js';
+
+/** Variants per batch handed to the kernel and per heartbeat. */
+const DEFAULT_BATCH = 2048;
+/** Variants per Parquet part file (one resume point). */
+const DEFAULT_PART_VARIANTS = 8192;
+
+export interface GwasShardInput {
+  run: RunContext;
+  shard: GwasShard;
+  analysis: AnalysisTable;
+  gwas: PhenotypeFirstSpec['gwas'];
+  /** Variants per genotype read and kernel batch (default 2048). */
+  batchVariants?: number;
+  /** Variants per Parquet part file, i.e. per resume point (default 8192). */
+  partVariants?: number;
+}
+
+interface ShardCursor {
+  /** Last variant_idx whose result is in a finished part file. */
+  lastVariantIdx: number;
+  parts: number;
+  qc: QcCounts;
+  nNotOk: number;
+  minP: number | null;
+}
+
+/** The columns of a GWAS result row, in file order (see schemas/results.ts for the table). */
+export const GWAS_ROW_DDL = `variant_idx BIGINT, chrom VARCHAR, pos BIGINT, ref VARCHAR, alt VARCHAR, rsid VARCHAR,
+  n INTEGER, af DOUBLE, beta DOUBLE, se DOUBLE, stat DOUBLE, p DOUBLE, neg_log10_p DOUBLE, test VARCHAR, status VARCHAR`;
+
+/** Load the analysis table into typed arrays: trait, covariates (column-major), sample index. */
+export async function loadAnalysis(conn: DuckDBConnection, analysis: AnalysisTable) {
+  const covCols = analysis.covariates.map((c) => `"cov_${c.replaceAll('"', '""')}"`);
+  const reader = await conn.runAndReadAll(
+    `SELECT sample_idx, y${covCols.length ? `, ${covCols.join(', ')}` : ''}
+     FROM read_parquet(${sqlString(analysis.path)}) ORDER BY sample_idx`,
+  );
+  const rows = reader.getRows();
+  const n = rows.length;
+  const c = analysis.covariates.length;
+  const sampleIdx = new Int32Array(n);
+  const y = new Float64Array(n);
+  const cov = new Float64Array(n * c);
+  for (let i = 0; i < n; i++) {
+    const row = rows[i];
+    sampleIdx[i] = Number(row[0]);
+    y[i] = Number(row[1]);
+    for (let j = 0; j < c; j++) cov[j * n + i] = Number(row[2 + j]);
+  }
+  return { n, c, sampleIdx, y, cov };
+}
+
+/** Allele and genotype counts of one variant over the analysis samples (hard calls). */
+function countCalls(gt: Uint8Array, sampleIdx: Int32Array, counts: Int32Array): void {
+  let hom0 = 0;
+  let het = 0;
+  let hom1 = 0;
+  let miss = 0;
+  for (let i = 0; i < sampleIdx.length; i++) {
+    const g = gt[sampleIdx[i]];
+    if (g === 0) hom0++;
+    else if (g === 1) het++;
+    else if (g === 2) hom1++;
+    else if (g === GT_MISSING) miss++;
+  }
+  counts[0] = hom0;
+  counts[1] = het;
+  counts[2] = hom1;
+  counts[3] = miss;
+}
+
+function emptyQc(): QcCounts {
+  return { nInput: 0, removedMac: 0, removedMaf: 0, removedMissing: 0, removedHwe: 0, nTested: 0 };
+}
+
+function partDir(run: RunContext, shardId: string): string {
+  return join(run.runDir, 'gwas', 'parts', shardId);
+}
+
+export function shardOutput(run: RunContext, shardId: string): string {
+  return join(run.runDir, 'gwas', 'shards', `${shardId}.parquet`);
+}
+
+async function createRowTable(conn: DuckDBConnection, name: string): Promise<DuckDBAppender> {
+  await conn.run(`CREATE OR REPLACE TABLE ${name} (${GWAS_ROW_DDL})`);
+  return conn.createAppender(name);
+}
+
+export function createGwasActivities(config: EngineConfig) {
+  return {
+    /**
+     * Split the release's variants into shards: by chromosome, then every `shardVariants`
+     * variants in genome order. Shard ids are stable for a release and shard size.
+     */
+    async planGwasShards(input: {
+      run: RunContext;
+      chromosomes: string[] | null;
+      shardVariants: number;
+    }): Promise<GwasShard[]> {
+      const { run, chromosomes, shardVariants } = input;
+      return withCompute(config, async (conn) => {
+        const reader = await conn.runAndReadAll(
+          `WITH v AS (
+             SELECT chrom, variant_idx, shard,
+                    (row_number() OVER (PARTITION BY chrom ORDER BY variant_idx) - 1) // $1 AS part
+             FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
+             ${chromosomes ? 'WHERE list_contains($2::VARCHAR[], chrom)' : ''})
+           SELECT chrom, part, min(variant_idx)::BIGINT AS first, max(variant_idx)::BIGINT AS last,
+                  count(*)::INTEGER AS n, list(DISTINCT shard ORDER BY shard) AS files
+           FROM v GROUP BY chrom, part ORDER BY first`,
+          chromosomes ? [shardVariants, listValue(chromosomes)] : [shardVariants],
+          chromosomes ? [undefined as never, LIST(VARCHAR)] : undefined,
+        );
+        return reader.getRowObjectsJS().map((r) => ({
+          shardId: `chr${r.chrom}-${String(r.part).padStart(4, '0')}`,
+          chrom: String(r.chrom),
+          files: (r.files as string[]).map((f) => join(run.releaseDir, 'genotypes', `${f}.parquet`)),
+          firstVariantIdx: Number(r.first),
+          lastVariantIdx: Number(r.last),
+          nVariants: Number(r.n),
+        }));
+      });
+    },
+
+    /** Test every variant of one shard. Idempotent and resumable; see the module comment. */
+    async runGwasShard(input: GwasShardInput): Promise<GwasShardResult> {
+      const { run, shard, analysis, gwas } = input;
+      const BATCH = input.batchVariants ?? DEFAULT_BATCH;
+      const PART_VARIANTS = input.partVariants ?? DEFAULT_PART_VARIANTS;
+      const out = shardOutput(run, shard.shardId);
+      const record = `${out}.json`;
+      if ((await exists(out)) && (await exists(record))) {
+        const done = JSON.parse(await readFile(record, 'utf8')) as GwasShardResult;
+        if (done.sha256 === (await sha256File(out))) return done;
+      }
+      const ctx = Context.current();
+      const resumed = ctx.info.heartbeatDetails as ShardCursor | undefined;
+      const cursor: ShardCursor = resumed
+        ? structuredClone(resumed)
+        : {
+            lastVariantIdx: shard.firstVariantIdx - 1,
+            parts: 0,
+            qc: emptyQc(),
+            nNotOk: 0,
+            minP: null,
+          };
+      const parts = partDir(run, shard.shardId);
+      if (!resumed) await rm(parts, { recursive: true, force: true });
+      await mkdir(parts, { recursive: true });
+      // A part numbered beyond the cursor was written after the last heartbeat: drop it.
+      for (const f of await readdir(parts)) {
+        const k = Number(/^part-(\d+)\.parquet$/.exec(f)?.[1] ?? Number.NaN);
+        if (!(k < cursor.parts)) await rm(join(parts, f), { force: true });
+      }
+
+      return withCompute(config, async (conn) => {
+        const { n, c, sampleIdx, y, cov } = await loadAnalysis(conn, analysis);
+        const nGeno = Number(
+          (
+            await conn.runAndReadAll(
+              `SELECT count(*) FROM read_parquet(${sqlString(join(run.releaseDir, 'samples.parquet'))})`,
+            )
+          ).getRows()[0][0],
+        );
+        const missing = gwas.missing === 'mean-impute' ? 'mean' : 'drop';
+        const binary = analysis.trait === 'binary';
+        const model = binary
+          ? prepareLogistic(y, cov, c, nGeno, sampleIdx, {
+              missing,
+              fullFitBelow: gwas.scoreThreshold,
+              firth: gwas.firth,
+            })
+          : prepareLinear([y], cov, c, nGeno, sampleIdx, { missing });
+        const test = (gts: Genotypes[]): AssocColumns =>
+          binary
+            ? logisticGwas(model as ReturnType<typeof prepareLogistic>, gts)
+            : linearGwas(model as ReturnType<typeof prepareLinear>, gts);
+
+        const table = `gwas_part_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+        let appender = await createRowTable(conn, table);
+        let inPart = 0;
+        const counts = new Int32Array(4);
+        const batch: {
+          idx: number;
+          chrom: string;
+          pos: number;
+          ref: string;
+          alt: string;
+          rsid: string | null;
+          af: number;
+          g: Genotypes;
+        }[] = [];
+
+        const flushBatch = () => {
+          if (batch.length === 0) return;
+          const res = test(batch.map((b) => b.g));
+          for (let i = 0; i < batch.length; i++) {
+            const b = batch[i];
+            const status = STATUS[res.status[i]];
+            appender.appendBigInt(BigInt(b.idx));
+            appender.appendVarchar(b.chrom);
+            appender.appendBigInt(BigInt(b.pos));
+            appender.appendVarchar(b.ref);
+            appender.appendVarchar(b.alt);
+            if (b.rsid) appender.appendVarchar(b.rsid);
+            else appender.appendNull();
+            appender.appendInteger(res.nObs[i]);
+            appender.appendDouble(b.af);
+            for (const v of [res.beta[i], res.se[i], res.stat[i], res.p[i], res.mlog10p[i]]) {
+              if (Number.isFinite(v)) appender.appendDouble(v);
+              else appender.appendNull();
+            }
+            appender.appendVarchar(TEST[res.test[i]]);
+            appender.appendVarchar(status);
+            appender.endRow();
+            if (status !== 'ok') cursor.nNotOk++;
+            else if (cursor.minP === null || res.p[i] < cursor.minP) cursor.minP = res.p[i];
+            cursor.qc.nTested++;
+            inPart++;
+          }
+          batch.length = 0;
+        };
+
+        const finishPart = async (lastIdx: number) => {
+          appender.flushSync();
+          appender.closeSync();
+          const partPath = join(parts, `part-${cursor.parts}.parquet`);
+          await atomicProduce(partPath, (tmp) =>
+            conn.run(`COPY ${table} TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`),
+          );
+          cursor.parts++;
+          cursor.lastVariantIdx = lastIdx;
+          inPart = 0;
+          committed = structuredClone(cursor);
+          ctx.heartbeat(committed);
+          appender = await createRowTable(conn, table);
+        };
+
+        // Variant metadata of the shard, once; genotypes batch by batch (row-group pruning on
+        // variant_idx), the next batch read while this one is tested.
+        const meta = await conn.runAndReadAll(
+          `SELECT variant_idx, chrom, pos, ref, alt, rsid
+           FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
+           WHERE variant_idx BETWEEN $1 AND $2`,
+          [shard.firstVariantIdx, shard.lastVariantIdx],
+        );
+        const span = shard.lastVariantIdx - shard.firstVariantIdx + 1;
+        const mChrom = new Array<string>(span);
+        const mPos = new Float64Array(span);
+        const mRef = new Array<string>(span);
+        const mAlt = new Array<string>(span);
+        const mRsid = new Array<string | null>(span);
+        for (const row of meta.getRows()) {
+          const k = Number(row[0]) - shard.firstVariantIdx;
+          mChrom[k] = String(row[1]);
+          mPos[k] = Number(row[2]);
+          mRef[k] = String(row[3]);
+          mAlt[k] = String(row[4]);
+          mRsid[k] = (row[5] as string | null) ?? null;
+        }
+        const files = shard.files.map(sqlString).join(', ');
+        const fetchBatch = (from: number, to: number) =>
+          conn.runAndReadAll(
+            `SELECT variant_idx, gt, ds FROM read_parquet([${files}]) WHERE variant_idx BETWEEN $1 AND $2`,
+            [from, to],
+          );
+        let lastIdx = cursor.lastVariantIdx;
+        let from = cursor.lastVariantIdx + 1;
+        // What a retry may resume from: the state as of the last finished part file. Counts of
+        // variants tested since then are not in it, so a resumed attempt never counts them twice.
+        let committed: ShardCursor = structuredClone(cursor);
+        let pending =
+          from <= shard.lastVariantIdx
+            ? fetchBatch(from, Math.min(from + BATCH - 1, shard.lastVariantIdx))
+            : null;
+        while (pending) {
+          const reader = await pending;
+          const to = Math.min(from + BATCH - 1, shard.lastVariantIdx);
+          const nextFrom = to + 1;
+          pending =
+            nextFrom <= shard.lastVariantIdx
+              ? fetchBatch(nextFrom, Math.min(nextFrom + BATCH - 1, shard.lastVariantIdx))
+              : null;
+          const rows = reader.getRows();
+          rows.sort((p, q) => Number(p[0]) - Number(q[0]));
+          for (const row of rows) {
+            const idx = Number(row[0]);
+            const k = idx - shard.firstVariantIdx;
+            const gt = (row[1] as DuckDBBlobValue).bytes;
+            const dsBlob = row[2] as DuckDBBlobValue | null;
+            countCalls(gt, sampleIdx, counts);
+            const called = counts[0] + counts[1] + counts[2];
+            const altCount = counts[1] + 2 * counts[2];
+            const af = called > 0 ? altCount / (2 * called) : Number.NaN;
+            const mac = Math.min(altCount, 2 * called - altCount);
+            cursor.qc.nInput++;
+            if (called === 0 || counts[3] / n > gwas.maxMissing) cursor.qc.removedMissing++;
+            else if (mac < gwas.minMac) cursor.qc.removedMac++;
+            else if (Math.min(af, 1 - af) < gwas.minMaf) cursor.qc.removedMaf++;
+            else if (gwas.hweP > 0 && hweExactP(counts[0], counts[1], counts[2]) < gwas.hweP)
+              cursor.qc.removedHwe++;
+            else {
+              batch.push({
+                idx,
+                chrom: mChrom[k],
+                pos: mPos[k],
+                ref: mRef[k],
+                alt: mAlt[k],
+                rsid: mRsid[k],
+                af,
+                g: dsBlob ? decodeDs(dsBlob.bytes) : gt,
+              });
+            }
+          }
+          flushBatch();
+          lastIdx = to;
+          from = nextFrom;
+          if (inPart >= PART_VARIANTS) await finishPart(lastIdx);
+          else ctx.heartbeat(committed);
+          if (ctx.cancellationSignal.aborted) {
+            await pending?.catch(() => undefined);
+            throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+          }
+        }
+        flushBatch();
+        await finishPart(lastIdx);
+        appender.closeSync();
+        await conn.run(`DROP TABLE IF EXISTS ${table}`);
+
+        await atomicProduce(out, (tmp) =>
+          conn.run(
+            `COPY (SELECT * FROM read_parquet(${sqlString(join(parts, 'part-*.parquet'))}) ORDER BY variant_idx)
+             TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`,
+          ),
+        );
+        const done: GwasShardResult = {
+          shardId: shard.shardId,
+          path: out,
+          sha256: await sha256File(out),
+          qc: cursor.qc,
+          nNotOk: cursor.nNotOk,
+          minP: cursor.minP,
+        };
+        await atomicWriteFile(record, JSON.stringify(done));
+        await rm(parts, { recursive: true, force: true });
+        return done;
+      });
+    },
+
+    /**
+     * Merge the shards: totals of the QC filters, λGC over the `ok` rows (median χ²₁ / 0.4549),
+     * and lead loci by distance clumping (p threshold and ± window from the spec).
+     */
+    async mergeGwas(input: {
+      run: RunContext;
+      nShards: number;
+      leadLoci: { p: number; windowKb: number; max: number };
+    }): Promise<GwasSummary> {
+      const { run, nShards, leadLoci } = input;
+      const dir = join(run.runDir, 'gwas', 'shards');
+      const records = (await readdir(dir)).filter((f) => f.endsWith('.parquet.json'));
+      if (records.length !== nShards) {
+        throw new Error(`expected ${nShards} finished GWAS shards in ${dir}, found ${records.length}`);
+      }
+      const qc = emptyQc();
+      for (const f of records) {
+        const r = JSON.parse(await readFile(join(dir, f), 'utf8')) as GwasShardResult;
+        for (const k of Object.keys(qc) as (keyof QcCounts)[]) qc[k] += r.qc[k];
+      }
+      const glob = join(dir, '*.parquet');
+      return withCompute(config, async (conn) => {
+        const pRows = await conn.runAndReadAll(
+          `SELECT p FROM read_parquet(${sqlString(glob)}) WHERE status = 'ok' AND p IS NOT NULL`,
+        );
+        const p = Float64Array.from(pRows.getRows(), (r) => Number(r[0]));
+        const lambdaGc = p.length > 0 ? lambdaGcFromP(p) : null;
+        const sig = await conn.runAndReadAll(
+          `SELECT variant_idx, chrom, pos, ref, alt, p, neg_log10_p, beta FROM read_parquet(${sqlString(glob)})
+           WHERE status = 'ok' AND p < $1 ORDER BY variant_idx`,
+          [leadLoci.p],
+        );
+        const rows = sig.getRowObjectsJS() as {
+          variant_idx: bigint;
+          chrom: string;
+          pos: bigint;
+          ref: string;
+          alt: string;
+          p: number;
+          neg_log10_p: number;
+          beta: number | null;
+        }[];
+        const clumped = distanceClump(
+          rows.map((r) => r.chrom),
+          Float64Array.from(rows, (r) => Number(r.pos)),
+          Float64Array.from(rows, (r) => r.neg_log10_p),
+          { pThreshold: leadLoci.p, windowBp: leadLoci.windowKb * 1000 },
+        );
+        const loci: LeadLocus[] = [];
+        for (const lead of clumped.leads) {
+          if (loci.length >= leadLoci.max) break;
+          const members = rows.filter((_, i) => clumped.leadOf[i] === lead);
+          const r = rows[lead];
+          loci.push({
+            locusId: `${r.chrom}:${r.pos}`,
+            variantIdx: Number(r.variant_idx),
+            chrom: r.chrom,
+            pos: Number(r.pos),
+            ref: r.ref,
+            alt: r.alt,
+            p: r.p,
+            beta: r.beta,
+            start: Math.min(...members.map((m) => Number(m.pos))),
+            end: Math.max(...members.map((m) => Number(m.pos))),
+            nVariants: members.length,
+          });
+        }
+        return { resultsGlob: glob, nTested: qc.nTested, lambdaGc, leadLoci: loci, qc };
+      });
+    },
+  };
+}

@@ -1,0 +1,242 @@
+/**
+ * Study bookkeeping activities: resolve a spec's release and run id (`prepareRun`), record a
+ * finished run and its result tables (`recordRun`), clean up after a cancelled or failed run
+ * (`discardRun`), and write the run's report (`writeReport`).
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sqlString, withCompute } from '../engine/duckdb.js';
+import { atomicProduce, atomicWriteFile, canonicalJson, exists } from '../engine/fsutil.js';
+import {
+  deleteRun,
+  finishRun,
+  getRun,
+  recordRun as recordRunRow,
+  recordStudy,
+  runDir as runDirOf,
+  runIdFor,
+  softwareVersion,
+  writeRunResults,
+} from '../engine/results.js';
+import { resolveRelease, specHash } from '../engine/study.js';
+import { writeRunReport } from '../report/index.js';
+import type { StudySpec } from '../schemas/study.js';
+import type { RunContext, StudyResult } from '../schemas/study-io.js';
+import type { EngineConfig } from '../temporal.config.js';
+
+export interface PrepareRunResult {
+  run: RunContext;
+  /** The stored result when this study already completed on this release: nothing to redo. */
+  completed: StudyResult | null;
+}
+
+function phenotypeLabel(spec: StudySpec): string {
+  if (spec.kind !== 'phenotype-first') return 'burden';
+  const p = spec.phenotype;
+  return p.type === 'phecode'
+    ? `phecode_${p.phecode}`
+    : p.type === 'measurement'
+      ? p.name
+      : `${p.table}.${p.column}`;
+}
+
+export function createStudyActivities(config: EngineConfig) {
+  return {
+    /** Resolve the release, derive the run id, and return the stored result of a completed run. */
+    async prepareRun(input: { spec: StudySpec; workflowId: string }): Promise<PrepareRunResult> {
+      const { spec } = input;
+      const release = await resolveRelease(config, spec.release);
+      const hash = specHash(spec);
+      const runId = runIdFor({
+        studyId: spec.studyId,
+        releaseFingerprint: release.fingerprint,
+        specHash: hash,
+      });
+      const run: RunContext = {
+        runId,
+        studyId: spec.studyId,
+        releaseId: release.releaseId,
+        releaseFingerprint: release.fingerprint,
+        releaseDir: release.dataPath,
+        specHash: hash,
+        runDir: runDirOf(config.dataDir, runId),
+      };
+      const existing = await getRun(config, runId);
+      const resultFile = join(run.runDir, 'result.json');
+      if (existing?.status === 'completed' && (await exists(resultFile))) {
+        const stored = JSON.parse(await readFile(resultFile, 'utf8')) as StudyResult;
+        return { run, completed: { ...stored, reused: true } };
+      }
+      const { release: _release, ...rest } = spec;
+      await recordStudy(config, {
+        study_id: spec.studyId,
+        kind: spec.kind,
+        spec_json: canonicalJson(rest),
+        spec_hash: hash,
+        created_at: new Date().toISOString(),
+      });
+      await recordRunRow(config, {
+        run_id: runId,
+        study_id: spec.studyId,
+        release_id: release.releaseId,
+        release_fingerprint: release.fingerprint,
+        spec_hash: hash,
+        phecode_maps_json: '{}',
+        software_version: await softwareVersion(),
+        status: 'running',
+        started_at: existing?.started_at ?? new Date().toISOString(),
+        finished_at: null,
+        timings_json: null,
+        workflow_id: input.workflowId,
+        workflow_run_id: null,
+        error: null,
+      });
+      return { run, completed: null };
+    },
+
+    /**
+     * Record a finished run: its result tables (replacing any earlier attempt's rows), the
+     * stored result, and the run row's status. Idempotent.
+     */
+    async recordRun(input: {
+      run: RunContext;
+      spec: StudySpec;
+      status: 'completed';
+      result: StudyResult;
+      workflowId: string;
+    }): Promise<void> {
+      const { run, spec, result } = input;
+      const phenotype = phenotypeLabel(spec);
+      if (result.gwas) {
+        await withCompute(config, async (conn) => {
+          // Staged outside runs/<id>/gwas/, which the results store replaces as a whole.
+          const merged = join(run.runDir, 'gwas-merged.parquet');
+          await atomicProduce(merged, (tmp) =>
+            conn.run(
+              `COPY (SELECT ${sqlString(phenotype)} AS phenotype, chrom, pos, ref, alt,
+                       chrom || ':' || pos || ':' || ref || ':' || alt AS variant_id, rsid, n, af, beta, se, stat,
+                       p, neg_log10_p, CASE test WHEN 'linear_t' THEN 'linear' ELSE test END AS test, status
+                     FROM read_parquet(${sqlString(result.gwas!.resultsGlob)}) WHERE test <> 'none')
+               TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`,
+            ),
+          );
+          await writeRunResults(config, run.runId, 'gwas_results', { parquet: merged });
+          await rm(merged, { force: true });
+        });
+        await writeRunResults(
+          config,
+          run.runId,
+          'lead_loci',
+          result.gwas.leadLoci.map((l, i) => ({
+            phenotype,
+            locus_id: i + 1,
+            chrom: l.chrom,
+            pos: l.pos,
+            ref: l.ref,
+            alt: l.alt,
+            variant_id: `${l.chrom}:${l.pos}:${l.ref}:${l.alt}`,
+            p: l.p,
+            beta: l.beta,
+            start: l.start,
+            end: l.end,
+            n_variants_in_locus: l.nVariants,
+          })),
+        );
+        const qc = result.gwas.qc;
+        const gwasSpec = spec.kind === 'phenotype-first' ? spec.gwas : undefined;
+        let before = qc.nInput;
+        const steps: [string, number | null, number][] = [
+          ['max_missing', gwasSpec?.maxMissing ?? null, qc.removedMissing],
+          ['min_mac', gwasSpec?.minMac ?? null, qc.removedMac],
+          ['min_maf', gwasSpec?.minMaf ?? null, qc.removedMaf],
+          ['hwe_p', gwasSpec?.hweP ?? null, qc.removedHwe],
+        ];
+        await writeRunResults(
+          config,
+          run.runId,
+          'qc_summary',
+          steps.map(([filter, threshold, removed]) => {
+            const row = {
+              step: 'variant_qc',
+              filter,
+              threshold,
+              n_before: before,
+              n_removed: removed,
+              n_after: before - removed,
+            };
+            before -= removed;
+            return row;
+          }),
+        );
+      }
+      if (result.phewas.length > 0) {
+        await writeRunResults(config, run.runId, 'phewas_results', {
+          parquet: join(run.runDir, 'phewas', '*.parquet'),
+        });
+      }
+      const burdenTests = join(run.runDir, 'burden', 'tests.parquet');
+      if (await exists(burdenTests))
+        await writeRunResults(config, run.runId, 'burden_results', { parquet: burdenTests });
+      if (spec.kind === 'phenotype-first') {
+        await writeRunResults(config, run.runId, 'gwas_phenotypes', [
+          {
+            phenotype,
+            trait_type: result.analysis.trait === 'binary' ? 'binary' : 'quantitative',
+            description: null,
+            category: null,
+            n_samples: result.analysis.nSamples,
+            n_cases: result.analysis.nCases ?? null,
+            n_controls: result.analysis.nControls ?? null,
+            lambda_gc: result.gwas?.lambdaGc ?? null,
+          },
+        ]);
+      }
+      await atomicWriteFile(join(run.runDir, 'result.json'), JSON.stringify(result, null, 2));
+      await finishRun(config, run.runId, {
+        status: 'completed',
+        finished_at: new Date().toISOString(),
+        timings_json: null,
+      });
+    },
+
+    /**
+     * After a cancelled run: remove its partial outputs and result rows, and record it as
+     * cancelled. After a failed run: record the failure and keep finished shards for a re-run.
+     */
+    async discardRun(input: {
+      run: RunContext;
+      status: 'cancelled' | 'failed';
+      reason: string;
+    }): Promise<void> {
+      const { run, status, reason } = input;
+      const existing = await getRun(config, run.runId);
+      const error = reason.split('\n')[0].slice(0, 500);
+      const finishedAt = new Date().toISOString();
+      if (status === 'cancelled') {
+        await deleteRun(config, run.runId);
+        await rm(run.runDir, { recursive: true, force: true });
+        if (existing) {
+          await recordRunRow(config, {
+            ...existing,
+            status,
+            finished_at: finishedAt,
+            timings_json: null,
+            error,
+          });
+        }
+        return;
+      }
+      if (!existing) return;
+      await finishRun(config, run.runId, { status, finished_at: finishedAt, timings_json: null, error });
+    },
+
+    /**
+     * The run's HTML report (report/: Manhattan, QQ, lead loci, PheWAS and burden plots, QC,
+     * provenance), read back from the results database; person counts 1–19 shown as `<20`.
+     */
+    async writeReport(input: { run: RunContext }): Promise<{ path: string }> {
+      const { path } = await writeRunReport(config, input.run.runId, input.run.runDir);
+      return { path };
+    },
+  };
+}

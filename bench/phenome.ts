@@ -1,0 +1,128 @@
+/**
+ * Benchmark: build the full phecode 1.2 phenome (all phecodes, case/control/exclusion) for a
+ * synthetic 100,000-person release, on the engine's DuckDB with 2 threads.
+ *
+ *   node --import tsx bench/phenome.ts [--persons 100000] [--records-per-person 40] [--version 1.2|X] [--memory 2GB]
+ *
+ * The conditions table is synthesised in SQL: each person gets a Poisson-ish number of
+ * records (mean `records-per-person`) whose codes are drawn from the real map's ICD codes
+ * with a skewed (power-law) frequency, dated over 10 years. The maps are read from
+ * ../shared/reference/phecode. Prints wall time of the build (maps load + phenome + Parquet)
+ * and the process's peak RSS (VmHWM), plus the CPU seconds of the build and the machine's load
+ * average (the wall time is only meaningful on an otherwise idle machine).
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { sqlString, withCompute } from '../engine/duckdb.js';
+import { buildPhenome } from '../phenotype/build.js';
+import { loadConfig } from '../temporal.config.js';
+
+const { values } = parseArgs({
+  options: {
+    persons: { type: 'string', default: '100000' },
+    'records-per-person': { type: 'string', default: '40' },
+    version: { type: 'string', default: '1.2' },
+    threads: { type: 'string', default: '2' },
+    memory: { type: 'string', default: '2GB' },
+  },
+});
+const nPersons = Number(values.persons);
+const perPerson = Number(values['records-per-person']);
+const version = values.version === 'X' ? 'X' : '1.2';
+const mapsDir = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  'shared',
+  'reference',
+  'phecode',
+  version === 'X' ? 'X' : 'v1.2',
+);
+const dataDir = join(tmpdir(), `biobank-bench-phenome-${process.pid}`);
+const config = loadConfig({
+  BIOBANK_DATA_DIR: dataDir,
+  BIOBANK_DUCKDB_THREADS: values.threads,
+  BIOBANK_DUCKDB_MEMORY: values.memory,
+});
+const releaseDir = join(dataDir, 'releases', 'bench', '000000000000');
+
+async function peakRssMiB(): Promise<number> {
+  const status = await readFile('/proc/self/status', 'utf8');
+  const m = /VmHWM:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+const t0 = performance.now();
+await withCompute(config, async (conn) => {
+  await conn.run(`CREATE OR REPLACE TEMP TABLE codes AS
+    SELECT row_number() OVER (ORDER BY hash(code)) - 1 AS i, vocabulary, code FROM (
+      SELECT DISTINCT upper(trim(vocabulary_id)) AS vocabulary, upper(trim(code)) AS code
+      FROM read_csv(${sqlString(join(mapsDir, version === 'X' ? 'phecodeX_R_map.csv' : 'phecode_map.csv'))}, all_varchar = true))`);
+  const nCodes = Number((await conn.runAndReadAll('SELECT count(*) AS n FROM codes')).getRowObjectsJS()[0].n);
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(releaseDir, { recursive: true });
+  await conn.run(
+    `COPY (SELECT 'P' || lpad(i::VARCHAR, 7, '0') AS person_id,
+                  CASE WHEN hash(i, 1) % 100 < 49 THEN 'M' WHEN hash(i, 1) % 100 < 99 THEN 'F' ELSE 'U' END AS sex,
+                  DATE '1930-01-01' + (hash(i, 2) % 25000)::INTEGER AS birth_date,
+                  NULL::INTEGER AS birth_year, 'EUR' AS ancestry
+           FROM range(${nPersons}) t(i))
+     TO ${sqlString(join(releaseDir, 'persons.parquet'))} (FORMAT parquet)`,
+  );
+  // Records: person i gets ~perPerson records (uniform 0..2*perPerson); code drawn with skew u^3.
+  await conn.run(
+    `COPY (
+       WITH r AS (
+         SELECT p.i AS pi, k FROM range(${nPersons}) p(i),
+              LATERAL (SELECT unnest(range((hash(p.i, 3) % ${2 * perPerson + 1})::BIGINT)) AS k)
+       )
+       SELECT 'P' || lpad(r.pi::VARCHAR, 7, '0') AS person_id, c.code, c.vocabulary,
+              DATE '2010-01-01' + (hash(r.pi, r.k, 5) % 3650)::INTEGER AS date
+       FROM r JOIN codes c ON c.i = floor(${nCodes} * pow((hash(r.pi, r.k, 4) % 1000000) / 1000000.0, 3))::BIGINT
+     ) TO ${sqlString(join(releaseDir, 'conditions.parquet'))} (FORMAT parquet, ROW_GROUP_SIZE 122880)`,
+  );
+  const n = (
+    await conn.runAndReadAll(
+      `SELECT count(*)::BIGINT AS n FROM read_parquet(${sqlString(join(releaseDir, 'conditions.parquet'))})`,
+    )
+  ).getRowObjectsJS()[0].n;
+  console.log(
+    `synthesised ${nPersons} persons, ${n} condition records in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+});
+
+const rssBefore = await peakRssMiB();
+const cpu0 = process.cpuUsage();
+const t1 = performance.now();
+const res = await withCompute(config, (conn) =>
+  buildPhenome(conn, { releaseId: 'bench', releaseDir, version, mapsDir }),
+);
+const seconds = (performance.now() - t1) / 1000;
+const cpu = process.cpuUsage(cpu0);
+const peak = await peakRssMiB();
+const { stat } = await import('node:fs/promises');
+const size = (await stat(res.phenome)).size / 2 ** 20;
+console.log(
+  JSON.stringify(
+    {
+      bench: 'phenome',
+      version,
+      persons: res.nPersons,
+      rows: res.nRows,
+      casePairs: res.nCasePairs,
+      threads: Number(values.threads),
+      seconds: Number(seconds.toFixed(2)),
+      cpuSeconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
+      loadAverage1m: Number(loadavg()[0].toFixed(1)),
+      peakRssMiB: Math.round(peak),
+      peakRssBeforeBuildMiB: Math.round(rssBefore),
+      phenomeParquetMiB: Number(size.toFixed(1)),
+      unmappedDistinctCodes: res.unmapped.distinctCodes,
+    },
+    null,
+    2,
+  ),
+);
+if (!process.env.KEEP) await rm(dataDir, { recursive: true, force: true });

@@ -1,0 +1,171 @@
+import { type Client, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ensureServices } from '../../engine/services.js';
+import { readStudySpec, runIdOf } from '../../engine/study.js';
+import { connectClient, isServerReachable, startOrAttach } from '../../engine/temporal.js';
+import { workflowTypeFor } from '../../schemas/study.js';
+import type { StudyProgress, StudyResult } from '../../schemas/study-io.js';
+import { loadConfig } from '../../temporal.config.js';
+import { parse } from '../args.js';
+import { CliError, type Command, EXIT } from '../command.js';
+import { describeProgress, ProgressPrinter } from '../progress.js';
+
+async function follow(handle: WorkflowHandle, quiet: boolean): Promise<unknown> {
+  const printer = new ProgressPrinter();
+  let finished = false;
+  const poll = (async () => {
+    while (!finished) {
+      try {
+        const p = (await handle.query('progress')) as StudyProgress;
+        if (!quiet) printer.update(describeProgress(p));
+      } catch {
+        // Not queryable yet (no worker picked it up) or already closed: keep waiting.
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  try {
+    return await handle.result();
+  } finally {
+    finished = true;
+    await poll;
+    printer.done();
+  }
+}
+
+function summarise(result: StudyResult): string {
+  const lines = [
+    `run ${result.runId} on release ${result.releaseId}${result.reused ? ' (already done; reused)' : ''}`,
+  ];
+  if (result.gwas) {
+    lines.push(
+      `GWAS: ${result.gwas.nTested} variants tested, λGC ${result.gwas.lambdaGc?.toFixed(3) ?? 'NA'}, ` +
+        `${result.gwas.leadLoci.length} lead loci`,
+    );
+  }
+  for (const p of result.phewas)
+    lines.push(`PheWAS ${p.predictorId}: ${p.nTested} phecodes, ${p.nSignificant} significant`);
+  if (result.reportPath) lines.push(`report: ${result.reportPath}`);
+  return lines.join('\n');
+}
+
+async function clientOrHint(): Promise<Client> {
+  const config = loadConfig();
+  if (!(await isServerReachable(config.temporal.address))) {
+    throw new CliError(
+      `no Temporal server at ${config.temporal.address}`,
+      EXIT.unavailable,
+      "start 'biobank dev-server' and 'biobank worker', or pass --local to bring both up for this run",
+    );
+  }
+  return connectClient(config);
+}
+
+const runCommand: Command = {
+  name: 'study run',
+  summary: 'start a study from a JSON spec, show progress and wait for it',
+  usage: `
+Usage: biobank study run <spec.json> [--no-wait] [--local] [--quiet]
+
+Validates the spec (errors name the file, line and field), resolves its release, and starts
+phenotypeFirstStudy or genotypeFirstStudy on the task queue with workflow id
+<studyId>-<release fingerprint>-<spec hash>. Starting the same study on the same release again
+attaches to the existing run instead of repeating it.
+
+Options:
+  --no-wait   return after the start, printing the workflow id
+  --local     bring up a dev server and a worker if none is running, stop them afterwards
+  --quiet     no progress display`,
+  examples: ['biobank study run studies/ldl-gwas.json', 'biobank study run lmna.json --no-wait'],
+  async run(argv) {
+    const { values, positionals } = parse(
+      argv,
+      {
+        'no-wait': { type: 'boolean', default: false },
+        local: { type: 'boolean', default: false },
+        quiet: { type: 'boolean', default: false },
+      },
+      true,
+    );
+    if (positionals.length !== 1) throw new CliError('expected one spec file', EXIT.usage);
+    const config = loadConfig();
+    const spec = await readStudySpec(positionals[0]);
+    const workflowId = await runIdOf(config, spec);
+    const services = values.local ? await ensureServices(config) : undefined;
+    const client = services?.client ?? (await clientOrHint());
+    try {
+      const { handle, started } = await startOrAttach(client, workflowTypeFor(spec), {
+        workflowId,
+        taskQueue: config.temporal.taskQueue,
+        args: [spec],
+      });
+      console.error(`${started ? 'started' : 'attached to existing'} ${workflowTypeFor(spec)} ${workflowId}`);
+      if (values['no-wait']) {
+        console.log(workflowId);
+        return EXIT.ok;
+      }
+      try {
+        const result = (await follow(handle, values.quiet)) as StudyResult;
+        console.log(summarise(result));
+        return EXIT.ok;
+      } catch (err) {
+        if (err instanceof WorkflowFailedError) {
+          const cause = err.cause as Error | undefined;
+          throw new CliError(
+            `study ${workflowId} failed: ${cause?.message ?? err.message}`,
+            EXIT.failed,
+            `inspect it with 'temporal workflow show --workflow-id ${workflowId}'`,
+          );
+        }
+        throw err;
+      }
+    } finally {
+      if (services) await services.stop();
+      else await client.connection.close();
+    }
+  },
+};
+
+const statusCommand: Command = {
+  name: 'study status',
+  summary: "show a running study's phase and progress",
+  usage: `
+Usage: biobank study status <workflow-id> [--watch]
+
+Queries the workflow's 'progress' query: phase, GWAS shards done/total, PheWAS predictors
+done/total and the current activity. With --watch, refreshes until the study ends.`,
+  examples: [
+    'biobank study status ldl-gwas-3f2a9c1b7d0e-9b1c2d3e4f5a',
+    'biobank study status my-study --watch',
+  ],
+  async run(argv) {
+    const { values, positionals } = parse(argv, { watch: { type: 'boolean', default: false } }, true);
+    if (positionals.length !== 1) throw new CliError('expected one workflow id', EXIT.usage);
+    const client = await clientOrHint();
+    try {
+      const handle = client.workflow.getHandle(positionals[0]);
+      const desc = await handle.describe().catch(() => {
+        throw new CliError(
+          `no workflow with id ${positionals[0]}`,
+          EXIT.usage,
+          "list them with 'temporal workflow list'",
+        );
+      });
+      if (values.watch && desc.status.name === 'RUNNING') {
+        await follow(handle, false).catch(() => undefined);
+      }
+      const final = await handle.describe();
+      let line: string = final.status.name;
+      try {
+        line = `${final.status.name}: ${describeProgress((await handle.query('progress')) as StudyProgress)}`;
+      } catch {
+        // Closed workflows without a worker cannot answer queries; the status is enough.
+      }
+      console.log(line);
+      return final.status.name === 'FAILED' || final.status.name === 'TERMINATED' ? EXIT.failed : EXIT.ok;
+    } finally {
+      await client.connection.close();
+    }
+  },
+};
+
+export const studyCommands: Command[] = [runCommand, statusCommand];

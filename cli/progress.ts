@@ -1,0 +1,38 @@
+/** Progress display for long steps, fed by a workflow's `progress` query. */
+import type { StudyProgress } from '../schemas/study-io.js';
+
+export function bar(done: number, total: number, width = 24): string {
+  if (total <= 0) return '';
+  const frac = Math.min(1, done / total);
+  const full = Math.round(frac * width);
+  return `[${'█'.repeat(full)}${'░'.repeat(width - full)}] ${done}/${total}`;
+}
+
+/** One line describing where a study is. */
+export function describeProgress(p: StudyProgress): string {
+  const parts: string[] = [p.phase];
+  if (p.phase === 'gwas' || (p.shardsTotal > 0 && p.phase === 'merging'))
+    parts.push(`shards ${bar(p.shardsDone, p.shardsTotal)}`);
+  if (p.phase === 'phewas' && p.phewasTotal > 0) parts.push(`predictors ${bar(p.phewasDone, p.phewasTotal)}`);
+  if (p.currentActivity) parts.push(`(${p.currentActivity})`);
+  if (p.message) parts.push(`— ${p.message}`);
+  return parts.join(' ');
+}
+
+/** Writes progress lines: redrawn in place on a terminal, one line per change otherwise. */
+export class ProgressPrinter {
+  private last = '';
+  constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {}
+
+  update(line: string): void {
+    if (line === this.last) return;
+    this.last = line;
+    if (this.stream.isTTY) this.stream.write(`\r\x1b[2K${line}`);
+    else this.stream.write(`${line}\n`);
+  }
+
+  done(): void {
+    if (this.stream.isTTY && this.last) this.stream.write('\n');
+    this.last = '';
+  }
+}

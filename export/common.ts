@@ -1,0 +1,200 @@
+/**
+ * Shared pieces of the exports: the run lookup, the privacy rule, chromosome coding, and the
+ * all-or-nothing output folder.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { withCompute } from '../engine/duckdb.js';
+import { InputError } from '../engine/errors.js';
+import { exists, tempPathFor } from '../engine/fsutil.js';
+import { getRun, gwasGlob, gwasReadSql, listRuns } from '../engine/results.js';
+import { RUN_ID_PATTERN, type RunRow } from '../schemas/results.js';
+import type { EngineConfig } from '../temporal.config.js';
+
+/**
+ * The dissemination rule (All of Us Data and Statistics Dissemination Policy): a count of
+ * persons from 1 to 19 must not leave the machine; it is shown as `<20`. Zero and counts of 20
+ * or more are shown as they are.
+ */
+export const SUPPRESS_BELOW = 20;
+export const SUPPRESSED = `<${SUPPRESS_BELOW}`;
+
+/** True for a count that may not be shown (1–19). */
+function isSmall(n: number | null | undefined): boolean {
+  return n !== null && n !== undefined && n >= 1 && n < SUPPRESS_BELOW;
+}
+
+/** A person count as exported on its own: the number, or `<20` for 1–19 when suppressing. */
+export function suppressCount(n: number | null | undefined, suppress: boolean): number | string | null {
+  if (n === null || n === undefined) return null;
+  return suppress && isSmall(n) ? SUPPRESSED : n;
+}
+
+/**
+ * Person counts that belong together (cases, controls, excluded; or cases, controls, total)
+ * as exported. A count of 1–19 is shown as `<20`. Because the counts of a group add up to a
+ * total that is known elsewhere, a suppressed count could be derived from the others, which the
+ * dissemination rule also forbids; so when any count of the group is suppressed, the group's
+ * other counts of 20 or more are coarsened to their multiple of 20 below, shown as `>=N`
+ * (complementary suppression). Zero is always shown.
+ */
+export function suppressCountGroup<K extends string>(
+  counts: Record<K, number | null | undefined>,
+  suppress: boolean,
+): Record<K, number | string | null> {
+  const values = Object.values(counts) as (number | null | undefined)[];
+  const anySmall = suppress && values.some(isSmall);
+  const out = {} as Record<K, number | string | null>;
+  for (const key of Object.keys(counts) as K[]) {
+    const n = counts[key];
+    out[key] =
+      n === null || n === undefined
+        ? null
+        : !anySmall || n === 0
+          ? n
+          : isSmall(n)
+            ? SUPPRESSED
+            : `>=${Math.floor(n / SUPPRESS_BELOW) * SUPPRESS_BELOW}`;
+  }
+  return out;
+}
+
+/** SQL for each count column of a group as text, by the rule of `suppressCountGroup`. */
+export function suppressedCountGroupSql(columns: string[], suppress: boolean): string[] {
+  if (!suppress) return columns.map((c) => `CAST(${c} AS VARCHAR)`);
+  const small = (c: string) => `(${c} BETWEEN 1 AND ${SUPPRESS_BELOW - 1})`;
+  const anySmall = columns.map(small).join(' OR ');
+  return columns.map(
+    (c) => `CASE WHEN ${small(c)} THEN '${SUPPRESSED}'
+      WHEN (${anySmall}) AND ${c} >= ${SUPPRESS_BELOW} THEN '>=' || CAST(${c} // ${SUPPRESS_BELOW} * ${SUPPRESS_BELOW} AS VARCHAR)
+      ELSE CAST(${c} AS VARCHAR) END`,
+  );
+}
+
+/** One line for READMEs and metadata saying what was suppressed. */
+export function privacyNote(suppress: boolean): string {
+  return suppress
+    ? `Privacy: person counts from 1 to ${SUPPRESS_BELOW - 1} are suppressed and shown as ${SUPPRESSED} (All of Us Data and Statistics Dissemination Policy); 0 and counts of ${SUPPRESS_BELOW} or more are shown, except that next to a suppressed count, the counts it could be derived from are shown rounded down to a multiple of ${SUPPRESS_BELOW} as >=N.`
+    : 'Privacy: counts are NOT suppressed (--no-suppress was given); check the dissemination rules before sharing these files.';
+}
+
+/**
+ * SQL giving the GWAS-SSF chromosome code of a `chrom` value: 1–22, X = 23, Y = 24, MT = 25,
+ * with or without a `chr` prefix; NULL for anything else (alternative contigs, PAR labels).
+ */
+export function chromCodeSql(column: string): string {
+  const c = `upper(regexp_replace(${column}, '^chr', '', 'i'))`;
+  return `CASE WHEN regexp_full_match(${c}, '[1-9]|1[0-9]|2[0-2]') THEN CAST(${c} AS INTEGER)
+    WHEN ${c} = 'X' THEN 23 WHEN ${c} = 'Y' THEN 24 WHEN ${c} IN ('M', 'MT') THEN 25 END`;
+}
+
+/**
+ * SQL writing p as text. Where p underflowed to 0 in double precision but −log10 p is known,
+ * p is written from −log10 p as `m.mmmme-E`, so the most significant hits keep their rank.
+ */
+export function pValueTextSql(p: string, negLog10P: string): string {
+  return `CASE WHEN ${p} > 0 THEN CAST(${p} AS VARCHAR)
+    WHEN ${p} = 0 AND ${negLog10P} > 0 AND isfinite(${negLog10P})
+      THEN printf('%.4fe-%d', pow(10, ceil(${negLog10P}) - ${negLog10P}), CAST(ceil(${negLog10P}) AS INTEGER)) END`;
+}
+
+/** The run, or an InputError naming the known runs. */
+export async function requireRun(config: EngineConfig, runId: string): Promise<RunRow> {
+  const run = RUN_ID_PATTERN.test(runId) ? await getRun(config, runId) : undefined;
+  if (run) return run;
+  const known = (await listRuns(config)).slice(0, 5).map((r) => r.run_id);
+  throw new InputError(
+    `unknown run id ${JSON.stringify(runId)}`,
+    { field: '--run' },
+    known.length > 0 ? `recent runs: ${known.join(', ')}` : 'no runs are recorded yet; run a study first',
+  );
+}
+
+/** The run's GWAS phenotypes (from its Parquet files), sorted. */
+export async function gwasPhenotypes(config: EngineConfig, runId: string): Promise<string[]> {
+  const glob = gwasGlob(config.dataDir, runId);
+  return withCompute(config, async (conn) => {
+    const files = await conn.runAndReadAll(`SELECT count(*) FROM glob($1)`, [glob]);
+    if (Number(files.getRows()[0][0]) === 0) return [];
+    const reader = await conn.runAndReadAll(
+      `SELECT DISTINCT phenotype FROM (${gwasReadSql(glob)}) ORDER BY 1`,
+    );
+    return reader.getRows().map((r) => String(r[0]));
+  });
+}
+
+/** The phenotypes to export: all of the run's, or the one asked for (which must exist). */
+export async function selectPhenotypes(
+  config: EngineConfig,
+  runId: string,
+  phenotype?: string,
+): Promise<string[]> {
+  const all = await gwasPhenotypes(config, runId);
+  if (all.length === 0)
+    throw new InputError(`run ${runId} has no GWAS results to export`, { field: '--run' });
+  if (phenotype === undefined) return all;
+  if (!all.includes(phenotype))
+    throw new InputError(
+      `unknown phenotype ${JSON.stringify(phenotype)} for run ${runId}`,
+      { field: '--phenotype' },
+      `the run's phenotypes: ${all.join(', ')}`,
+    );
+  return [phenotype];
+}
+
+/** A file-name-safe form of a name (letters, digits, `.`, `_`, `-`). */
+export function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '_');
+}
+
+/** md5 of a file's bytes, hex (GWAS-SSF's `data_file_md5sum`). */
+export async function md5File(path: string): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Create the folder `out` all at once: `produce` fills a sibling temp folder, which is renamed
+ * to `out` only when it succeeds. `out` must not exist or be an empty folder; nothing is left
+ * behind on failure.
+ */
+export async function produceFolder<T>(
+  out: string,
+  produce: (tmp: string, finalDir: string) => Promise<T>,
+): Promise<T> {
+  const finalDir = resolve(out);
+  if (await exists(finalDir)) {
+    const entries = await readdir(finalDir).catch(() => {
+      throw new InputError(`${finalDir} exists and is not a folder`, { field: '--out' });
+    });
+    if (entries.length > 0)
+      throw new InputError(
+        `output folder ${finalDir} is not empty`,
+        { field: '--out' },
+        'choose a new folder or remove the old export',
+      );
+  }
+  await mkdir(dirname(finalDir), { recursive: true });
+  const tmp = tempPathFor(finalDir);
+  await mkdir(tmp);
+  try {
+    const result = await produce(tmp, finalDir);
+    if (await exists(finalDir)) await rmdir(finalDir);
+    await rename(tmp, finalDir);
+    return result;
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Result of an export: the folder and the files in it (names relative to the folder). */
+export interface ExportResult {
+  out: string;
+  files: string[];
+  /** Per phenotype (GWAS exports) or table: rows written and rows left out, with the reason. */
+  rows: { name: string; written: number; excluded: number }[];
+}

@@ -1,0 +1,72 @@
+/**
+ * PheWAS table export: every `phewas_results` column of one run, in the contract's order
+ * (`schemas/results.ts`), as `phewas_results.csv` (RFC 4180 quoting; empty field = missing).
+ * Person counts (`n_cases`, `n_controls`, `n_excluded`) of 1–19 are written as `<20` unless
+ * suppression is off; in such a row the other two counts, from which the suppressed one could be
+ * derived (the three add up to the cohort size), are written rounded down to a multiple of 20
+ * as `>=N` (see `suppressCountGroup`).
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sqlIdent, sqlString, withEngineDb } from '../engine/duckdb.js';
+import { columnsOf } from '../schemas/results.js';
+import type { EngineConfig } from '../temporal.config.js';
+import {
+  type ExportResult,
+  privacyNote,
+  produceFolder,
+  requireRun,
+  suppressedCountGroupSql,
+} from './common.js';
+
+/** Person-count columns of `phewas_results`, suppressed on export. */
+export const PHEWAS_COUNT_COLUMNS = ['n_cases', 'n_controls', 'n_excluded'] as const;
+
+export interface PhewasOptions {
+  runId: string;
+  out: string;
+  suppress?: boolean;
+}
+
+export async function exportPhewas(config: EngineConfig, options: PhewasOptions): Promise<ExportResult> {
+  const suppress = options.suppress ?? true;
+  const run = await requireRun(config, options.runId);
+  const counts = suppressedCountGroupSql(PHEWAS_COUNT_COLUMNS.map(sqlIdent), suppress);
+  const select = columnsOf('phewas_results')
+    .map((c) => {
+      const i = (PHEWAS_COUNT_COLUMNS as readonly string[]).indexOf(c.name);
+      return i >= 0 ? `${counts[i]} AS ${sqlIdent(c.name)}` : sqlIdent(c.name);
+    })
+    .join(', ');
+  return produceFolder(options.out, async (tmp, finalDir) => {
+    const name = 'phewas_results.csv';
+    const written = await withEngineDb(
+      config,
+      async (conn) => {
+        // The run id was checked against the runs table above.
+        const where = `run_id = ${sqlString(run.run_id)}`;
+        await conn.run(
+          `COPY (SELECT ${select} FROM phewas_results WHERE ${where} ORDER BY predictor, p NULLS LAST, phecode)
+           TO ${sqlString(join(tmp, name))} (FORMAT csv, HEADER true)`,
+        );
+        const r = await conn.runAndReadAll(`SELECT count(*) FROM phewas_results WHERE ${where}`);
+        return Number(r.getRows()[0][0]);
+      },
+      { readOnly: true },
+    );
+    await writeFile(
+      join(tmp, 'README.txt'),
+      [
+        `PheWAS results of run ${run.run_id} (study ${run.study_id}, release ${run.release_id}): ${written} rows.`,
+        'beta is the log odds ratio per unit of the predictor; odds_ratio, ci_low and ci_high are exp(beta) and its 95% Wald interval.',
+        privacyNote(suppress),
+        '',
+      ].join('\n'),
+    );
+    return {
+      out: finalDir,
+      files: [name, 'README.txt'],
+      rows: [{ name: 'phewas_results', written, excluded: 0 }],
+    };
+  });
+}

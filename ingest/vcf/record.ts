@@ -1,0 +1,508 @@
+/**
+ * Byte-level parser for one VCF data line. The fixed columns become strings (one set per
+ * record); the sample columns are read straight from the bytes into typed arrays that the
+ * parser owns and reuses, so the per-genotype loop allocates nothing.
+ *
+ * Genotype conventions (shared with `engine/genotypes.ts`):
+ * - GT `a/b` or `a|b` (phase ignored), haploid `a`; a call with any `.` allele is missing
+ *   (PLINK's convention; `./.`, `.`, `./1` are all missing calls).
+ * - Multi-allelic records are split into one biallelic record per ALT; the other ALT
+ *   alleles count as REF (as `bcftools norm -m-` does for GT): `1/2` gives 1 ALT copy in
+ *   both split records.
+ * - Dosage per ALT: `DS` when the FORMAT has it (Number=A), else from `GP`
+ *   (dosage = Σ_g P(g)·copies_of_ALT(g), genotype order of VCF 4.3 §1.6.2), else none.
+ *   A missing DS/GP (`.`) is NaN.
+ */
+
+/** A problem in one record, located by field; the caller adds file and line. */
+export class RecordError extends Error {
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
+
+const TAB = 9;
+const COLON = 58;
+const SLASH = 47;
+const PIPE = 124;
+const DOT = 46;
+const COMMA = 44;
+const ZERO = 48;
+const NINE = 57;
+
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/** Missing allele marker in `allele1`/`allele2`. */
+const MISSING = -1;
+/** `allele2` of a haploid call. */
+const NONE = -2;
+
+export class RecordParser {
+  readonly nSamples: number;
+  // Fixed columns of the current record.
+  chrom = '';
+  pos = 0;
+  id = '';
+  ref = '';
+  alts: string[] = [];
+  qual: number | null = null;
+  filter: string | null = null;
+  info = '';
+  /** True when this record carried DS or GP. */
+  hasDosage = false;
+  /** First and second allele index of each sample (MISSING / NONE for haploid). */
+  readonly allele1: Int16Array;
+  readonly allele2: Int16Array;
+  /**
+   * Biallelic records only: the `gt` bytes (ALT copies, 255 missing) filled while parsing,
+   * plus the haploid calls among them, so `splitAllele` needs no second pass over alleles.
+   */
+  readonly gt1: Uint8Array;
+  private hapRef = 0;
+  private hapAlt = 0;
+  /** Biallelic records: Σ ALT copies, heterozygous diploid calls, missing calls. */
+  private sumG = 0;
+  private nHet = 0;
+  private nMiss = 0;
+  /** Dosage per ALT, alt-major: dosage[(a − 1)·nSamples + s]. Grown as needed. */
+  dosage: Float32Array;
+  private gpScratch = new Float64Array(64);
+  private sampleNames: string[];
+
+  constructor(samples: string[]) {
+    this.sampleNames = samples;
+    this.nSamples = samples.length;
+    this.allele1 = new Int16Array(this.nSamples);
+    this.allele2 = new Int16Array(this.nSamples);
+    this.gt1 = new Uint8Array(this.nSamples);
+    this.dosage = new Float32Array(this.nSamples);
+  }
+
+  /**
+   * Parse the line `buf[start, end)` (no newline). Throws `RecordError` for malformed input.
+   */
+  parse(buf: Uint8Array, start: number, end: number): void {
+    // Fixed columns: CHROM POS ID REF ALT QUAL FILTER INFO FORMAT.
+    const cols = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    cols[0] = start;
+    let c = 1;
+    let p = start;
+    const need = this.nSamples > 0 ? 9 : 7;
+    while (c <= need && p < end) {
+      if (buf[p] === TAB) cols[c++] = p + 1;
+      p++;
+    }
+    // c = number of columns whose start is known.
+    if (c < 8)
+      throw new RecordError(`expected at least 8 tab-separated columns, found ${c}`, COLUMN_NAMES[c]);
+    const colEnd = (i: number) => {
+      if (i + 1 < c) return cols[i + 1] - 1;
+      let q = cols[i];
+      while (q < end && buf[q] !== TAB) q++;
+      return q;
+    };
+    const text = (i: number) => latin1(buf, cols[i], colEnd(i));
+    this.chrom = text(0);
+    if (this.chrom === '') throw new RecordError('empty CHROM', 'CHROM');
+    const posText = text(1);
+    const pos = Number(posText);
+    if (!/^\d+$/.test(posText) || !Number.isSafeInteger(pos))
+      throw new RecordError(`bad POS '${posText}'`, 'POS');
+    this.pos = pos;
+    this.id = text(2);
+    this.ref = text(3);
+    if (!/^[ACGTNacgtn*]+$/.test(this.ref)) throw new RecordError(`bad REF '${this.ref}'`, 'REF');
+    const altText = text(4);
+    if (altText === '' || altText === '.') throw new RecordError('no ALT allele (monomorphic site)', 'ALT');
+    this.alts = altText.split(',');
+    for (const a of this.alts)
+      if (!/^([ACGTNacgtn*]+|<[^>]+>|.*[[\]].*)$/.test(a))
+        throw new RecordError(`bad ALT allele '${a}'`, 'ALT');
+    const qualText = text(5);
+    if (qualText === '.') this.qual = null;
+    else {
+      const q = Number(qualText);
+      if (!Number.isFinite(q)) throw new RecordError(`bad QUAL '${qualText}'`, 'QUAL');
+      this.qual = q;
+    }
+    const filter = text(6);
+    this.filter = filter === '.' ? null : filter;
+    this.info = text(7);
+    if (this.nSamples === 0) {
+      this.hasDosage = false;
+      return;
+    }
+    if (c < 10) throw new RecordError(`expected ${9 + this.nSamples} columns, found ${c}`, 'FORMAT');
+    const formatKeys = latin1(buf, cols[8], cols[9] - 1).split(':');
+    this.parseSamples(buf, cols[9], end, formatKeys);
+  }
+
+  private parseSamples(buf: Uint8Array, from: number, end: number, keys: string[]): void {
+    const n = this.nSamples;
+    const nAlt = this.alts.length;
+    const gtIdx = keys.indexOf('GT');
+    const dsIdx = keys.indexOf('DS');
+    const gpIdx = dsIdx < 0 ? keys.indexOf('GP') : -1;
+    const doseIdx = dsIdx >= 0 ? dsIdx : gpIdx;
+    this.hasDosage = doseIdx >= 0;
+    if (this.hasDosage && this.dosage.length < n * nAlt) this.dosage = new Float32Array(n * nAlt);
+    const a1 = this.allele1;
+    const a2 = this.allele2;
+    const gt1 = this.gt1;
+    const biallelic = nAlt === 1;
+    let hapRef = 0;
+    let hapAlt = 0;
+    let sumG = 0;
+    let nHet = 0;
+    let nMiss = 0;
+    const dosage = this.dosage;
+    // Diploid genotype order for GP: (j,k), j ≤ k, index k(k+1)/2 + j.
+    const nGeno = ((nAlt + 1) * (nAlt + 2)) / 2;
+    if (this.gpScratch.length < nGeno) this.gpScratch = new Float64Array(nGeno);
+    const gp = this.gpScratch;
+
+    let p = from;
+    // Fast path: GT first in FORMAT and a diploid call of single-digit alleles ("0|1").
+    const gtFirst = gtIdx === 0;
+    const onlyGt = gtFirst && keys.length === 1;
+    for (let s = 0; s < n; s++) {
+      if (gtFirst && p + 3 < end) {
+        const x = buf[p] - ZERO;
+        const sep = buf[p + 1];
+        const y = buf[p + 2] - ZERO;
+        const after = buf[p + 3];
+        if (x >= 0 && x <= nAlt && y >= 0 && y <= nAlt && (sep === PIPE || sep === SLASH)) {
+          if (after === TAB && onlyGt) {
+            if (biallelic) {
+              const g = x + y;
+              gt1[s] = g;
+              sumG += g;
+              nHet += x ^ y;
+            } else {
+              a1[s] = x;
+              a2[s] = y;
+            }
+            p += 4;
+            continue;
+          }
+        }
+      }
+      if (p > end) throw new RecordError(`expected ${n} sample columns, found ${s}`, 'samples');
+      a1[s] = MISSING;
+      a2[s] = NONE;
+      if (this.hasDosage) for (let a = 0; a < nAlt; a++) dosage[a * n + s] = Number.NaN;
+      let field = 0;
+      // Walk the sub-fields of this sample column.
+      for (;;) {
+        const ch = p < end ? buf[p] : TAB;
+        if (ch === TAB) break;
+        if (field === gtIdx) {
+          // GT: allele ([0-9]+|.) ([/|] allele)?
+          let first = 0;
+          let second = NONE;
+          let missing = false;
+          let nAlleles = 0;
+          for (;;) {
+            let v = 0;
+            let b = p < end ? buf[p] : TAB;
+            if (b === DOT) {
+              missing = true;
+              p++;
+            } else if (b >= ZERO && b <= NINE) {
+              while (b >= ZERO && b <= NINE) {
+                v = v * 10 + (b - ZERO);
+                p++;
+                b = p < end ? buf[p] : TAB;
+              }
+              if (v > nAlt)
+                throw new RecordError(`allele ${v} but only ${nAlt} ALT`, `${this.sampleNames[s]}:GT`);
+            } else throw new RecordError(`bad GT '${peek(buf, p, end)}'`, `${this.sampleNames[s]}:GT`);
+            if (nAlleles === 0) first = v;
+            else if (nAlleles === 1) second = v;
+            nAlleles++;
+            b = p < end ? buf[p] : TAB;
+            if (b === SLASH || b === PIPE) {
+              p++;
+              continue;
+            }
+            if (b !== COLON && b !== TAB)
+              throw new RecordError(`bad GT '${peek(buf, p, end)}'`, `${this.sampleNames[s]}:GT`);
+            break;
+          }
+          if (nAlleles > 2)
+            throw new RecordError(`ploidy ${nAlleles} is not supported`, `${this.sampleNames[s]}:GT`);
+          if (!missing) {
+            a1[s] = first;
+            a2[s] = second;
+          }
+        } else if (field === doseIdx) {
+          // Comma-separated numbers, or '.'.
+          let k = 0;
+          let b = p < end ? buf[p] : TAB;
+          if (b === DOT && (p + 1 >= end || buf[p + 1] === COLON || buf[p + 1] === TAB)) {
+            p++;
+          } else {
+            for (;;) {
+              const v = this.number(buf, p, end, s, dsIdx >= 0 ? 'DS' : 'GP');
+              p = this.numEnd;
+              if (dsIdx >= 0) {
+                if (k < nAlt) dosage[k * n + s] = v;
+              } else if (k < nGeno) gp[k] = v;
+              k++;
+              b = p < end ? buf[p] : TAB;
+              if (b === COMMA) {
+                p++;
+                continue;
+              }
+              if (b !== COLON && b !== TAB)
+                throw new RecordError(
+                  `bad number list '${peek(buf, p, end)}'`,
+                  `${this.sampleNames[s]}:${keys[field]}`,
+                );
+              break;
+            }
+            if (dsIdx >= 0) {
+              if (k !== nAlt)
+                throw new RecordError(`DS has ${k} values, expected ${nAlt}`, `${this.sampleNames[s]}:DS`);
+            } else if (k === nGeno) {
+              for (let a = 1; a <= nAlt; a++) {
+                let d = 0;
+                for (let kk = 0; kk <= nAlt; kk++)
+                  for (let j = 0; j <= kk; j++) {
+                    const copies = (j === a ? 1 : 0) + (kk === a ? 1 : 0);
+                    if (copies) d += copies * gp[(kk * (kk + 1)) / 2 + j];
+                  }
+                dosage[(a - 1) * n + s] = d;
+              }
+            } else if (k === nAlt + 1) {
+              for (let a = 1; a <= nAlt; a++) dosage[(a - 1) * n + s] = gp[a];
+            } else
+              throw new RecordError(
+                `GP has ${k} values, expected ${nGeno} or ${nAlt + 1}`,
+                `${this.sampleNames[s]}:GP`,
+              );
+          }
+        } else {
+          while (p < end && buf[p] !== COLON && buf[p] !== TAB) p++;
+        }
+        if (p < end && buf[p] === COLON) {
+          p++;
+          field++;
+          continue;
+        }
+        break;
+      }
+      if (biallelic) {
+        const x = a1[s];
+        if (x === MISSING) {
+          gt1[s] = 255;
+          nMiss++;
+        } else if (a2[s] === NONE) {
+          gt1[s] = x;
+          sumG += x;
+          if (x === 0) hapRef++;
+          else hapAlt++;
+        } else {
+          const g = x + a2[s];
+          gt1[s] = g;
+          sumG += g;
+          if (g === 1) nHet++;
+        }
+      }
+      p++; // past the tab
+    }
+    if (p <= end) throw new RecordError(`more than ${n} sample columns`, 'samples');
+    this.hapRef = hapRef;
+    this.hapAlt = hapAlt;
+    this.sumG = sumG;
+    this.nHet = nHet;
+    this.nMiss = nMiss;
+  }
+
+  private numEnd = 0;
+
+  /** Allele counts of a biallelic record, from the tallies kept while parsing. */
+  biallelicCounts(out: AlleleCounts): void {
+    const nCalled = this.nSamples - this.nMiss;
+    const nHap = this.hapRef + this.hapAlt;
+    const homAlt = (this.sumG - this.hapAlt - this.nHet) / 2;
+    out.ac = this.sumG;
+    out.an = 2 * (nCalled - nHap) + nHap;
+    out.nCalled = nCalled;
+    out.het = this.nHet;
+    out.homAlt = homAlt;
+    out.homRef = nCalled - nHap - this.nHet - homAlt;
+    out.dosageSum = dosageSum(this, 1);
+  }
+
+  /** Parse a decimal number at `p`; sets `numEnd`. NaN for `.`/`nan`. */
+  private number(buf: Uint8Array, p: number, end: number, s: number, key: string): number {
+    const start = p;
+    let neg = false;
+    let b = buf[p];
+    if (b === 45 || b === 43) {
+      neg = b === 45;
+      p++;
+    }
+    let mant = 0;
+    let digits = 0;
+    let scale = 0;
+    b = p < end ? buf[p] : TAB;
+    while (b >= ZERO && b <= NINE) {
+      if (digits < 15) {
+        mant = mant * 10 + (b - ZERO);
+        digits++;
+      } else scale--;
+      p++;
+      b = p < end ? buf[p] : TAB;
+    }
+    if (b === DOT) {
+      p++;
+      b = p < end ? buf[p] : TAB;
+      while (b >= ZERO && b <= NINE) {
+        if (digits < 15) {
+          mant = mant * 10 + (b - ZERO);
+          digits++;
+          scale++;
+        }
+        p++;
+        b = p < end ? buf[p] : TAB;
+      }
+    }
+    let exp = 0;
+    if (b === 101 || b === 69) {
+      p++;
+      let eneg = false;
+      b = p < end ? buf[p] : TAB;
+      if (b === 45 || b === 43) {
+        eneg = b === 45;
+        p++;
+        b = p < end ? buf[p] : TAB;
+      }
+      while (b >= ZERO && b <= NINE) {
+        exp = exp * 10 + (b - ZERO);
+        p++;
+        b = p < end ? buf[p] : TAB;
+      }
+      if (eneg) exp = -exp;
+    }
+    if (p === start || (digits === 0 && scale === 0 && p - start <= 2)) {
+      // Not a plain number: accept '.', nan, inf spelled out; reject the rest.
+      let q = start;
+      while (q < end && buf[q] !== COLON && buf[q] !== TAB && buf[q] !== COMMA) q++;
+      const word = latin1(buf, start, q).toLowerCase();
+      this.numEnd = q;
+      if (word === '.' || word === 'nan') return Number.NaN;
+      if (word === 'inf' || word === '+inf') return Number.POSITIVE_INFINITY;
+      if (word === '-inf') return Number.NEGATIVE_INFINITY;
+      throw new RecordError(`bad number '${word}'`, `${this.sampleNames[s]}:${key}`);
+    }
+    this.numEnd = p;
+    const e = exp - scale;
+    let v: number;
+    if (e === 0) v = mant;
+    else if (e < 0 && e >= -22) v = mant / POW10[-e];
+    else if (e > 0 && e <= 22) v = mant * POW10[e];
+    else v = Number(latin1(buf, start, p));
+    return neg ? -v : v;
+  }
+}
+
+const COLUMN_NAMES = ['CHROM', 'POS', 'ID', 'REF', 'ALT', 'QUAL', 'FILTER', 'INFO', 'FORMAT'];
+
+const decoder = new TextDecoder('latin1');
+function latin1(buf: Uint8Array, start: number, end: number): string {
+  return decoder.decode(buf.subarray(start, end));
+}
+
+function peek(buf: Uint8Array, p: number, end: number): string {
+  let q = p;
+  while (q < end && buf[q] !== TAB && q - p < 20) q++;
+  return latin1(buf, p, q);
+}
+
+/** Per-ALT genotype summary written by `splitAllele`. */
+export interface AlleleCounts {
+  ac: number;
+  an: number;
+  nCalled: number;
+  homRef: number;
+  het: number;
+  homAlt: number;
+  dosageSum: number;
+}
+
+/**
+ * The `gt` bytes (one per sample: ALT copies, 255 missing) of ALT number `alt` (1-based),
+ * with its allele counts in `out`. Other ALT alleles count as REF. For a biallelic record
+ * this is the parser's own `gt1` (no copy); otherwise `gt` is filled and returned.
+ */
+export function splitAllele(
+  parser: RecordParser,
+  alt: number,
+  gt: Uint8Array,
+  out: AlleleCounts,
+): Uint8Array {
+  const n = parser.nSamples;
+  if (parser.alts.length === 1) {
+    parser.biallelicCounts(out);
+    return parser.gt1;
+  }
+  const a1 = parser.allele1;
+  const a2 = parser.allele2;
+  let ac = 0;
+  let an = 0;
+  let called = 0;
+  let homRef = 0;
+  let het = 0;
+  let homAlt = 0;
+  for (let s = 0; s < n; s++) {
+    const x = a1[s];
+    if (x === MISSING) {
+      gt[s] = 255;
+      continue;
+    }
+    const y = a2[s];
+    called++;
+    if (y === NONE) {
+      const g = x === alt ? 1 : 0;
+      gt[s] = g;
+      ac += g;
+      an += 1;
+    } else {
+      const g = (x === alt ? 1 : 0) + (y === alt ? 1 : 0);
+      gt[s] = g;
+      ac += g;
+      an += 2;
+      if (g === 0) homRef++;
+      else if (g === 1) het++;
+      else homAlt++;
+    }
+  }
+  const dsum = dosageSum(parser, alt);
+  out.ac = ac;
+  out.an = an;
+  out.nCalled = called;
+  out.homRef = homRef;
+  out.het = het;
+  out.homAlt = homAlt;
+  out.dosageSum = dsum;
+  return gt;
+}
+
+function dosageSum(parser: RecordParser, alt: number): number {
+  let dsum = 0;
+  if (parser.hasDosage) {
+    const n = parser.nSamples;
+    const d = parser.dosage;
+    const off = (alt - 1) * n;
+    for (let s = 0; s < n; s++) {
+      const v = d[off + s];
+      if (!Number.isNaN(v)) dsum += v;
+    }
+  }
+  return dsum;
+}

@@ -1,0 +1,420 @@
+/**
+ * One VCF shard → Parquet parts, streaming, resumable.
+ *
+ * A shard is a byte range of one VCF file (see `source.ts`). Its records are parsed by
+ * `RecordParser`, split into biallelic records, and appended (DuckDB appender, no SQL per
+ * row) into two in-memory tables that are written out as Parquet every chunk:
+ *
+ * ```
+ * <partsDir>/<shardKey>/c00000.gt.parquet    variant_idx (shard-local), gt BLOB, ds BLOB
+ * <partsDir>/<shardKey>/c00000.var.parquet   variant stats and annotations (shard-local idx)
+ * <partsDir>/<shardKey>/c00000.json          cursor after the chunk, cumulative counts
+ * <partsDir>/<shardKey>/done.json            the shard's totals, written last
+ * ```
+ *
+ * Each file is written to a temp path and renamed; the chunk's JSON is written after its
+ * Parquet files. The activity heartbeats the same cursor, but a retry resumes from the
+ * files, not from the heartbeat details: a heartbeat can be lost or throttled, while a
+ * chunk's JSON exists only once its rows are durable. A retried shard resumes after the
+ * last chunk whose JSON exists, deleting
+ * anything later, so no record is written twice. A finished shard (done.json whose row
+ * counts match its files) is skipped.
+ */
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
+import { sqlIdent, sqlString } from '../../engine/duckdb.js';
+import { InputError } from '../../engine/errors.js';
+import { atomicProduce, atomicWriteFile, exists } from '../../engine/fsutil.js';
+import { encodeDs } from '../../engine/genotypes.js';
+import { hweExactP } from '../../stats/hwe.js';
+import { type AlleleAnnotation, csqLayout, parseAnn, parseCsq } from './annotation.js';
+import { parseVcfHeader, type ScoreColumn, type VcfHeader } from './header.js';
+import { LineSplitter } from './lines.js';
+import { type AlleleCounts, RecordError, RecordParser, splitAllele } from './record.js';
+import { type ByteRange, type Cursor, readChunks, type SourceKind, sourceKind } from './source.js';
+
+/** Parquet row group size of genotype parts: small, so a per-variant scan reads little. */
+export const GENOTYPE_ROW_GROUP = 256;
+/** Flush a chunk when its genotype BLOBs reach this many bytes. */
+const CHUNK_BYTES = 48 << 20;
+/** …or this many biallelic records. */
+const CHUNK_VARIANTS = 8192;
+
+export interface ShardTask {
+  /** Absolute VCF path. */
+  file: string;
+  /** The path to show in error messages (as written in the manifest). */
+  displayName: string;
+  kind: SourceKind;
+  range: ByteRange;
+  /** Output name, derived from the inputs (file index, range). */
+  shardKey: string;
+  /** Folder holding every shard's parts. */
+  partsDir: string;
+  /** Score columns of the whole release (same schema in every shard). */
+  scores: ScoreColumn[];
+  /**
+   * Compress the genotype parts with ZSTD (default). Only the release's first shard keeps
+   * its parts as final files; the others are rewritten by finalize (to add their
+   * variant-index offset), so they are written uncompressed and compressed once, there.
+   */
+  compressGenotypes?: boolean;
+}
+
+export interface ShardProgress {
+  shardKey: string;
+  chunk: number;
+  cursor: Cursor;
+  nVariants: number;
+  nRecords: number;
+}
+
+export interface ShardResult {
+  shardKey: string;
+  nVariants: number;
+  nRecords: number;
+  chunks: number;
+  reused: boolean;
+  resumedFromChunk: number;
+  /** Rows in the genotype parts: nVariants, or 0 for a sites-only VCF. */
+  nGenotypeRows?: number;
+}
+
+export interface ShardHooks {
+  /** Called after every committed chunk with the resume cursor. */
+  heartbeat?(progress: ShardProgress): void;
+  /** Cancellation. */
+  signal?: AbortSignal;
+  /** Test hook: throw after this many chunks were committed in this attempt. */
+  failAfterChunks?: number;
+  /** Records per chunk (tests use small numbers to get many chunks). */
+  chunkVariants?: number;
+}
+
+/** Variant columns of the parts, in order (score columns follow). */
+export const PART_VARIANT_COLUMNS = `variant_idx BIGINT, chrom VARCHAR, pos BIGINT, rsid VARCHAR, ref VARCHAR,
+  alt VARCHAR, qual DOUBLE, filter VARCHAR, af DOUBLE, ac BIGINT, an BIGINT, n_called BIGINT,
+  call_rate DOUBLE, hwe_p DOUBLE, gene VARCHAR, consequence VARCHAR, impact VARCHAR, ds_sum DOUBLE`;
+
+/** Read the header of a VCF file. */
+export async function readVcfHeader(
+  path: string,
+  displayName: string,
+): Promise<{ header: VcfHeader; kind: SourceKind }> {
+  const kind = await sourceKind(path);
+  const lines: string[] = [];
+  let text = '';
+  outer: for await (const chunk of readChunks(
+    path,
+    kind,
+    { block: 0, offset: 0 },
+    Number.POSITIVE_INFINITY,
+  )) {
+    text += chunk.data.toString('latin1');
+    let nl = text.indexOf('\n');
+    while (nl >= 0) {
+      const line = text.slice(0, nl).replace(/\r$/, '');
+      if (!line.startsWith('#')) break outer;
+      lines.push(line);
+      if (line.startsWith('#CHROM')) break outer;
+      text = text.slice(nl + 1);
+      nl = text.indexOf('\n');
+    }
+    if (text.length > 64 << 20) break;
+  }
+  return { header: parseVcfHeader(lines, displayName), kind };
+}
+
+/**
+ * The 1-based line number of the line starting at `cursor` (counts newlines before it).
+ * Used only to name the line of an error in a shard that did not start at the top.
+ */
+export async function lineNumberAt(path: string, kind: SourceKind, cursor: Cursor): Promise<number> {
+  let lines = 1;
+  for await (const chunk of readChunks(path, kind, { block: 0, offset: 0 }, Number.POSITIVE_INFINITY)) {
+    const d = chunk.data;
+    let upto = d.length;
+    let stop = false;
+    if (kind === 'bgzf') {
+      if (chunk.block > cursor.block) break;
+      if (chunk.block === cursor.block) {
+        upto = Math.min(d.length, cursor.offset - chunk.offset);
+        stop = true;
+      }
+    } else if (chunk.block + d.length >= cursor.block) {
+      upto = cursor.block - chunk.block;
+      stop = true;
+    }
+    for (let i = 0; i < upto; i++) if (d[i] === 10) lines++;
+    if (stop) break;
+  }
+  return lines;
+}
+
+function chunkName(k: number): string {
+  return `c${String(k).padStart(5, '0')}`;
+}
+
+async function rowCount(conn: DuckDBConnection, files: string[]): Promise<number> {
+  if (files.length === 0) return 0;
+  const r = await conn.runAndReadAll(
+    `SELECT count(*)::BIGINT AS n FROM read_parquet([${files.map(sqlString).join(', ')}])`,
+  );
+  return Number(r.getRows()[0][0]);
+}
+
+/** True when `done.json` exists and its counts match the part files. */
+async function finishedShard(conn: DuckDBConnection, dir: string): Promise<ShardResult | null> {
+  const donePath = join(dir, 'done.json');
+  if (!(await exists(donePath))) return null;
+  const done = JSON.parse(await readFile(donePath, 'utf8')) as ShardResult;
+  const gt: string[] = [];
+  const vr: string[] = [];
+  for (let k = 0; k < done.chunks; k++) {
+    gt.push(join(dir, `${chunkName(k)}.gt.parquet`));
+    vr.push(join(dir, `${chunkName(k)}.var.parquet`));
+  }
+  for (const f of [...gt, ...vr]) if (!(await exists(f))) return null;
+  const expectGt = done.nGenotypeRows ?? done.nVariants;
+  if ((await rowCount(conn, vr)) !== done.nVariants || (await rowCount(conn, gt)) !== expectGt) return null;
+  return { ...done, reused: true };
+}
+
+/** Last committed chunk (from its JSON), after removing anything written after it. */
+async function resumePoint(dir: string): Promise<ShardProgress | null> {
+  if (!(await exists(dir))) return null;
+  const names = await readdir(dir);
+  let last: ShardProgress | null = null;
+  for (let k = 0; ; k++) {
+    const name = `${chunkName(k)}.json`;
+    if (!names.includes(name)) break;
+    last = JSON.parse(await readFile(join(dir, name), 'utf8')) as ShardProgress;
+  }
+  const keepUpTo = last ? last.chunk : -1;
+  for (const name of names) {
+    const m = /^c(\d{5})\./.exec(name);
+    if ((m && Number(m[1]) > keepUpTo) || name.startsWith('.')) await rm(join(dir, name), { force: true });
+  }
+  return last;
+}
+
+/**
+ * Ingest one shard. Resumes after the last committed chunk of an earlier attempt.
+ * @throws InputError naming file, line and field for a malformed record
+ */
+export async function ingestShard(
+  conn: DuckDBConnection,
+  task: ShardTask,
+  hooks: ShardHooks = {},
+): Promise<ShardResult> {
+  const dir = join(task.partsDir, task.shardKey);
+  const finished = await finishedShard(conn, dir);
+  if (finished) return finished;
+  const { header } = await readVcfHeader(task.file, task.displayName);
+  const resume = await resumePoint(dir);
+  const from: Cursor = resume ? resume.cursor : { block: task.range.start, offset: 0 };
+  let chunk = resume ? resume.chunk + 1 : 0;
+  let nVariants = resume ? resume.nVariants : 0;
+  let nRecords = resume ? resume.nRecords : 0;
+  const resumedFromChunk = chunk;
+
+  const nSamples = header.samples.length;
+  const parser = new RecordParser(header.samples);
+  const gt = new Uint8Array(nSamples);
+  const counts: AlleleCounts = { ac: 0, an: 0, nCalled: 0, homRef: 0, het: 0, homAlt: 0, dosageSum: 0 };
+  const csq = header.csqFields ? csqLayout(header.csqFields) : null;
+  const chunkLimit = hooks.chunkVariants ?? CHUNK_VARIANTS;
+
+  const tag = `${task.shardKey.replace(/[^A-Za-z0-9_]/g, '_')}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const gtTable = sqlIdent(`ingest_gt_${tag}`);
+  const varTable = sqlIdent(`ingest_var_${tag}`);
+  const scoreDdl = task.scores.map((s) => `, ${sqlIdent(s.column)} DOUBLE`).join('');
+  const createTables = async () => {
+    await conn.run(`CREATE OR REPLACE TABLE ${gtTable} (variant_idx BIGINT, gt BLOB, ds BLOB)`);
+    await conn.run(`CREATE OR REPLACE TABLE ${varTable} (${PART_VARIANT_COLUMNS}${scoreDdl})`);
+  };
+  let gtApp: DuckDBAppender;
+  let varApp: DuckDBAppender;
+  const openAppenders = async () => {
+    await createTables();
+    gtApp = await conn.createAppender(`ingest_gt_${tag}`);
+    varApp = await conn.createAppender(`ingest_var_${tag}`);
+  };
+  await openAppenders();
+  let chunkVariants = 0;
+  let chunkBytes = 0;
+  let committedThisAttempt = 0;
+  const splitter = new LineSplitter(task.kind, !resume && task.range.start > 0);
+
+  const commit = async () => {
+    gtApp.closeSync();
+    varApp.closeSync();
+    const base = join(dir, chunkName(chunk));
+    await atomicProduce(`${base}.gt.parquet`, (tmp) =>
+      conn.run(
+        `COPY ${gtTable} TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION ${task.compressGenotypes === false ? 'uncompressed' : 'zstd'}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
+      ),
+    );
+    await atomicProduce(`${base}.var.parquet`, (tmp) =>
+      conn.run(`COPY (SELECT * FROM ${varTable} ORDER BY variant_idx) TO ${sqlString(tmp)} (FORMAT parquet)`),
+    );
+    const progress: ShardProgress = {
+      shardKey: task.shardKey,
+      chunk,
+      cursor: splitter.cursor(),
+      nVariants,
+      nRecords,
+    };
+    await atomicWriteFile(`${base}.json`, JSON.stringify(progress));
+    hooks.heartbeat?.(progress);
+    chunk++;
+    chunkVariants = 0;
+    chunkBytes = 0;
+    committedThisAttempt++;
+    if (hooks.failAfterChunks !== undefined && committedThisAttempt >= hooks.failAfterChunks)
+      throw new Error(`test hook: shard ${task.shardKey} stops after ${committedThisAttempt} chunks`);
+    if (hooks.signal?.aborted) throw hooks.signal.reason ?? new Error('cancelled');
+    await openAppenders();
+  };
+
+  let failure: { err: RecordError; at: Cursor } | null = null;
+  const annotations = (info: string): AlleleAnnotation[] | null => {
+    if (csq) {
+      const v = infoValue(info, 'CSQ');
+      if (v !== null) return parseCsq(v, csq, parser.ref, parser.alts);
+    }
+    if (header.hasAnn) {
+      const v = infoValue(info, 'ANN');
+      if (v !== null) return parseAnn(v, parser.alts);
+    }
+    return null;
+  };
+
+  const onLine = (buf: Buffer, start: number, end: number): boolean | undefined => {
+    try {
+      parser.parse(buf, start, end);
+    } catch (err) {
+      if (err instanceof RecordError) {
+        failure = { err, at: splitter.cursorAt(start) };
+        return true;
+      }
+      throw err;
+    }
+    nRecords++;
+    const ann = annotations(parser.info);
+    const scoreValues = task.scores.map((s) => infoNumbers(parser.info, s.infoId));
+    for (let a = 1; a <= parser.alts.length; a++) {
+      const gtBytes = splitAllele(parser, a, gt, counts);
+      const idx = nVariants++;
+      if (nSamples > 0) {
+        gtApp.appendBigInt(BigInt(idx));
+        gtApp.appendBlob(gtBytes);
+        if (parser.hasDosage) gtApp.appendBlob(encodeDs(parser.dosage, nSamples, (a - 1) * nSamples));
+        else gtApp.appendNull();
+        gtApp.endRow();
+      }
+      varApp.appendBigInt(BigInt(idx));
+      varApp.appendVarchar(parser.chrom);
+      varApp.appendBigInt(BigInt(parser.pos));
+      appendText(varApp, parser.id === '.' || parser.id === '' ? null : parser.id);
+      varApp.appendVarchar(parser.ref);
+      varApp.appendVarchar(parser.alts[a - 1]);
+      appendNum(varApp, parser.qual);
+      appendText(varApp, parser.filter);
+      appendNum(varApp, counts.an > 0 ? counts.ac / counts.an : null);
+      varApp.appendBigInt(BigInt(counts.ac));
+      varApp.appendBigInt(BigInt(counts.an));
+      varApp.appendBigInt(BigInt(counts.nCalled));
+      appendNum(varApp, nSamples > 0 ? counts.nCalled / nSamples : null);
+      const nDiploid = counts.homRef + counts.het + counts.homAlt;
+      appendNum(varApp, nDiploid > 0 ? hweExactP(counts.homRef, counts.het, counts.homAlt) : null);
+      const an = ann?.[a - 1];
+      appendText(varApp, an?.gene ?? null);
+      appendText(varApp, an?.consequence ?? null);
+      appendText(varApp, an?.impact ?? null);
+      appendNum(varApp, parser.hasDosage ? counts.dosageSum : null);
+      for (let i = 0; i < task.scores.length; i++) {
+        const s = task.scores[i];
+        const vals = scoreValues[i];
+        let v = vals === null ? null : s.perAllele ? (vals[a - 1] ?? null) : vals[0];
+        if (v === null || Number.isNaN(v)) v = an?.scores[s.column] ?? null;
+        appendNum(varApp, v);
+      }
+      varApp.endRow();
+      chunkVariants++;
+      chunkBytes += nSamples * (parser.hasDosage ? 5 : 1);
+    }
+    return chunkVariants >= chunkLimit || chunkBytes >= CHUNK_BYTES ? true : undefined;
+  };
+
+  const raise = async (f: { err: RecordError; at: Cursor }): Promise<never> => {
+    const line = await lineNumberAt(task.file, task.kind, f.at);
+    throw new InputError(f.err.message, { file: task.displayName, line, field: f.err.field });
+  };
+
+  try {
+    for await (const c of readChunks(task.file, task.kind, from, task.range.end)) {
+      splitter.push(c);
+      while (!splitter.drain(onLine)) {
+        if (failure) await raise(failure);
+        await commit();
+      }
+      if (splitter.done) break;
+    }
+    while (!splitter.drain(onLine, true)) {
+      if (failure) await raise(failure);
+      await commit();
+    }
+    if (chunkVariants > 0 || chunk === 0) await commit();
+    gtApp!.closeSync();
+    varApp!.closeSync();
+  } finally {
+    await conn.run(`DROP TABLE IF EXISTS ${gtTable}`).catch(() => {});
+    await conn.run(`DROP TABLE IF EXISTS ${varTable}`).catch(() => {});
+  }
+  const result: ShardResult = {
+    shardKey: task.shardKey,
+    nVariants,
+    nRecords,
+    chunks: chunk,
+    reused: false,
+    resumedFromChunk,
+    nGenotypeRows: nSamples > 0 ? nVariants : 0,
+  };
+  await atomicWriteFile(join(dir, 'done.json'), JSON.stringify(result));
+  return result;
+}
+
+function appendText(app: DuckDBAppender, v: string | null): void {
+  if (v === null) app.appendNull();
+  else app.appendVarchar(v);
+}
+
+function appendNum(app: DuckDBAppender, v: number | null): void {
+  if (v === null || !Number.isFinite(v)) app.appendNull();
+  else app.appendDouble(v);
+}
+
+/** The value of INFO key `key` (null when absent; '' for a flag). */
+export function infoValue(info: string, key: string): string | null {
+  let i = 0;
+  while (i <= info.length) {
+    const semi = info.indexOf(';', i);
+    const end = semi < 0 ? info.length : semi;
+    if (info.startsWith(key, i) && (info[i + key.length] === '=' || i + key.length === end)) {
+      return info[i + key.length] === '=' ? info.slice(i + key.length + 1, end) : '';
+    }
+    if (semi < 0) break;
+    i = semi + 1;
+  }
+  return null;
+}
+
+function infoNumbers(info: string, key: string): Array<number | null> | null {
+  const v = infoValue(info, key);
+  if (v === null || v === '') return null;
+  return v
+    .split(',')
+    .map((x) => (x === '.' || x === '' ? null : Number.isFinite(Number(x)) ? Number(x) : null));
+}

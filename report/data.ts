@@ -1,0 +1,540 @@
+/**
+ * The named, parameterised queries behind the HTML report and the results viewer. GWAS rows are
+ * read straight from a run's Parquet files (`gwasReadSql(gwasGlob(...))`) on the compute
+ * instance, so a genome-wide result never passes through JavaScript row by row: the Manhattan
+ * and QQ plots are thinned inside DuckDB. The small tables come from the engine database,
+ * attached read-only. Values are always bound (`$1`); the only SQL text built here is a glob
+ * the engine made itself.
+ */
+import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import quantile from '@stdlib/stats-base-dists-normal-quantile';
+import { withCompute, withEngineDb } from '../engine/duckdb.js';
+import { exists } from '../engine/fsutil.js';
+import { gwasGlob, gwasReadSql } from '../engine/results.js';
+import type {
+  BurdenResultRow,
+  GwasPhenotypeRow,
+  LeadLocusRow,
+  PhewasResultRow,
+  QcSummaryRow,
+} from '../schemas/results.js';
+import type { EngineConfig } from '../temporal.config.js';
+
+/** Variants drawn as single points in a Manhattan plot: at most this many … */
+export const MANHATTAN_MAX_POINTS = 5000;
+/** … of those with −log10 p at least this (p < 1e-4); all other variants are binned. */
+export const MANHATTAN_POINT_MIN_NLP = 4;
+/** Target number of position bins across the genome. */
+export const MANHATTAN_X_BINS = 2000;
+/** Height of one −log10 p bin. */
+export const MANHATTAN_Y_STEP = 0.05;
+/** QQ points kept exactly (the most significant); the rest are rounded to 0.01 and deduplicated. */
+export const QQ_EXACT_POINTS = 2000;
+
+/** DuckDB values → JSON-able values (BIGINT → number, dates → ISO text). */
+function plain(value: unknown): unknown {
+  if (typeof value === 'bigint') return Number(value);
+  if (value instanceof Date) return value.toISOString();
+  return value;
+}
+
+export async function selectObjects<T>(
+  conn: DuckDBConnection,
+  sql: string,
+  params: DuckDBValue[] = [],
+): Promise<T[]> {
+  const reader = await conn.runAndReadAll(sql, params);
+  return reader
+    .getRowObjectsJS()
+    .map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, plain(v)])) as T);
+}
+
+/** Rank of a chromosome name for genome order: 1–22, X, Y, MT, then other contigs. */
+export function chromRank(chrom: string): number {
+  const c = chrom.replace(/^chr/i, '').toUpperCase();
+  if (/^\d+$/.test(c)) return Number(c);
+  if (c === 'X') return 23;
+  if (c === 'Y') return 24;
+  if (c === 'M' || c === 'MT') return 25;
+  return 1000;
+}
+
+export function compareChrom(a: string, b: string): number {
+  return chromRank(a) - chromRank(b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Does the run (or any run) have GWAS Parquet files? */
+async function hasGwasFiles(conn: DuckDBConnection, glob: string): Promise<boolean> {
+  const r = await conn.runAndReadAll('SELECT count(*) FROM glob($1)', [glob]);
+  return Number(r.getRows()[0][0]) > 0;
+}
+
+// --- GWAS: Manhattan, QQ, top hits ---
+
+export interface ChromExtent {
+  chrom: string;
+  /** Genome-wide coordinate of the chromosome's position 0. */
+  offset: number;
+  length: number;
+  /** Genome-wide coordinate of its middle (axis label position). */
+  mid: number;
+  parity: 0 | 1;
+}
+
+export interface ManhattanPoint {
+  variant_id: string;
+  rsid: string | null;
+  chrom: string;
+  pos: number;
+  /** Genome-wide coordinate: chromosome offset + position. */
+  gpos: number;
+  nlp: number;
+  beta: number | null;
+  af: number | null;
+  parity: 0 | 1;
+}
+
+/** A run of consecutive −log10 p cells, within one position bin, holding at least one variant. */
+export interface ManhattanBin {
+  gpos: number;
+  lo: number;
+  hi: number;
+  parity: 0 | 1;
+}
+
+export interface ManhattanData {
+  chroms: ChromExtent[];
+  points: ManhattanPoint[];
+  bins: ManhattanBin[];
+  /** Variants with a p-value. */
+  nVariants: number;
+  /** Variants drawn as bins rather than points. */
+  nBinned: number;
+  /** Width of one position bin in base pairs. */
+  binBp: number;
+  maxNlp: number;
+}
+
+export interface QqData {
+  points: { expected: number; observed: number }[];
+  nVariants: number;
+  /** λGC from the median p of the tested variants (null without any). */
+  lambdaGc: number | null;
+}
+
+export interface TopHit {
+  variant_id: string;
+  rsid: string | null;
+  chrom: string;
+  pos: number;
+  ref: string;
+  alt: string;
+  n: number | null;
+  af: number | null;
+  beta: number | null;
+  se: number | null;
+  p: number | null;
+  nlp: number;
+  test: string;
+}
+
+/**
+ * Genomic inflation factor λGC (Devlin & Roeder 1999, Biometrics 55:997): the median of the
+ * observed 1-df association χ² statistics divided by the median of the χ²₁ distribution,
+ * 0.454936. The χ² of a two-sided p is the square of the normal quantile of p/2, and the map
+ * is monotone, so the median χ² is the χ² of the median p:
+ *   λGC = Φ⁻¹(p_med / 2)² / 0.454936.
+ * Only variants with a p-value (tested, status `ok`) count; monomorphic or untested variants
+ * (p NULL) are left out. p_med = 0 gives +∞ (reported as given); no tested variant gives null.
+ * Assumes 1-df tests (per-variant GWAS); it is not meaningful for multi-df tests.
+ */
+export function lambdaGcFromMedianP(medianP: number | null): number | null {
+  if (medianP === null || !Number.isFinite(medianP)) return null;
+  if (medianP <= 0) return Number.POSITIVE_INFINITY;
+  if (medianP >= 1) return 0;
+  const z = quantile(medianP / 2, 0, 1);
+  return (z * z) / 0.454936423119572;
+}
+
+/** The SQL source of one run's GWAS rows (empty result when the run has none). */
+function gwasSource(config: EngineConfig, runId: string): string {
+  return `(${gwasReadSql(gwasGlob(config.dataDir, runId))})`;
+}
+
+/**
+ * Manhattan plot data for one phenotype, thinned as PheWeb does: the most significant variants
+ * (up to `MANHATTAN_MAX_POINTS` with p < 1e-4) are kept as points; every other variant is put
+ * in a cell of (position bin of `binBp` bp within its chromosome) × (−log10 p step of 0.05),
+ * and the occupied cells of a position bin are merged into vertical runs [lo, hi]. The plot
+ * therefore has at most a few thousand marks whatever the number of variants.
+ */
+export async function manhattanData(
+  config: EngineConfig,
+  runId: string,
+  phenotype: string,
+): Promise<ManhattanData> {
+  const empty: ManhattanData = {
+    chroms: [],
+    points: [],
+    bins: [],
+    nVariants: 0,
+    nBinned: 0,
+    binBp: 1,
+    maxNlp: 0,
+  };
+  return withCompute(config, async (conn) => {
+    if (!(await hasGwasFiles(conn, gwasGlob(config.dataDir, runId)))) return empty;
+    const src = gwasSource(config, runId);
+    const extents = await selectObjects<{ chrom: string; maxpos: number; n: number; maxnlp: number }>(
+      conn,
+      `SELECT chrom, max(pos) AS maxpos, count(*) AS n, max(neg_log10_p) AS maxnlp FROM ${src}
+       WHERE phenotype = $1 AND neg_log10_p IS NOT NULL GROUP BY chrom`,
+      [phenotype],
+    );
+    if (extents.length === 0) return empty;
+    extents.sort((a, b) => compareChrom(a.chrom, b.chrom));
+    const chroms: ChromExtent[] = [];
+    let offset = 0;
+    for (const [i, e] of extents.entries()) {
+      const length = Number(e.maxpos) + 1;
+      chroms.push({
+        chrom: e.chrom,
+        offset,
+        length,
+        mid: Math.round(offset + length / 2),
+        parity: (i % 2) as 0 | 1,
+      });
+      offset += length;
+    }
+    const byChrom = new Map(chroms.map((c) => [c.chrom, c]));
+    const binBp = Math.max(1, Math.ceil(offset / MANHATTAN_X_BINS));
+    const ranked = `SELECT chrom, pos, variant_id, rsid, beta, af, neg_log10_p AS nlp,
+        row_number() OVER (ORDER BY neg_log10_p DESC, chrom, pos, variant_id) AS rn
+      FROM ${src} WHERE phenotype = $1 AND neg_log10_p IS NOT NULL`;
+    const isPoint = `(rn <= ${MANHATTAN_MAX_POINTS} AND nlp >= ${MANHATTAN_POINT_MIN_NLP})`;
+    const rawPoints = await selectObjects<Omit<ManhattanPoint, 'gpos' | 'parity'>>(
+      conn,
+      `SELECT variant_id, rsid, chrom, pos, nlp, beta, af FROM (${ranked}) WHERE ${isPoint} ORDER BY rn`,
+      [phenotype],
+    );
+    const rawBins = await selectObjects<{ chrom: string; xb: number; lo: number; hi: number }>(
+      conn,
+      `WITH cells AS (
+         SELECT DISTINCT chrom, pos // $2 AS xb, CAST(floor(nlp / $3) AS BIGINT) AS yb
+         FROM (${ranked}) WHERE NOT ${isPoint}),
+       runs AS (
+         SELECT chrom, xb, yb, yb - row_number() OVER (PARTITION BY chrom, xb ORDER BY yb) AS grp FROM cells)
+       SELECT chrom, xb, min(yb) AS lo, max(yb) + 1 AS hi FROM runs GROUP BY chrom, xb, grp`,
+      [phenotype, binBp, MANHATTAN_Y_STEP],
+    );
+    const round = (x: number) => Math.round(x * 1000) / 1000;
+    const points = rawPoints.map((p) => {
+      const c = byChrom.get(p.chrom) as ChromExtent;
+      return { ...p, nlp: round(p.nlp), gpos: c.offset + p.pos, parity: c.parity };
+    });
+    const bins = rawBins.map((b) => {
+      const c = byChrom.get(b.chrom) as ChromExtent;
+      return {
+        gpos: Math.round(c.offset + (b.xb + 0.5) * binBp),
+        lo: round(b.lo * MANHATTAN_Y_STEP),
+        hi: round(b.hi * MANHATTAN_Y_STEP),
+        parity: c.parity,
+      };
+    });
+    const nVariants = extents.reduce((s, e) => s + Number(e.n), 0);
+    return {
+      chroms,
+      points,
+      bins,
+      nVariants,
+      nBinned: nVariants - points.length,
+      binBp,
+      maxNlp: Math.max(...extents.map((e) => Number(e.maxnlp))),
+    };
+  });
+}
+
+/**
+ * QQ plot data: observed −log10 p against its expectation under the null, −log10((i − 0.5)/n)
+ * for the i-th smallest of n p-values. The `QQ_EXACT_POINTS` most significant are kept exactly;
+ * the rest are rounded to 0.01 on both axes and deduplicated (they lie on a dense curve).
+ */
+export async function qqData(config: EngineConfig, runId: string, phenotype: string): Promise<QqData> {
+  return withCompute(config, async (conn) => {
+    if (!(await hasGwasFiles(conn, gwasGlob(config.dataDir, runId))))
+      return { points: [], nVariants: 0, lambdaGc: null };
+    const src = gwasSource(config, runId);
+    const ranked = `SELECT neg_log10_p AS o, row_number() OVER (ORDER BY neg_log10_p DESC) AS rn, count(*) OVER () AS n
+      FROM ${src} WHERE phenotype = $1 AND neg_log10_p IS NOT NULL`;
+    const points = await selectObjects<{ expected: number; observed: number }>(
+      conn,
+      `WITH r AS (${ranked})
+       SELECT round(-log10((rn - 0.5) / n), 4) AS expected, round(o, 4) AS observed FROM r WHERE rn <= ${QQ_EXACT_POINTS}
+       UNION
+       SELECT DISTINCT round(-log10((rn - 0.5) / n), 2), round(o, 2) FROM r WHERE rn > ${QQ_EXACT_POINTS}`,
+      [phenotype],
+    );
+    const stats = await selectObjects<{ n: number; med: number | null }>(
+      conn,
+      `SELECT count(*) AS n, median(p) AS med FROM ${src} WHERE phenotype = $1 AND p IS NOT NULL`,
+      [phenotype],
+    );
+    return {
+      points,
+      nVariants: Number(stats[0]?.n ?? 0),
+      lambdaGc: lambdaGcFromMedianP(stats[0]?.med ?? null),
+    };
+  });
+}
+
+/** The `limit` most significant variants of a phenotype. */
+export async function topHits(
+  config: EngineConfig,
+  runId: string,
+  phenotype: string,
+  limit = 20,
+): Promise<TopHit[]> {
+  return withCompute(config, async (conn) => {
+    if (!(await hasGwasFiles(conn, gwasGlob(config.dataDir, runId)))) return [];
+    return selectObjects<TopHit>(
+      conn,
+      `SELECT variant_id, rsid, chrom, pos, ref, alt, n, af, beta, se, p, neg_log10_p AS nlp, test
+       FROM ${gwasSource(config, runId)} WHERE phenotype = $1 AND neg_log10_p IS NOT NULL
+       ORDER BY neg_log10_p DESC, chrom, pos LIMIT $2`,
+      [phenotype, limit],
+    );
+  });
+}
+
+/** The run's GWAS phenotypes as found in its Parquet files, sorted. */
+export async function gwasPhenotypeNames(config: EngineConfig, runId: string): Promise<string[]> {
+  return withCompute(config, async (conn) => {
+    if (!(await hasGwasFiles(conn, gwasGlob(config.dataDir, runId)))) return [];
+    const rows = await selectObjects<{ phenotype: string }>(
+      conn,
+      `SELECT DISTINCT phenotype FROM ${gwasSource(config, runId)} ORDER BY 1`,
+    );
+    return rows.map((r) => r.phenotype);
+  });
+}
+
+export interface VariantGwasRow extends TopHit {
+  run_id: string;
+  phenotype: string;
+}
+
+/**
+ * A variant's GWAS rows across every run. The chromosome partition is pruned by the variant's
+ * chromosome (the text before the first `:` of `chrom:pos:ref:alt`).
+ */
+export async function variantGwasRows(config: EngineConfig, variantId: string): Promise<VariantGwasRow[]> {
+  const chrom = variantId.split(':')[0];
+  return withCompute(config, async (conn) => {
+    const glob = gwasGlob(config.dataDir);
+    if (!(await hasGwasFiles(conn, glob))) return [];
+    return selectObjects<VariantGwasRow>(
+      conn,
+      `SELECT run_id, phenotype, variant_id, rsid, chrom, pos, ref, alt, n, af, beta, se, p, neg_log10_p AS nlp, test
+       FROM (${gwasReadSql(glob)}) WHERE chrom = $1 AND variant_id = $2 ORDER BY neg_log10_p DESC NULLS LAST, run_id, phenotype`,
+      [chrom, variantId],
+    );
+  });
+}
+
+/** Variants matching an rsid, or a chromosome and position, across every run (distinct). */
+export async function findVariants(
+  config: EngineConfig,
+  query: { rsid: string } | { chrom: string; pos: number },
+  limit = 50,
+): Promise<{ variant_id: string; rsid: string | null; chrom: string; pos: number }[]> {
+  return withCompute(config, async (conn) => {
+    const glob = gwasGlob(config.dataDir);
+    if (!(await hasGwasFiles(conn, glob))) return [];
+    const [where, params]: [string, DuckDBValue[]] =
+      'rsid' in query
+        ? ['rsid = $1', [query.rsid]]
+        : ['chrom IN ($1, $2) AND pos = $3', [query.chrom, `chr${query.chrom}`, query.pos]];
+    return selectObjects(
+      conn,
+      `SELECT DISTINCT variant_id, rsid, chrom, pos FROM (${gwasReadSql(glob)}) WHERE ${where}
+       ORDER BY chrom, pos, variant_id LIMIT ${Math.floor(limit)}`,
+      params,
+    );
+  });
+}
+
+// --- Engine database tables ---
+
+/** Run `fn` on the engine database read-only; without a database or the table, return `empty`. */
+async function fromEngine<T>(
+  config: EngineConfig,
+  table: string,
+  empty: T,
+  fn: (conn: DuckDBConnection) => Promise<T>,
+): Promise<T> {
+  if (!(await exists(config.database))) return empty;
+  return withEngineDb(
+    config,
+    async (conn) => {
+      const r = await conn.runAndReadAll(
+        `SELECT 1 FROM information_schema.tables
+         WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = $1`,
+        [table],
+      );
+      return r.getRows().length === 0 ? empty : fn(conn);
+    },
+    { readOnly: true, lockTimeoutMs: 15_000 },
+  );
+}
+
+/** PheWAS rows of one predictor (a variant id or a burden mask) across runs, or in one run. */
+export async function phewasForPredictor(
+  config: EngineConfig,
+  predictor: string,
+  runId?: string,
+): Promise<PhewasResultRow[]> {
+  return fromEngine(config, 'phewas_results', [], (conn) =>
+    selectObjects<PhewasResultRow>(
+      conn,
+      `SELECT * FROM phewas_results WHERE predictor = $1 AND ($2 IS NULL OR run_id = $2)
+       ORDER BY run_id, category NULLS LAST, phecode`,
+      [predictor, runId ?? null],
+    ),
+  );
+}
+
+/** One run's PheWAS rows of burden predictors (the genotype-first burden PheWAS). */
+export async function burdenPhewas(config: EngineConfig, runId: string): Promise<PhewasResultRow[]> {
+  return fromEngine(config, 'phewas_results', [], (conn) =>
+    selectObjects<PhewasResultRow>(
+      conn,
+      `SELECT * FROM phewas_results WHERE run_id = $1 AND predictor_type = 'burden'
+       ORDER BY category NULLS LAST, phecode, predictor`,
+      [runId],
+    ),
+  );
+}
+
+/** PheWAS rows of one phecode across runs and predictors, most significant first. */
+export async function phewasForPhecode(
+  config: EngineConfig,
+  phecode: string,
+  limit = 500,
+): Promise<PhewasResultRow[]> {
+  return fromEngine(config, 'phewas_results', [], (conn) =>
+    selectObjects<PhewasResultRow>(
+      conn,
+      `SELECT * FROM phewas_results WHERE phecode = $1 ORDER BY neg_log10_p DESC NULLS LAST, run_id, predictor LIMIT $2`,
+      [phecode, limit],
+    ),
+  );
+}
+
+/** Burden test rows of a gene across runs, and its burden PheWAS rows (predictor `gene/…`). */
+export async function geneResults(
+  config: EngineConfig,
+  gene: string,
+): Promise<{ burden: BurdenResultRow[]; phewas: PhewasResultRow[] }> {
+  const burden = await fromEngine(config, 'burden_results', [] as BurdenResultRow[], (conn) =>
+    selectObjects<BurdenResultRow>(
+      conn,
+      `SELECT * FROM burden_results WHERE gene = $1 ORDER BY p NULLS LAST, run_id, mask, aaf_bin, phenotype`,
+      [gene],
+    ),
+  );
+  const phewas = await fromEngine(config, 'phewas_results', [] as PhewasResultRow[], (conn) =>
+    selectObjects<PhewasResultRow>(
+      conn,
+      `SELECT * FROM phewas_results WHERE predictor_type = 'burden' AND starts_with(predictor, $1 || '/')
+       ORDER BY run_id, category NULLS LAST, phecode, predictor`,
+      [gene],
+    ),
+  );
+  return { burden, phewas };
+}
+
+/** Does any result know this gene / phecode? (for search) */
+export async function knownGene(config: EngineConfig, gene: string): Promise<boolean> {
+  const r = await geneResults(config, gene);
+  return r.burden.length > 0 || r.phewas.length > 0;
+}
+
+export async function knownPhecode(config: EngineConfig, phecode: string): Promise<boolean> {
+  return (await phewasForPhecode(config, phecode, 1)).length > 0;
+}
+
+/** Everything the report needs from the engine database for one run, in one read-only visit. */
+export interface RunTables {
+  phenotypes: GwasPhenotypeRow[];
+  lead: LeadLocusRow[];
+  qc: QcSummaryRow[];
+  burden: BurdenResultRow[];
+  /** PheWAS rows of the lead variants. */
+  leadPhewas: PhewasResultRow[];
+  /** PheWAS rows of burden predictors. */
+  burdenPhewas: PhewasResultRow[];
+  spec: unknown;
+}
+
+export async function runTables(config: EngineConfig, runId: string): Promise<RunTables> {
+  const out: RunTables = {
+    phenotypes: [],
+    lead: [],
+    qc: [],
+    burden: [],
+    leadPhewas: [],
+    burdenPhewas: [],
+    spec: null,
+  };
+  if (!(await exists(config.database))) return out;
+  return withEngineDb(
+    config,
+    async (conn) => {
+      const tables = new Set(
+        (
+          await selectObjects<{ table_name: string }>(
+            conn,
+            `SELECT table_name FROM information_schema.tables
+             WHERE table_catalog = current_database() AND table_schema = current_schema()`,
+          )
+        ).map((r) => r.table_name),
+      );
+      const q = async <T>(table: string, sql: string): Promise<T[]> =>
+        tables.has(table) ? selectObjects<T>(conn, sql, [runId]) : [];
+      out.phenotypes = await q(
+        'gwas_phenotypes',
+        'SELECT * FROM gwas_phenotypes WHERE run_id = $1 ORDER BY phenotype',
+      );
+      out.lead = await q(
+        'lead_loci',
+        'SELECT * FROM lead_loci WHERE run_id = $1 ORDER BY phenotype, locus_id',
+      );
+      out.qc = await q(
+        'qc_summary',
+        'SELECT * FROM qc_summary WHERE run_id = $1 ORDER BY step, n_before DESC, filter',
+      );
+      out.burden = await q(
+        'burden_results',
+        'SELECT * FROM burden_results WHERE run_id = $1 ORDER BY p NULLS LAST, gene, mask, aaf_bin, phenotype',
+      );
+      out.leadPhewas = await q(
+        'phewas_results',
+        `SELECT * FROM phewas_results WHERE run_id = $1
+           AND predictor IN (SELECT variant_id FROM lead_loci WHERE run_id = $1)
+         ORDER BY predictor, category NULLS LAST, phecode`,
+      );
+      out.burdenPhewas = await q(
+        'phewas_results',
+        `SELECT * FROM phewas_results WHERE run_id = $1 AND predictor_type = 'burden'
+         ORDER BY category NULLS LAST, phecode, predictor`,
+      );
+      const spec = await q<{ spec_json: string }>(
+        'studies',
+        'SELECT s.spec_json FROM studies s JOIN runs r USING (study_id) WHERE r.run_id = $1 AND s.spec_hash = r.spec_hash',
+      );
+      out.spec = spec[0] ? JSON.parse(String(spec[0].spec_json)) : null;
+      return out;
+    },
+    { readOnly: true, lockTimeoutMs: 30_000 },
+  );
+}

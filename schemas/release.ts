@@ -1,0 +1,144 @@
+/**
+ * Release manifest contract. A biobank **release** is a JSON manifest listing its files;
+ * paths are relative to the manifest. Unknown fields are rejected (strict objects) so a
+ * typo such as `idColum` is reported by name instead of being ignored.
+ *
+ * Example (must parse):
+ * ```json
+ * { "releaseId": "demo-2026-11",
+ *   "genotypes": ["chr1-22.vcf.gz"],
+ *   "persons": { "path": "persons.tsv", "format": "tsv", "idColumn": "person_id" },
+ *   "conditions": { "path": "conditions.parquet", "format": "parquet", "idColumn": "person_id" },
+ *   "measurements": { "path": "labs.csv", "format": "csv", "idColumn": "person_id" },
+ *   "tables": [ { "name": "pheno", "path": "pheno.txt", "format": "whitespace", "idColumn": "IID",
+ *                 "missing": ["NA", "-9"] } ] }
+ * ```
+ */
+import { z } from 'zod';
+
+/** Missing-value tokens used when a table does not name its own. */
+export const DEFAULT_MISSING_TOKENS = ['NA', ''] as const;
+
+export const tableFormatSchema = z.enum(['csv', 'tsv', 'whitespace', 'parquet']);
+export type TableFormat = z.infer<typeof tableFormatSchema>;
+
+const relPath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), {
+    message: 'must be a path relative to the manifest, without ..',
+  });
+
+const columnName = z.string().min(1);
+
+/** Canonical column → the column name used in the file. Only canonical names are allowed. */
+function columnMap<const K extends readonly [string, ...string[]]>(keys: K) {
+  return z.partialRecord(z.enum(keys), columnName);
+}
+
+const baseTable = {
+  path: relPath,
+  format: tableFormatSchema,
+  /** Column holding the person id in this file (renamed `person_id`). */
+  idColumn: columnName,
+  /** Tokens read as missing (NULL). Default `["NA", ""]`; PLINK files usually add `"-9"`. */
+  missing: z.array(z.string()).optional(),
+};
+
+export const PERSON_COLUMNS = ['sex', 'birth_date', 'birth_year', 'ancestry'] as const;
+export const CONDITION_COLUMNS = ['code', 'vocabulary', 'date'] as const;
+export const MEASUREMENT_COLUMNS = ['name', 'loinc', 'value', 'unit', 'date'] as const;
+
+export const personsTableSchema = z.strictObject({
+  ...baseTable,
+  columns: columnMap(PERSON_COLUMNS).optional(),
+});
+export const conditionsTableSchema = z.strictObject({
+  ...baseTable,
+  columns: columnMap(CONDITION_COLUMNS).optional(),
+});
+export const measurementsTableSchema = z.strictObject({
+  ...baseTable,
+  columns: columnMap(MEASUREMENT_COLUMNS).optional(),
+});
+export const extraTableSchema = z.strictObject({
+  /** Table name: becomes `tables/<name>.parquet`. */
+  name: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,62}$/, 'must be a letter then letters, digits or _'),
+  ...baseTable,
+});
+
+export const releaseManifestSchema = z
+  .strictObject({
+    releaseId: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be letters, digits, ., _ or - (max 128)'),
+    /** VCF files (`.vcf` or bgzipped `.vcf.gz`), all with the same samples in the same order. */
+    genotypes: z
+      .array(relPath.refine((p) => /\.vcf(\.b?gz)?$/i.test(p), { message: 'must end in .vcf or .vcf.gz' }))
+      .min(1),
+    persons: personsTableSchema,
+    conditions: conditionsTableSchema,
+    measurements: measurementsTableSchema.optional(),
+    tables: z.array(extraTableSchema).default([]),
+  })
+  .superRefine((m, ctx) => {
+    const seen = new Set<string>();
+    m.tables.forEach((t, i) => {
+      if (seen.has(t.name))
+        ctx.addIssue({ code: 'custom', path: ['tables', i, 'name'], message: 'duplicate name' });
+      seen.add(t.name);
+    });
+  });
+
+export type ReleaseManifest = z.infer<typeof releaseManifestSchema>;
+export type PersonsTable = z.infer<typeof personsTableSchema>;
+export type ConditionsTable = z.infer<typeof conditionsTableSchema>;
+export type MeasurementsTable = z.infer<typeof measurementsTableSchema>;
+export type ExtraTable = z.infer<typeof extraTableSchema>;
+
+/** Tokens that read as missing for one table. */
+export function missingTokens(table: { missing?: string[] }): string[] {
+  return table.missing ?? [...DEFAULT_MISSING_TOKENS];
+}
+
+/** Canonical ICD vocabularies of the conditions table. */
+export const VOCABULARIES = ['ICD9CM', 'ICD10CM', 'ICD10'] as const;
+export type Vocabulary = (typeof VOCABULARIES)[number];
+
+/** Columns of the `releases` catalog table in the engine database. */
+export const RELEASES_DDL = `CREATE TABLE IF NOT EXISTS releases (
+  release_id VARCHAR PRIMARY KEY,
+  fingerprint VARCHAR NOT NULL,
+  manifest_path VARCHAR NOT NULL,
+  data_path VARCHAR NOT NULL,
+  n_samples BIGINT, n_variants BIGINT, n_persons BIGINT, n_conditions BIGINT, n_measurements BIGINT,
+  n_rejects BIGINT, n_unknown_codes BIGINT,
+  created_at TIMESTAMP DEFAULT current_timestamp)`;
+
+/** Catalog `variants` table: the queryable core of every release's variants.parquet. */
+export const CATALOG_VARIANTS_DDL = `CREATE TABLE IF NOT EXISTS variants (
+  release_id VARCHAR, variant_idx BIGINT, chrom VARCHAR, pos BIGINT, rsid VARCHAR, ref VARCHAR, alt VARCHAR,
+  qual DOUBLE, filter VARCHAR, af DOUBLE, ac BIGINT, an BIGINT, call_rate DOUBLE, hwe_p DOUBLE,
+  gene VARCHAR, consequence VARCHAR, impact VARCHAR, shard VARCHAR)`;
+
+/** Columns of the catalog `variants` table, in order (a subset of variants.parquet). */
+export const CATALOG_VARIANT_COLUMNS = [
+  'release_id',
+  'variant_idx',
+  'chrom',
+  'pos',
+  'rsid',
+  'ref',
+  'alt',
+  'qual',
+  'filter',
+  'af',
+  'ac',
+  'an',
+  'call_rate',
+  'hwe_p',
+  'gene',
+  'consequence',
+  'impact',
+  'shard',
+] as const;

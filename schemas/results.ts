@@ -1,0 +1,334 @@
+/**
+ * Results database contract: one zod schema per table gives the TypeScript row type, and the
+ * DuckDB DDL is derived from the same schemas (`resultsDdl`), so the two cannot drift.
+ *
+ * Tables in the engine database (`config.database`):
+ * - `studies`, `runs`: provenance of every run.
+ * - `phewas_results`, `burden_results`, `lead_loci`, `qc_summary`, `gwas_phenotypes`: ordinary
+ *   tables, written idempotently per run by `engine/results.ts`.
+ * - `gwas_results`: per-variant GWAS results live in Parquet partitions under
+ *   `<dataDir>/runs/<run_id>/gwas/phenotype=<p>/chrom=<c>/*.parquet`; the database exposes them
+ *   as a VIEW named `gwas_results` (an empty table until the first partition exists).
+ *
+ * `releases` belongs to the data layer (`schemas/release.ts`); results refer to it by
+ * `release_id` and `release_fingerprint` as plain columns.
+ *
+ * Pure zod, no I/O: workflow code may import it.
+ */
+import { z } from 'zod';
+
+// --- Column helpers: a zod schema plus the DuckDB type it maps to ---
+
+/** DuckDB column type of each column schema. */
+const sqlTypes = z.registry<{ sql: string }>();
+
+function col<T extends z.ZodType>(schema: T, sql: string): T {
+  sqlTypes.add(schema, { sql });
+  return schema;
+}
+
+const text = () => col(z.string().min(1), 'VARCHAR');
+const textOrNull = () => col(z.string().nullable(), 'VARCHAR');
+const int = () => col(z.int().min(0), 'INTEGER');
+const intOrNull = () => col(z.int().min(0).nullable(), 'INTEGER');
+const bigint = () => col(z.int().min(0), 'BIGINT');
+const realOrNull = () => col(z.number().nullable(), 'DOUBLE');
+const prob = () => col(z.number().min(0).max(1).nullable(), 'DOUBLE');
+const timestamp = () => col(z.iso.datetime({ offset: true }), 'TIMESTAMP WITH TIME ZONE');
+const timestampOrNull = () => col(z.iso.datetime({ offset: true }).nullable(), 'TIMESTAMP WITH TIME ZONE');
+const json = () => col(z.string().refine(isJson, 'must be a JSON text'), 'JSON');
+const jsonOrNull = () => col(z.string().refine(isJson, 'must be a JSON text').nullable(), 'JSON');
+function oneOf<const V extends readonly [string, ...string[]]>(values: V) {
+  return col(z.enum(values), 'VARCHAR');
+}
+function oneOfOrNull<const V extends readonly [string, ...string[]]>(values: V) {
+  return col(z.enum(values).nullable(), 'VARCHAR');
+}
+
+function isJson(value: string): boolean {
+  try {
+    JSON.parse(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Run ids: `<studyId>-<16 hex>` (see `runIdFor` in engine/results.ts); safe as a folder name. */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{16}$/;
+const runId = () => col(z.string().regex(RUN_ID_PATTERN, 'must be <studyId>-<16 hex digits>'), 'VARCHAR');
+
+// --- Enumerations ---
+
+export const STUDY_KINDS = ['phenotype-first', 'genotype-first'] as const;
+export const RUN_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
+/** Which test produced a GWAS row: linear t test; logistic score, Wald or Firth. */
+export const GWAS_TESTS = ['linear', 'score', 'wald', 'firth'] as const;
+/** Tests a PheWAS or burden row may come from (NULL when the phecode was not tested). */
+export const ASSOCIATION_TESTS = ['linear', 'score', 'wald', 'firth'] as const;
+export const PREDICTOR_TYPES = ['variant', 'burden', 'column'] as const;
+export const TRAIT_TYPES = ['quantitative', 'binary'] as const;
+
+// --- Row schemas ---
+
+export const studyRowSchema = z.strictObject({
+  study_id: text(),
+  kind: oneOf(STUDY_KINDS),
+  /** The validated study spec, as canonical JSON. */
+  spec_json: json(),
+  /** sha256 of `spec_json`. */
+  spec_hash: text(),
+  created_at: timestamp(),
+});
+
+export const runRowSchema = z.strictObject({
+  /** Deterministic: `<studyId>-` + sha256(study id, release fingerprint, spec hash)[:16]. */
+  run_id: runId(),
+  study_id: text(),
+  release_id: text(),
+  release_fingerprint: text(),
+  spec_hash: text(),
+  /** `{ "<version>": { "sha256": "…", "files": {…} } }` of the phecode maps used. */
+  phecode_maps_json: json(),
+  /** package.json version, plus `git describe` when available, e.g. `0.1.0 (b5319ed-dirty)`. */
+  software_version: text(),
+  status: oneOf(RUN_STATUSES),
+  started_at: timestamp(),
+  finished_at: timestampOrNull(),
+  /** `{ "<phase>": milliseconds }`. */
+  timings_json: jsonOrNull(),
+  workflow_id: textOrNull(),
+  workflow_run_id: textOrNull(),
+  /** One line for failed/cancelled runs. */
+  error: textOrNull(),
+});
+
+export const gwasResultRowSchema = z.strictObject({
+  run_id: runId(),
+  phenotype: text(),
+  chrom: text(),
+  pos: bigint(),
+  ref: text(),
+  alt: text(),
+  /** `chrom:pos:ref:alt` as in the release. */
+  variant_id: text(),
+  rsid: textOrNull(),
+  /** Samples with a non-missing call, phenotype and covariates (a person count). */
+  n: intOrNull(),
+  /** ALT allele frequency in the tested samples. */
+  af: prob(),
+  /** Effect of one ALT allele: linear β, or log odds ratio for binary traits. */
+  beta: realOrNull(),
+  se: realOrNull(),
+  /** t (linear), score χ² signed z, Wald z, or Firth z. */
+  stat: realOrNull(),
+  p: prob(),
+  neg_log10_p: realOrNull(),
+  test: oneOf(GWAS_TESTS),
+  /** `ok`, `monomorphic`, `all_missing`, `collinear`, `too_few_cases`, `separation`, … */
+  status: text(),
+});
+
+export const gwasPhenotypeRowSchema = z.strictObject({
+  run_id: runId(),
+  phenotype: text(),
+  trait_type: oneOf(TRAIT_TYPES),
+  description: textOrNull(),
+  category: textOrNull(),
+  n_samples: intOrNull(),
+  n_cases: intOrNull(),
+  n_controls: intOrNull(),
+  lambda_gc: realOrNull(),
+});
+
+export const phewasResultRowSchema = z.strictObject({
+  run_id: runId(),
+  /** Variant id, `gene/mask/aaf_bin` for a burden score, or `table.column`. */
+  predictor: text(),
+  predictor_type: oneOf(PREDICTOR_TYPES),
+  phecode: text(),
+  phecode_version: text(),
+  description: textOrNull(),
+  category: textOrNull(),
+  n_cases: int(),
+  n_controls: int(),
+  n_excluded: int(),
+  /** log odds ratio per unit of the predictor. */
+  beta: realOrNull(),
+  se: realOrNull(),
+  odds_ratio: realOrNull(),
+  ci_low: realOrNull(),
+  ci_high: realOrNull(),
+  p: prob(),
+  neg_log10_p: realOrNull(),
+  test: oneOfOrNull(ASSOCIATION_TESTS),
+  /** `ok`, `too_few_cases`, `too_few_controls`, `separation`, `not_converged`, … */
+  status: text(),
+  reason: textOrNull(),
+});
+
+export const burdenResultRowSchema = z.strictObject({
+  run_id: runId(),
+  gene: text(),
+  mask: text(),
+  /** AAF bin upper bound as written in the spec (`0.01`, `0.001`, `singleton`). */
+  aaf_bin: text(),
+  n_variants: int(),
+  /** Persons carrying at least one qualifying allele (a person count). */
+  n_carriers: int(),
+  phenotype: text(),
+  beta: realOrNull(),
+  se: realOrNull(),
+  p: prob(),
+  test: oneOfOrNull(ASSOCIATION_TESTS),
+  status: text(),
+});
+
+export const leadLocusRowSchema = z.strictObject({
+  run_id: runId(),
+  phenotype: text(),
+  /** 1-based rank of the locus within its phenotype, by p. */
+  locus_id: int(),
+  chrom: text(),
+  pos: bigint(),
+  ref: text(),
+  alt: text(),
+  variant_id: text(),
+  p: col(z.number().min(0).max(1), 'DOUBLE'),
+  beta: realOrNull(),
+  start: bigint(),
+  end: bigint(),
+  n_variants_in_locus: int(),
+});
+
+export const qcSummaryRowSchema = z.strictObject({
+  run_id: runId(),
+  /** `variant_qc`, `cohort`, `phenotype`, … */
+  step: text(),
+  /** `min_mac`, `min_maf`, `max_missing`, `hwe_p`, … */
+  filter: text(),
+  threshold: realOrNull(),
+  n_before: bigint(),
+  n_removed: bigint(),
+  n_after: bigint(),
+});
+
+export type StudyRow = z.infer<typeof studyRowSchema>;
+export type RunRow = z.infer<typeof runRowSchema>;
+export type GwasResultRow = z.infer<typeof gwasResultRowSchema>;
+export type GwasPhenotypeRow = z.infer<typeof gwasPhenotypeRowSchema>;
+export type PhewasResultRow = z.infer<typeof phewasResultRowSchema>;
+export type BurdenResultRow = z.infer<typeof burdenResultRowSchema>;
+export type LeadLocusRow = z.infer<typeof leadLocusRowSchema>;
+export type QcSummaryRow = z.infer<typeof qcSummaryRowSchema>;
+
+/** Per-run result tables and their row schemas. `gwas_results` is stored as Parquet. */
+export const RESULT_TABLES = {
+  gwas_results: gwasResultRowSchema,
+  gwas_phenotypes: gwasPhenotypeRowSchema,
+  phewas_results: phewasResultRowSchema,
+  burden_results: burdenResultRowSchema,
+  lead_loci: leadLocusRowSchema,
+  qc_summary: qcSummaryRowSchema,
+} as const;
+export type ResultTable = keyof typeof RESULT_TABLES;
+export type ResultRow<T extends ResultTable> = z.infer<(typeof RESULT_TABLES)[T]>;
+export const RESULT_TABLE_NAMES = Object.keys(RESULT_TABLES) as ResultTable[];
+
+/** Every table of this contract with its schema (catalog tables first). */
+export const TABLE_SCHEMAS = {
+  studies: studyRowSchema,
+  runs: runRowSchema,
+  ...RESULT_TABLES,
+} as const;
+export type TableName = keyof typeof TABLE_SCHEMAS;
+
+/** Primary keys; the per-run tables have none (they are replaced per run). */
+const PRIMARY_KEYS: Partial<Record<TableName, string[]>> = {
+  studies: ['study_id'],
+  runs: ['run_id'],
+};
+
+// --- Derived column metadata and DDL ---
+
+export interface ColumnInfo {
+  name: string;
+  /** DuckDB type. */
+  sql: string;
+  nullable: boolean;
+  /** Allowed values for enumerations. */
+  values?: readonly string[];
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  return schema instanceof z.ZodNullable ? (schema.unwrap() as z.ZodType) : schema;
+}
+
+/** Columns of a table, in order, as the DDL declares them. */
+export function columnsOf(table: TableName): ColumnInfo[] {
+  const shape = TABLE_SCHEMAS[table].shape as Record<string, z.ZodType>;
+  return Object.entries(shape).map(([name, schema]) => {
+    const meta = sqlTypes.get(schema);
+    if (!meta) throw new Error(`schemas/results.ts: column ${table}.${name} has no SQL type`);
+    const inner = unwrap(schema);
+    return {
+      name,
+      sql: meta.sql,
+      nullable: schema.safeParse(null).success,
+      values: inner instanceof z.ZodEnum ? (inner.options as string[]) : undefined,
+    };
+  });
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function quoteValue(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** SQL column definitions of a table (name, type, NOT NULL, CHECK on enumerations). */
+export function columnDefinitions(table: TableName): string {
+  const defs = columnsOf(table).map((c) => {
+    const parts = [quoteIdent(c.name), c.sql];
+    if (!c.nullable) parts.push('NOT NULL');
+    if (c.values) parts.push(`CHECK (${quoteIdent(c.name)} IN (${c.values.map(quoteValue).join(', ')}))`);
+    return parts.join(' ');
+  });
+  const pk = PRIMARY_KEYS[table];
+  if (pk) defs.push(`PRIMARY KEY (${pk.map(quoteIdent).join(', ')})`);
+  return defs.join(',\n  ');
+}
+
+/** `CREATE TABLE IF NOT EXISTS` for one table. */
+export function createTableSql(table: TableName): string {
+  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(table)} (\n  ${columnDefinitions(table)}\n)`;
+}
+
+/**
+ * A predicate that is true for a row breaking the contract (NULL in a NOT NULL column, a value
+ * outside an enumeration, a negative count, p outside [0, 1]). Used to check Parquet inputs that
+ * bypass the table constraints.
+ */
+export function violationPredicates(table: TableName): { column: string; predicate: string }[] {
+  const shape = TABLE_SCHEMAS[table].shape as Record<string, z.ZodType>;
+  return columnsOf(table).flatMap((c) => {
+    const id = quoteIdent(c.name);
+    const out: { column: string; predicate: string }[] = [];
+    if (!c.nullable) out.push({ column: c.name, predicate: `${id} IS NULL` });
+    if (c.values)
+      out.push({ column: c.name, predicate: `${id} NOT IN (${c.values.map(quoteValue).join(', ')})` });
+    const inner = unwrap(shape[c.name]);
+    if (inner instanceof z.ZodNumber) {
+      if (inner.minValue !== null && Number.isFinite(inner.minValue))
+        out.push({ column: c.name, predicate: `${id} < ${inner.minValue}` });
+      if (inner.maxValue !== null && Number.isFinite(inner.maxValue))
+        out.push({ column: c.name, predicate: `${id} > ${inner.maxValue}` });
+      if (c.sql === 'DOUBLE') out.push({ column: c.name, predicate: `(isnan(${id}) OR isinf(${id}))` });
+    }
+    if (c.sql === 'VARCHAR' && !c.nullable && !c.values)
+      out.push({ column: c.name, predicate: `${id} = ''` });
+    return out;
+  });
+}

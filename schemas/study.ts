@@ -1,0 +1,170 @@
+/**
+ * The study spec: one JSON file that works both for
+ * `temporal workflow start --type phenotypeFirstStudy --input-file spec.json` and for
+ * `biobank study run spec.json`. Every object is strict, so an unknown or misspelt field is
+ * rejected before any work, with the field's path in the message.
+ *
+ * Pure zod, so workflow code validates with it too.
+ */
+import { z } from 'zod';
+import {
+  cohortSpecSchema,
+  covariateSpecSchema,
+  phecodeVersionSchema,
+  phenotypeSpecSchema,
+} from './phenotype.js';
+
+const idSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1–64 letters, digits, dot, dash or underscore');
+
+/** Variant QC applied before testing; each filter's removals are reported (PLINK2 flag names in brackets). */
+export const qcSpecSchema = z.strictObject({
+  /** Minimum minor allele count [--mac]; PLINK's docs advise ≥ 20 for regression. */
+  minMac: z.number().min(0).default(20),
+  /** Minimum minor allele frequency [--maf]. */
+  minMaf: z.number().min(0).max(0.5).default(0.01),
+  /** Maximum fraction of missing calls per variant [--geno]. */
+  maxMissing: z.number().min(0).max(1).default(0.1),
+  /** Drop variants with Hardy–Weinberg exact p below this [--hwe]; 0 disables. */
+  hweP: z.number().min(0).max(1).default(1e-15),
+});
+
+export const gwasSpecSchema = qcSpecSchema.extend({
+  /** Missing genotype calls: drop the sample for that variant (PLINK2's rule) or mean-impute. */
+  missing: z.enum(['drop', 'mean-impute']).default('drop'),
+  /** Binary traits: score test for all, full fit where score p < this. */
+  scoreThreshold: z.number().gt(0).max(1).default(0.05),
+  /** Binary traits: Firth penalised regression on separation / non-convergence (PLINK2 firth-fallback). */
+  firth: z.enum(['fallback', 'always', 'never']).default('fallback'),
+  /** Variants per GWAS shard; the genome is split by chromosome and then by this count. */
+  shardVariants: z.int().min(100).default(50_000),
+  /** GWAS shards run at once across the worker fleet. */
+  maxParallelShards: z.int().min(1).max(256).default(4),
+  /** Restrict to these chromosomes (default: all in the release). */
+  chromosomes: z.array(z.string().min(1)).min(1).optional(),
+});
+
+export const leadLociSpecSchema = z.strictObject({
+  /** Genome-wide significance threshold for a lead variant. */
+  p: z.number().gt(0).max(1).default(5e-8),
+  /** Distance clumping window, ± kb around each lead. */
+  windowKb: z.number().min(0).default(500),
+  /** At most this many lead loci go on to PheWAS. */
+  max: z.int().min(0).max(1000).default(20),
+});
+
+export const phewasSpecSchema = z.strictObject({
+  phecodeVersion: phecodeVersionSchema.default('X'),
+  /** Folder of the phecode maps (default: `<dataDir>/phecode/<version>`). */
+  maps: z.string().min(1).optional(),
+  minCases: z.int().min(1).default(20),
+  minControls: z.int().min(1).default(20),
+  /** Distinct code dates needed to be a case (the rest with ≥ 1 are excluded). */
+  minCodeCount: z.int().min(1).default(2),
+  /** Apply phecode 1.2 exclusion ranges (ignored for phecodeX, which has none). */
+  exclusions: z.boolean().default(true),
+  /** Firth regression for low case counts or separation. */
+  firth: z.enum(['fallback', 'always', 'never']).default('fallback'),
+  leadLoci: leadLociSpecSchema.prefault({}),
+});
+
+const consequenceSchema = z
+  .string()
+  .regex(/^[a-z0-9_]+$/, 'must be a Sequence Ontology term, e.g. stop_gained');
+
+/** A burden mask, after REGENIE's `--mask-def` and `--aaf-bins`. */
+export const burdenMaskSchema = z.strictObject({
+  name: idSchema,
+  /** Consequence classes included (union). */
+  consequences: z.array(consequenceSchema).min(1),
+  /** Missense (or any) variants must also reach this INFO score, e.g. { score: 'revel', min: 0.5 }. */
+  score: z.strictObject({ name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), min: z.number() }).optional(),
+  /** Upper bounds on alternate-allele frequency; `singleton` means AC = 1. */
+  aafBins: z
+    .array(z.union([z.number().gt(0).max(0.5), z.literal('singleton')]))
+    .min(1)
+    .default([0.01, 0.001, 'singleton']),
+});
+
+export const PLOF_CONSEQUENCES = [
+  'stop_gained',
+  'frameshift_variant',
+  'splice_acceptor_variant',
+  'splice_donor_variant',
+  'start_lost',
+] as const;
+
+const commonFields = {
+  studyId: idSchema,
+  /** The release, by id, as registered with `biobank release add`. */
+  release: z.string().min(1),
+  cohort: cohortSpecSchema.prefault({}),
+  covariates: covariateSpecSchema.default(['age', 'sex', 'PC1', 'PC2', 'PC3', 'PC4']),
+  phewas: phewasSpecSchema.prefault({}),
+};
+
+export const phenotypeFirstSpecSchema = z.strictObject({
+  kind: z.literal('phenotype-first'),
+  ...commonFields,
+  phenotype: phenotypeSpecSchema,
+  gwas: gwasSpecSchema.prefault({}),
+});
+
+export const genotypeFirstSpecSchema = z
+  .strictObject({
+    kind: z.literal('genotype-first'),
+    ...commonFields,
+    /** Gene symbols whose burden is tested. */
+    genes: z.array(z.string().min(1)).min(1).optional(),
+    masks: z
+      .array(burdenMaskSchema)
+      .min(1)
+      .default([{ name: 'pLoF', consequences: [...PLOF_CONSEQUENCES], aafBins: [0.01, 0.001, 'singleton'] }]),
+    /** Or explicit variants, as `chrom:pos:ref:alt`. */
+    variants: z
+      .array(z.string().regex(/^[^:\s]+:\d+:[ACGTN]+:[ACGTN*]+$/i, 'must look like 1:12345:A:G'))
+      .min(1)
+      .optional(),
+    /** How a person's variants in a mask combine: carrier (max), count (sum), or sum capped at 2. */
+    burden: z.enum(['max', 'sum', 'comphet']).default('max'),
+    /** Optional traits for direct burden tests besides the phenome-wide PheWAS. */
+    traits: z.array(phenotypeSpecSchema).default([]),
+    gwas: qcSpecSchema.pick({ maxMissing: true }).prefault({}),
+  })
+  .refine((s) => s.genes !== undefined || s.variants !== undefined, {
+    message: 'a genotype-first study names genes (with masks) or explicit variants',
+    path: ['genes'],
+  });
+
+export const studySpecSchema = z.discriminatedUnion('kind', [
+  phenotypeFirstSpecSchema,
+  genotypeFirstSpecSchema,
+]);
+
+export type StudySpec = z.infer<typeof studySpecSchema>;
+export type StudySpecInput = z.input<typeof studySpecSchema>;
+export type PhenotypeFirstSpec = z.infer<typeof phenotypeFirstSpecSchema>;
+export type GenotypeFirstSpec = z.infer<typeof genotypeFirstSpecSchema>;
+export type BurdenMask = z.infer<typeof burdenMaskSchema>;
+
+/** The workflow type that runs a spec of this kind. */
+export function workflowTypeFor(spec: Pick<StudySpec, 'kind'>): 'phenotypeFirstStudy' | 'genotypeFirstStudy' {
+  return spec.kind === 'phenotype-first' ? 'phenotypeFirstStudy' : 'genotypeFirstStudy';
+}
+
+/** One line per problem, each naming the field path, e.g. `gwas.minMaf: Too big: expected number to be <=0.5`. */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.length ? issue.path.join('.') : '(root)';
+    if (issue.code === 'unrecognized_keys') {
+      return `${path === '(root)' ? '' : `${path}.`}${issue.keys.join(', ')}: unknown field${issue.keys.length > 1 ? 's' : ''}`;
+    }
+    return `${path}: ${issue.message}`;
+  });
+}
+
+/** Validate a parsed JSON spec. Throws a ZodError; use `describeIssues` for messages. */
+export function parseStudySpec(value: unknown): StudySpec {
+  return studySpecSchema.parse(value);
+}

@@ -1,0 +1,419 @@
+/**
+ * GWAS logistic regression of a binary trait on one variant at a time, with covariates: a score
+ * test for every variant from one null fit, a full Wald fit where the score test is significant or
+ * unreliable, and Firth's penalised regression as the fallback (PLINK2 `--glm firth-fallback`).
+ *
+ * Model: logit P(y_i = 1) = α + c_iᵀγ + g_i β, H0: β = 0.
+ *
+ * 1. Null model (once per trait): IRLS fit of y on Z = [1, C] (see logistic-fit.ts) → μ̂_i,
+ *    w_i = μ̂_i(1 − μ̂_i), r_i = y_i − μ̂_i. A basis B of Z with BᵀWB = I is computed once.
+ * 2. Score test (Rao 1948), one genotype pass per variant, reusing the null fit:
+ *      U = Σ g_i r_i,   V = Σ w_i g_i² − ‖Σ w_i g_i b_i‖²,   χ² = U²/V ~ χ²(1),
+ *    the efficient score and its variance after projecting out the covariates. `stat` holds the
+ *    signed √χ²; β and SE are not estimated by the score test (NaN; the row's test is `score`).
+ *    With missing calls (drop mode) the null fit is not refitted on the called subset S; the
+ *    nuisance parameters are projected out on S instead (Neyman's C(α) form):
+ *      U* = U − I_gαᵀ I_αα⁻¹ U_α,  V* = I_gg − I_gαᵀ I_αα⁻¹ I_gα,  with I_αα = Σ_S w b bᵀ,
+ *      U_α = Σ_S b r = −Σ_M b r,  which is asymptotically equivalent to refitting (Neyman 1959).
+ * 3. Full fit: when the score p < `fullFitBelow` (default 0.05), or the score test is unreliable
+ *    (V* ≤ 0), an ML logistic fit of y on [Z, g] over S (started from the null estimates), with
+ *    Wald z = β̂/SE, p from N(0, 1). Set `fullFitBelow: 1` to fit every variant (PLINK2's
+ *    behaviour).
+ * 4. Firth fallback (`firth: 'fallback'`, default): Firth regression replaces the ML fit when it
+ *    separates or does not converge, or when the case or control ALT allele count is 0 (these
+ *    variants skip the score test's verdict and always get a full Firth fit). `firth: 'always'`
+ *    fits every variant with Firth; `'never'` reports `separation`/`not_converged` instead.
+ *
+ * Missing calls: 'drop' (default, exact refit on the called subset as PLINK2 for the Wald/Firth
+ * fits) or 'mean' (mean-imputed genotype, all samples kept).
+ *
+ * Edge cases: `too_few_cases` (fewer than `minCases` cases or controls among the samples, or no
+ * case/control left among the called samples), `all_missing`, `monomorphic`, `collinear`
+ * (covariates collinear, or the genotype collinear with them: VIF > `maxVif`), `too_few_samples`,
+ * `separation` / `not_converged` (when Firth is off or also fails). The zero-count check assumes a
+ * non-negative predictor (allele count, dosage or burden score).
+ *
+ * References: Rao C.R. (1948) Proc Camb Phil Soc 44:50–57 (score test); Neyman J. (1959) C(α)
+ * tests; Firth D. (1993) Biometrika 80:27–38; Heinze & Schemper (2002) Stat Med 21:2409–2419;
+ * Chang et al. (2015) GigaScience 4:7 (PLINK2 firth-fallback).
+ */
+import { mlog10PChiSq1, pChiSq1 } from './distributions.js';
+import { makeScratch, PAD, type ScanScratch, scanCodes, scanDosages } from './kernel.js';
+import { cholesky, choleskySolve, orthonormalBasis, spdSolve } from './linalg.js';
+import type { Genotypes, MissingPolicy } from './linear.js';
+import { type FirthMode, firthFit, type LogisticFit, logisticFit } from './logistic-fit.js';
+import {
+  type AssocColumns,
+  allocAssocColumns,
+  STATUS_CODE,
+  type Status,
+  setStatusRow,
+  TEST_CODE,
+} from './status.js';
+
+export interface LogisticOptions {
+  missing?: MissingPolicy;
+  /** run the full fit where the score p is below this (default 0.05; 1 = always). */
+  fullFitBelow?: number;
+  firth?: FirthMode;
+  /** minimum number of cases and of controls (default 1). */
+  minCases?: number;
+  maxVif?: number;
+}
+
+export interface LogisticModel {
+  nGeno: number;
+  n: number;
+  /** rank of Z (kept covariate columns + intercept). */
+  q: number;
+  /** row: [inSample, w·b (q), r, w, y]. */
+  m: number;
+  rows: Float64Array;
+  /** b_i (nGeno × q, sample-major) for the missing-call correction. */
+  bRows: Float64Array;
+  /** analysis sample j → genotype position. */
+  pos: Int32Array;
+  /** y (analysis order) and Z (n × q, kept columns, column-major) for the full fits. */
+  y: Float64Array;
+  z: Float64Array;
+  nullFit: LogisticFit;
+  /** non-null: every variant gets this status (null model failed or covariates collinear). */
+  globalStatus: Status | null;
+  collinearCovariates: number[];
+  opts: Required<LogisticOptions>;
+  scratch: ScanScratch;
+  nCases: number;
+  /** orthonormal basis of Z (n × q, column-major, unweighted) for the genotype's VIF. */
+  zBasis: Float64Array;
+  work: { igAlpha: Float64Array; iaa: Float64Array; ua: Float64Array; sol: Float64Array };
+}
+
+/**
+ * Fits the null model and prepares the score-test rows.
+ * @param y 0/1 trait over the n analysis samples.
+ * @param covariates n×c column-major (no intercept; it is added).
+ */
+export function prepareLogistic(
+  y: Float64Array,
+  covariates: Float64Array,
+  c: number,
+  nGeno: number,
+  sampleIdx?: Int32Array,
+  options: LogisticOptions = {},
+): LogisticModel {
+  const n = y.length;
+  if (covariates.length !== n * c)
+    throw new RangeError(
+      `prepareLogistic: covariates has ${covariates.length} values, expected n·c = ${n * c}`,
+    );
+  const pos = sampleIdx ? Int32Array.from(sampleIdx) : Int32Array.from({ length: n }, (_, i) => i);
+  if (!sampleIdx && n !== nGeno)
+    throw new RangeError(
+      `prepareLogistic: ${n} trait values but ${nGeno} genotype positions and no sampleIdx`,
+    );
+  if (pos.length !== n)
+    throw new RangeError(`prepareLogistic: sampleIdx has ${pos.length} entries, expected ${n}`);
+  const opts: Required<LogisticOptions> = {
+    missing: options.missing ?? 'drop',
+    fullFitBelow: options.fullFitBelow ?? 0.05,
+    firth: options.firth ?? 'fallback',
+    minCases: options.minCases ?? 1,
+    maxVif: options.maxVif ?? 50,
+  };
+  const zAll = new Float64Array(n * (c + 1));
+  zAll.fill(1, 0, n);
+  zAll.set(covariates, n);
+  // collinearity of the covariates in the ordinary inner product
+  const plain = orthonormalBasis(zAll, n, c + 1);
+  const collinearCovariates = plain.dropped.map((j) => j - 1);
+  const q = plain.rank;
+  const z = new Float64Array(n * q);
+  for (const [t, j] of plain.kept.entries()) z.set(zAll.subarray(j * n, (j + 1) * n), t * n);
+  let cases = 0;
+  for (let i = 0; i < n; i++) cases += y[i];
+  const m = 1 + q + 3;
+  const rows = new Float64Array(nGeno * m + PAD);
+  const bRows = new Float64Array(nGeno * q);
+  let globalStatus: Status | null = null;
+  let nullFit: LogisticFit;
+  if (cases < opts.minCases || n - cases < opts.minCases) {
+    globalStatus = 'too_few_cases';
+    nullFit = logisticFit(y, z, q, { maxIter: 0 });
+  } else {
+    nullFit = logisticFit(y, z, q);
+    if (collinearCovariates.length > 0) globalStatus = 'collinear';
+    else if (nullFit.status !== 'ok') globalStatus = nullFit.status;
+  }
+  if (globalStatus === null) {
+    const sqrtW = Float64Array.from(nullFit.fitted, (mu) => Math.sqrt(mu * (1 - mu)));
+    const wb = orthonormalBasis(z, n, q, 1e-8, sqrtW);
+    if (wb.rank < q) globalStatus = 'collinear';
+    else {
+      for (let i = 0; i < n; i++) {
+        const o = pos[i] * m;
+        if (rows[o] !== 0)
+          throw new RangeError(`prepareLogistic: sampleIdx repeats genotype position ${pos[i]}`);
+        const mu = nullFit.fitted[i];
+        const w = mu * (1 - mu);
+        rows[o] = 1;
+        for (let j = 0; j < q; j++) {
+          const qw = wb.q[j * n + i];
+          rows[o + 1 + j] = qw * sqrtW[i];
+          bRows[pos[i] * q + j] = qw / sqrtW[i];
+        }
+        rows[o + 1 + q] = y[i] - mu;
+        rows[o + 2 + q] = w;
+        rows[o + 3 + q] = y[i];
+      }
+    }
+  }
+  return {
+    nGeno,
+    n,
+    q,
+    m,
+    rows,
+    bRows,
+    pos,
+    y,
+    z,
+    nullFit,
+    globalStatus,
+    collinearCovariates,
+    opts,
+    scratch: makeScratch(nGeno, m),
+    nCases: cases,
+    zBasis: plain.q,
+    work: {
+      igAlpha: new Float64Array(q),
+      iaa: new Float64Array(q * q),
+      ua: new Float64Array(q),
+      sol: new Float64Array(q),
+    },
+  };
+}
+
+/** Tests one variant (codes or dosages, indexed by genotype position), writing row `r` of `out`. */
+export function logisticTestVariant(model: LogisticModel, g: Genotypes, out: AssocColumns, r: number): void {
+  const { q, m, rows, bRows, scratch: sc, opts } = model;
+  if (g.length !== model.nGeno)
+    throw new RangeError(
+      `logisticTestVariant: genotype vector has ${g.length} entries, expected ${model.nGeno}`,
+    );
+  if (model.globalStatus) {
+    setStatusRow(out, r, model.globalStatus, 0);
+    return;
+  }
+  const codes = g instanceof Uint8Array;
+  if (codes) scanCodes(g, rows, m, sc, 2 + q);
+  else scanDosages(g, rows, m, sc, 2 + q);
+  let sg = sc.sum[0];
+  let sgg = sc.dd;
+  const { igAlpha, iaa, ua, sol } = model.work;
+  for (let j = 0; j < q; j++) igAlpha[j] = sc.sum[1 + j];
+  let u = sc.sum[1 + q];
+  let igg = sc.dw;
+  const caseAlt = sc.sum[3 + q];
+  let nMiss = 0;
+  let missCases = 0;
+  for (let t = 0; t < sc.nMiss; t++) {
+    const o = sc.miss[t] * m;
+    if (rows[o] !== 0) {
+      sc.miss[nMiss++] = sc.miss[t];
+      missCases += rows[o + 3 + q];
+    }
+  }
+  let nObs = model.n - nMiss;
+  if (nObs === 0) {
+    setStatusRow(out, r, 'all_missing', 0);
+    return;
+  }
+  const ss = sgg - (sg * sg) / nObs;
+  if (!(ss > 1e-9 * Math.max(1, sgg))) {
+    setStatusRow(out, r, 'monomorphic', nObs);
+    return;
+  }
+  const casesS = model.nCases - missCases;
+  if (casesS < 1 || nObs - casesS < 1) {
+    setStatusRow(out, r, 'too_few_cases', nObs);
+    return;
+  }
+  const ctrlAlt = sg - caseAlt;
+  const zeroCell = caseAlt <= 1e-12 || ctrlAlt <= 1e-12;
+
+  // score test (C(α) form when samples are dropped)
+  let subset = false;
+  let mean = 0;
+  iaa.fill(0);
+  ua.fill(0);
+  if (nMiss > 0) {
+    if (opts.missing === 'mean') {
+      mean = sg / nObs;
+      for (let t = 0; t < nMiss; t++) {
+        const o = sc.miss[t] * m;
+        for (let j = 0; j < q; j++) igAlpha[j] += mean * rows[o + 1 + j];
+        u += mean * rows[o + 1 + q];
+        igg += mean * mean * rows[o + 2 + q];
+      }
+      sg += nMiss * mean;
+      sgg += nMiss * mean * mean;
+      nObs = model.n;
+    } else {
+      subset = true;
+      for (let j = 0; j < q; j++) iaa[j + j * q] = 1;
+      for (let t = 0; t < nMiss; t++) {
+        const pi = sc.miss[t];
+        const o = pi * m;
+        const w = rows[o + 2 + q];
+        const rr = rows[o + 1 + q];
+        for (let j = 0; j < q; j++) {
+          const bj = bRows[pi * q + j];
+          ua[j] -= bj * rr;
+          for (let l = 0; l < q; l++) iaa[j + l * q] -= w * bj * bRows[pi * q + l];
+        }
+      }
+      if (!cholesky(iaa, q)) {
+        setStatusRow(out, r, 'collinear', nObs);
+        return;
+      }
+    }
+  }
+  let v: number;
+  let uEff = u;
+  if (subset) {
+    sol.set(igAlpha);
+    choleskySolve(iaa, q, sol);
+    let quad = 0;
+    let cross = 0;
+    for (let j = 0; j < q; j++) {
+      quad += igAlpha[j] * sol[j];
+      cross += ua[j] * sol[j];
+    }
+    v = igg - quad;
+    uEff = u - cross;
+  } else {
+    let quad = 0;
+    for (let j = 0; j < q; j++) quad += igAlpha[j] * igAlpha[j];
+    v = igg - quad;
+  }
+  const df = nObs - q - 1;
+  if (df < 1) {
+    setStatusRow(out, r, 'too_few_samples', nObs);
+    return;
+  }
+  const scoreReliable = v > 1e-12 * Math.max(igg, 1e-300);
+  if (scoreReliable && !zeroCell) {
+    const chi2 = (uEff * uEff) / v;
+    const p = pChiSq1(chi2);
+    if (p >= opts.fullFitBelow && opts.firth !== 'always') {
+      out.beta[r] = Number.NaN;
+      out.se[r] = Number.NaN;
+      out.stat[r] = Math.sign(uEff) * Math.sqrt(chi2);
+      out.p[r] = p;
+      out.mlog10p[r] = mlog10PChiSq1(chi2);
+      out.nObs[r] = nObs;
+      out.status[r] = STATUS_CODE.ok;
+      out.test[r] = TEST_CODE.score;
+      return;
+    }
+  }
+  fullFit(model, g, out, r, subset, mean, nObs, zeroCell);
+}
+
+/** ML fit (or Firth) of y on [Z, g] over the called samples, starting from the null estimates. */
+function fullFit(
+  model: LogisticModel,
+  g: Genotypes,
+  out: AssocColumns,
+  r: number,
+  subset: boolean,
+  mean: number,
+  nObs: number,
+  zeroCell: boolean,
+): void {
+  const { q, n, pos, opts } = model;
+  const p = q + 1;
+  const keep = new Int32Array(nObs);
+  let t = 0;
+  for (let i = 0; i < n; i++) {
+    const gi = g[pos[i]];
+    const missing = g instanceof Uint8Array ? gi === 255 : Number.isNaN(gi);
+    if (missing && subset) continue;
+    keep[t++] = i;
+  }
+  const ns = t;
+  const y = new Float64Array(ns);
+  const x = new Float64Array(ns * p);
+  let gSum = 0;
+  let gSq = 0;
+  // Qᵀg over the kept samples and A = QᵀQ over them (I minus the dropped samples' outer products),
+  // for the genotype's residual sum of squares after the covariates: gᵀg − (Qᵀg)ᵀA⁻¹(Qᵀg)
+  const qb = model.zBasis;
+  const qg = new Float64Array(q);
+  for (let s = 0; s < ns; s++) {
+    const i = keep[s];
+    y[s] = model.y[i];
+    for (let j = 0; j < q; j++) x[j * ns + s] = model.z[j * n + i];
+    const gi = g[pos[i]];
+    const val = g instanceof Uint8Array ? (gi === 255 ? mean : gi) : Number.isNaN(gi) ? mean : gi;
+    x[q * ns + s] = val;
+    gSum += val;
+    gSq += val * val;
+    for (let j = 0; j < q; j++) qg[j] += qb[j * n + i] * val;
+  }
+  const a = new Float64Array(q * q);
+  for (let j = 0; j < q; j++) a[j + j * q] = 1;
+  if (ns < n) {
+    let s = 0;
+    for (let i = 0; i < n; i++) {
+      if (s < ns && keep[s] === i) {
+        s++;
+        continue;
+      }
+      for (let j = 0; j < q; j++) for (let l = 0; l < q; l++) a[j + l * q] -= qb[j * n + i] * qb[l * n + i];
+    }
+  }
+  // VIF of the genotype given the covariates (same rule as the linear test)
+  const sol = spdSolve(a, q, qg);
+  let resid = Number.NaN;
+  if (sol) {
+    resid = gSq;
+    for (let j = 0; j < q; j++) resid -= qg[j] * sol[j];
+  }
+  const ssC = gSq - (gSum * gSum) / ns;
+  if (!(resid > 1e-9 * gSq) || ssC / resid > opts.maxVif) {
+    setStatusRow(out, r, 'collinear', nObs);
+    return;
+  }
+  const init = new Float64Array(p);
+  init.set(model.nullFit.beta.subarray(0, q));
+  let fit: LogisticFit;
+  if (opts.firth === 'always' || (zeroCell && opts.firth === 'fallback')) {
+    fit = firthFit(y, x, p, { init });
+  } else {
+    fit = logisticFit(y, x, p, { init });
+    if (opts.firth === 'fallback' && (fit.status === 'separation' || fit.status === 'not_converged')) {
+      const f = firthFit(y, x, p, { init });
+      fit = f.status === 'ok' ? f : { ...f, status: fit.status };
+    }
+  }
+  if (fit.status !== 'ok') {
+    setStatusRow(out, r, fit.status, nObs);
+    return;
+  }
+  out.beta[r] = fit.beta[q];
+  out.se[r] = fit.se[q];
+  out.stat[r] = fit.z[q];
+  out.p[r] = fit.pValue[q];
+  out.mlog10p[r] = fit.mlog10p[q];
+  out.nObs[r] = nObs;
+  out.status[r] = STATUS_CODE.ok;
+  out.test[r] = fit.test === 'firth' ? TEST_CODE.firth : TEST_CODE.wald;
+}
+
+/** Convenience: tests every variant and returns the result columns (row = variant). */
+export function logisticGwas(model: LogisticModel, genotypes: readonly Genotypes[]): AssocColumns {
+  const out = allocAssocColumns(genotypes.length);
+  for (let v = 0; v < genotypes.length; v++) logisticTestVariant(model, genotypes[v], out, v);
+  return out;
+}

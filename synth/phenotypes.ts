@@ -1,0 +1,114 @@
+/**
+ * Person-level latent phenotypes from the planted genotypes (see `planted.ts` for the
+ * models): LDL in mg/dL and case status for every planted phecode.
+ */
+import type { CausalVariant } from './genotypes.js';
+import type { Persons } from './persons.js';
+import {
+  type CovariateEffects,
+  LDL_VARIANTS,
+  PLANTED_BINARY,
+  PLANTED_BURDEN,
+  type PlantedVariantSpec,
+} from './planted.js';
+import { Rng } from './prng.js';
+
+export interface PlantedEffect {
+  key: string;
+  r2: number;
+  /** Effect per standardised ALT count (SD units of the trait or liability). */
+  betaStd: number;
+  /** Effect per ALT allele, in trait units (LDL) or liability SDs (phecodes). */
+  betaPerAllele: number;
+}
+
+export interface Phenotypes {
+  /** Person-level LDL "true" value, mg/dL. */
+  ldl: Float64Array;
+  ldlEffects: PlantedEffect[];
+  /** Case flag per planted phecode key. */
+  cases: Map<string, Uint8Array>;
+  effects: Map<string, PlantedEffect[]>;
+}
+
+export const LDL_SD = 32;
+
+function standardise(v: CausalVariant): { mean: number; sd: number } {
+  const n = v.dosage.length;
+  let s = 0;
+  let ss = 0;
+  for (let i = 0; i < n; i++) {
+    s += v.dosage[i];
+    ss += v.dosage[i] * v.dosage[i];
+  }
+  const mean = s / n;
+  const sd = Math.sqrt(Math.max(1e-12, ss / n - mean * mean));
+  return { mean, sd };
+}
+
+function addGenetic(
+  target: Float64Array,
+  specs: PlantedVariantSpec[],
+  causal: Map<string, CausalVariant>,
+  scale: number,
+): PlantedEffect[] {
+  return specs.map((spec) => {
+    const v = causal.get(spec.key);
+    if (!v) throw new Error(`planted variant ${spec.key} was not generated`);
+    const { mean, sd } = standardise(v);
+    const b = Math.sqrt(spec.r2);
+    for (let i = 0; i < target.length; i++) target[i] += (b * (v.dosage[i] - mean)) / sd;
+    return { key: spec.key, r2: spec.r2, betaStd: b, betaPerAllele: (scale * b) / sd };
+  });
+}
+
+function covariates(persons: Persons, e: CovariateEffects, i: number): number {
+  return (
+    e.age * (persons.age[i] - 55) + (persons.sex[i] === 1 ? e.male : 0) + e.ancestry[persons.ancestry[i]]
+  );
+}
+
+function topFraction(liability: Float64Array, k: number): Uint8Array {
+  const sorted = Float64Array.from(liability).sort();
+  const cut = sorted[Math.min(sorted.length - 1, Math.floor((1 - k) * sorted.length))];
+  const out = new Uint8Array(liability.length);
+  for (let i = 0; i < liability.length; i++) out[i] = liability[i] >= cut ? 1 : 0;
+  return out;
+}
+
+export function computePhenotypes(
+  seed: number,
+  persons: Persons,
+  causalList: CausalVariant[],
+  burdenCarrier: Uint8Array,
+): Phenotypes {
+  const rng = new Rng(seed, 'phenotypes');
+  const n = persons.n;
+  const causal = new Map(causalList.map((c) => [c.key, c]));
+  const g = new Float64Array(n);
+  const ldlEffects = addGenetic(g, LDL_VARIANTS, causal, LDL_SD);
+  const h2 = LDL_VARIANTS.reduce((s, v) => s + v.r2, 0);
+  const ldl = new Float64Array(n);
+  const ancestryOffset = [0, -10, 8];
+  for (let i = 0; i < n; i++) {
+    const base = 120 + 0.35 * (persons.age[i] - 55) + (persons.sex[i] === 2 ? 4 : 0);
+    ldl[i] = base + ancestryOffset[persons.ancestry[i]] + LDL_SD * (g[i] + Math.sqrt(1 - h2) * rng.normal());
+  }
+  const cases = new Map<string, Uint8Array>();
+  const effects = new Map<string, PlantedEffect[]>();
+  for (const spec of PLANTED_BINARY) {
+    const l = new Float64Array(n);
+    const eff = addGenetic(l, spec.variants, causal, 1);
+    const r2 = spec.variants.reduce((s, v) => s + v.r2, 0);
+    for (let i = 0; i < n; i++) l[i] += covariates(persons, spec, i) + Math.sqrt(1 - r2) * rng.normal();
+    cases.set(spec.key, topFraction(l, spec.prevalence));
+    effects.set(spec.key, eff);
+  }
+  for (const spec of PLANTED_BURDEN) {
+    const l = new Float64Array(n);
+    for (let i = 0; i < n; i++)
+      l[i] = spec.shift * burdenCarrier[i] + covariates(persons, spec, i) + rng.normal();
+    cases.set(spec.key, topFraction(l, spec.prevalence));
+  }
+  return { ldl, ldlEffects, cases, effects };
+}

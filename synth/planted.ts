@@ -1,0 +1,140 @@
+/**
+ * What the generator plants, and how strongly. All effects are on standardised scales so
+ * the signal does not depend on the size preset; `truth.json` restates them per allele.
+ * They are sized so that at the demo size (2,500 persons) every planted common variant is
+ * genome-wide significant in the whole cohort (and the LDL ones also in an EUR, age 40–80
+ * subset of ~850), and the burden gene's phecodes pass Bonferroni across the demo phenome.
+ *
+ * - **LDL (quantitative):** LDL = 120 + 0.35·(age − 55) + 4·female + ancestry offset (EUR 0, AFR −10, EAS +8)
+ *   + 32·(Σ_j b_j·z_j + √(1 − Σ b_j²)·ε) mg/dL, where z_j is the standardised ALT count of
+ *   causal variant j and b_j² its share of variance (R²).
+ * - **Common-variant phecodes (liability threshold model, Falconer 1965):**
+ *   L = Σ_j b_j·z_j + covariate terms + √(1 − Σ b_j²)·ε; the persons with the top K·N
+ *   liabilities are cases (K = prevalence).
+ * - **Burden phecodes (genotype-first, modelled on LMNA pLoF studies):** carriers of
+ *   ≥ 1 pLoF allele in the burden gene have their liability raised by `shift` SDs.
+ */
+
+export interface PlantedVariantSpec {
+  key: string;
+  /** Share of phenotypic (or liability) variance explained. */
+  r2: number;
+}
+
+export interface CovariateEffects {
+  /** Per year of age minus 55, on the liability scale. */
+  age: number;
+  /** Males versus females. */
+  male: number;
+  /** Per ancestry group (EUR, AFR, EAS). */
+  ancestry: [number, number, number];
+}
+
+export interface PlantedBinarySpec extends CovariateEffects {
+  key: string;
+  name: string;
+  phecode12: string;
+  phecodeX: string;
+  prevalence: number;
+  variants: PlantedVariantSpec[];
+}
+
+export interface PlantedBurdenPhecodeSpec extends CovariateEffects {
+  key: string;
+  name: string;
+  phecode12: string;
+  phecodeX: string;
+  prevalence: number;
+  /** Liability increase of pLoF carriers, in SDs. */
+  shift: number;
+}
+
+export const LDL_VARIANTS: PlantedVariantSpec[] = [
+  { key: 'LDL_1', r2: 0.08 },
+  { key: 'LDL_2', r2: 0.06 },
+  { key: 'LDL_3', r2: 0.05 },
+];
+
+export const PLANTED_BINARY: PlantedBinarySpec[] = [
+  {
+    key: 'T2D',
+    name: 'Type 2 diabetes',
+    phecode12: '250.2',
+    phecodeX: 'EM_202.2',
+    prevalence: 0.14,
+    variants: [
+      { key: 'T2D_1', r2: 0.1 },
+      { key: 'T2D_2', r2: 0.09 },
+    ],
+    age: 0.025,
+    male: 0.1,
+    ancestry: [0, 0.25, 0.2],
+  },
+  {
+    key: 'gout',
+    name: 'Gout',
+    phecode12: '274.1',
+    phecodeX: 'MS_703.1',
+    prevalence: 0.1,
+    variants: [{ key: 'gout_1', r2: 0.11 }],
+    age: 0.02,
+    male: 0.5,
+    ancestry: [0, 0.1, 0.1],
+  },
+  {
+    key: 'asthma',
+    name: 'Asthma',
+    phecode12: '495',
+    phecodeX: 'RE_475',
+    prevalence: 0.11,
+    variants: [{ key: 'asthma_1', r2: 0.11 }],
+    age: -0.005,
+    male: -0.1,
+    ancestry: [0, 0.2, -0.1],
+  },
+];
+
+export const BURDEN_GENE = 'LMNA';
+/** Targeted share of persons carrying a pLoF allele in the burden gene. */
+export const BURDEN_CARRIER_FREQ = 0.03;
+
+export const PLANTED_BURDEN: PlantedBurdenPhecodeSpec[] = [
+  {
+    key: 'cardiomyopathy',
+    name: 'Cardiomyopathy',
+    phecode12: '425',
+    phecodeX: 'CV_414',
+    prevalence: 0.03,
+    shift: 1.8,
+    age: 0.02,
+    male: 0.2,
+    ancestry: [0, 0, 0],
+  },
+  {
+    key: 'afib',
+    name: 'Atrial fibrillation and flutter',
+    phecode12: '427.2',
+    phecodeX: 'CV_416.2',
+    prevalence: 0.07,
+    shift: 1.6,
+    age: 0.04,
+    male: 0.2,
+    ancestry: [0, 0, 0],
+  },
+  {
+    key: 'heart_failure',
+    name: 'Congestive heart failure',
+    phecode12: '428',
+    phecodeX: 'CV_424',
+    prevalence: 0.05,
+    shift: 1.7,
+    age: 0.035,
+    male: 0.15,
+    ancestry: [0, 0, 0],
+  },
+];
+
+/** Keys of every planted common variant, in the order their blocks are assigned. */
+export function plantedVariantKeys(): string[] {
+  return [...LDL_VARIANTS.map((v) => v.key), ...PLANTED_BINARY.flatMap((b) => b.variants.map((v) => v.key))];
+}

@@ -1,0 +1,199 @@
+/**
+ * PheWAS activities on real Parquet, the real phecode 1.2 maps (../shared) and DuckDB:
+ * a variant planted to raise three phecodes is tested against every phecode; each tested
+ * phecode's estimate agrees with R `glm(family = binomial)` fitted on the same case/control
+ * rows, to 1e-4 relative on β and SE. Phecodes below minCases get a row with a status.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPhewasActivities } from '../../activities/phewas.js';
+import { phewasSpecSchema } from '../../schemas/study.js';
+import type { AnalysisTable, RunContext } from '../../schemas/study-io.js';
+import { loadConfig } from '../../temporal.config.js';
+import { runActivity } from '../helpers/activity.js';
+import {
+  type FixtureVariant,
+  writeAnalysisFixture,
+  writeReleaseFixture,
+} from '../helpers/release-fixture.js';
+import { rng } from '../helpers/rng.js';
+
+const MAPS = resolve(__dirname, '../../../shared/reference/phecode/v1.2');
+const N = 1500;
+let dir = '';
+let run: RunContext;
+let analysis: AnalysisTable;
+const planted = [
+  { code: 'E11.9', phecode: '250.2', beta: 0.9, base: -2.2 },
+  { code: 'I10', phecode: '401.1', beta: 0.6, base: -1.6 },
+  { code: 'K21.9', phecode: '530.11', beta: 0.0, base: -2.0 },
+];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'biobank-phewas-'));
+  const r = rng(7);
+  const ids = Array.from({ length: N }, (_, i) => `P${i + 1}`);
+  const gt = new Uint8Array(N);
+  for (let i = 0; i < N; i++)
+    gt[i] = r.next() < 0.03 ? 255 : (r.next() < 0.3 ? 1 : 0) + (r.next() < 0.3 ? 1 : 0);
+  const variants: FixtureVariant[] = [{ chrom: '1', pos: 1000, ref: 'C', alt: 'T', gt, shard: 's0' }];
+  const releaseDir = join(dir, 'release');
+  await writeReleaseFixture(releaseDir, ids, variants);
+  const c1 = Float64Array.from({ length: N }, () => r.normal());
+  const sex = Float64Array.from({ length: N }, (_, i) => (i % 2 === 0 ? 1 : 0));
+
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  await conn.run(
+    'CREATE TABLE persons (person_id VARCHAR, sex VARCHAR, birth_date DATE, birth_year INTEGER, ancestry VARCHAR)',
+  );
+  await conn.run('CREATE TABLE conditions (person_id VARCHAR, code VARCHAR, vocabulary VARCHAR, date DATE)');
+  const pa = await conn.createAppender('persons');
+  const ca = await conn.createAppender('conditions');
+  const { dateValue } = await import('@duckdb/node-api');
+  for (let i = 0; i < N; i++) {
+    pa.appendVarchar(ids[i]);
+    pa.appendVarchar(sex[i] ? 'M' : 'F');
+    pa.appendDate(dateValue({ year: 1950 + (i % 30), month: 1, day: 1 }));
+    pa.appendInteger(1950 + (i % 30));
+    pa.appendVarchar('EUR');
+    pa.endRow();
+    const g = gt[i] === 255 ? 0 : gt[i];
+    for (const p of planted) {
+      const eta = p.base + p.beta * g + 0.3 * c1[i];
+      if (r.next() < 1 / (1 + Math.exp(-eta))) {
+        const nDates = r.next() < 0.15 ? 1 : 2 + Math.floor(r.next() * 3);
+        for (let d = 0; d < nDates; d++) {
+          ca.appendVarchar(ids[i]);
+          ca.appendVarchar(p.code);
+          ca.appendVarchar('ICD10CM');
+          ca.appendDate(dateValue({ year: 2015 + d, month: 1 + (i % 12), day: 1 + (d % 28) }));
+          ca.endRow();
+        }
+      }
+    }
+  }
+  pa.closeSync();
+  ca.closeSync();
+  await conn.run(`COPY persons TO '${join(releaseDir, 'persons.parquet')}' (FORMAT parquet)`);
+  await conn.run(`COPY conditions TO '${join(releaseDir, 'conditions.parquet')}' (FORMAT parquet)`);
+  conn.closeSync();
+  db.closeSync();
+
+  await writeAnalysisFixture(join(dir, 'analysis.parquet'), ids, new Float64Array(N), { c1, sex });
+  run = {
+    runId: 'phewas-test-0123456789abcdef',
+    studyId: 'phewas-test',
+    releaseId: 'fixture',
+    releaseFingerprint: 'a'.repeat(64),
+    releaseDir,
+    specHash: 'b'.repeat(64),
+    runDir: join(dir, 'run'),
+  };
+  analysis = {
+    path: join(dir, 'analysis.parquet'),
+    trait: 'none',
+    nSamples: N,
+    covariates: ['c1', 'sex'],
+    droppedCovariates: [],
+  };
+});
+
+afterAll(async () => {
+  if (dir && !process.env.KEEP) await rm(dir, { recursive: true, force: true });
+});
+
+describe('PheWAS of a variant over phecode 1.2', () => {
+  it('gives every phecode a row and agrees with R glm on the tested ones', async () => {
+    expect(existsSync(MAPS)).toBe(true);
+    const config = loadConfig({ BIOBANK_DATA_DIR: join(dir, 'data'), BIOBANK_DUCKDB_THREADS: '2' });
+    const acts = createPhewasActivities(config);
+    const phewas = phewasSpecSchema.parse({ phecodeVersion: '1.2', maps: MAPS, minCases: 20 });
+    const phenome = await runActivity(acts.buildRunPhenome, { run, analysis, phewas });
+    expect(phenome.nPhecodes).toBeGreaterThan(1500);
+    const result = await runActivity(acts.runPhewas, {
+      run,
+      analysis,
+      phenome,
+      phewas,
+      predictor: {
+        type: 'variant',
+        id: '1:1000:C:T',
+        variantIdx: 0,
+        chrom: '1',
+        pos: 1000,
+        ref: 'C',
+        alt: 'T',
+      },
+    });
+
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    const rows = (
+      await conn.runAndReadAll(`SELECT * FROM read_parquet('${result.path}') ORDER BY phecode`)
+    ).getRowObjectsJS();
+    expect(rows.length).toBe(phenome.nPhecodes);
+    const byCode = new Map(rows.map((r) => [r.phecode as string, r]));
+    // planted effects: 250.2 and 401.1 strongly associated; 530.11 null
+    expect(byCode.get('250.2')?.status).toBe('ok');
+    expect(Number(byCode.get('250.2')?.p)).toBeLessThan(1e-8);
+    expect(Number(byCode.get('401.1')?.p)).toBeLessThan(1e-4);
+    expect(byCode.get('008')?.status).toBe('too_few_cases');
+    expect(byCode.get('008')?.beta).toBeNull();
+    const tested = rows.filter((r) => r.status === 'ok');
+    expect(result.nTested).toBe(tested.length);
+    expect(tested.length).toBeGreaterThanOrEqual(3);
+
+    // R reference: refit each tested phecode on exactly the same rows.
+    const cohort = join(phenome.dir, 'cohort.parquet');
+    const phen = join(phenome.dir, 'phenome.parquet');
+    for (const t of tested) {
+      const csv = join(dir, `fit-${t.phecode}.csv`);
+      // Rebuild y, g and covariates from the same Parquet files, for R.
+      const gtRow = (
+        await conn.runAndReadAll(
+          `SELECT gt FROM read_parquet('${join(run.releaseDir, 'genotypes', 's0.parquet')}')`,
+        )
+      ).getRows()[0][0] as { bytes: Uint8Array };
+      const st = (
+        await conn.runAndReadAll(
+          `SELECT a.sample_idx, a.cov_c1, a.cov_sex,
+                  CASE WHEN substr(ph.excluded, c.person_idx + 1, 1) = '1' THEN -1
+                       WHEN substr(ph.cases, c.person_idx + 1, 1) = '1' THEN 1 ELSE 0 END AS y
+           FROM read_parquet('${join(dir, 'analysis.parquet')}') a
+           JOIN read_parquet('${cohort}') c USING (person_id)
+           LEFT JOIN (SELECT * FROM read_parquet('${phen}') WHERE phecode = $1) ph ON true
+           ORDER BY a.sample_idx`,
+          [t.phecode as string],
+        )
+      ).getRows();
+      const lines = ['y,g,c1,sex'];
+      for (const [idx, c1v, sexv, y] of st) {
+        const g = gtRow.bytes[Number(idx)];
+        if (Number(y) < 0 || g === 255) continue;
+        lines.push(`${y},${g},${c1v},${sexv}`);
+      }
+      await writeFile(csv, `${lines.join('\n')}\n`);
+      const restricted = false;
+      const formula = restricted ? 'y ~ g + c1' : 'y ~ g + c1 + sex';
+      const out = execFileSync(
+        'Rscript',
+        [
+          '-e',
+          `d <- read.csv('${csv}'); f <- glm(${formula}, family = binomial, data = d, control = glm.control(epsilon = 1e-12, maxit = 50)); s <- summary(f)$coefficients; cat(sprintf('%.12g %.12g %d', s['g', 1], s['g', 2], sum(d$y)))`,
+        ],
+        { encoding: 'utf8' },
+      ).trim();
+      const [rb, rse, rcases] = out.split(' ').map(Number);
+      expect(Number(t.n_cases)).toBe(rcases);
+      expect(Math.abs(Number(t.beta) - rb) / Math.abs(rb)).toBeLessThan(1e-4);
+      expect(Math.abs(Number(t.se) - rse) / rse).toBeLessThan(1e-4);
+    }
+    conn.closeSync();
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * `biobank release add` / `release list` as a user runs them: through the real Temporal
+ * server (the command starts an in-process worker when none polls the queue), then bad
+ * input with its exit code and message.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, inject, it } from 'vitest';
+import { CONDITIONS_CSV, makeReleaseFolder, tempDir } from './helpers.js';
+
+const bin = resolve(import.meta.dirname, '../../bin/biobank.mjs');
+
+function biobank(args: string[], env: Record<string, string>) {
+  return promisify(execFile)('node', [bin, ...args], { env: { ...process.env, ...env } }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({
+      code: e.code,
+      stdout: e.stdout,
+      stderr: e.stderr,
+    }),
+  );
+}
+
+describe('biobank release', () => {
+  it('adds a release through Temporal, lists it, and rejects bad input with exit code 2', async () => {
+    const env = {
+      BIOBANK_DATA_DIR: tempDir('cli'),
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      BIOBANK_TASK_QUEUE: `cli-${randomBytes(4).toString('hex')}`,
+      BIOBANK_DUCKDB_THREADS: '1',
+    };
+    const { manifestPath } = makeReleaseFolder({ releaseId: 'cli-rel' });
+    const add = await biobank(['release', 'add', manifestPath], env);
+    expect(add.stderr).toContain('in-process worker');
+    expect(add.code).toBe(0);
+    expect(add.stdout).toMatch(/registered release cli-rel .*7 samples, 12 variants/);
+    const list = await biobank(['release', 'list', '--format', 'json'], env);
+    expect(
+      JSON.parse(list.stdout).map((r: { release_id: string; variants: number }) => [
+        r.release_id,
+        r.variants,
+      ]),
+    ).toEqual([['cli-rel', 12]]);
+    const q = await biobank(
+      ['query', "SELECT count(*) AS n FROM variants WHERE release_id = 'cli-rel'", '--format', 'csv'],
+      env,
+    );
+    expect(q.stdout.trim()).toBe('n\n12');
+
+    const rows = CONDITIONS_CSV.split('\n');
+    rows[1] = 'HG00096,E119,ICD10CM,03/04/2010';
+    const bad = makeReleaseFolder({ releaseId: 'cli-bad', conditionsText: rows.join('\n') });
+    const res = await biobank(['release', 'add', bad.manifestPath, '--in-process'], env);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('conditions.csv, line 2, field date');
+    const after = await biobank(['release', 'list', '--format', 'json'], env);
+    expect(JSON.parse(after.stdout).length).toBe(1);
+  });
+});

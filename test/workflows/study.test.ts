@@ -1,0 +1,209 @@
+/**
+ * The study workflows through a real Temporal server, a real worker, DuckDB and Parquet, on a
+ * small synthetic release: both study kinds complete and write their results; a re-run on the
+ * same release writes nothing new; a new release is a new run; a bad spec fails at once naming
+ * the field; cancelling a running study removes its partial results.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withEngineDb } from '../../engine/duckdb.js';
+import { runIdOf } from '../../engine/study.js';
+import { startOrAttach } from '../../engine/temporal.js';
+import type { StudyProgress, StudyResult } from '../../schemas/study-io.js';
+import { makeTestEngine, type TestEngine } from '../helpers/engine.js';
+import { maybeRecordHistory } from '../helpers/history.js';
+import { ingestSyntheticRelease, ldlSpec, lmnaSpec, type StudyFixture } from '../helpers/study-fixture.js';
+
+let engine: TestEngine;
+let worker: { stop(): Promise<void> };
+let release: StudyFixture;
+
+beforeAll(async () => {
+  engine = await makeTestEngine();
+  worker = await engine.startWorker();
+  release = await ingestSyntheticRelease(engine.client, engine.taskQueue, engine.dataDir);
+}, 300_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  await engine?.cleanup();
+});
+
+async function count(sql: string, params: string[] = []): Promise<number> {
+  return withEngineDb(
+    engine.config,
+    async (conn) => Number((await conn.runAndReadAll(sql, params)).getRows()[0][0]),
+    { readOnly: true },
+  );
+}
+
+describe('phenotypeFirstStudy', () => {
+  let first: StudyResult;
+
+  it('runs cohort → GWAS shards → lead loci → PheWAS and records every table', async () => {
+    const spec = ldlSpec(release.releaseId);
+    const workflowId = await runIdOf(engine.config, spec);
+    const { handle } = await startOrAttach(engine.client, 'phenotypeFirstStudy', {
+      workflowId,
+      taskQueue: engine.taskQueue,
+      args: [spec],
+    });
+    first = (await handle.result()) as StudyResult;
+    expect(first.runId).toBe(workflowId);
+    expect(first.reused).toBe(false);
+    expect(first.gwas!.nTested).toBeGreaterThan(500);
+    expect(first.gwas!.leadLoci.length).toBeGreaterThan(0);
+    expect(first.phewas).toHaveLength(first.gwas!.leadLoci.length);
+    const progress = (await handle.query('progress')) as StudyProgress;
+    expect(progress).toMatchObject({ phase: 'completed', runId: workflowId });
+    expect(progress.shardsDone).toBe(progress.shardsTotal);
+
+    expect(await count('SELECT count(*) FROM gwas_results WHERE run_id = $1', [first.runId])).toBe(
+      first.gwas!.nTested,
+    );
+    expect(await count('SELECT count(*) FROM lead_loci WHERE run_id = $1', [first.runId])).toBe(
+      first.gwas!.leadLoci.length,
+    );
+    expect(
+      await count('SELECT count(DISTINCT predictor) FROM phewas_results WHERE run_id = $1', [first.runId]),
+    ).toBe(first.phewas.length);
+    expect(
+      await count(`SELECT count(*) FROM runs WHERE run_id = $1 AND status = 'completed'`, [first.runId]),
+    ).toBe(1);
+    expect(await count('SELECT sum(n_removed) FROM qc_summary WHERE run_id = $1', [first.runId])).toBe(
+      first.gwas!.qc.nInput - first.gwas!.qc.nTested,
+    );
+    expect(existsSync(first.reportPath!)).toBe(true);
+  });
+
+  it('a second execution for the same release and spec writes nothing new', async () => {
+    const spec = ldlSpec(release.releaseId);
+    const rowsBefore = await count('SELECT count(*) FROM gwas_results WHERE run_id = $1', [first.runId]);
+    const finishedBefore = await withEngineDb(
+      engine.config,
+      async (conn) =>
+        String(
+          (
+            await conn.runAndReadAll('SELECT finished_at FROM runs WHERE run_id = $1', [first.runId])
+          ).getRows()[0][0],
+        ),
+      { readOnly: true },
+    );
+    // A new execution under the same id (the first one has closed): it finds the completed run.
+    const again = (await engine.client.workflow.execute('phenotypeFirstStudy', {
+      workflowId: first.runId,
+      taskQueue: engine.taskQueue,
+      args: [spec],
+    })) as StudyResult;
+    expect(again.reused).toBe(true);
+    expect(again.runId).toBe(first.runId);
+    expect(again.gwas?.leadLoci).toEqual(first.gwas?.leadLoci);
+    expect(await count('SELECT count(*) FROM gwas_results WHERE run_id = $1', [first.runId])).toBe(
+      rowsBefore,
+    );
+    expect(await count('SELECT count(*) FROM runs WHERE study_id = $1', ['test-ldl'])).toBe(1);
+    const finishedAfter = await withEngineDb(
+      engine.config,
+      async (conn) =>
+        String(
+          (
+            await conn.runAndReadAll('SELECT finished_at FROM runs WHERE run_id = $1', [first.runId])
+          ).getRows()[0][0],
+        ),
+      { readOnly: true },
+    );
+    expect(finishedAfter).toBe(finishedBefore);
+  });
+
+  it('rejects a bad spec before any work, naming the field, without retries', async () => {
+    const bad = { ...ldlSpec(release.releaseId), studyId: 'bad-spec', gwas: { minMaf: 3 }, surprise: true };
+    const err = await engine.client.workflow
+      .execute('phenotypeFirstStudy', { workflowId: 'bad-spec', taskQueue: engine.taskQueue, args: [bad] })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause as {
+      type?: string;
+      message: string;
+      nonRetryable?: boolean;
+    };
+    expect(cause.type).toBe('ValidationError');
+    expect(cause.nonRetryable).toBe(true);
+    expect(cause.message).toContain('gwas.minMaf');
+    expect(cause.message).toContain('surprise: unknown field');
+    const history = await engine.client.workflow.getHandle('bad-spec').fetchHistory();
+    expect(history.events?.some((e) => e.activityTaskScheduledEventAttributes)).toBe(false);
+  });
+
+  it('cancelling a running study stops it and removes its partial results', async () => {
+    const spec = ldlSpec(release.releaseId, {
+      studyId: 'test-cancel',
+      gwas: { shardVariants: 100, maxParallelShards: 1 },
+    });
+    const workflowId = await runIdOf(engine.config, spec);
+    const handle = await engine.client.workflow.start('phenotypeFirstStudy', {
+      workflowId,
+      taskQueue: engine.taskQueue,
+      args: [spec],
+    });
+    for (;;) {
+      const p = (await handle.query('progress').catch(() => null)) as StudyProgress | null;
+      if (p && p.phase === 'gwas' && p.shardsDone >= 2) break;
+      if (p && (p.phase === 'completed' || p.phase === 'failed'))
+        throw new Error(`study ended first: ${p.phase}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await handle.cancel();
+    const err = await handle.result().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(existsSync(join(engine.dataDir, 'runs', workflowId))).toBe(false);
+    expect(await count('SELECT count(*) FROM gwas_results WHERE run_id = $1', [workflowId])).toBe(0);
+    // The run is on record as cancelled, with no result rows.
+    expect(
+      await count(`SELECT count(*) FROM runs WHERE run_id = $1 AND status = 'cancelled'`, [workflowId]),
+    ).toBe(1);
+    expect(await count('SELECT count(*) FROM phewas_results WHERE run_id = $1', [workflowId])).toBe(0);
+  });
+});
+
+describe('genotypeFirstStudy', () => {
+  it('builds masks and burden scores, tests the traits and runs the burden PheWAS', async () => {
+    const spec = lmnaSpec(release.releaseId);
+    const workflowId = await runIdOf(engine.config, spec);
+    const handle = await engine.client.workflow.start('genotypeFirstStudy', {
+      workflowId,
+      taskQueue: engine.taskQueue,
+      args: [spec],
+    });
+    const result = (await handle.result()) as StudyResult;
+    await maybeRecordHistory(handle, 'genotypeFirstStudy-v1');
+    expect(result.burden!.masks[0]).toMatchObject({ gene: 'LMNA', mask: 'pLoF', aafBin: '0.01' });
+    expect(result.burden!.masks[0].nVariants).toBeGreaterThan(0);
+    expect(result.burden!.masks[0].nCarriers).toBeGreaterThan(0);
+    expect(result.phewas).toHaveLength(1);
+    expect(await count('SELECT count(*) FROM burden_results WHERE run_id = $1', [workflowId])).toBe(1);
+    expect(
+      await count('SELECT count(*) FROM phewas_results WHERE run_id = $1', [workflowId]),
+    ).toBeGreaterThan(10);
+  });
+});
+
+describe('a new release', () => {
+  it('is a new run of the same study, next to the old one', async () => {
+    const second = await ingestSyntheticRelease(engine.client, engine.taskQueue, engine.dataDir, {
+      seed: 4,
+      releaseId: 'test-release-2',
+    });
+    const spec = ldlSpec(second.releaseId);
+    const workflowId = await runIdOf(engine.config, spec);
+    const result = (await engine.client.workflow.execute('phenotypeFirstStudy', {
+      workflowId,
+      taskQueue: engine.taskQueue,
+      args: [spec],
+    })) as StudyResult;
+    expect(result.reused).toBe(false);
+    expect(result.releaseFingerprint).toBe(second.fingerprint);
+    expect(await count('SELECT count(DISTINCT run_id) FROM runs WHERE study_id = $1', ['test-ldl'])).toBe(2);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * `genotypeFirstStudy`: the genotype-first protocol.
+ *
+ *   1. validate the spec                          (here, deterministic)
+ *   2. resolve the release and the run id          (prepareRun)
+ *   3. cohort and covariates                       (materializeAnalysis)
+ *   4. burden masks and per-person burden scores   (buildBurden)
+ *   5. burden tests against the spec's traits      (runBurdenTests)
+ *   6. burden PheWAS across the phenome            (buildRunPhenome, runPhewas × mask)
+ *   7. record the run and write its report           (recordRun, writeReport)
+ */
+import {
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { activityOptions } from '../schemas/presets.js';
+import type { GenotypeFirstSpec } from '../schemas/study.js';
+import type { StudyResult } from '../schemas/study-io.js';
+import { enter, mapBounded, newProgress, progressQuery, validateSpec } from './common.js';
+
+const short = proxyActivities<Activities>(activityOptions('short'));
+const long = proxyActivities<Activities>(activityOptions('long'));
+
+// --- Workflow ---
+export async function genotypeFirstStudy(input: unknown): Promise<StudyResult> {
+  const progress = newProgress();
+  setHandler(progressQuery, () => progress);
+
+  const spec = validateSpec(input, 'genotype-first') as GenotypeFirstSpec;
+  enter(progress, 'preparing', 'prepareRun');
+  const prepared = await short.prepareRun({ spec, workflowId: workflowInfo().workflowId });
+  const run = prepared.run;
+  progress.runId = run.runId;
+  if (prepared.completed) {
+    enter(progress, 'completed');
+    progress.message = 'this study already ran on this release; nothing new to do';
+    return prepared.completed;
+  }
+
+  try {
+    enter(progress, 'phenotyping', 'materializeAnalysis');
+    const analysis = await long.materializeAnalysis({ run, spec });
+
+    enter(progress, 'masks', 'buildBurden');
+    const burden = await long.buildBurden({ run, spec, analysis });
+
+    if (spec.traits.length > 0) {
+      enter(progress, 'burden', 'runBurdenTests');
+      await long.runBurdenTests({ run, spec, analysis, burden });
+    }
+
+    enter(progress, 'phewas', 'buildRunPhenome');
+    const tested = burden.masks.filter((m) => m.nCarriers > 0);
+    const phenome = await long.buildRunPhenome({ run, analysis, phewas: spec.phewas });
+    progress.phewasTotal = tested.length;
+    progress.currentActivity = 'runPhewas';
+    const phewas = await mapBounded(tested, 2, async (mask) => {
+      const r = await long.runPhewas({
+        run,
+        analysis,
+        phenome,
+        phewas: spec.phewas,
+        predictor: { type: 'burden', id: mask.column, path: burden.scoresPath, column: mask.column },
+      });
+      progress.phewasDone++;
+      return r;
+    });
+
+    const result: StudyResult = {
+      runId: run.runId,
+      workflowKind: 'genotype-first',
+      releaseId: run.releaseId,
+      releaseFingerprint: run.releaseFingerprint,
+      reused: false,
+      analysis: {
+        trait: analysis.trait,
+        nSamples: analysis.nSamples,
+        ...(analysis.nCases !== undefined ? { nCases: analysis.nCases, nControls: analysis.nControls } : {}),
+      },
+      burden,
+      phewas,
+    };
+    // The report is read back from the results database, so it comes after the record.
+    result.reportPath = `${run.runDir}/report.html`;
+    enter(progress, 'recording', 'recordRun');
+    await short.recordRun({ run, spec, status: 'completed', result, workflowId: workflowInfo().workflowId });
+    enter(progress, 'reporting', 'writeReport');
+    await short.writeReport({ run });
+    enter(progress, 'completed');
+    return result;
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    enter(progress, cancelled ? 'cancelled' : 'failed', 'discardRun');
+    await CancellationScope.nonCancellable(() =>
+      short.discardRun({
+        run,
+        status: cancelled ? 'cancelled' : 'failed',
+        reason: String((err as Error)?.message ?? err),
+      }),
+    );
+    throw err;
+  }
+}

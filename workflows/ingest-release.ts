@@ -1,0 +1,125 @@
+/**
+ * `ingestRelease`: a biobank release from its manifest into the engine.
+ *
+ * 1. validate the manifest and plan the VCF shards (fingerprint; a release already
+ *    registered with the same fingerprint is a no-op);
+ * 2. ingest the shards, at most `maxParallel` at a time, each a heartbeating, resumable
+ *    activity;
+ * 3. ingest the EHR tables (persons, conditions, measurements, extra tables);
+ * 4. finalize: global variant index, Parquet tables in place, register in the catalog.
+ *
+ * Bad input anywhere (an InputError/ValidationError failure) removes the staging folder
+ * before the workflow fails, so nothing is registered and nothing half-written remains.
+ */
+import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { activityOptions } from '../schemas/presets.js';
+import { mapBounded } from './common.js';
+
+// --- Types ---
+export interface IngestReleaseInput {
+  manifestPath: string;
+  /** Send bad EHR rows to rejects.parquet instead of failing. */
+  quarantine?: boolean;
+  /** Shard activities running at once. Default 4. */
+  maxParallel?: number;
+  /** Target shards per VCF file. Default 2. */
+  shardsPerFile?: number;
+  /** VCF files smaller than this are one shard (tests use small values). Default 1 MiB. */
+  minShardBytes?: number;
+}
+
+export interface IngestReleaseResult {
+  releaseId: string;
+  fingerprint: string;
+  /** False when the same release was already registered (nothing done). */
+  ingested: boolean;
+  dataPath: string;
+  nSamples: number;
+  nVariants: number;
+  nShards: number;
+  nPersons: number;
+  nConditions: number;
+  nRejects: number;
+}
+
+/** The activities the protocol needs; the workflow passes proxies, the CLI may pass functions. */
+export type IngestSteps = Pick<
+  Activities,
+  'planReleaseIngest' | 'ingestVcfShard' | 'ingestReleaseEhr' | 'finalizeReleaseIngest' | 'abortReleaseIngest'
+>;
+
+// --- Helpers ---
+function isBadInput(err: unknown): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  const type = cause instanceof ApplicationFailure ? cause.type : (cause as Error | undefined)?.name;
+  return type === 'InputError' || type === 'ValidationError' || type === 'ZodError';
+}
+
+/** The protocol itself, independent of how activities are invoked. */
+export async function runIngestSteps(
+  steps: IngestSteps,
+  input: IngestReleaseInput,
+): Promise<IngestReleaseResult> {
+  const plan = await steps.planReleaseIngest({
+    manifestPath: input.manifestPath,
+    shardsPerFile: input.shardsPerFile ?? 2,
+    minShardBytes: input.minShardBytes,
+  });
+  if (plan.alreadyRegistered) {
+    return {
+      releaseId: plan.releaseId,
+      fingerprint: plan.fingerprint,
+      ingested: false,
+      dataPath: plan.finalDir,
+      nSamples: plan.nSamples,
+      nVariants: 0,
+      nShards: 0,
+      nPersons: 0,
+      nConditions: 0,
+      nRejects: 0,
+    };
+  }
+  try {
+    const shards = await mapBounded(plan.shards, input.maxParallel ?? 4, (task) =>
+      steps.ingestVcfShard(task),
+    );
+    const ehr = await steps.ingestReleaseEhr({
+      manifestPath: input.manifestPath,
+      stagingDir: plan.stagingDir,
+      quarantine: input.quarantine ?? false,
+    });
+    const done = await steps.finalizeReleaseIngest({ plan, shards, ehr });
+    return {
+      releaseId: done.releaseId,
+      fingerprint: done.fingerprint,
+      ingested: true,
+      dataPath: done.dataPath,
+      nSamples: done.nSamples,
+      nVariants: done.nVariants,
+      nShards: plan.shards.length,
+      nPersons: ehr.nPersons,
+      nConditions: ehr.nConditions,
+      nRejects: ehr.nRejects,
+    };
+  } catch (err) {
+    if (isBadInput(err)) await steps.abortReleaseIngest({ stagingDir: plan.stagingDir });
+    throw err;
+  }
+}
+
+// --- Workflow ---
+export async function ingestRelease(input: IngestReleaseInput): Promise<IngestReleaseResult> {
+  const short = proxyActivities<Activities>(activityOptions('short'));
+  const long = proxyActivities<Activities>(activityOptions('long'));
+  return runIngestSteps(
+    {
+      planReleaseIngest: long.planReleaseIngest,
+      ingestVcfShard: long.ingestVcfShard,
+      ingestReleaseEhr: long.ingestReleaseEhr,
+      finalizeReleaseIngest: long.finalizeReleaseIngest,
+      abortReleaseIngest: short.abortReleaseIngest,
+    },
+    input,
+  );
+}

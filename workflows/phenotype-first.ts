@@ -1,0 +1,148 @@
+/**
+ * `phenotypeFirstStudy`: the phenotype-first protocol.
+ *
+ *   1. validate the spec                      (here, deterministic; bad spec = non-retryable failure)
+ *   2. resolve the release and the run id     (prepareRun; a completed run is returned as is)
+ *   3. cohort, phenotype, covariates          (materializeAnalysis)
+ *   4. GWAS over the genome in shards         (planGwasShards, then runGwasShard × N, bounded)
+ *   5. merge, QC totals, λGC and lead loci    (mergeGwas)
+ *   6. PheWAS of each lead locus              (buildRunPhenome, runPhewas × loci)
+ *   7. record the run and write its report      (recordRun, writeReport)
+ *
+ * Cancelling the workflow cancels running activities (they heartbeat), then removes the
+ * run's partial outputs and records the run as cancelled. A failed run is recorded as failed
+ * and keeps its finished shards, so a re-run after the cause is fixed resumes from them.
+ */
+import {
+  CancellationScope,
+  ContinueAsNew,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { activityOptions } from '../schemas/presets.js';
+import type { PhenotypeFirstSpec } from '../schemas/study.js';
+import type { GwasShardResult, PhewasResult, RunContext, StudyResult } from '../schemas/study-io.js';
+import { enter, mapBounded, newProgress, progressQuery, validateSpec } from './common.js';
+
+const short = proxyActivities<Activities>(activityOptions('short'));
+const long = proxyActivities<Activities>(activityOptions('long'));
+
+// --- Types ---
+/** State carried across continue-as-new: the shards already finished. */
+export interface PhenotypeFirstState {
+  doneShards: string[];
+}
+
+// --- Workflow ---
+export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirstState): Promise<StudyResult> {
+  const progress = newProgress();
+  setHandler(progressQuery, () => progress);
+
+  const spec = validateSpec(input, 'phenotype-first') as PhenotypeFirstSpec;
+  enter(progress, 'preparing', 'prepareRun');
+  const prepared = await short.prepareRun({ spec, workflowId: workflowInfo().workflowId });
+  const run: RunContext = prepared.run;
+  progress.runId = run.runId;
+  if (prepared.completed) {
+    enter(progress, 'completed');
+    progress.message = 'this study already ran on this release; nothing new to do';
+    return prepared.completed;
+  }
+
+  try {
+    enter(progress, 'phenotyping', 'materializeAnalysis');
+    const analysis = await long.materializeAnalysis({ run, spec });
+
+    enter(progress, 'gwas', 'planGwasShards');
+    const shards = await short.planGwasShards({
+      run,
+      chromosomes: spec.gwas.chromosomes ?? null,
+      shardVariants: spec.gwas.shardVariants,
+    });
+    progress.shardsTotal = shards.length;
+    const done = new Set(state?.doneShards ?? []);
+    progress.shardsDone = done.size;
+    progress.currentActivity = 'runGwasShard';
+    const todo = shards.filter((s) => !done.has(s.shardId));
+    await mapBounded(todo, spec.gwas.maxParallelShards, async (shard): Promise<GwasShardResult> => {
+      const r = await long.runGwasShard({ run, shard, analysis, gwas: spec.gwas });
+      done.add(shard.shardId);
+      progress.shardsDone = done.size;
+      return r;
+    });
+    if (workflowInfo().continueAsNewSuggested) {
+      // Shard outputs are on disk under deterministic names; carry only their ids.
+      await continueAsNew<typeof phenotypeFirstStudy>(input, { doneShards: [...done] });
+    }
+
+    enter(progress, 'merging', 'mergeGwas');
+    const gwas = await long.mergeGwas({ run, nShards: shards.length, leadLoci: spec.phewas.leadLoci });
+
+    enter(progress, 'phewas', 'buildRunPhenome');
+    const phewas: PhewasResult[] = [];
+    if (gwas.leadLoci.length > 0) {
+      const phenome = await long.buildRunPhenome({ run, analysis, phewas: spec.phewas });
+      progress.phewasTotal = gwas.leadLoci.length;
+      progress.currentActivity = 'runPhewas';
+      const results = await mapBounded(gwas.leadLoci, 2, async (locus) => {
+        const r = await long.runPhewas({
+          run,
+          analysis,
+          phenome,
+          phewas: spec.phewas,
+          predictor: {
+            type: 'variant',
+            id: `${locus.chrom}:${locus.pos}:${locus.ref}:${locus.alt}`,
+            variantIdx: locus.variantIdx,
+            chrom: locus.chrom,
+            pos: locus.pos,
+            ref: locus.ref,
+            alt: locus.alt,
+          },
+        });
+        progress.phewasDone++;
+        return r;
+      });
+      phewas.push(...results);
+    }
+
+    const result: StudyResult = {
+      runId: run.runId,
+      workflowKind: 'phenotype-first',
+      releaseId: run.releaseId,
+      releaseFingerprint: run.releaseFingerprint,
+      reused: false,
+      analysis: {
+        trait: analysis.trait,
+        nSamples: analysis.nSamples,
+        ...(analysis.nCases !== undefined ? { nCases: analysis.nCases, nControls: analysis.nControls } : {}),
+      },
+      gwas,
+      phewas,
+    };
+    // The report is read back from the results database, so it comes after the record.
+    result.reportPath = `${run.runDir}/report.html`;
+    enter(progress, 'recording', 'recordRun');
+    await short.recordRun({ run, spec, status: 'completed', result, workflowId: workflowInfo().workflowId });
+    enter(progress, 'reporting', 'writeReport');
+    await short.writeReport({ run });
+    enter(progress, 'completed');
+    return result;
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    const cancelled = isCancellation(err);
+    enter(progress, cancelled ? 'cancelled' : 'failed', 'discardRun');
+    await CancellationScope.nonCancellable(() =>
+      short.discardRun({
+        run,
+        status: cancelled ? 'cancelled' : 'failed',
+        reason: String((err as Error)?.message ?? err),
+      }),
+    );
+    throw err;
+  }
+}
