@@ -30,6 +30,7 @@ import { covariateOptionsSchema, type PhecodeVersion, type PhenotypeSpec } from 
 import type { StudySpec } from '../schemas/study.js';
 import type { AnalysisTable, RunContext } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
+import { cancellableStep } from './keepalive.js';
 
 function mapsDirFor(config: EngineConfig, spec: StudySpec, version: PhecodeVersion): string {
   if (spec.phewas.maps && spec.phewas.phecodeVersion === version) return spec.phewas.maps;
@@ -200,13 +201,15 @@ export function createAnalysisActivities(config: EngineConfig) {
       }
       await mkdir(run.runDir, { recursive: true });
       return withCompute(config, async (conn) => {
-        const analysis = await buildAnalysisTable(
-          conn,
-          config,
-          run,
-          spec,
-          spec.kind === 'phenotype-first' ? spec.phenotype : null,
-          path,
+        const analysis = await cancellableStep(conn, { step: 'materializeAnalysis' }, (c) =>
+          buildAnalysisTable(
+            c,
+            config,
+            run,
+            spec,
+            spec.kind === 'phenotype-first' ? spec.phenotype : null,
+            path,
+          ),
         );
         await atomicWriteFile(record, JSON.stringify(analysis));
         return analysis;

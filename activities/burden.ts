@@ -25,6 +25,7 @@ import { STATUS, TEST } from '../stats/status.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { buildAnalysisTable } from './analysis.js';
 import { loadAnalysis } from './gwas.js';
+import { cancellableStep } from './keepalive.js';
 
 function columnName(gene: string, mask: string, bin: string): string {
   return `${gene}__${mask}__${bin}`.replace(/[^A-Za-z0-9_.-]/g, '_');
@@ -200,7 +201,9 @@ export function createBurdenActivities(config: EngineConfig) {
                 : `${trait.table}.${trait.column}`;
           const tablePath = join(run.runDir, 'burden', `analysis-trait-${t}.parquet`);
           await mkdir(join(run.runDir, 'burden'), { recursive: true });
-          const analysis = await buildAnalysisTable(conn, config, run, spec, trait, tablePath);
+          const analysis = await cancellableStep(conn, { step: 'runBurdenTests', trait: t }, (c) =>
+            buildAnalysisTable(c, config, run, spec, trait, tablePath),
+          );
           const a = await loadAnalysis(conn, analysis);
           const scores = await conn.runAndReadAll(
             `SELECT s.sample_idx, b.* EXCLUDE (person_id)

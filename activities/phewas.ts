@@ -34,6 +34,7 @@ import type {
 import { logisticFitWithFallback } from '../stats/logistic-fit.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { loadAnalysis } from './gwas.js';
+import { cancellableStep } from './keepalive.js';
 
 type PhewasSpec = StudySpec['phewas'];
 
@@ -122,15 +123,17 @@ export function createPhewasActivities(config: EngineConfig) {
       const { run, analysis, phewas } = input;
       const mapsDir = phewas.maps ?? join(config.dataDir, 'phecode', phewas.phecodeVersion);
       return withCompute(config, async (conn) => {
-        const built = await buildPhenome(conn, {
-          releaseId: run.releaseId,
-          releaseDir: run.releaseDir,
-          version: phewas.phecodeVersion,
-          mapsDir,
-          minCodeCount: phewas.minCodeCount,
-          exclusions: phewas.phecodeVersion === '1.2' ? phewas.exclusions : false,
-          cohortPath: analysis.path,
-        });
+        const built = await cancellableStep(conn, { step: 'buildRunPhenome' }, (c) =>
+          buildPhenome(c, {
+            releaseId: run.releaseId,
+            releaseDir: run.releaseDir,
+            version: phewas.phecodeVersion,
+            mapsDir,
+            minCodeCount: phewas.minCodeCount,
+            exclusions: phewas.phecodeVersion === '1.2' ? phewas.exclusions : false,
+            cohortPath: analysis.path,
+          }),
+        );
         const t = mapTables(phewas.phecodeVersion);
         const phecodesPath = join(run.runDir, `phecodes-${phewas.phecodeVersion}.parquet`);
         await mkdir(run.runDir, { recursive: true });

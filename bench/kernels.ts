@@ -12,7 +12,7 @@
  * environment forces the scalar JavaScript path for the whole run (the "before" figures). The
  * "scan only" lines time `scanCodes` alone on the linear models' row matrices with both back ends.
  */
-import { makeScratch, type ScanBackend, scanCodes, setScanBackend } from '../stats/kernel.js';
+import { makeScratch, type ScanBackend, scanCodes, scanDosages, setScanBackend } from '../stats/kernel.js';
 import { linearTestVariant, prepareLinear } from '../stats/linear.js';
 import { logisticTestVariant, prepareLogistic } from '../stats/logistic.js';
 import { allocAssocColumns, TEST } from '../stats/status.js';
@@ -43,6 +43,10 @@ for (let v = 0; v < POOL; v++) {
   for (let i = 0; i < n; i++) g[i] = u() < missRate ? 255 : (u() < maf ? 1 : 0) + (u() < maf ? 1 : 0);
   pool.push(g);
 }
+/** the same calls as dosages: non-zero calls jittered by ±0.1, NaN for missing. */
+const dosePool = pool.map((g) =>
+  Float32Array.from(g, (c) => (c === 255 ? Number.NaN : c === 0 ? 0 : c + 0.2 * (u() - 0.5))),
+);
 const cov = Float64Array.from({ length: 3 * n }, gauss);
 const traits = Array.from({ length: 20 }, () => Float64Array.from({ length: n }, gauss));
 const bin = Float64Array.from(traits[0], (y, i) => (y + 0.5 * cov[i] > 0.8 ? 1 : 0));
@@ -77,6 +81,12 @@ for (const K of [1, 20]) {
     time(`scan only, ${b}, m=${model.m}`, () => {
       for (let v = 0; v < nVar; v++) scanCodes(pool[v % POOL], model.rows, model.m, sc);
     });
+    if (K === 1) {
+      for (let v = 0; v < 300; v++) scanDosages(dosePool[v % POOL], model.rows, model.m, sc);
+      time(`scan only, dosages, ${b}, m=${model.m}`, () => {
+        for (let v = 0; v < nVar; v++) scanDosages(dosePool[v % POOL], model.rows, model.m, sc);
+      });
+    }
   }
 }
 setScanBackend(envBackend);

@@ -36,3 +36,33 @@ export class ProgressPrinter {
     this.last = '';
   }
 }
+
+/**
+ * Show a workflow's `progress` query until it ends; resolves to its result. Used by every
+ * long command (release add, study run, demo).
+ */
+export async function followProgress<T>(
+  handle: { query(name: string): Promise<unknown>; result(): Promise<unknown> },
+  options: { quiet?: boolean; prefix?: string; everyMs?: number } = {},
+): Promise<T> {
+  const printer = new ProgressPrinter();
+  let finished = false;
+  const poll = (async () => {
+    while (!finished) {
+      try {
+        const p = (await handle.query('progress')) as StudyProgress;
+        if (!options.quiet) printer.update(`${options.prefix ?? ''}${describeProgress(p)}`);
+      } catch {
+        // Not picked up by a worker yet, or already closed: keep waiting.
+      }
+      await new Promise((r) => setTimeout(r, options.everyMs ?? 1000));
+    }
+  })();
+  try {
+    return (await handle.result()) as T;
+  } finally {
+    finished = true;
+    await poll;
+    printer.done();
+  }
+}

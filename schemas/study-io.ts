@@ -129,6 +129,10 @@ export interface BurdenPlan {
 
 export type StudyPhase =
   | 'validating'
+  | 'planning'
+  | 'ingesting'
+  | 'ehr'
+  | 'finalizing'
   | 'preparing'
   | 'phenotyping'
   | 'gwas'

@@ -1,31 +1,42 @@
 /**
  * WebAssembly SIMD back end of the genotype scan (`scanCodes` / `scanDosages` in kernel.ts). The
  * sums are the same as the scalar path's (see kernel.ts); only the order of the additions differs,
- * so results agree to rounding (≈1e-15 relative to Σ|g·r|), not bit for bit.
+ * so results agree to rounding (≲ 1e-14 relative to Σ|g·r|; the tests allow 1e-12), not bit for
+ * bit (bit for bit when every partial sum is exact, e.g. integer rows).
  *
  * Method (hard calls), per variant:
  *   1. compaction: the genotype bytes are copied into WASM memory and scanned 64 at a time with
- *      i8x16 compares against 1, 2 and 255; the three bit masks are drained with ctz into lists of
- *      row offsets of the code-1 and code-2 samples and of the missing samples. Blocks of 64 zero
- *      bytes cost one any_true test. This is PLINK's idea of working only on the non-reference
- *      calls, found with bit masks instead of one branch per sample.
- *   2. sums: S1 = Σ_{g=1} row_i and S2 = Σ_{g=2} row_i, column chunks of ≤ 12 doubles held in f64x2
- *      registers (2–4 independent accumulator sets to hide the add latency). Then
+ *      i8x16 compares against 1, 2 and 255 and i8x16.bitmask, giving three 64-bit masks. The
+ *      code-1 and code-2 masks are turned into lists of row offsets without branches: per mask
+ *      byte b, a table gives the 8 positions of its set bits (pre-multiplied by the row stride),
+ *      two i32x4 stores write them and the list pointer advances by popcnt(b). The (rare) missing
+ *      calls are drained with ctz into a list of sample indices. A block of 64 zero bytes costs
+ *      one any_true test. As in PLINK 2, only the non-reference calls are worked on, found with
+ *      bit masks instead of one branch per sample.
+ *   2. sums: S1 = Σ_{g=1} row_i and S2 = Σ_{g=2} row_i over the two lists, in column chunks of
+ *      ≤ 12 doubles held in f64x2 registers (1–4 independent accumulator sets, unrolled, to hide
+ *      the add latency without spilling). Rows wider than one chunk are done in tiles of 512 list
+ *      entries, all chunks per tile, so the row matrix is read from memory once per variant. Then
  *      sum = S1 + 2·S2, dd = S1[0] + 4·S2[0], dw = S1[wCol] + 4·S2[wCol], exactly as the scalar
  *      sparse path forms them.
- * Work is proportional to the number of non-reference calls, and there are no data-dependent
- * branches per sample, only one loop exit per 64-sample block and mask.
+ * Work is proportional to the number of non-reference calls, with no data-dependent branch per
+ * sample (one per 64-sample block, plus the missing-call drain).
  * Dosages: the same compaction over f32x4 (non-zero and called, NaN = missing), then
  * Σ d·row with f64x2 multiply–adds and Σ d²·row[0], Σ d²·row[wCol].
  *
  * Memory: one module instance per process (per worker thread). Its linear memory holds a work area
  * sized for the largest genotype vector seen (the variant's bytes and three index lists) and a copy
  * of each row matrix, with the row stride rounded up to an even number of doubles. A row matrix is
- * copied into WASM memory when it is scanned for the second time (a model used for one variant
- * only, as in a PheWAS with one predictor, stays on the scalar path and is never copied), and is
- * then reused for every later variant: no allocation per variant. Up to a soft cap of 1 GiB
+ * copied into WASM memory when it is first scanned and reused for every later variant: no
+ * allocation per variant. Every scan of a model takes the same path, so a variant's result does
+ * not depend on which variants were scanned before it (a shard resumed mid-way after a crash
+ * gives the same bits as an uninterrupted run). Up to a soft cap of 1 GiB
  * several row matrices are kept (models used alternately do not evict each other); beyond it the
- * cache is emptied and memory reused. Memory only grows (WebAssembly memory cannot shrink).
+ * cache is emptied and memory reused. Memory only grows (WebAssembly memory cannot shrink);
+ * `resetScanKernel()` drops the instance so that the garbage collector can free it.
+ *
+ * Reference: Chang et al. (2015) GigaScience 4:7 (PLINK 2: genotype-class bit masks, work on the
+ * non-reference calls only).
  *
  * CONTRACT: a row matrix must not be modified after it was first scanned (prepareLinear and
  * prepareLogistic fill their rows once); the copy is keyed by the Float64Array's identity.
@@ -77,12 +88,13 @@ interface ScanExports {
 /** widest column chunk, in f64x2 lanes (must equal MAX_W in wasm/build.ts). */
 const MAX_W = 6;
 const OUT1 = 0; // 12 doubles
-const OUT2 = 128; // 12 doubles
 const OUTSQ = 256; // 2 doubles
 const COUNTS = 288; // 3 × i32
 /** after the module's two bit-position tables (1024 + 2 × 8192 bytes, see wasm/build.ts LUT_AT). */
 const WORK = 17408;
 const PAGE = 65536;
+/** list entries per tile when a row spans several chunks (a tile's rows stay in L2). */
+const TILE = 512;
 const SOFT_CAP = 1 << 30;
 /** WebAssembly 32-bit memory limit (V8: 65536 pages). */
 const HARD_CAP = 2 ** 32 - PAGE;
@@ -96,8 +108,7 @@ let sums: SumFn[] = [];
 let wsums: WSumFn[] = [];
 
 /**
- * 'auto' (default): WASM from a row matrix's second scan on; 'wasm': from the first scan (tests);
- * 'scalar': never. Returns whether the WASM kernel is usable on this runtime.
+ * 'auto' (default) and 'wasm': the WASM kernel whenever it can run; 'scalar': never. Returns whether the WASM kernel is usable on this runtime.
  */
 export function setScanBackend(b: ScanBackend): boolean {
   backend = b;
@@ -150,7 +161,6 @@ let valsAt = 0;
 let rowsBase = 0;
 let bump = 0;
 const slots = new WeakMap<Float64Array, Slot>();
-const seen = new WeakSet<Float64Array>();
 let buf: ArrayBuffer | null = null;
 let u8 = new Uint8Array(0);
 let i32 = new Int32Array(0);
@@ -180,6 +190,23 @@ function reserve(e: ScanExports, end: number): boolean {
   return true;
 }
 
+/**
+ * Drops the module instance and every cached row matrix, so that the garbage collector can free
+ * the WASM memory (which cannot shrink otherwise), e.g. in a long-lived worker after a large GWAS.
+ * The next scan loads a fresh instance.
+ */
+export function resetScanKernel(): void {
+  ex = undefined;
+  buf = null;
+  u8 = new Uint8Array(0);
+  i32 = new Int32Array(0);
+  f32 = new Float32Array(0);
+  f64 = new Float64Array(0);
+  capN = 0;
+  epoch++;
+  bump = 0;
+}
+
 const align = (x: number, a: number) => Math.ceil(x / a) * a;
 
 /** Lays out the work area for n samples (emptying the row cache when it has to move). */
@@ -201,12 +228,9 @@ function layout(e: ScanExports, n: number): boolean {
 
 /** The WASM copy of `rows` (stride `m` rounded up to even), or null for the scalar path. */
 function slotFor(e: ScanExports, rows: Float64Array, m: number, n: number): Slot | null {
+  if (n === 0 || m === 0) return null;
   const s = slots.get(rows);
   if (s && s.epoch === epoch && s.m === m && s.nRows === n && n <= capN) return s;
-  if (backend === 'auto' && !seen.has(rows)) {
-    seen.add(rows);
-    return null;
-  }
   if (rows.length < n * m) throw new RangeError(`scan: row matrix has ${rows.length} values, need ${n * m}`);
   if (!layout(e, n)) return null;
   const mp = m + (m & 1);
@@ -233,6 +257,27 @@ function slotFor(e: ScanExports, rows: Float64Array, m: number, n: number): Slot
   return slot;
 }
 
+/**
+ * out[0..mp) = Σ over the `count` list entries at `list` of their rows (weighted by the f64 values
+ * at `vals` when given). Rows wider than one chunk (12 doubles) are summed chunk by chunk over
+ * tiles of TILE entries, so a tile's rows are still in cache for the next chunk instead of the
+ * whole row matrix being streamed from memory once per chunk.
+ */
+function rowSums(off: number, mp: number, list: number, count: number, out: Float64Array, vals = -1): void {
+  out.fill(0, 0, mp);
+  if (count === 0) return;
+  const tile = mp > 2 * MAX_W ? TILE : count;
+  for (let t = 0; t < count; t += tile) {
+    const cnt = Math.min(tile, count - t);
+    for (let c0 = 0; c0 < mp; c0 += 2 * MAX_W) {
+      const w = Math.min(MAX_W, (mp - c0) >> 1);
+      if (vals >= 0) wsums[w](list + 4 * t, vals + 8 * t, cnt, off + c0 * 8, OUT1);
+      else sums[w](list + 4 * t, cnt, off + c0 * 8, OUT1);
+      for (let j = 0; j < 2 * w; j++) out[c0 + j] += f64[(OUT1 >> 3) + j];
+    }
+  }
+}
+
 /** WASM hard-call scan; false when the caller must run the scalar path. */
 export function wasmScanCodes(
   gt: Uint8Array,
@@ -256,24 +301,14 @@ export function wasmScanCodes(
   const n1 = i32[COUNTS >> 2];
   const n2 = i32[(COUNTS >> 2) + 1];
   const nm = i32[(COUNTS >> 2) + 2];
+  const s1 = sc.s1;
+  const s2 = sc.s2;
+  rowSums(slot.off, mp, l1At, n1, s1);
+  rowSums(slot.off, mp, l2At, n2, s2);
   const sum = sc.sum;
-  let dd = 0;
-  let dw = 0;
-  for (let c0 = 0; c0 < mp; c0 += 2 * MAX_W) {
-    const w = Math.min(MAX_W, (mp - c0) >> 1);
-    const base = slot.off + c0 * 8;
-    sums[w](l1At, n1, base, OUT1);
-    if (n2 > 0) sums[w](l2At, n2, base, OUT2);
-    else f64.fill(0, OUT2 >> 3, (OUT2 >> 3) + 2 * w);
-    const hi = Math.min(m, c0 + 2 * w);
-    for (let j = c0; j < hi; j++) {
-      const s1 = f64[(OUT1 >> 3) + j - c0];
-      const s2 = f64[(OUT2 >> 3) + j - c0];
-      sum[j] = s1 + 2 * s2;
-      if (j === 0) dd = s1 + 4 * s2;
-      if (j === wCol) dw = s1 + 4 * s2;
-    }
-  }
+  for (let j = 0; j < m; j++) sum[j] = s1[j] + 2 * s2[j];
+  const dd = s1[0] + 4 * s2[0];
+  const dw = wCol >= 0 ? s1[wCol] + 4 * s2[wCol] : 0;
   sc.dd = dd;
   sc.dw = dw;
   sc.miss.set(i32.subarray(lmAt >> 2, (lmAt >> 2) + nm));
@@ -303,13 +338,8 @@ export function wasmScanDosages(
   e.compact_dosages(gtAt, nBlocks, mp * 8, l1At, valsAt, lmAt, COUNTS);
   const n1 = i32[COUNTS >> 2];
   const nm = i32[(COUNTS >> 2) + 2];
-  const sum = sc.sum;
-  for (let c0 = 0; c0 < mp; c0 += 2 * MAX_W) {
-    const w = Math.min(MAX_W, (mp - c0) >> 1);
-    wsums[w](l1At, valsAt, n1, slot.off + c0 * 8, OUT1);
-    const hi = Math.min(m, c0 + 2 * w);
-    for (let j = c0; j < hi; j++) sum[j] = f64[(OUT1 >> 3) + j - c0];
-  }
+  rowSums(slot.off, mp, l1At, n1, sc.s1, valsAt);
+  for (let j = 0; j < m; j++) sc.sum[j] = sc.s1[j];
   e.wsq2(l1At, valsAt, n1, slot.off, slot.off + Math.max(wCol, 0) * 8, OUTSQ);
   sc.dd = f64[OUTSQ >> 3];
   sc.dw = wCol >= 0 ? f64[(OUTSQ >> 3) + 1] : 0;

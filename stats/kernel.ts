@@ -9,22 +9,23 @@
  * plus the list of samples whose call is missing. One pass over the variant's genotypes, no
  * per-sample allocation.
  *
- * Hard-call codes (Uint8Array, 0/1/2 ALT allele count, 255 missing, the `gt` BLOB layout) take one
- * of two paths, chosen per variant from a probe of 256 evenly spaced calls:
+ * `scanCodes`/`scanDosages` run the WebAssembly SIMD kernel of kernel-wasm.ts from a row matrix's
+ * second scan on: the non-reference calls are found 64 at a time with i8x16 compares and bit masks
+ * and compacted into index lists, then their rows are summed in f64x2 registers (about 5× faster
+ * than the scalar path, see BENCHMARKS.md). Row matrices must not change after their first scan.
+ * Without WebAssembly SIMD (or with SCAN_KERNEL=scalar) the scalar path below runs; it is also the
+ * reference the tests compare the WASM kernel with (`scanCodesScalar`, `scanDosagesScalar`).
+ *
+ * Scalar path. Hard-call codes (Uint8Array, 0/1/2 ALT allele count, 255 missing, the `gt` BLOB
+ * layout) take one of two paths, chosen per variant from a probe of 256 evenly spaced calls:
  *   - dense (common variants): branch-free multiply–add of g = LUT[code] into ≤ 12 register
  *     accumulators per pass over column chunks (loop generated per row shape); a data-dependent
  *     branch per sample would be mispredicted about half of the time at MAF ≥ 0.1;
  *   - sparse (rare variants, < 1/8 non-reference calls in the probe): skip code 0, a branch that
  *     is then almost always predicted; sum the rows of code-1 and code-2 samples.
- * Missing calls contribute 0 to every sum and are listed in `miss`.
+ * Missing calls contribute 0 to every sum and are listed in `miss` (ascending, in both paths).
  *
  * Dosages (Float32Array, NaN missing, the `ds` BLOB layout): the same sums with d in place of g.
- *
- * `scanCodes`/`scanDosages` run the WebAssembly SIMD kernel of kernel-wasm.ts (compaction of the
- * non-reference calls with i8x16 bit masks, then f64x2 row sums) from a row matrix's second scan
- * on, and fall back to the scalar code here (`scanCodesScalar`/`scanDosagesScalar`, also the
- * reference in the tests) without WebAssembly SIMD. Row matrices must not change after their
- * first scan.
  *
  * Rows of samples that are not in the analysis are all zero, so they contribute nothing; callers
  * filter the missing list through a column that is non-zero exactly for analysis samples.
@@ -32,7 +33,7 @@
 
 import { wasmScanCodes, wasmScanDosages } from './kernel-wasm.js';
 
-export { type ScanBackend, setScanBackend, wasmScanAvailable } from './kernel-wasm.js';
+export { resetScanKernel, type ScanBackend, setScanBackend, wasmScanAvailable } from './kernel-wasm.js';
 
 /** spare zeros after the last row (kernels read exactly m columns; kept as a safety margin). */
 export const PAD = 8;

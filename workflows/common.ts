@@ -1,10 +1,26 @@
 /**
  * Pieces shared by the study workflows: spec validation as a non-retryable failure, the
- * progress query, and a bounded-parallel map. Deterministic: no I/O here.
+ * progress query, a bounded-parallel map, and the record/report and failure endings of a run.
+ * Deterministic: no I/O here.
  */
-import { ApplicationFailure, defineQuery } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { activityOptions } from '../schemas/presets.js';
 import { describeIssues, type StudySpec, studySpecSchema } from '../schemas/study.js';
-import type { StudyPhase, StudyProgress } from '../schemas/study-io.js';
+import type {
+  AnalysisTable,
+  RunContext,
+  StudyPhase,
+  StudyProgress,
+  StudyResult,
+} from '../schemas/study-io.js';
 
 // --- Signals and Queries ---
 export const progressQuery = defineQuery<StudyProgress>('progress');
@@ -79,4 +95,65 @@ export async function mapBounded<T, R>(
   await Promise.all(lanes);
   if (failed) throw firstError;
   return results;
+}
+
+const short = proxyActivities<Activities>(activityOptions('short'));
+
+/** The result of a finished study run (before its report path is known). */
+export function studyResult(
+  run: RunContext,
+  kind: StudySpec['kind'],
+  analysis: AnalysisTable,
+  parts: Pick<StudyResult, 'phewas'> & Partial<Pick<StudyResult, 'gwas' | 'burden'>>,
+): StudyResult {
+  return {
+    runId: run.runId,
+    workflowKind: kind,
+    releaseId: run.releaseId,
+    releaseFingerprint: run.releaseFingerprint,
+    reused: false,
+    analysis: {
+      trait: analysis.trait,
+      nSamples: analysis.nSamples,
+      ...(analysis.nCases !== undefined ? { nCases: analysis.nCases, nControls: analysis.nControls } : {}),
+    },
+    ...parts,
+  };
+}
+
+/** Record the run and its result tables, then write its report (read back from those tables). */
+export async function recordAndReport(
+  progress: StudyProgress,
+  run: RunContext,
+  spec: StudySpec,
+  result: StudyResult,
+): Promise<StudyResult> {
+  result.reportPath = `${run.runDir}/report.html`;
+  enter(progress, 'recording', 'recordRun');
+  await short.recordRun({ run, spec, status: 'completed', result, workflowId: workflowInfo().workflowId });
+  enter(progress, 'reporting', 'writeReport');
+  await short.writeReport({ run });
+  enter(progress, 'completed');
+  return result;
+}
+
+/**
+ * After a study failed or was cancelled: record it (a cancelled run's partial outputs are
+ * removed), even while the workflow itself is being cancelled, then rethrow.
+ */
+export async function discardAndRethrow(
+  progress: StudyProgress,
+  run: RunContext,
+  err: unknown,
+): Promise<never> {
+  const cancelled = isCancellation(err);
+  enter(progress, cancelled ? 'cancelled' : 'failed', 'discardRun');
+  await CancellationScope.nonCancellable(() =>
+    short.discardRun({
+      run,
+      status: cancelled ? 'cancelled' : 'failed',
+      reason: String((err as Error)?.message ?? err),
+    }),
+  );
+  throw err;
 }

@@ -9,18 +9,21 @@
  *   6. burden PheWAS across the phenome            (buildRunPhenome, runPhewas × mask)
  *   7. record the run and write its report           (recordRun, writeReport)
  */
-import {
-  CancellationScope,
-  isCancellation,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { activityOptions } from '../schemas/presets.js';
 import type { GenotypeFirstSpec } from '../schemas/study.js';
 import type { StudyResult } from '../schemas/study-io.js';
-import { enter, mapBounded, newProgress, progressQuery, validateSpec } from './common.js';
+import {
+  discardAndRethrow,
+  enter,
+  mapBounded,
+  newProgress,
+  progressQuery,
+  recordAndReport,
+  studyResult,
+  validateSpec,
+} from './common.js';
 
 const short = proxyActivities<Activities>(activityOptions('short'));
 const long = proxyActivities<Activities>(activityOptions('long'));
@@ -70,38 +73,13 @@ export async function genotypeFirstStudy(input: unknown): Promise<StudyResult> {
       return r;
     });
 
-    const result: StudyResult = {
-      runId: run.runId,
-      workflowKind: 'genotype-first',
-      releaseId: run.releaseId,
-      releaseFingerprint: run.releaseFingerprint,
-      reused: false,
-      analysis: {
-        trait: analysis.trait,
-        nSamples: analysis.nSamples,
-        ...(analysis.nCases !== undefined ? { nCases: analysis.nCases, nControls: analysis.nControls } : {}),
-      },
-      burden,
-      phewas,
-    };
-    // The report is read back from the results database, so it comes after the record.
-    result.reportPath = `${run.runDir}/report.html`;
-    enter(progress, 'recording', 'recordRun');
-    await short.recordRun({ run, spec, status: 'completed', result, workflowId: workflowInfo().workflowId });
-    enter(progress, 'reporting', 'writeReport');
-    await short.writeReport({ run });
-    enter(progress, 'completed');
-    return result;
-  } catch (err) {
-    const cancelled = isCancellation(err);
-    enter(progress, cancelled ? 'cancelled' : 'failed', 'discardRun');
-    await CancellationScope.nonCancellable(() =>
-      short.discardRun({
-        run,
-        status: cancelled ? 'cancelled' : 'failed',
-        reason: String((err as Error)?.message ?? err),
-      }),
+    return await recordAndReport(
+      progress,
+      run,
+      spec,
+      studyResult(run, 'genotype-first', analysis, { burden, phewas }),
     );
-    throw err;
+  } catch (err) {
+    return discardAndRethrow(progress, run, err);
   }
 }

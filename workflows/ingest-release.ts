@@ -11,10 +11,10 @@
  * Bad input anywhere (an InputError/ValidationError failure) removes the staging folder
  * before the workflow fails, so nothing is registered and nothing half-written remains.
  */
-import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { activityOptions } from '../schemas/presets.js';
-import { mapBounded } from './common.js';
+import { mapBounded, newProgress, progressQuery } from './common.js';
 
 // --- Types ---
 export interface IngestReleaseInput {
@@ -112,14 +112,45 @@ export async function runIngestSteps(
 export async function ingestRelease(input: IngestReleaseInput): Promise<IngestReleaseResult> {
   const short = proxyActivities<Activities>(activityOptions('short'));
   const long = proxyActivities<Activities>(activityOptions('long'));
-  return runIngestSteps(
-    {
-      planReleaseIngest: long.planReleaseIngest,
-      ingestVcfShard: long.ingestVcfShard,
-      ingestReleaseEhr: long.ingestReleaseEhr,
-      finalizeReleaseIngest: long.finalizeReleaseIngest,
-      abortReleaseIngest: short.abortReleaseIngest,
-    },
-    input,
-  );
+  const progress = newProgress();
+  progress.phase = 'planning';
+  setHandler(progressQuery, () => progress);
+  try {
+    const result = await runIngestSteps(
+      {
+        planReleaseIngest: async (i) => {
+          progress.currentActivity = 'planReleaseIngest';
+          const plan = await long.planReleaseIngest(i);
+          progress.shardsTotal = plan.shards.length;
+          progress.phase = 'ingesting';
+          progress.currentActivity = 'ingestVcfShard';
+          return plan;
+        },
+        ingestVcfShard: async (task) => {
+          const r = await long.ingestVcfShard(task);
+          progress.shardsDone++;
+          return r;
+        },
+        ingestReleaseEhr: async (i) => {
+          progress.phase = 'ehr';
+          progress.currentActivity = 'ingestReleaseEhr';
+          return long.ingestReleaseEhr(i);
+        },
+        finalizeReleaseIngest: async (i) => {
+          progress.phase = 'finalizing';
+          progress.currentActivity = 'finalizeReleaseIngest';
+          return long.finalizeReleaseIngest(i);
+        },
+        abortReleaseIngest: short.abortReleaseIngest,
+      },
+      input,
+    );
+    progress.phase = 'completed';
+    progress.currentActivity = null;
+    progress.message = result.ingested ? null : 'already registered; nothing to do';
+    return result;
+  } catch (err) {
+    progress.phase = 'failed';
+    throw err;
+  }
 }

@@ -14,10 +14,8 @@
  * and keeps its finished shards, so a re-run after the cause is fixed resumes from them.
  */
 import {
-  CancellationScope,
   ContinueAsNew,
   continueAsNew,
-  isCancellation,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -26,7 +24,16 @@ import type { Activities } from '../activities/index.js';
 import { activityOptions } from '../schemas/presets.js';
 import type { PhenotypeFirstSpec } from '../schemas/study.js';
 import type { GwasShardResult, PhewasResult, RunContext, StudyResult } from '../schemas/study-io.js';
-import { enter, mapBounded, newProgress, progressQuery, validateSpec } from './common.js';
+import {
+  discardAndRethrow,
+  enter,
+  mapBounded,
+  newProgress,
+  progressQuery,
+  recordAndReport,
+  studyResult,
+  validateSpec,
+} from './common.js';
 
 const short = proxyActivities<Activities>(activityOptions('short'));
 const long = proxyActivities<Activities>(activityOptions('long'));
@@ -110,39 +117,14 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
       phewas.push(...results);
     }
 
-    const result: StudyResult = {
-      runId: run.runId,
-      workflowKind: 'phenotype-first',
-      releaseId: run.releaseId,
-      releaseFingerprint: run.releaseFingerprint,
-      reused: false,
-      analysis: {
-        trait: analysis.trait,
-        nSamples: analysis.nSamples,
-        ...(analysis.nCases !== undefined ? { nCases: analysis.nCases, nControls: analysis.nControls } : {}),
-      },
-      gwas,
-      phewas,
-    };
-    // The report is read back from the results database, so it comes after the record.
-    result.reportPath = `${run.runDir}/report.html`;
-    enter(progress, 'recording', 'recordRun');
-    await short.recordRun({ run, spec, status: 'completed', result, workflowId: workflowInfo().workflowId });
-    enter(progress, 'reporting', 'writeReport');
-    await short.writeReport({ run });
-    enter(progress, 'completed');
-    return result;
+    return await recordAndReport(
+      progress,
+      run,
+      spec,
+      studyResult(run, 'phenotype-first', analysis, { gwas, phewas }),
+    );
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
-    const cancelled = isCancellation(err);
-    enter(progress, cancelled ? 'cancelled' : 'failed', 'discardRun');
-    await CancellationScope.nonCancellable(() =>
-      short.discardRun({
-        run,
-        status: cancelled ? 'cancelled' : 'failed',
-        reason: String((err as Error)?.message ?? err),
-      }),
-    );
-    throw err;
+    return discardAndRethrow(progress, run, err);
   }
 }

@@ -8,7 +8,7 @@ import { runIdOf } from '../../engine/study.js';
 import { startOrAttach } from '../../engine/temporal.js';
 import { PROJECT_ROOT } from '../../engine/temporal-bin.js';
 import { type StudySpec, studySpecSchema, workflowTypeFor } from '../../schemas/study.js';
-import type { StudyProgress, StudyResult } from '../../schemas/study-io.js';
+import type { StudyResult } from '../../schemas/study-io.js';
 import { generateBiobank } from '../../synth/index.js';
 import { type EngineConfig, loadConfig } from '../../temporal.config.js';
 import type { IngestReleaseResult } from '../../workflows/ingest-release.js';
@@ -16,7 +16,7 @@ import { parse } from '../args.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../command.js';
 import { type Row, render } from '../format.js';
-import { describeProgress, ProgressPrinter } from '../progress.js';
+import { followProgress } from '../progress.js';
 
 const DEMO_DIR = join(PROJECT_ROOT, 'data', 'demo');
 
@@ -42,25 +42,7 @@ async function runStudy(
     args: [spec],
   });
   console.error(`${label}: ${started ? 'started' : 'attached to'} ${workflowTypeFor(spec)} ${workflowId}`);
-  const printer = new ProgressPrinter();
-  let done = false;
-  const poll = (async () => {
-    while (!done) {
-      try {
-        printer.update(`  ${describeProgress((await handle.query('progress')) as StudyProgress)}`);
-      } catch {
-        // not picked up yet
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  })();
-  try {
-    return (await handle.result()) as StudyResult;
-  } finally {
-    done = true;
-    await poll;
-    printer.done();
-  }
+  return followProgress<StudyResult>(handle, { prefix: '  ', everyMs: 500 });
 }
 
 async function readBack(config: EngineConfig, sql: string, params: string[]): Promise<Row[]> {
@@ -112,7 +94,10 @@ Options:
         taskQueue: config.temporal.taskQueue,
         args: [{ manifestPath: synth.manifestPath }],
       });
-      const release = (await ingest.handle.result()) as IngestReleaseResult;
+      const release = await followProgress<IngestReleaseResult>(ingest.handle, {
+        prefix: '  ingest: ',
+        everyMs: 500,
+      });
       console.error(
         `release ${release.releaseId}: ${release.nSamples} samples × ${release.nVariants} variants` +
           `${release.ingested ? ' ingested' : ' (already registered)'}`,

@@ -22,6 +22,7 @@ import {
 import { parse } from '../args.js';
 import { CliError, type Command, EXIT } from '../command.js';
 import { type Format, type Row, render } from '../format.js';
+import { followProgress } from '../progress.js';
 
 function failureMessage(err: WorkflowFailedError): CliError {
   let cause: unknown = err.cause;
@@ -92,7 +93,7 @@ Options:
           taskQueue: config.temporal.taskQueue,
           args: [input],
         });
-        result = (await handle.result()) as IngestReleaseResult;
+        result = await followProgress<IngestReleaseResult>(handle, { prefix: 'ingest: ' });
       } catch (err) {
         if (err instanceof WorkflowFailedError) throw failureMessage(err);
         throw err;

@@ -1,4 +1,4 @@
-import { type Client, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { ensureServices } from '../../engine/services.js';
 import { readStudySpec, runIdOf } from '../../engine/study.js';
 import { connectClient, isServerReachable, startOrAttach } from '../../engine/temporal.js';
@@ -7,30 +7,7 @@ import type { StudyProgress, StudyResult } from '../../schemas/study-io.js';
 import { loadConfig } from '../../temporal.config.js';
 import { parse } from '../args.js';
 import { CliError, type Command, EXIT } from '../command.js';
-import { describeProgress, ProgressPrinter } from '../progress.js';
-
-async function follow(handle: WorkflowHandle, quiet: boolean): Promise<unknown> {
-  const printer = new ProgressPrinter();
-  let finished = false;
-  const poll = (async () => {
-    while (!finished) {
-      try {
-        const p = (await handle.query('progress')) as StudyProgress;
-        if (!quiet) printer.update(describeProgress(p));
-      } catch {
-        // Not queryable yet (no worker picked it up) or already closed: keep waiting.
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  })();
-  try {
-    return await handle.result();
-  } finally {
-    finished = true;
-    await poll;
-    printer.done();
-  }
-}
+import { describeProgress, followProgress } from '../progress.js';
 
 function summarise(result: StudyResult): string {
   const lines = [
@@ -68,7 +45,7 @@ Usage: biobank study run <spec.json> [--no-wait] [--local] [--quiet]
 
 Validates the spec (errors name the file, line and field), resolves its release, and starts
 phenotypeFirstStudy or genotypeFirstStudy on the task queue with workflow id
-<studyId>-<release fingerprint>-<spec hash>. Starting the same study on the same release again
+<studyId>-<hash of release fingerprint and spec>. Starting the same study on the same release again
 attaches to the existing run instead of repeating it.
 
 Options:
@@ -104,7 +81,7 @@ Options:
         return EXIT.ok;
       }
       try {
-        const result = (await follow(handle, values.quiet)) as StudyResult;
+        const result = await followProgress<StudyResult>(handle, { quiet: values.quiet });
         console.log(summarise(result));
         return EXIT.ok;
       } catch (err) {
@@ -151,7 +128,7 @@ done/total and the current activity. With --watch, refreshes until the study end
         );
       });
       if (values.watch && desc.status.name === 'RUNNING') {
-        await follow(handle, false).catch(() => undefined);
+        await followProgress(handle).catch(() => undefined);
       }
       const final = await handle.describe();
       let line: string = final.status.name;

@@ -12,9 +12,10 @@
  * see stats/kernel-wasm.ts):
  *   compact_codes(gt, nBlocks, stride, l1, l2, lm, counts)
  *       scans nBlocks × 64 genotype bytes with i8x16 compares; writes the row byte offsets
- *       (sample · stride) of code-1 samples to l1, of code-2 samples to l2, and the sample index of
- *       missing calls (255) to lm, all ascending; writes the three counts as i32 at `counts`.
- *       Blocks whose 64 bytes are all 0 are skipped after one any_true test.
+ *       (sample · stride) of code-1 samples to l1, of code-2 samples to l2 (branch-free, 8 at a
+ *       time from a table of set-bit positions; up to 8 scratch entries may be written past the
+ *       end), and the sample index of missing calls (255) to lm, all ascending; writes the three
+ *       counts as i32 at `counts`. Blocks whose 64 bytes are all 0 cost one any_true test.
  *   compact_dosages(ds, nBlocks, stride, lo, lv, lm, counts)
  *       the same over nBlocks × 16 f32 dosages: offsets of non-zero called samples to lo, their
  *       dosage (as f64) to lv, the sample index of NaN dosages to lm; counts = [nNonZero, 0, nMiss].

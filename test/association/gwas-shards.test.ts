@@ -229,7 +229,7 @@ describe('GWAS shards against plink2 --glm', () => {
     });
     expect(shards).toHaveLength(1);
     await runActivity(acts.runGwasShard, { run: runFor, shard: shards[0], analysis: binaryAnalysis, gwas });
-    const ours = await readRows(join(runFor.runDir, 'gwas', 'shards', '*.parquet'));
+    const ours = await readRows(join(runFor.runDir, 'gwas-shards', '*.parquet'));
     const ref = new Map(plinkTable(join(dir, 'plink.yb.glm.logistic.hybrid')).map((r) => [r.ID, r]));
     let compared = 0;
     const withMissing: typeof ours = [];
@@ -283,16 +283,18 @@ describe('shard durability', () => {
       chromosomes: ['1'],
       shardVariants: 1000,
     });
+    // Same batch and part sizes as the interrupted run below, so the kernel sees the same batches.
+    const small = { batchVariants: 50, partVariants: 50 };
     const cleanResult = await runActivity(clean.acts.runGwasShard, {
       run: clean.runFor,
       shard,
       analysis,
       gwas,
+      ...small,
     });
 
     // First attempt: small batches and parts; cancel it once the first part is on disk.
     const resumed = activities('run-resumed');
-    const small = { batchVariants: 50, partVariants: 50 };
     const first = new MockActivityEnvironment();
     let cursor: { parts: number; lastVariantIdx: number; qc: { nInput: number } } | undefined;
     first.on('heartbeat', (d: unknown) => {
@@ -309,7 +311,7 @@ describe('shard durability', () => {
     expect(cursor!.lastVariantIdx).toBeGreaterThanOrEqual(49);
     expect(cursor!.lastVariantIdx).toBeLessThan(shard.lastVariantIdx);
     expect(cursor!.qc.nInput).toBe(cursor!.lastVariantIdx + 1);
-    const out = join(resumed.runFor.runDir, 'gwas', 'shards', `${shard.shardId}.parquet`);
+    const out = join(resumed.runFor.runDir, 'gwas-shards', `${shard.shardId}.parquet`);
     expect(existsSync(out)).toBe(false);
     // The retry starts from the heartbeat's cursor: the first part is not recomputed, no row twice.
     const retry = new MockActivityEnvironment({ heartbeatDetails: cursor } as never);

@@ -33,14 +33,23 @@ export async function ingestSyntheticRelease(
     out: join(dir, `synth-${opts.seed ?? 3}`),
     ifExists: 'reuse',
   });
-  const loaded = await loadManifest(synth.manifestPath);
+  return ingestManifest(client, taskQueue, synth.manifestPath);
+}
+
+/** Ingest a release manifest through `ingestRelease`, with the content-derived workflow id. */
+export async function ingestManifest(
+  client: Client,
+  taskQueue: string,
+  manifestPath: string,
+): Promise<StudyFixture> {
+  const loaded = await loadManifest(manifestPath);
   const fingerprint = await releaseFingerprint(loaded);
   const result = (await client.workflow.execute('ingestRelease', {
     workflowId: `ingest-${loaded.manifest.releaseId}-${fingerprint.slice(0, 12)}`,
     taskQueue,
-    args: [{ manifestPath: synth.manifestPath }],
+    args: [{ manifestPath }],
   })) as IngestReleaseResult;
-  return { manifestPath: synth.manifestPath, releaseId: result.releaseId, fingerprint: result.fingerprint };
+  return { manifestPath, releaseId: result.releaseId, fingerprint: result.fingerprint };
 }
 
 export function ldlSpec(releaseId: string, overrides: Record<string, unknown> = {}): StudySpec {

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   makeScratch,
   PAD,
+  resetScanKernel,
   type ScanScratch,
   scanCodes,
   scanCodesScalar,
@@ -10,6 +11,9 @@ import {
   setScanBackend,
 } from '../../stats/kernel.js';
 import { wasmScanCodes, wasmScanDosages } from '../../stats/kernel-wasm.js';
+import { linearGwas, prepareLinear } from '../../stats/linear.js';
+import { logisticGwas, prepareLogistic } from '../../stats/logistic.js';
+import type { AssocColumns } from '../../stats/status.js';
 import { rng } from './fixture.js';
 
 afterAll(() => {
@@ -211,7 +215,57 @@ describe('genotype scan kernel', () => {
         // from the second scan of a row matrix on, the WASM copy is used
         if (round > 0) expect(wasmScanCodes(gt, rows, m, a, 1)).toBe(true);
       }
+      if (round === 1) resetScanKernel(); // frees the instance; the next scans reload and recopy
     }
+  });
+
+  it('linear and logistic GWAS give the same results with either back end (sample subset, missing calls)', () => {
+    const v = rng(77);
+    const nGeno = 1500;
+    // analysis samples: a random 80 % subset in shuffled order
+    const order = Array.from({ length: nGeno }, (_, i) => i).sort(() => v() - 0.5);
+    const sampleIdx = Int32Array.from(order.slice(0, 1200));
+    const nA = sampleIdx.length;
+    const cov = Float64Array.from({ length: 3 * nA }, () => v() - 0.5);
+    const y1 = Float64Array.from({ length: nA }, () => v() + cov[0]);
+    const y2 = Float64Array.from({ length: nA }, () => v());
+    const bin = Float64Array.from(y1, (y) => (y > 0.6 ? 1 : 0));
+    const gts: (Uint8Array | Float32Array)[] = [];
+    for (let k = 0; k < 40; k++) {
+      const maf = [0.003, 0.05, 0.2, 0.45][k % 4];
+      const miss = k % 3 === 0 ? 0 : 0.03;
+      gts.push(k % 5 === 4 ? randomDosages(v, nGeno, maf, miss) : randomCodes(v, nGeno, maf, miss));
+    }
+    const run = (backend: 'scalar' | 'wasm'): AssocColumns[] => {
+      setScanBackend(backend);
+      return [
+        linearGwas(prepareLinear([y1, y2], cov, 3, nGeno, sampleIdx), gts),
+        linearGwas(prepareLinear([y1], cov, 3, nGeno, sampleIdx, { missing: 'mean' }), gts),
+        logisticGwas(prepareLogistic(bin, cov, 3, nGeno, sampleIdx, { fullFitBelow: 0.2 }), gts),
+      ];
+    };
+    const scalar = run('scalar');
+    const wasm = run('wasm');
+    let ok = 0;
+    for (let t = 0; t < scalar.length; t++) {
+      expect(Array.from(wasm[t].status)).toEqual(Array.from(scalar[t].status));
+      expect(Array.from(wasm[t].test)).toEqual(Array.from(scalar[t].test));
+      expect(Array.from(wasm[t].nObs)).toEqual(Array.from(scalar[t].nObs));
+      for (const col of ['beta', 'se', 'stat', 'mlog10p'] as const) {
+        const a = wasm[t][col];
+        const b = scalar[t][col];
+        for (let r = 0; r < a.length; r++) {
+          if (Number.isNaN(b[r])) expect(a[r], `${t} ${col} row ${r}`).toBeNaN();
+          else {
+            expect(Math.abs(a[r] - b[r]), `${t} ${col} row ${r}: ${a[r]} vs ${b[r]}`).toBeLessThanOrEqual(
+              1e-8 * Math.max(1, Math.abs(b[r])),
+            );
+            ok++;
+          }
+        }
+      }
+    }
+    expect(ok).toBeGreaterThan(300); // most rows were tested, not NaN
   });
 
   it('the scalar backend never touches WASM', () => {

@@ -4,7 +4,9 @@
  * re-run on it as a child workflow and compared with its previous run; a repeated trigger is
  * a no-op.
  */
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withEngineDb } from '../../engine/duckdb.js';
@@ -22,7 +24,11 @@ let first: StudyFixture;
 beforeAll(async () => {
   engine = await makeTestEngine();
   worker = await engine.startWorker();
-  first = await ingestSyntheticRelease(engine.client, engine.taskQueue, engine.dataDir, { seed: 31, persons: 600, variants: 2000 });
+  first = await ingestSyntheticRelease(engine.client, engine.taskQueue, engine.dataDir, {
+    seed: 31,
+    persons: 600,
+    variants: 2000,
+  });
   const spec = ldlSpec(first.releaseId, { studyId: 'refresh-ldl' });
   const handle = await engine.client.workflow.start('phenotypeFirstStudy', {
     workflowId: await runIdOf(engine.config, spec),
@@ -43,9 +49,13 @@ afterAll(async () => {
 });
 
 async function count(sql: string, params: string[] = []): Promise<number> {
-  return withEngineDb(engine.config, async (conn) => Number((await conn.runAndReadAll(sql, params)).getRows()[0][0]), {
-    readOnly: true,
-  });
+  return withEngineDb(
+    engine.config,
+    async (conn) => Number((await conn.runAndReadAll(sql, params)).getRows()[0][0]),
+    {
+      readOnly: true,
+    },
+  );
 }
 
 describe('refreshOnRelease', () => {
@@ -77,12 +87,18 @@ describe('refreshOnRelease', () => {
     const result = (await handle.result()) as RefreshResult;
     await maybeRecordHistory(handle, 'refreshOnRelease-v1');
     expect(result.changed).toBe(true);
-    expect(result.releases).toEqual([expect.objectContaining({ releaseId: 'refresh-release-2', ingested: true })]);
+    expect(result.releases).toEqual([
+      expect.objectContaining({ releaseId: 'refresh-release-2', ingested: true }),
+    ]);
     expect(result.runs).toHaveLength(1);
     expect(result.runs[0]).toMatchObject({ studyId: 'refresh-ldl', status: 'completed' });
     expect(result.runs[0].comparison?.previousRunId).toMatch(/^refresh-ldl-/);
-    expect(await count(`SELECT count(*) FROM runs WHERE study_id = 'refresh-ldl' AND status = 'completed'`)).toBe(2);
-    expect(await count('SELECT count(*) FROM run_comparisons WHERE new_run_id = $1', [result.runs[0].workflowId])).toBeGreaterThan(0);
+    expect(
+      await count(`SELECT count(*) FROM runs WHERE study_id = 'refresh-ldl' AND status = 'completed'`),
+    ).toBe(2);
+    expect(
+      await count('SELECT count(*) FROM run_comparisons WHERE new_run_id = $1', [result.runs[0].workflowId]),
+    ).toBeGreaterThan(0);
 
     // The same trigger again: the release is registered now, nothing new is written.
     const again = (await engine.client.workflow.execute('refreshOnRelease', {
@@ -121,5 +137,37 @@ describe('refreshOnRelease', () => {
     } finally {
       await schedule.delete();
     }
+  });
+
+  it('biobank schedule create / describe / delete manage the same Schedule', async () => {
+    const bin = join(__dirname, '../../bin/biobank.mjs');
+    const env = {
+      ...process.env,
+      TEMPORAL_ADDRESS: engine.config.temporal.address,
+      BIOBANK_DATA_DIR: engine.dataDir,
+      BIOBANK_TASK_QUEUE: engine.taskQueue,
+    };
+    const cli = (args: string[]) => promisify(execFile)('node', [bin, ...args], { env });
+    const id = `cli-${engine.taskQueue}`;
+    const created = await cli([
+      'schedule',
+      'create',
+      '--manifest',
+      first.manifestPath,
+      '--every',
+      '6h',
+      '--id',
+      id,
+    ]);
+    expect(created.stdout).toContain(`created schedule ${id}`);
+    const described = JSON.parse((await cli(['schedule', 'describe', '--id', id])).stdout);
+    expect(described.action.workflowType).toBe('refreshOnRelease');
+    expect(described.action.args).toEqual([{ manifests: [first.manifestPath] }]);
+    await cli(['schedule', 'delete', '--id', id]);
+    const gone = await cli(['schedule', 'describe', '--id', id]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect((gone as { code: number }).code).toBe(2);
+    expect((gone as { stderr: string }).stderr).toContain(`no schedule ${id}`);
   });
 });

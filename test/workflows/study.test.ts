@@ -4,10 +4,13 @@
  * same release writes nothing new; a new release is a new run; a bad spec fails at once naming
  * the field; cancelling a running study removes its partial results.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { withEngineDb } from '../../engine/duckdb.js';
 import { runIdOf } from '../../engine/study.js';
 import { startOrAttach } from '../../engine/temporal.js';
@@ -117,6 +120,34 @@ describe('phenotypeFirstStudy', () => {
     expect(finishedAfter).toBe(finishedBefore);
   });
 
+  it('starts from the temporal CLI with a JSON input file, and its results can be queried', async () => {
+    const spec = ldlSpec(release.releaseId, { studyId: 'cli-ldl' });
+    const file = join(engine.dataDir, 'cli-ldl.json');
+    await writeFile(file, JSON.stringify(spec, null, 2));
+    await promisify(execFile)(inject('temporalCli'), [
+      'workflow',
+      'start',
+      '--address',
+      engine.config.temporal.address,
+      '--task-queue',
+      engine.taskQueue,
+      '--type',
+      'phenotypeFirstStudy',
+      '--workflow-id',
+      'cli-ldl-1',
+      '--input-file',
+      file,
+    ]);
+    const result = (await engine.client.workflow.getHandle('cli-ldl-1').result()) as StudyResult;
+    expect(result.gwas!.nTested).toBeGreaterThan(500);
+    expect(await count('SELECT count(*) FROM gwas_results WHERE run_id = $1', [result.runId])).toBe(
+      result.gwas!.nTested,
+    );
+    expect(await count('SELECT count(*) FROM lead_loci WHERE run_id = $1', [result.runId])).toBe(
+      result.gwas!.leadLoci.length,
+    );
+  });
+
   it('rejects a bad spec before any work, naming the field, without retries', async () => {
     const bad = { ...ldlSpec(release.releaseId), studyId: 'bad-spec', gwas: { minMaf: 3 }, surprise: true };
     const err = await engine.client.workflow
@@ -164,6 +195,18 @@ describe('phenotypeFirstStudy', () => {
       await count(`SELECT count(*) FROM runs WHERE run_id = $1 AND status = 'cancelled'`, [workflowId]),
     ).toBe(1);
     expect(await count('SELECT count(*) FROM phewas_results WHERE run_id = $1', [workflowId])).toBe(0);
+  });
+});
+
+describe('ingestRelease', () => {
+  it('answers the progress query with its phase and shards', async () => {
+    const handle = engine.client.workflow.getHandle(
+      `ingest-${release.releaseId}-${release.fingerprint.slice(0, 12)}`,
+    );
+    const p = (await handle.query('progress')) as StudyProgress;
+    expect(p.phase).toBe('completed');
+    expect(p.shardsTotal).toBeGreaterThan(0);
+    expect(p.shardsDone).toBe(p.shardsTotal);
   });
 });
 
