@@ -23,6 +23,7 @@ import { Context } from '@temporalio/activity';
 import { sqlString, withCompute } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, exists, sha256File } from '../engine/fsutil.js';
 import { decodeDs, GT_MISSING } from '../engine/genotypes.js';
+import { runInThread } from '../engine/thread.js';
 import type { PhenotypeFirstSpec } from '../schemas/study.js';
 import type {
   AnalysisTable,
@@ -41,8 +42,16 @@ import { lambdaGcFromP } from '../stats/multiple-testing.js';
 import { type AssocColumns, STATUS, TEST } from '../stats/status.js';
 import type { EngineConfig } from '../temporal.config.js';
 
+const GWAS_THREAD = new URL('./gwas-thread.ts', import.meta.url);
+
+export interface GwasThreadInput {
+  config: EngineConfig;
+  input: GwasShardInput;
+  resumed: ShardCursor | null;
+}
+
 /** Variants per batch handed to the kernel and per heartbeat. */
-const DEFAULT_BATCH = 2048;
+const DEFAULT_BATCH = 8192;
 /** Variants per Parquet part file (one resume point). */
 const DEFAULT_PART_VARIANTS = 8192;
 
@@ -57,7 +66,7 @@ export interface GwasShardInput {
   partVariants?: number;
 }
 
-interface ShardCursor {
+export interface ShardCursor {
   /** Last variant_idx whose result is in a finished part file. */
   lastVariantIdx: number;
   parts: number;
@@ -144,6 +153,277 @@ async function createRowTable(conn: DuckDBConnection, name: string): Promise<Duc
   return conn.createAppender(name);
 }
 
+/**
+ * The analysis table and the fitted null model of a shard, cached per thread for the last
+ * (analysis, release, options) seen: consecutive shards of one study on one worker thread
+ * reuse them instead of re-reading the table and re-fitting. The model is not modified by the
+ * scans (see the row-matrix contract in stats/kernel-wasm.ts).
+ */
+let modelCache: { key: string; value: Awaited<ReturnType<typeof buildShardModel>> } | undefined;
+
+async function buildShardModel(
+  conn: DuckDBConnection,
+  run: RunContext,
+  analysis: AnalysisTable,
+  gwas: PhenotypeFirstSpec['gwas'],
+) {
+  const { n, c, sampleIdx, y, cov } = await loadAnalysis(conn, analysis);
+  const nGeno = Number(
+    (
+      await conn.runAndReadAll(
+        `SELECT count(*) FROM read_parquet(${sqlString(join(run.releaseDir, 'samples.parquet'))})`,
+      )
+    ).getRows()[0][0],
+  );
+  const missing = gwas.missing === 'mean-impute' ? 'mean' : 'drop';
+  const binary = analysis.trait === 'binary';
+  const model = binary
+    ? prepareLogistic(y, cov, c, nGeno, sampleIdx, {
+        missing,
+        fullFitBelow: gwas.scoreThreshold,
+        firth: gwas.firth,
+      })
+    : prepareLinear([y], cov, c, nGeno, sampleIdx, { missing });
+  return { n, sampleIdx, nGeno, model, binary };
+}
+
+async function shardModel(
+  conn: DuckDBConnection,
+  run: RunContext,
+  analysis: AnalysisTable,
+  gwas: PhenotypeFirstSpec['gwas'],
+) {
+  const key = JSON.stringify([analysis, run.releaseDir, gwas.missing, gwas.scoreThreshold, gwas.firth]);
+  if (modelCache?.key !== key) modelCache = { key, value: await buildShardModel(conn, run, analysis, gwas) };
+  return modelCache.value;
+}
+
+/**
+ * Test every variant of one shard (see the module comment). Runs on a worker thread
+ * (gwas-thread.ts): `heartbeat` reports the committed cursor, `signal` aborts between batches,
+ * `resumed` is the cursor of an earlier attempt.
+ */
+export async function computeGwasShard(
+  config: EngineConfig,
+  input: GwasShardInput,
+  resumed: ShardCursor | null,
+  heartbeat: (cursor: ShardCursor) => void,
+  signal?: AbortSignal,
+): Promise<GwasShardResult> {
+  const { run, shard, analysis, gwas } = input;
+  const BATCH = input.batchVariants ?? DEFAULT_BATCH;
+  const PART_VARIANTS = input.partVariants ?? DEFAULT_PART_VARIANTS;
+  const out = shardOutput(run, shard.shardId);
+  const record = `${out}.json`;
+  if ((await exists(out)) && (await exists(record))) {
+    const done = JSON.parse(await readFile(record, 'utf8')) as GwasShardResult;
+    if (done.sha256 === (await sha256File(out))) return done;
+  }
+  const cursor: ShardCursor = resumed
+    ? structuredClone(resumed)
+    : {
+        lastVariantIdx: shard.firstVariantIdx - 1,
+        parts: 0,
+        qc: emptyQc(),
+        nNotOk: 0,
+        minP: null,
+      };
+  const parts = partDir(run, shard.shardId);
+  if (!resumed) await rm(parts, { recursive: true, force: true });
+  await mkdir(parts, { recursive: true });
+  // A part numbered beyond the cursor was written after the last heartbeat: drop it.
+  for (const f of await readdir(parts)) {
+    const k = Number(/^part-(\d+)\.parquet$/.exec(f)?.[1] ?? Number.NaN);
+    if (!(k < cursor.parts)) await rm(join(parts, f), { force: true });
+  }
+
+  return withCompute(config, async (conn) => {
+    const { n, sampleIdx, nGeno, model, binary } = await shardModel(conn, run, analysis, gwas);
+    const test = (gts: Genotypes[]): AssocColumns =>
+      binary
+        ? logisticGwas(model as ReturnType<typeof prepareLogistic>, gts)
+        : linearGwas(model as ReturnType<typeof prepareLinear>, gts);
+
+    const table = `gwas_part_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+    let appender = await createRowTable(conn, table);
+    let inPart = 0;
+    const counts = new Int32Array(4);
+    const hist = new Int32Array(256);
+    const excluded = excludedPositions(sampleIdx, nGeno);
+    const batch: {
+      idx: number;
+      chrom: string;
+      pos: number;
+      ref: string;
+      alt: string;
+      rsid: string | null;
+      af: number;
+      g: Genotypes;
+    }[] = [];
+
+    const flushBatch = () => {
+      if (batch.length === 0) return;
+      const res = test(batch.map((b) => b.g));
+      for (let i = 0; i < batch.length; i++) {
+        const b = batch[i];
+        const status = STATUS[res.status[i]];
+        appender.appendBigInt(BigInt(b.idx));
+        appender.appendVarchar(b.chrom);
+        appender.appendBigInt(BigInt(b.pos));
+        appender.appendVarchar(b.ref);
+        appender.appendVarchar(b.alt);
+        if (b.rsid) appender.appendVarchar(b.rsid);
+        else appender.appendNull();
+        appender.appendInteger(res.nObs[i]);
+        appender.appendDouble(b.af);
+        for (const v of [res.beta[i], res.se[i], res.stat[i], res.p[i], res.mlog10p[i]]) {
+          if (Number.isFinite(v)) appender.appendDouble(v);
+          else appender.appendNull();
+        }
+        appender.appendVarchar(TEST[res.test[i]]);
+        appender.appendVarchar(status);
+        appender.endRow();
+        if (status !== 'ok') cursor.nNotOk++;
+        else if (cursor.minP === null || res.p[i] < cursor.minP) cursor.minP = res.p[i];
+        cursor.qc.nTested++;
+        inPart++;
+      }
+      batch.length = 0;
+    };
+
+    const finishPart = async (lastIdx: number) => {
+      appender.flushSync();
+      appender.closeSync();
+      const partPath = join(parts, `part-${cursor.parts}.parquet`);
+      await atomicProduce(partPath, (tmp) =>
+        conn.run(`COPY ${table} TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`),
+      );
+      cursor.parts++;
+      cursor.lastVariantIdx = lastIdx;
+      inPart = 0;
+      committed = structuredClone(cursor);
+      heartbeat(committed);
+      appender = await createRowTable(conn, table);
+    };
+
+    // Variant metadata of the shard, once; genotypes batch by batch (row-group pruning on
+    // variant_idx), the next batch read while this one is tested.
+    const meta = await conn.runAndReadAll(
+      `SELECT variant_idx, chrom, pos, ref, alt, rsid
+         FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
+         WHERE variant_idx BETWEEN $1 AND $2`,
+      [shard.firstVariantIdx, shard.lastVariantIdx],
+    );
+    const span = shard.lastVariantIdx - shard.firstVariantIdx + 1;
+    const mChrom = new Array<string>(span);
+    const mPos = new Float64Array(span);
+    const mRef = new Array<string>(span);
+    const mAlt = new Array<string>(span);
+    const mRsid = new Array<string | null>(span);
+    for (const row of meta.getRows()) {
+      const k = Number(row[0]) - shard.firstVariantIdx;
+      mChrom[k] = String(row[1]);
+      mPos[k] = Number(row[2]);
+      mRef[k] = String(row[3]);
+      mAlt[k] = String(row[4]);
+      mRsid[k] = (row[5] as string | null) ?? null;
+    }
+    const files = shard.files.map(sqlString).join(', ');
+    const fetchBatch = (from: number, to: number) =>
+      conn.runAndReadAll(
+        `SELECT variant_idx, gt, ds FROM read_parquet([${files}]) WHERE variant_idx BETWEEN $1 AND $2`,
+        [from, to],
+      );
+    let lastIdx = cursor.lastVariantIdx;
+    let from = cursor.lastVariantIdx + 1;
+    // What a retry may resume from: the state as of the last finished part file. Counts of
+    // variants tested since then are not in it, so a resumed attempt never counts them twice.
+    let committed: ShardCursor = structuredClone(cursor);
+    let pending =
+      from <= shard.lastVariantIdx
+        ? fetchBatch(from, Math.min(from + BATCH - 1, shard.lastVariantIdx))
+        : null;
+    while (pending) {
+      const reader = await pending;
+      const to = Math.min(from + BATCH - 1, shard.lastVariantIdx);
+      const nextFrom = to + 1;
+      pending =
+        nextFrom <= shard.lastVariantIdx
+          ? fetchBatch(nextFrom, Math.min(nextFrom + BATCH - 1, shard.lastVariantIdx))
+          : null;
+      const rows = reader.getRows();
+      rows.sort((p, q) => Number(p[0]) - Number(q[0]));
+      for (const row of rows) {
+        const idx = Number(row[0]);
+        const k = idx - shard.firstVariantIdx;
+        const gt = plainBytes((row[1] as DuckDBBlobValue).bytes);
+        const dsBlob = row[2] as DuckDBBlobValue | null;
+        if (gt.length !== nGeno) {
+          throw new Error(
+            `variant ${idx}: genotype vector has ${gt.length} calls, the release has ${nGeno} samples`,
+          );
+        }
+        countCalls(gt, excluded, hist, counts);
+        const called = counts[0] + counts[1] + counts[2];
+        const altCount = counts[1] + 2 * counts[2];
+        const af = called > 0 ? altCount / (2 * called) : Number.NaN;
+        const mac = Math.min(altCount, 2 * called - altCount);
+        cursor.qc.nInput++;
+        if (called === 0 || counts[3] / n > gwas.maxMissing) cursor.qc.removedMissing++;
+        else if (mac < gwas.minMac) cursor.qc.removedMac++;
+        else if (Math.min(af, 1 - af) < gwas.minMaf) cursor.qc.removedMaf++;
+        else if (gwas.hweP > 0 && hweExactP(counts[0], counts[1], counts[2]) < gwas.hweP)
+          cursor.qc.removedHwe++;
+        else {
+          batch.push({
+            idx,
+            chrom: mChrom[k],
+            pos: mPos[k],
+            ref: mRef[k],
+            alt: mAlt[k],
+            rsid: mRsid[k],
+            af,
+            g: dsBlob ? decodeDs(dsBlob.bytes) : gt,
+          });
+        }
+      }
+      flushBatch();
+      lastIdx = to;
+      from = nextFrom;
+      if (inPart >= PART_VARIANTS) await finishPart(lastIdx);
+      else heartbeat(committed);
+      // Let a pending abort message reach this thread before the next batch.
+      await new Promise((r) => setImmediate(r));
+      if (signal?.aborted) {
+        await pending?.catch(() => undefined);
+        throw signal.reason ?? new Error('cancelled');
+      }
+    }
+    flushBatch();
+    await finishPart(lastIdx);
+    appender.closeSync();
+    await conn.run(`DROP TABLE IF EXISTS ${table}`);
+
+    await atomicProduce(out, (tmp) =>
+      conn.run(
+        `COPY (SELECT * FROM read_parquet(${sqlString(join(parts, 'part-*.parquet'))}) ORDER BY variant_idx)
+           TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`,
+      ),
+    );
+    const done: GwasShardResult = {
+      shardId: shard.shardId,
+      path: out,
+      sha256: await sha256File(out),
+      qc: cursor.qc,
+      nNotOk: cursor.nNotOk,
+      minP: cursor.minP,
+    };
+    await atomicWriteFile(record, JSON.stringify(done));
+    await rm(parts, { recursive: true, force: true });
+    return done;
+  });
+}
+
 export function createGwasActivities(config: EngineConfig) {
   return {
     /**
@@ -182,233 +462,22 @@ export function createGwasActivities(config: EngineConfig) {
 
     /** Test every variant of one shard. Idempotent and resumable; see the module comment. */
     async runGwasShard(input: GwasShardInput): Promise<GwasShardResult> {
-      const { run, shard, analysis, gwas } = input;
-      const BATCH = input.batchVariants ?? DEFAULT_BATCH;
-      const PART_VARIANTS = input.partVariants ?? DEFAULT_PART_VARIANTS;
-      const out = shardOutput(run, shard.shardId);
+      const out = shardOutput(input.run, input.shard.shardId);
       const record = `${out}.json`;
       if ((await exists(out)) && (await exists(record))) {
         const done = JSON.parse(await readFile(record, 'utf8')) as GwasShardResult;
         if (done.sha256 === (await sha256File(out))) return done;
       }
       const ctx = Context.current();
-      const resumed = ctx.info.heartbeatDetails as ShardCursor | undefined;
-      const cursor: ShardCursor = resumed
-        ? structuredClone(resumed)
-        : {
-            lastVariantIdx: shard.firstVariantIdx - 1,
-            parts: 0,
-            qc: emptyQc(),
-            nNotOk: 0,
-            minP: null,
-          };
-      const parts = partDir(run, shard.shardId);
-      if (!resumed) await rm(parts, { recursive: true, force: true });
-      await mkdir(parts, { recursive: true });
-      // A part numbered beyond the cursor was written after the last heartbeat: drop it.
-      for (const f of await readdir(parts)) {
-        const k = Number(/^part-(\d+)\.parquet$/.exec(f)?.[1] ?? Number.NaN);
-        if (!(k < cursor.parts)) await rm(join(parts, f), { force: true });
-      }
-
-      return withCompute(config, async (conn) => {
-        const { n, c, sampleIdx, y, cov } = await loadAnalysis(conn, analysis);
-        const nGeno = Number(
-          (
-            await conn.runAndReadAll(
-              `SELECT count(*) FROM read_parquet(${sqlString(join(run.releaseDir, 'samples.parquet'))})`,
-            )
-          ).getRows()[0][0],
-        );
-        const missing = gwas.missing === 'mean-impute' ? 'mean' : 'drop';
-        const binary = analysis.trait === 'binary';
-        const model = binary
-          ? prepareLogistic(y, cov, c, nGeno, sampleIdx, {
-              missing,
-              fullFitBelow: gwas.scoreThreshold,
-              firth: gwas.firth,
-            })
-          : prepareLinear([y], cov, c, nGeno, sampleIdx, { missing });
-        const test = (gts: Genotypes[]): AssocColumns =>
-          binary
-            ? logisticGwas(model as ReturnType<typeof prepareLogistic>, gts)
-            : linearGwas(model as ReturnType<typeof prepareLinear>, gts);
-
-        const table = `gwas_part_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-        let appender = await createRowTable(conn, table);
-        let inPart = 0;
-        const counts = new Int32Array(4);
-        const hist = new Int32Array(256);
-        const excluded = excludedPositions(sampleIdx, nGeno);
-        const batch: {
-          idx: number;
-          chrom: string;
-          pos: number;
-          ref: string;
-          alt: string;
-          rsid: string | null;
-          af: number;
-          g: Genotypes;
-        }[] = [];
-
-        const flushBatch = () => {
-          if (batch.length === 0) return;
-          const res = test(batch.map((b) => b.g));
-          for (let i = 0; i < batch.length; i++) {
-            const b = batch[i];
-            const status = STATUS[res.status[i]];
-            appender.appendBigInt(BigInt(b.idx));
-            appender.appendVarchar(b.chrom);
-            appender.appendBigInt(BigInt(b.pos));
-            appender.appendVarchar(b.ref);
-            appender.appendVarchar(b.alt);
-            if (b.rsid) appender.appendVarchar(b.rsid);
-            else appender.appendNull();
-            appender.appendInteger(res.nObs[i]);
-            appender.appendDouble(b.af);
-            for (const v of [res.beta[i], res.se[i], res.stat[i], res.p[i], res.mlog10p[i]]) {
-              if (Number.isFinite(v)) appender.appendDouble(v);
-              else appender.appendNull();
-            }
-            appender.appendVarchar(TEST[res.test[i]]);
-            appender.appendVarchar(status);
-            appender.endRow();
-            if (status !== 'ok') cursor.nNotOk++;
-            else if (cursor.minP === null || res.p[i] < cursor.minP) cursor.minP = res.p[i];
-            cursor.qc.nTested++;
-            inPart++;
-          }
-          batch.length = 0;
-        };
-
-        const finishPart = async (lastIdx: number) => {
-          appender.flushSync();
-          appender.closeSync();
-          const partPath = join(parts, `part-${cursor.parts}.parquet`);
-          await atomicProduce(partPath, (tmp) =>
-            conn.run(`COPY ${table} TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`),
-          );
-          cursor.parts++;
-          cursor.lastVariantIdx = lastIdx;
-          inPart = 0;
-          committed = structuredClone(cursor);
-          ctx.heartbeat(committed);
-          appender = await createRowTable(conn, table);
-        };
-
-        // Variant metadata of the shard, once; genotypes batch by batch (row-group pruning on
-        // variant_idx), the next batch read while this one is tested.
-        const meta = await conn.runAndReadAll(
-          `SELECT variant_idx, chrom, pos, ref, alt, rsid
-           FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
-           WHERE variant_idx BETWEEN $1 AND $2`,
-          [shard.firstVariantIdx, shard.lastVariantIdx],
-        );
-        const span = shard.lastVariantIdx - shard.firstVariantIdx + 1;
-        const mChrom = new Array<string>(span);
-        const mPos = new Float64Array(span);
-        const mRef = new Array<string>(span);
-        const mAlt = new Array<string>(span);
-        const mRsid = new Array<string | null>(span);
-        for (const row of meta.getRows()) {
-          const k = Number(row[0]) - shard.firstVariantIdx;
-          mChrom[k] = String(row[1]);
-          mPos[k] = Number(row[2]);
-          mRef[k] = String(row[3]);
-          mAlt[k] = String(row[4]);
-          mRsid[k] = (row[5] as string | null) ?? null;
-        }
-        const files = shard.files.map(sqlString).join(', ');
-        const fetchBatch = (from: number, to: number) =>
-          conn.runAndReadAll(
-            `SELECT variant_idx, gt, ds FROM read_parquet([${files}]) WHERE variant_idx BETWEEN $1 AND $2`,
-            [from, to],
-          );
-        let lastIdx = cursor.lastVariantIdx;
-        let from = cursor.lastVariantIdx + 1;
-        // What a retry may resume from: the state as of the last finished part file. Counts of
-        // variants tested since then are not in it, so a resumed attempt never counts them twice.
-        let committed: ShardCursor = structuredClone(cursor);
-        let pending =
-          from <= shard.lastVariantIdx
-            ? fetchBatch(from, Math.min(from + BATCH - 1, shard.lastVariantIdx))
-            : null;
-        while (pending) {
-          const reader = await pending;
-          const to = Math.min(from + BATCH - 1, shard.lastVariantIdx);
-          const nextFrom = to + 1;
-          pending =
-            nextFrom <= shard.lastVariantIdx
-              ? fetchBatch(nextFrom, Math.min(nextFrom + BATCH - 1, shard.lastVariantIdx))
-              : null;
-          const rows = reader.getRows();
-          rows.sort((p, q) => Number(p[0]) - Number(q[0]));
-          for (const row of rows) {
-            const idx = Number(row[0]);
-            const k = idx - shard.firstVariantIdx;
-            const gt = plainBytes((row[1] as DuckDBBlobValue).bytes);
-            const dsBlob = row[2] as DuckDBBlobValue | null;
-            if (gt.length !== nGeno) {
-              throw new Error(
-                `variant ${idx}: genotype vector has ${gt.length} calls, the release has ${nGeno} samples`,
-              );
-            }
-            countCalls(gt, excluded, hist, counts);
-            const called = counts[0] + counts[1] + counts[2];
-            const altCount = counts[1] + 2 * counts[2];
-            const af = called > 0 ? altCount / (2 * called) : Number.NaN;
-            const mac = Math.min(altCount, 2 * called - altCount);
-            cursor.qc.nInput++;
-            if (called === 0 || counts[3] / n > gwas.maxMissing) cursor.qc.removedMissing++;
-            else if (mac < gwas.minMac) cursor.qc.removedMac++;
-            else if (Math.min(af, 1 - af) < gwas.minMaf) cursor.qc.removedMaf++;
-            else if (gwas.hweP > 0 && hweExactP(counts[0], counts[1], counts[2]) < gwas.hweP)
-              cursor.qc.removedHwe++;
-            else {
-              batch.push({
-                idx,
-                chrom: mChrom[k],
-                pos: mPos[k],
-                ref: mRef[k],
-                alt: mAlt[k],
-                rsid: mRsid[k],
-                af,
-                g: dsBlob ? decodeDs(dsBlob.bytes) : gt,
-              });
-            }
-          }
-          flushBatch();
-          lastIdx = to;
-          from = nextFrom;
-          if (inPart >= PART_VARIANTS) await finishPart(lastIdx);
-          else ctx.heartbeat(committed);
-          if (ctx.cancellationSignal.aborted) {
-            await pending?.catch(() => undefined);
-            throw ctx.cancellationSignal.reason ?? new Error('cancelled');
-          }
-        }
-        flushBatch();
-        await finishPart(lastIdx);
-        appender.closeSync();
-        await conn.run(`DROP TABLE IF EXISTS ${table}`);
-
-        await atomicProduce(out, (tmp) =>
-          conn.run(
-            `COPY (SELECT * FROM read_parquet(${sqlString(join(parts, 'part-*.parquet'))}) ORDER BY variant_idx)
-             TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`,
-          ),
-        );
-        const done: GwasShardResult = {
-          shardId: shard.shardId,
-          path: out,
-          sha256: await sha256File(out),
-          qc: cursor.qc,
-          nNotOk: cursor.nNotOk,
-          minP: cursor.minP,
-        };
-        await atomicWriteFile(record, JSON.stringify(done));
-        await rm(parts, { recursive: true, force: true });
-        return done;
+      const threadInput: GwasThreadInput = {
+        // One DuckDB thread per shard thread: the shard threads are the parallelism.
+        config,
+        input,
+        resumed: (ctx.info.heartbeatDetails as ShardCursor | undefined) ?? null,
+      };
+      return runInThread<GwasThreadInput, GwasShardResult, ShardCursor>(GWAS_THREAD, threadInput, {
+        onProgress: (cursor) => ctx.heartbeat(cursor),
+        signal: ctx.cancellationSignal,
       });
     },
 

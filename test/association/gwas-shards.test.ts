@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGwasActivities } from '../../activities/gwas.js';
+import { computeGwasShard, createGwasActivities, type ShardCursor } from '../../activities/gwas.js';
 import { gwasSpecSchema } from '../../schemas/study.js';
 import type { AnalysisTable, GwasShardResult, RunContext } from '../../schemas/study-io.js';
 import { loadConfig } from '../../temporal.config.js';
@@ -170,7 +170,7 @@ afterAll(async () => {
 
 function activities(sub: string) {
   const config = loadConfig({ BIOBANK_DATA_DIR: join(dir, 'data'), BIOBANK_DUCKDB_THREADS: '1' });
-  return { acts: createGwasActivities(config), runFor: { ...run, runDir: join(dir, sub) } };
+  return { config, acts: createGwasActivities(config), runFor: { ...run, runDir: join(dir, sub) } };
 }
 
 describe('GWAS shards against plink2 --glm', () => {
@@ -284,7 +284,7 @@ describe('shard durability', () => {
       shardVariants: 1000,
     });
     // Same batch and part sizes as the interrupted run below, so the kernel sees the same batches.
-    const small = { batchVariants: 50, partVariants: 50 };
+    const small = { batchVariants: 10, partVariants: 10 };
     const cleanResult = await runActivity(clean.acts.runGwasShard, {
       run: clean.runFor,
       shard,
@@ -293,22 +293,28 @@ describe('shard durability', () => {
       ...small,
     });
 
-    // First attempt: small batches and parts; cancel it once the first part is on disk.
+    // First attempt, as it runs on its worker thread (computeGwasShard), stopped by its abort
+    // signal right after the first part is committed — the state a crash or a cancellation
+    // leaves. (The thread hop itself is exercised by every other test here.)
     const resumed = activities('run-resumed');
-    const first = new MockActivityEnvironment();
-    let cursor: { parts: number; lastVariantIdx: number; qc: { nInput: number } } | undefined;
-    first.on('heartbeat', (d: unknown) => {
-      const c = d as NonNullable<typeof cursor>;
-      if (c?.parts === 1 && !cursor) {
-        cursor = structuredClone(c);
-        first.cancel('CANCELLED');
-      }
-    });
+    let cursor: ShardCursor | undefined;
+    const stop = new AbortController();
     await expect(
-      first.run(resumed.acts.runGwasShard, { run: resumed.runFor, shard, analysis, gwas, ...small }),
-    ).rejects.toThrow();
+      computeGwasShard(
+        resumed.config,
+        { run: resumed.runFor, shard, analysis, gwas, ...small },
+        null,
+        (c) => {
+          if (c.parts === 1 && !cursor) {
+            cursor = structuredClone(c);
+            stop.abort(new Error('crash'));
+          }
+        },
+        stop.signal,
+      ),
+    ).rejects.toThrow('crash');
     // Committed state only: the counts cover exactly the variants up to the cursor.
-    expect(cursor!.lastVariantIdx).toBeGreaterThanOrEqual(49);
+    expect(cursor!.lastVariantIdx).toBeGreaterThanOrEqual(9);
     expect(cursor!.lastVariantIdx).toBeLessThan(shard.lastVariantIdx);
     expect(cursor!.qc.nInput).toBe(cursor!.lastVariantIdx + 1);
     const out = join(resumed.runFor.runDir, 'gwas-shards', `${shard.shardId}.parquet`);
