@@ -32,7 +32,9 @@ port.on('message', async (m) => {
       name: err?.name ?? 'Error',
       message: err?.message ?? String(err),
       stack: err?.stack,
-      ...(err instanceof InputError ? { input: { message: err.message, location: err.location, hint: err.hint } } : {}),
+      ...(err instanceof InputError
+        ? { input: { message: err.message, location: err.location, hint: err.hint } }
+        : {}),
     });
   } finally {
     aborts.delete(m.id);
