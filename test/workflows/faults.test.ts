@@ -76,6 +76,7 @@ describe('worker crash', () => {
     const b = await startWorkerProcess(env(), 'crash-b');
     procs.push(b);
     const result = (await handle.result()) as StudyResult;
+    const progress = (await handle.query('progress')) as StudyProgress;
     await b.stop();
 
     // Shards finished by A were scheduled once and not run again; in-flight ones were retried on B.
@@ -94,11 +95,11 @@ describe('worker crash', () => {
         identity: e.activityTaskCompletedEventAttributes?.identity,
       }))
       .filter((c) => c.type === 'runGwasShard');
-    const progress = (await handle.query('progress').catch(() => null)) as StudyProgress | null;
     expect(shardEvents.length).toBe(completedBy.length);
     expect(completedBy.filter((c) => c.identity === 'crash-a').length).toBeGreaterThanOrEqual(4);
     expect(completedBy.filter((c) => c.identity === 'crash-b').length).toBeGreaterThan(0);
-    expect(progress?.phase ?? 'completed').toBe('completed');
+    expect(progress.phase).toBe('completed');
+    expect(progress.shardsDone).toBe(progress.shardsTotal);
 
     // No duplicated rows.
     const [dup] = await rows(
