@@ -3,6 +3,7 @@
  * per file; everything per record lives in `record.ts`.
  */
 import { InputError } from '../../engine/errors.js';
+import { CATALOG_VARIANT_COLUMNS } from '../../schemas/release.js';
 
 export interface InfoDef {
   id: string;
@@ -132,27 +133,8 @@ export function parseVcfHeader(lines: string[], file: string): VcfHeader {
 
 /** INFO ids that clash with computed variant columns or are bookkeeping, not scores. */
 const NOT_SCORES = new Set(['AF', 'AC', 'AN', 'NS', 'DP', 'END', 'MQ', 'MQ0', 'BQ', 'SB', 'SVLEN']);
-const RESERVED_COLUMNS = new Set([
-  'release_id',
-  'variant_idx',
-  'chrom',
-  'pos',
-  'rsid',
-  'ref',
-  'alt',
-  'qual',
-  'filter',
-  'af',
-  'ac',
-  'an',
-  'call_rate',
-  'hwe_p',
-  'gene',
-  'consequence',
-  'impact',
-  'shard',
-  'n_called',
-]);
+/** Columns the ingest computes itself: an INFO score may not take one of these names. */
+const RESERVED_COLUMNS = new Set<string>([...CATALOG_VARIANT_COLUMNS, 'n_called']);
 
 export interface ScoreColumn {
   /** INFO id in the VCF. */
