@@ -11,3 +11,6 @@ const { register } = await import('tsx/esm/api');
 register();
 const { main } = await import('../cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));
+// A command has finished. If a stray handle (a native library's thread, a socket a library
+// forgot to close) would keep the process alive, exit anyway once output has had time to flush.
+setTimeout(() => process.exit(), 3000).unref();

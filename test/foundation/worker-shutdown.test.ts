@@ -27,6 +27,22 @@ function workerEnv(): Record<string, string> {
   };
 }
 
+/** Resolve `p`, or fail after `ms` with `what` and the workers' logs, so a hang says where. */
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => {
+      const logs = workers.map((w, i) => `--- worker ${i} log ---\n${w.log()}`).join('\n');
+      fail(new Error(`${what}: no result after ${ms} ms\n${logs}`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe('worker process', () => {
   it('drains a running activity on SIGTERM', async () => {
     const first = await startWorkerProcess(workerEnv(), 'drain-a');
@@ -36,21 +52,25 @@ describe('worker process', () => {
       taskQueue: engine.taskQueue,
       args: [{ runId: 'drain', nVariants: 10_000_000, seed: 5 }],
     });
-    // Wait until the activity is running on the worker.
+    // Wait until the activity is running on the worker. History records ActivityTaskStarted
+    // only when the attempt ends, so ask the server for the pending activity's state instead.
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const history = await handle.fetchHistory();
-      if (history.events?.some((e) => e.activityTaskStartedEventAttributes)) break;
-      if (Date.now() > deadline) throw new Error('activity never started');
-      await new Promise((r) => setTimeout(r, 100));
+      const { raw } = await handle.describe();
+      const pending = raw.pendingActivities ?? [];
+      // State 2 = PENDING_ACTIVITY_STATE_STARTED.
+      if (pending.some((a) => Number(a.state) === 2)) break;
+      if (raw.workflowExecutionInfo?.closeTime) throw new Error('workflow closed before the check');
+      if (Date.now() > deadline) throw new Error(`activity never started:\n${first.log()}`);
+      await new Promise((r) => setTimeout(r, 50));
     }
-    const code = await first.stop();
+    const code = await within(90_000, 'worker drain-a stopping', first.stop());
     expect(code).toBe(0);
     expect(first.log()).toContain('biobank worker: stopped');
 
     const second = await startWorkerProcess(workerEnv(), 'drain-b');
     workers.push(second);
-    const result = (await handle.result()) as { nVariants: number };
+    const result = (await within(60_000, 'workflow result', handle.result())) as { nVariants: number };
     expect(result.nVariants).toBe(10_000_000);
     const history = await handle.fetchHistory();
     const started = history.events?.filter((e) => e.activityTaskStartedEventAttributes) ?? [];
@@ -59,6 +79,6 @@ describe('worker process', () => {
     expect(writeStarted?.identity).toBe('drain-a');
     const completed = history.events?.filter((e) => e.activityTaskCompletedEventAttributes) ?? [];
     expect(completed[0]?.activityTaskCompletedEventAttributes?.identity).toBe('drain-a');
-    await second.stop();
-  });
+    await within(90_000, 'worker drain-b stopping', second.stop());
+  }, 300_000);
 });
