@@ -16,6 +16,7 @@ import type { DuckDBBlobValue } from '@duckdb/node-api';
 import { sqlIdent, sqlString, withCompute } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { atomicProduce } from '../engine/fsutil.js';
+import { unpackGt } from '../engine/genotypes.js';
 import type { GenotypeFirstSpec } from '../schemas/study.js';
 import type { AnalysisTable, BurdenPlan, RunContext } from '../schemas/study-io.js';
 import { burdenScore } from '../stats/burden.js';
@@ -128,7 +129,7 @@ export function createBurdenActivities(config: EngineConfig) {
                    WHERE list_contains(CAST(json($1) AS BIGINT[]), variant_idx)`,
                   [JSON.stringify(idxs)],
                 );
-                for (const [blob] of r.getRows()) gts.push((blob as DuckDBBlobValue).bytes);
+                for (const [blob] of r.getRows()) gts.push(unpackGt((blob as DuckDBBlobValue).bytes, nGeno));
               }
               const column = columnName(gene, mask.name, binLabel(bin));
               const full =

@@ -12,17 +12,24 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  DOUBLE,
   type DuckDBAppender,
-  type DuckDBBlobValue,
+  type DuckDBBlobVector,
   type DuckDBConnection,
+  DuckDBDataChunk,
+  type DuckDBDoubleVector,
+  type DuckDBIntegerVector,
+  type DuckDBUTinyIntVector,
+  INTEGER,
   LIST,
   listValue,
+  UTINYINT,
   VARCHAR,
 } from '@duckdb/node-api';
 import { Context } from '@temporalio/activity';
 import { sqlString, withCompute } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, exists, sha256File } from '../engine/fsutil.js';
-import { decodeDs, GT_MISSING } from '../engine/genotypes.js';
+import { countPackedGt, decodeDs, packedCode, packedGtBytes, unpackGt } from '../engine/genotypes.js';
 import { runInThread } from '../engine/thread.js';
 import type { PhenotypeFirstSpec } from '../schemas/study.js';
 import type {
@@ -36,10 +43,10 @@ import type {
 } from '../schemas/study-io.js';
 import { distanceClump } from '../stats/clump.js';
 import { hweExactP } from '../stats/hwe.js';
-import { type Genotypes, linearGwas, prepareLinear } from '../stats/linear.js';
-import { logisticGwas, prepareLogistic } from '../stats/logistic.js';
+import { type Genotypes, linearTestVariant, prepareLinear } from '../stats/linear.js';
+import { logisticTestVariant, prepareLogistic } from '../stats/logistic.js';
 import { lambdaGcFromP } from '../stats/multiple-testing.js';
-import { type AssocColumns, STATUS, TEST } from '../stats/status.js';
+import { type AssocColumns, allocAssocColumns, STATUS, STATUS_CODE, TEST } from '../stats/status.js';
 import type { EngineConfig } from '../temporal.config.js';
 
 const GWAS_THREAD = new URL('./gwas-thread.ts', import.meta.url);
@@ -102,19 +109,14 @@ export async function loadAnalysis(conn: DuckDBConnection, analysis: AnalysisTab
 }
 
 /**
- * Allele and genotype counts of one variant over the analysis samples (hard calls):
- * counts[0..3] = hom-ref, het, hom-alt, missing. One sequential histogram pass over the whole
- * genotype vector, minus the few genotype positions that are not in the analysis (`excluded`),
- * which is several times faster than gathering through the sample index.
+ * Hard-call counts of one variant over the analysis samples, from its packed `gt` BLOB:
+ * counts[0..3] = hom-ref, het, hom-alt, missing. One table-driven pass over the packed bytes
+ * (four samples per byte) for all genotype positions, minus the few positions that are not in
+ * the analysis (`excluded`).
  */
-function countCalls(gt: Uint8Array, excluded: Int32Array, hist: Int32Array, counts: Int32Array): void {
-  hist.fill(0);
-  for (let i = 0; i < gt.length; i++) hist[gt[i]]++;
-  for (let k = 0; k < excluded.length; k++) hist[gt[excluded[k]]]--;
-  counts[0] = hist[0];
-  counts[1] = hist[1];
-  counts[2] = hist[2];
-  counts[3] = hist[GT_MISSING];
+function countCalls(packed: Uint8Array, nGeno: number, excluded: Int32Array, counts: Int32Array): void {
+  countPackedGt(packed, nGeno, counts);
+  for (let k = 0; k < excluded.length; k++) counts[packedCode(packed, excluded[k])]--;
 }
 
 /** Genotype positions (of `nGeno`) that are not analysis samples. */
@@ -124,11 +126,6 @@ function excludedPositions(sampleIdx: Int32Array, nGeno: number): Int32Array {
   const out: number[] = [];
   for (let k = 0; k < nGeno; k++) if (!inAnalysis[k]) out.push(k);
   return Int32Array.from(out);
-}
-
-/** A plain Uint8Array view of a BLOB's bytes (DuckDB hands out Buffers; one array type keeps the loops monomorphic). */
-function plainBytes(b: Uint8Array): Uint8Array {
-  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 function emptyQc(): QcCounts {
@@ -146,11 +143,6 @@ function partDir(run: RunContext, shardId: string): string {
  */
 export function shardOutput(run: RunContext, shardId: string): string {
   return join(run.runDir, 'gwas-shards', `${shardId}.parquet`);
-}
-
-async function createRowTable(conn: DuckDBConnection, name: string): Promise<DuckDBAppender> {
-  await conn.run(`CREATE OR REPLACE TABLE ${name} (${GWAS_ROW_DDL})`);
-  return conn.createAppender(name);
 }
 
 /**
@@ -198,10 +190,77 @@ async function shardModel(
   return modelCache.value;
 }
 
+/** Columns of a part file: numbers only; names and codes are joined in when the shard is finished. */
+const PART_DDL = `variant_idx INTEGER, n INTEGER, af DOUBLE, beta DOUBLE, se DOUBLE, stat DOUBLE, p DOUBLE,
+  neg_log10_p DOUBLE, test UTINYINT, status UTINYINT`;
+const PART_TYPES = [INTEGER, INTEGER, DOUBLE, DOUBLE, DOUBLE, DOUBLE, DOUBLE, DOUBLE, UTINYINT, UTINYINT];
+/** Rows per data chunk handed to the appender (DuckDB's vector size). */
+const CHUNK_ROWS = 2048;
+
+/** SQL list literal of names, indexed by code + 1. */
+function codeNames(names: readonly string[]): string {
+  return `[${names.map((x) => sqlString(x)).join(', ')}]`;
+}
+
+/** Result rows of one part, column-wise: variant index, allele frequency and the test's columns. */
+interface PartRows {
+  idx: Int32Array;
+  af: Float64Array;
+  res: AssocColumns;
+  count: number;
+}
+
+function allocPart(cap: number): PartRows {
+  return { idx: new Int32Array(cap), af: new Float64Array(cap), res: allocAssocColumns(cap), count: 0 };
+}
+
+/** Append a part's rows to `appender` in data chunks of CHUNK_ROWS (non-finite doubles become NULL). */
+function appendPart(appender: DuckDBAppender, part: PartRows): void {
+  const { idx, af, res } = part;
+  const doubles = [af, res.beta, res.se, res.stat, res.p, res.mlog10p];
+  for (let r0 = 0; r0 < part.count; r0 += CHUNK_ROWS) {
+    const rows = Math.min(CHUNK_ROWS, part.count - r0);
+    const chunk = DuckDBDataChunk.create(PART_TYPES, rows);
+    const iv = chunk.getColumnVector(0) as DuckDBIntegerVector;
+    const nv = chunk.getColumnVector(1) as DuckDBIntegerVector;
+    for (let i = 0; i < rows; i++) {
+      iv.setItem(i, idx[r0 + i]);
+      nv.setItem(i, res.nObs[r0 + i]);
+    }
+    iv.flush();
+    nv.flush();
+    for (let c = 0; c < doubles.length; c++) {
+      const v = chunk.getColumnVector(2 + c) as DuckDBDoubleVector;
+      const col = doubles[c];
+      for (let i = 0; i < rows; i++) {
+        const x = col[r0 + i];
+        v.setItem(i, Number.isFinite(x) ? x : null);
+      }
+      v.flush();
+    }
+    const tv = chunk.getColumnVector(8) as DuckDBUTinyIntVector;
+    const sv = chunk.getColumnVector(9) as DuckDBUTinyIntVector;
+    for (let i = 0; i < rows; i++) {
+      tv.setItem(i, res.test[r0 + i]);
+      sv.setItem(i, res.status[r0 + i]);
+    }
+    tv.flush();
+    sv.flush();
+    appender.appendDataChunk(chunk);
+  }
+}
+
 /**
  * Test every variant of one shard (see the module comment). Runs on a worker thread
  * (gwas-thread.ts): `heartbeat` reports the committed cursor, `signal` aborts between batches,
  * `resumed` is the cursor of an earlier attempt.
+ *
+ * Per batch of variants: one range query returns their packed `gt` (and `ds`) BLOBs, read
+ * straight from DuckDB's vectors without an intermediate row object; per variant, the QC
+ * counts come from the packed bytes, the codes are unpacked into one reused buffer, and the
+ * test writes its row into column arrays. A part's rows go to DuckDB as data chunks, numbers
+ * only; the variant names and the test/status names are joined in once, when the shard file is
+ * written.
  */
 export async function computeGwasShard(
   config: EngineConfig,
@@ -239,59 +298,26 @@ export async function computeGwasShard(
 
   return withCompute(config, async (conn) => {
     const { n, sampleIdx, nGeno, model, binary } = await shardModel(conn, run, analysis, gwas);
-    const test = (gts: Genotypes[]): AssocColumns =>
-      binary
-        ? logisticGwas(model as ReturnType<typeof prepareLogistic>, gts)
-        : linearGwas(model as ReturnType<typeof prepareLinear>, gts);
-
+    const K = binary ? 1 : (model as ReturnType<typeof prepareLinear>).K;
+    const testVariant = binary
+      ? (g: Genotypes, res: AssocColumns, r: number) =>
+          logisticTestVariant(model as ReturnType<typeof prepareLogistic>, g, res, r)
+      : (g: Genotypes, res: AssocColumns, r: number) =>
+          linearTestVariant(model as ReturnType<typeof prepareLinear>, g, res, r);
     const table = `gwas_part_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-    let appender = await createRowTable(conn, table);
-    let inPart = 0;
     const counts = new Int32Array(4);
-    const hist = new Int32Array(256);
     const excluded = excludedPositions(sampleIdx, nGeno);
-    const batch: {
-      idx: number;
-      chrom: string;
-      pos: number;
-      ref: string;
-      alt: string;
-      rsid: string | null;
-      af: number;
-      g: Genotypes;
-    }[] = [];
-
-    const flushBatch = () => {
-      if (batch.length === 0) return;
-      const res = test(batch.map((b) => b.g));
-      for (let i = 0; i < batch.length; i++) {
-        const b = batch[i];
-        const status = STATUS[res.status[i]];
-        appender.appendBigInt(BigInt(b.idx));
-        appender.appendVarchar(b.chrom);
-        appender.appendBigInt(BigInt(b.pos));
-        appender.appendVarchar(b.ref);
-        appender.appendVarchar(b.alt);
-        if (b.rsid) appender.appendVarchar(b.rsid);
-        else appender.appendNull();
-        appender.appendInteger(res.nObs[i]);
-        appender.appendDouble(b.af);
-        for (const v of [res.beta[i], res.se[i], res.stat[i], res.p[i], res.mlog10p[i]]) {
-          if (Number.isFinite(v)) appender.appendDouble(v);
-          else appender.appendNull();
-        }
-        appender.appendVarchar(TEST[res.test[i]]);
-        appender.appendVarchar(status);
-        appender.endRow();
-        if (status !== 'ok') cursor.nNotOk++;
-        else if (cursor.minP === null || res.p[i] < cursor.minP) cursor.minP = res.p[i];
-        cursor.qc.nTested++;
-        inPart++;
-      }
-      batch.length = 0;
-    };
+    const codes = new Uint8Array(packedGtBytes(nGeno) * 4);
+    const nPacked = packedGtBytes(nGeno);
+    let part = allocPart((PART_VARIANTS + BATCH) * K);
+    // What a retry may resume from: the state as of the last finished part file. Counts of
+    // variants tested since then are not in it, so a resumed attempt never counts them twice.
+    let committed: ShardCursor = structuredClone(cursor);
 
     const finishPart = async (lastIdx: number) => {
+      await conn.run(`CREATE OR REPLACE TABLE ${table} (${PART_DDL})`);
+      const appender = await conn.createAppender(table);
+      appendPart(appender, part);
       appender.flushSync();
       appender.closeSync();
       const partPath = join(parts, `part-${cursor.parts}.parquet`);
@@ -300,70 +326,60 @@ export async function computeGwasShard(
       );
       cursor.parts++;
       cursor.lastVariantIdx = lastIdx;
-      inPart = 0;
+      part.count = 0;
       committed = structuredClone(cursor);
       heartbeat(committed);
-      appender = await createRowTable(conn, table);
     };
 
-    // Variant metadata of the shard, once; genotypes batch by batch (row-group pruning on
-    // variant_idx), the next batch read while this one is tested.
-    const meta = await conn.runAndReadAll(
-      `SELECT variant_idx, chrom, pos, ref, alt, rsid
-         FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
-         WHERE variant_idx BETWEEN $1 AND $2`,
-      [shard.firstVariantIdx, shard.lastVariantIdx],
-    );
-    const span = shard.lastVariantIdx - shard.firstVariantIdx + 1;
-    const mChrom = new Array<string>(span);
-    const mPos = new Float64Array(span);
-    const mRef = new Array<string>(span);
-    const mAlt = new Array<string>(span);
-    const mRsid = new Array<string | null>(span);
-    for (const row of meta.getRows()) {
-      const k = Number(row[0]) - shard.firstVariantIdx;
-      mChrom[k] = String(row[1]);
-      mPos[k] = Number(row[2]);
-      mRef[k] = String(row[3]);
-      mAlt[k] = String(row[4]);
-      mRsid[k] = (row[5] as string | null) ?? null;
-    }
     const files = shard.files.map(sqlString).join(', ');
     const fetchBatch = (from: number, to: number) =>
-      conn.runAndReadAll(
-        `SELECT variant_idx, gt, ds FROM read_parquet([${files}]) WHERE variant_idx BETWEEN $1 AND $2`,
+      conn.run(
+        `SELECT variant_idx::INTEGER AS i, gt, ds FROM read_parquet([${files}]) WHERE variant_idx BETWEEN $1 AND $2`,
         [from, to],
       );
+    const gtOf = new Array<Uint8Array | null>(BATCH);
+    const dsOf = new Array<Uint8Array | null>(BATCH);
     let lastIdx = cursor.lastVariantIdx;
     let from = cursor.lastVariantIdx + 1;
-    // What a retry may resume from: the state as of the last finished part file. Counts of
-    // variants tested since then are not in it, so a resumed attempt never counts them twice.
-    let committed: ShardCursor = structuredClone(cursor);
     let pending =
       from <= shard.lastVariantIdx
         ? fetchBatch(from, Math.min(from + BATCH - 1, shard.lastVariantIdx))
         : null;
     while (pending) {
-      const reader = await pending;
+      const result = await pending;
       const to = Math.min(from + BATCH - 1, shard.lastVariantIdx);
+      gtOf.fill(null);
+      dsOf.fill(null);
+      for (
+        let chunk = await result.fetchChunk();
+        chunk && chunk.rowCount > 0;
+        chunk = await result.fetchChunk()
+      ) {
+        const iv = chunk.getColumnVector(0) as DuckDBIntegerVector;
+        const gv = chunk.getColumnVector(1) as DuckDBBlobVector;
+        const dv = chunk.getColumnVector(2) as DuckDBBlobVector;
+        for (let r = 0; r < chunk.rowCount; r++) {
+          const k = (iv.getItem(r) as number) - from;
+          gtOf[k] = gv.getItemBytes(r);
+          dsOf[k] = dv.getItemBytes(r);
+        }
+      }
       const nextFrom = to + 1;
       pending =
         nextFrom <= shard.lastVariantIdx
           ? fetchBatch(nextFrom, Math.min(nextFrom + BATCH - 1, shard.lastVariantIdx))
           : null;
-      const rows = reader.getRows();
-      rows.sort((p, q) => Number(p[0]) - Number(q[0]));
-      for (const row of rows) {
-        const idx = Number(row[0]);
-        const k = idx - shard.firstVariantIdx;
-        const gt = plainBytes((row[1] as DuckDBBlobValue).bytes);
-        const dsBlob = row[2] as DuckDBBlobValue | null;
-        if (gt.length !== nGeno) {
+      for (let k = 0; k <= to - from; k++) {
+        const idx = from + k;
+        const packed = gtOf[k];
+        if (!packed) continue; // not a variant of these files (e.g. a gap in variant_idx)
+        if (packed.length !== nPacked) {
           throw new Error(
-            `variant ${idx}: genotype vector has ${gt.length} calls, the release has ${nGeno} samples`,
+            `variant ${idx}: gt BLOB has ${packed.length} bytes, the release's ${nGeno} samples need ${nPacked} ` +
+              '(2 bits per call); a release ingested by an older engine version must be ingested again',
           );
         }
-        countCalls(gt, excluded, hist, counts);
+        countCalls(packed, nGeno, excluded, counts);
         const called = counts[0] + counts[1] + counts[2];
         const altCount = counts[1] + 2 * counts[2];
         const af = called > 0 ? altCount / (2 * called) : Number.NaN;
@@ -375,23 +391,26 @@ export async function computeGwasShard(
         else if (gwas.hweP > 0 && hweExactP(counts[0], counts[1], counts[2]) < gwas.hweP)
           cursor.qc.removedHwe++;
         else {
-          batch.push({
-            idx,
-            chrom: mChrom[k],
-            pos: mPos[k],
-            ref: mRef[k],
-            alt: mAlt[k],
-            rsid: mRsid[k],
-            af,
-            g: dsBlob ? decodeDs(dsBlob.bytes) : gt,
-          });
+          const ds = dsOf[k];
+          const g = ds ? decodeDs(ds) : unpackGt(packed, nGeno, codes);
+          const r = part.count;
+          testVariant(g, part.res, r / K);
+          for (let t = 0; t < K; t++) {
+            part.idx[r + t] = idx;
+            part.af[r + t] = af;
+            if (part.res.status[r + t] !== STATUS_CODE.ok) cursor.nNotOk++;
+            else if (cursor.minP === null || part.res.p[r + t] < cursor.minP) cursor.minP = part.res.p[r + t];
+          }
+          part.count += K;
+          cursor.qc.nTested++;
         }
       }
-      flushBatch();
       lastIdx = to;
       from = nextFrom;
-      if (inPart >= PART_VARIANTS) await finishPart(lastIdx);
-      else heartbeat(committed);
+      if (part.count >= PART_VARIANTS * K) {
+        await finishPart(lastIdx);
+        part = allocPart((PART_VARIANTS + BATCH) * K);
+      } else heartbeat(committed);
       // Let a pending abort message reach this thread before the next batch.
       await new Promise((r) => setImmediate(r));
       if (signal?.aborted) {
@@ -399,15 +418,23 @@ export async function computeGwasShard(
         throw signal.reason ?? new Error('cancelled');
       }
     }
-    flushBatch();
     await finishPart(lastIdx);
-    appender.closeSync();
     await conn.run(`DROP TABLE IF EXISTS ${table}`);
 
     await atomicProduce(out, (tmp) =>
       conn.run(
-        `COPY (SELECT * FROM read_parquet(${sqlString(join(parts, 'part-*.parquet'))}) ORDER BY variant_idx)
-           TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`,
+        `COPY (
+           SELECT r.variant_idx::BIGINT AS variant_idx, v.chrom::VARCHAR AS chrom, v.pos::BIGINT AS pos,
+                  v.ref::VARCHAR AS ref, v.alt::VARCHAR AS alt, v.rsid::VARCHAR AS rsid, r.n, r.af, r.beta,
+                  r.se, r.stat, r.p, r.neg_log10_p,
+                  (${codeNames(TEST)})[r.test + 1] AS test, (${codeNames(STATUS)})[r.status + 1] AS status
+           FROM read_parquet(${sqlString(join(parts, 'part-*.parquet'))}) r
+           JOIN (SELECT variant_idx, chrom, pos, ref, alt, rsid
+                 FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
+                 WHERE variant_idx BETWEEN ${Number(shard.firstVariantIdx)} AND ${Number(shard.lastVariantIdx)}) v
+             ON v.variant_idx = r.variant_idx
+           ORDER BY r.variant_idx)
+         TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`,
       ),
     );
     const done: GwasShardResult = {

@@ -20,7 +20,7 @@ import type { DuckDBBlobValue, DuckDBConnection } from '@duckdb/node-api';
 import { Context } from '@temporalio/activity';
 import { sqlIdent, sqlString, withCompute } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, exists } from '../engine/fsutil.js';
-import { decodeDs, GT_MISSING } from '../engine/genotypes.js';
+import { decodeDs, GT_PACKED_MISSING, packedCode } from '../engine/genotypes.js';
 import { buildPhenome } from '../phenotype/build.js';
 import { mapTables } from '../phenotype/maps.js';
 import type { StudySpec } from '../schemas/study.js';
@@ -96,7 +96,11 @@ async function loadPredictor(
     const ds = row[1] ? decodeDs((row[1] as DuckDBBlobValue).bytes) : null;
     for (let i = 0; i < n; i++) {
       const k = sampleIdx[i];
-      out[i] = ds ? ds[k] : gt[k] === GT_MISSING ? Number.NaN : gt[k];
+      if (ds) out[i] = ds[k];
+      else {
+        const c = packedCode(gt, k);
+        out[i] = c === GT_PACKED_MISSING ? Number.NaN : c;
+      }
     }
     return out;
   }

@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createGwasActivities } from '../activities/gwas.js';
+import { packGt } from '../engine/genotypes.js';
 import { gwasSpecSchema } from '../schemas/study.js';
 import type {
   AnalysisTable,
@@ -132,7 +133,7 @@ async function generate(dir: string) {
     va.appendVarchar(`s${Math.floor(j / SHARD)}`);
     va.endRow();
     ga.appendBigInt(BigInt(j));
-    ga.appendBlob(gt);
+    ga.appendBlob(packGt(gt));
     ga.appendNull();
     ga.endRow();
     if ((j + 1) % SHARD === 0 || j === M - 1) {

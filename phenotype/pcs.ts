@@ -14,6 +14,7 @@ import type { DuckDBBlobValue, DuckDBConnection } from '@duckdb/node-api';
 import { sqlIdent, sqlString } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { atomicProduce, canonicalJson, exists, sha256Text } from '../engine/fsutil.js';
+import { packedGtBytes, unpackGt } from '../engine/genotypes.js';
 import { type GenotypeMatrix, ldPrune, randomizedPca, variantStats } from '../stats/pca.js';
 import { releaseTables } from './release.js';
 
@@ -73,6 +74,7 @@ export async function readGenotypeMatrix(
   if (m === 0)
     throw new InputError(`no autosomal variant with MAF >= ${minMaf} for PCA`, { file: rel.variants });
   const gt = new Uint8Array(n * m);
+  const unpacked = new Uint8Array(packedGtBytes(n) * 4);
   const variantIdx = new Float64Array(m);
   const chrom: string[] = new Array(m);
   const result = await conn.stream(sql, [minMaf, minCallRate]);
@@ -85,13 +87,13 @@ export async function readGenotypeMatrix(
     const blobs = chunk.getColumnValues(2) as DuckDBBlobValue[];
     for (let r = 0; r < chunk.rowCount; r++, j++) {
       const bytes = blobs[r].bytes;
-      if (bytes.length !== n) {
-        throw new InputError(`gt has ${bytes.length} bytes for ${n} samples`, {
+      if (bytes.length !== packedGtBytes(n)) {
+        throw new InputError(`gt has ${bytes.length} bytes for ${n} samples (packed 4 per byte)`, {
           file: rel.genotypesDir,
           field: `gt (variant_idx ${idx[r]})`,
         });
       }
-      gt.set(bytes, j * n);
+      gt.set(unpackGt(bytes, n, unpacked), j * n);
       variantIdx[j] = Number(idx[r]);
       chrom[j] = String(chr[r]);
     }

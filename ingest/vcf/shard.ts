@@ -6,7 +6,7 @@
  * row) into two in-memory tables that are written out as Parquet every chunk:
  *
  * ```
- * <partsDir>/<shardKey>/c00000.gt.parquet    variant_idx (shard-local), gt BLOB, ds BLOB
+ * <partsDir>/<shardKey>/c00000.gt.parquet    variant_idx (shard-local), gt BLOB (2-bit packed, engine/genotypes.ts), ds BLOB
  * <partsDir>/<shardKey>/c00000.var.parquet   variant stats and annotations (shard-local idx)
  * <partsDir>/<shardKey>/c00000.json          cursor after the chunk, cumulative counts
  * <partsDir>/<shardKey>/done.json            the shard's totals, written last
@@ -26,7 +26,7 @@ import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { sqlIdent, sqlString } from '../../engine/duckdb.js';
 import { InputError } from '../../engine/errors.js';
 import { atomicProduce, atomicWriteFile, exists } from '../../engine/fsutil.js';
-import { encodeDs } from '../../engine/genotypes.js';
+import { encodeDs, packedGtBytes, packGt } from '../../engine/genotypes.js';
 import { hweExactP } from '../../stats/hwe.js';
 import { type AlleleAnnotation, csqLayout, parseAnn, parseCsq } from './annotation.js';
 import { parseVcfHeader, type ScoreColumn, type VcfHeader } from './header.js';
@@ -222,6 +222,7 @@ export async function ingestShard(
   const nSamples = header.samples.length;
   const parser = new RecordParser(header.samples);
   const gt = new Uint8Array(nSamples);
+  const packed = new Uint8Array(packedGtBytes(nSamples));
   const counts: AlleleCounts = { ac: 0, an: 0, nCalled: 0, homRef: 0, het: 0, homAlt: 0, dosageSum: 0 };
   const csq = header.csqFields ? csqLayout(header.csqFields) : null;
   const chunkLimit = hooks.chunkVariants ?? CHUNK_VARIANTS;
@@ -309,7 +310,7 @@ export async function ingestShard(
       const idx = nVariants++;
       if (nSamples > 0) {
         gtApp.appendBigInt(BigInt(idx));
-        gtApp.appendBlob(gtBytes);
+        gtApp.appendBlob(packGt(gtBytes, nSamples, packed));
         if (parser.hasDosage) gtApp.appendBlob(encodeDs(parser.dosage, nSamples, (a - 1) * nSamples));
         else gtApp.appendNull();
         gtApp.endRow();
@@ -343,7 +344,7 @@ export async function ingestShard(
       }
       varApp.endRow();
       chunkVariants++;
-      chunkBytes += nSamples * (parser.hasDosage ? 5 : 1);
+      chunkBytes += packed.length + (parser.hasDosage ? 4 * nSamples : 0);
     }
     return chunkVariants >= chunkLimit || chunkBytes >= CHUNK_BYTES ? true : undefined;
   };

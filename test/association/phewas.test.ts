@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPhewasActivities } from '../../activities/phewas.js';
+import { GT_PACKED_MISSING, packedCode } from '../../engine/genotypes.js';
 import { phewasSpecSchema } from '../../schemas/study.js';
 import type { AnalysisTable, RunContext } from '../../schemas/study-io.js';
 import { loadConfig } from '../../temporal.config.js';
@@ -174,8 +175,8 @@ describe('PheWAS of a variant over phecode 1.2', () => {
       ).getRows();
       const lines = ['y,g,c1,sex'];
       for (const [idx, c1v, sexv, y] of st) {
-        const g = gtRow.bytes[Number(idx)];
-        if (Number(y) < 0 || g === 255) continue;
+        const g = packedCode(gtRow.bytes, Number(idx));
+        if (Number(y) < 0 || g === GT_PACKED_MISSING) continue;
         lines.push(`${y},${g},${c1v},${sexv}`);
       }
       await writeFile(csv, `${lines.join('\n')}\n`);

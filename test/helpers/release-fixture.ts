@@ -7,6 +7,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { packGt } from '../../engine/genotypes.js';
 
 export interface FixtureVariant {
   chrom: string;
@@ -71,7 +72,7 @@ export async function writeReleaseFixture(
       app.appendVarchar(v.shard);
       app.endRow();
       gapp.appendBigInt(BigInt(i));
-      gapp.appendBlob(v.gt);
+      gapp.appendBlob(packGt(v.gt));
       gapp.appendNull();
       gapp.appendVarchar(v.shard);
       gapp.endRow();

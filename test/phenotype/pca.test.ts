@@ -9,6 +9,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlString, withCompute } from '../../engine/duckdb.js';
+import { packGt } from '../../engine/genotypes.js';
 import { buildPcs } from '../../phenotype/pcs.js';
 import { ldPrune, randomizedPca } from '../../stats/pca.js';
 import type { EngineConfig } from '../../temporal.config.js';
@@ -133,7 +134,7 @@ beforeAll(async () => {
         called++;
       }
     }
-    const hex = Buffer.from(calls).toString('hex');
+    const hex = Buffer.from(packGt(calls)).toString('hex');
     tsv.push(`${j}\t${sim.chrom[j]}\t${sim.pos[j]}\t${sum / (2 * called)}\t${called / N}\t${hex}`);
   }
   await writeFile(join(work, 'gt.tsv'), `${tsv.join('\n')}\n`);
