@@ -6,6 +6,7 @@ import { computeGwasShard, type GwasThreadInput, type ShardCursor } from './gwas
 export function threadMain(
   data: GwasThreadInput,
   progress: (cursor: ShardCursor) => void,
+  signal: AbortSignal,
 ): Promise<GwasShardResult> {
-  return computeGwasShard(data.config, data.input, data.resumed, progress);
+  return computeGwasShard(data.config, data.input, data.resumed, progress, signal);
 }

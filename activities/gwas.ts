@@ -27,9 +27,9 @@ import {
   VARCHAR,
 } from '@duckdb/node-api';
 import { Context } from '@temporalio/activity';
-import { sqlString, withCompute } from '../engine/duckdb.js';
+import { blobItems, sqlString, withCompute } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, exists, sha256File } from '../engine/fsutil.js';
-import { countPackedGt, decodeDs, packedCode, packedGtBytes, unpackGt } from '../engine/genotypes.js';
+import { countPackedGt, decodeDs, PackedCalls, packedCode, packedGtBytes } from '../engine/genotypes.js';
 import { runInThread } from '../engine/thread.js';
 import type { PhenotypeFirstSpec } from '../schemas/study.js';
 import type {
@@ -57,19 +57,19 @@ export interface GwasThreadInput {
   resumed: ShardCursor | null;
 }
 
-/** Variants per batch handed to the kernel and per heartbeat. */
-const DEFAULT_BATCH = 8192;
+/** Variants per genotype read (one range query) and per heartbeat. */
+const DEFAULT_BATCH = 4096;
 /** Variants per Parquet part file (one resume point). */
-const DEFAULT_PART_VARIANTS = 8192;
+const DEFAULT_PART_VARIANTS = 32768;
 
 export interface GwasShardInput {
   run: RunContext;
   shard: GwasShard;
   analysis: AnalysisTable;
   gwas: PhenotypeFirstSpec['gwas'];
-  /** Variants per genotype read and kernel batch (default 2048). */
+  /** Variants per genotype read (default 4096). */
   batchVariants?: number;
-  /** Variants per Parquet part file, i.e. per resume point (default 8192). */
+  /** Variants per Parquet part file, i.e. per resume point (default 32768). */
   partVariants?: number;
 }
 
@@ -296,8 +296,13 @@ export async function computeGwasShard(
     if (!(k < cursor.parts)) await rm(join(parts, f), { force: true });
   }
 
+  const T0 = performance.now();
+  const tr: string[] = [];
+  const mark = (w: string) => tr.push(`${w}=${(performance.now() - T0).toFixed(0)}`);
   return withCompute(config, async (conn) => {
+    mark('conn');
     const { n, sampleIdx, nGeno, model, binary } = await shardModel(conn, run, analysis, gwas);
+    mark('model');
     const K = binary ? 1 : (model as ReturnType<typeof prepareLinear>).K;
     const testVariant = binary
       ? (g: Genotypes, res: AssocColumns, r: number) =>
@@ -309,24 +314,29 @@ export async function computeGwasShard(
     const excluded = excludedPositions(sampleIdx, nGeno);
     const codes = new Uint8Array(packedGtBytes(nGeno) * 4);
     const nPacked = packedGtBytes(nGeno);
-    let part = allocPart((PART_VARIANTS + BATCH) * K);
+    const part = allocPart((PART_VARIANTS + BATCH) * K);
     // What a retry may resume from: the state as of the last finished part file. Counts of
     // variants tested since then are not in it, so a resumed attempt never counts them twice.
     let committed: ShardCursor = structuredClone(cursor);
 
-    const finishPart = async (lastIdx: number) => {
+    /** The part's rows into the in-memory table `table` (replacing what it held). */
+    const loadPart = async () => {
       await conn.run(`CREATE OR REPLACE TABLE ${table} (${PART_DDL})`);
       const appender = await conn.createAppender(table);
       appendPart(appender, part);
       appender.flushSync();
       appender.closeSync();
+      part.count = 0;
+    };
+    /** Commit the rows so far as a part file: a retry resumes after `lastIdx`. */
+    const finishPart = async (lastIdx: number) => {
+      await loadPart();
       const partPath = join(parts, `part-${cursor.parts}.parquet`);
       await atomicProduce(partPath, (tmp) =>
         conn.run(`COPY ${table} TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`),
       );
       cursor.parts++;
       cursor.lastVariantIdx = lastIdx;
-      part.count = 0;
       committed = structuredClone(cursor);
       heartbeat(committed);
     };
@@ -337,6 +347,8 @@ export async function computeGwasShard(
         `SELECT variant_idx::INTEGER AS i, gt, ds FROM read_parquet([${files}]) WHERE variant_idx BETWEEN $1 AND $2`,
         [from, to],
       );
+    const gtItems = new Array<Uint8Array | null>(CHUNK_ROWS);
+    const dsItems = new Array<Uint8Array | null>(CHUNK_ROWS);
     const gtOf = new Array<Uint8Array | null>(BATCH);
     const dsOf = new Array<Uint8Array | null>(BATCH);
     let lastIdx = cursor.lastVariantIdx;
@@ -345,8 +357,11 @@ export async function computeGwasShard(
       from <= shard.lastVariantIdx
         ? fetchBatch(from, Math.min(from + BATCH - 1, shard.lastVariantIdx))
         : null;
+    let waited = 0;
     while (pending) {
+      const tw = performance.now();
       const result = await pending;
+      waited += performance.now() - tw;
       const to = Math.min(from + BATCH - 1, shard.lastVariantIdx);
       gtOf.fill(null);
       dsOf.fill(null);
@@ -358,17 +373,20 @@ export async function computeGwasShard(
         const iv = chunk.getColumnVector(0) as DuckDBIntegerVector;
         const gv = chunk.getColumnVector(1) as DuckDBBlobVector;
         const dv = chunk.getColumnVector(2) as DuckDBBlobVector;
+        blobItems(gv, chunk.rowCount, gtItems);
+        blobItems(dv, chunk.rowCount, dsItems);
         for (let r = 0; r < chunk.rowCount; r++) {
           const k = (iv.getItem(r) as number) - from;
-          gtOf[k] = gv.getItemBytes(r);
-          dsOf[k] = dv.getItemBytes(r);
+          gtOf[k] = gtItems[r];
+          dsOf[k] = dsItems[r];
         }
       }
       const nextFrom = to + 1;
-      pending =
-        nextFrom <= shard.lastVariantIdx
-          ? fetchBatch(nextFrom, Math.min(nextFrom + BATCH - 1, shard.lastVariantIdx))
-          : null;
+      const nextTo = Math.min(nextFrom + BATCH - 1, shard.lastVariantIdx);
+      // Read the next batch while this one is tested, unless this batch ends a part: a
+      // connection runs one statement at a time, and the part is written on it first.
+      const endsPart = part.count + (to - from + 1) * K >= PART_VARIANTS * K;
+      pending = nextFrom <= shard.lastVariantIdx && !endsPart ? fetchBatch(nextFrom, nextTo) : null;
       for (let k = 0; k <= to - from; k++) {
         const idx = from + k;
         const packed = gtOf[k];
@@ -392,7 +410,7 @@ export async function computeGwasShard(
           cursor.qc.removedHwe++;
         else {
           const ds = dsOf[k];
-          const g = ds ? decodeDs(ds) : unpackGt(packed, nGeno, codes);
+          const g = ds ? decodeDs(ds) : new PackedCalls(packed, nGeno, codes);
           const r = part.count;
           testVariant(g, part.res, r / K);
           for (let t = 0; t < K; t++) {
@@ -407,10 +425,9 @@ export async function computeGwasShard(
       }
       lastIdx = to;
       from = nextFrom;
-      if (part.count >= PART_VARIANTS * K) {
-        await finishPart(lastIdx);
-        part = allocPart((PART_VARIANTS + BATCH) * K);
-      } else heartbeat(committed);
+      if (part.count >= PART_VARIANTS * K) await finishPart(lastIdx);
+      else heartbeat(committed);
+      if (!pending && nextFrom <= shard.lastVariantIdx) pending = fetchBatch(nextFrom, nextTo);
       // Let a pending abort message reach this thread before the next batch.
       await new Promise((r) => setImmediate(r));
       if (signal?.aborted) {
@@ -418,9 +435,15 @@ export async function computeGwasShard(
         throw signal.reason ?? new Error('cancelled');
       }
     }
-    await finishPart(lastIdx);
-    await conn.run(`DROP TABLE IF EXISTS ${table}`);
-
+    mark('loop');
+    tr.push(`waited=${waited.toFixed(0)}`);
+    // The last rows go straight into the shard file with the committed parts (no part file).
+    await loadPart();
+    const rows =
+      cursor.parts > 0
+        ? `(SELECT * FROM read_parquet(${sqlString(join(parts, 'part-*.parquet'))}) UNION ALL SELECT * FROM ${table})`
+        : table;
+    mark('part');
     await atomicProduce(out, (tmp) =>
       conn.run(
         `COPY (
@@ -428,7 +451,7 @@ export async function computeGwasShard(
                   v.ref::VARCHAR AS ref, v.alt::VARCHAR AS alt, v.rsid::VARCHAR AS rsid, r.n, r.af, r.beta,
                   r.se, r.stat, r.p, r.neg_log10_p,
                   (${codeNames(TEST)})[r.test + 1] AS test, (${codeNames(STATUS)})[r.status + 1] AS status
-           FROM read_parquet(${sqlString(join(parts, 'part-*.parquet'))}) r
+           FROM ${rows} r
            JOIN (SELECT variant_idx, chrom, pos, ref, alt, rsid
                  FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
                  WHERE variant_idx BETWEEN ${Number(shard.firstVariantIdx)} AND ${Number(shard.lastVariantIdx)}) v
@@ -437,6 +460,7 @@ export async function computeGwasShard(
          TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`,
       ),
     );
+    await conn.run(`DROP TABLE IF EXISTS ${table}`);
     const done: GwasShardResult = {
       shardId: shard.shardId,
       path: out,
@@ -445,8 +469,11 @@ export async function computeGwasShard(
       nNotOk: cursor.nNotOk,
       minP: cursor.minP,
     };
+    mark('final');
     await atomicWriteFile(record, JSON.stringify(done));
     await rm(parts, { recursive: true, force: true });
+    mark('done');
+    if (process.env.GWAS_TRACE) console.error(shard.shardId, tr.join(' '));
     return done;
   });
 }
@@ -454,8 +481,13 @@ export async function computeGwasShard(
 export function createGwasActivities(config: EngineConfig) {
   return {
     /**
-     * Split the release's variants into shards: by chromosome, then every `shardVariants`
-     * variants in genome order. Shard ids are stable for a release and shard size.
+     * Split the release's variants (or those of the chosen chromosomes) into shards of about
+     * `shardVariants` variants: contiguous runs in genome order (variant_idx), cut into
+     * ⌈n / shardVariants⌉ shards of equal size. A shard may span the end of one chromosome and
+     * the start of the next (small chromosomes would otherwise make many tiny shards, each paying
+     * the fixed cost of an activity); it never spans variants that are not being tested. The
+     * shard id names its position and chromosome span, e.g. `s0003-chr6-chr9`; ids are stable
+     * for a release, chromosome list and shard size.
      */
     async planGwasShards(input: {
       run: RunContext;
@@ -467,23 +499,34 @@ export function createGwasActivities(config: EngineConfig) {
         const reader = await conn.runAndReadAll(
           `WITH v AS (
              SELECT chrom, variant_idx, shard,
-                    (row_number() OVER (PARTITION BY chrom ORDER BY variant_idx) - 1) // $1 AS part
+                    variant_idx - row_number() OVER (ORDER BY variant_idx) AS run
              FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
-             ${chromosomes ? 'WHERE list_contains($2::VARCHAR[], chrom)' : ''})
-           SELECT chrom, part, min(variant_idx)::BIGINT AS first, max(variant_idx)::BIGINT AS last,
-                  count(*)::INTEGER AS n, list(DISTINCT shard ORDER BY shard) AS files
-           FROM v GROUP BY chrom, part ORDER BY first`,
+             ${chromosomes ? 'WHERE list_contains($2::VARCHAR[], chrom)' : ''}),
+           k AS (
+             SELECT *, row_number() OVER (PARTITION BY run ORDER BY variant_idx) - 1 AS k,
+                    count(*) OVER (PARTITION BY run) AS n_run
+             FROM v),
+           p AS (SELECT *, (k * ceil(n_run / $1)::BIGINT) // n_run AS part FROM k)
+           SELECT min(variant_idx)::BIGINT AS first, max(variant_idx)::BIGINT AS last,
+                  count(*)::INTEGER AS n, list(DISTINCT shard ORDER BY shard) AS files,
+                  arg_min(chrom, variant_idx) AS chrom_first, arg_max(chrom, variant_idx) AS chrom_last
+           FROM p GROUP BY run, part ORDER BY first`,
           chromosomes ? [shardVariants, listValue(chromosomes)] : [shardVariants],
           chromosomes ? [undefined as never, LIST(VARCHAR)] : undefined,
         );
-        return reader.getRowObjectsJS().map((r) => ({
-          shardId: `chr${r.chrom}-${String(r.part).padStart(4, '0')}`,
-          chrom: String(r.chrom),
-          files: (r.files as string[]).map((f) => join(run.releaseDir, 'genotypes', `${f}.parquet`)),
-          firstVariantIdx: Number(r.first),
-          lastVariantIdx: Number(r.last),
-          nVariants: Number(r.n),
-        }));
+        const label = (c: string) => `chr${c.replace(/^chr/i, '')}`;
+        return reader.getRowObjectsJS().map((r, i) => {
+          const a = String(r.chrom_first);
+          const b = String(r.chrom_last);
+          return {
+            shardId: `s${String(i).padStart(4, '0')}-${label(a)}${a === b ? '' : `-${label(b)}`}`,
+            chrom: a === b ? a : `${a}-${b}`,
+            files: (r.files as string[]).map((f) => join(run.releaseDir, 'genotypes', `${f}.parquet`)),
+            firstVariantIdx: Number(r.first),
+            lastVariantIdx: Number(r.last),
+            nVariants: Number(r.n),
+          };
+        });
       });
     },
 

@@ -12,7 +12,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { type DuckDBBlobVector, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import duckdbBindings from '@duckdb/node-bindings';
 import type { EngineConfig } from '../temporal.config.js';
 
 let compute: Promise<DuckDBInstance> | undefined;
@@ -112,4 +113,59 @@ export function withEngineDb<T>(
   const next = engineQueue.then(run, run);
   engineQueue = next.catch(() => undefined);
   return next;
+}
+
+/** The fields of a DuckDBBlobVector that `blobItems` reads (not part of its typed API). */
+interface BlobVectorInternals {
+  dataView: DataView;
+  itemOffset: number;
+  validity: { itemValid(i: number): boolean };
+}
+
+/**
+ * The bytes of every BLOB in a fetched vector's first `count` rows (null for NULL), like
+ * `getItemBytes` per row but with one native copy per run of BLOBs that lie back to back in
+ * DuckDB's memory (as a Parquet row group's values do) instead of one per value; the values
+ * are views into that copy. A value's 16-byte `string_t` holds its length, then (beyond 12
+ * bytes) a pointer: consecutive values whose pointer equals the previous pointer plus its length
+ * form a run, so the copied range holds exactly their bytes.
+ */
+export function blobItems(vector: DuckDBBlobVector, count: number, out: (Uint8Array | null)[]): void {
+  const { dataView: dv, itemOffset, validity } = vector as unknown as BlobVectorInternals;
+  if (itemOffset !== 0) {
+    for (let i = 0; i < count; i++) out[i] = vector.getItemBytes(i);
+    return;
+  }
+  let i = 0;
+  while (i < count) {
+    const len = dv.getUint32(i * 16, true);
+    if (!validity.itemValid(i) || len <= 12) {
+      out[i] = vector.getItemBytes(i);
+      i++;
+      continue;
+    }
+    // extend the run while the next value starts where this one ends
+    let j = i + 1;
+    let total = len;
+    let end = dv.getBigUint64(i * 16 + 8, true) + BigInt(len);
+    while (j < count) {
+      const lj = dv.getUint32(j * 16, true);
+      if (!validity.itemValid(j) || lj <= 12 || dv.getBigUint64(j * 16 + 8, true) !== end) break;
+      total += lj;
+      end += BigInt(lj);
+      j++;
+    }
+    const bytes = duckdbBindings.get_data_from_pointer(
+      dv.buffer as ArrayBuffer,
+      dv.byteOffset + i * 16 + 8,
+      total,
+    );
+    let at = 0;
+    for (let k = i; k < j; k++) {
+      const lk = dv.getUint32(k * 16, true);
+      out[k] = bytes.subarray(at, at + lk);
+      at += lk;
+    }
+    i = j;
+  }
 }

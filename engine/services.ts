@@ -7,7 +7,14 @@ import type { Client } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { EngineConfig } from '../temporal.config.js';
 import { type RunningDevServer, startDevServer } from './dev-server.js';
-import { connectClient, createEngineWorker, installRuntime, isServerReachable } from './temporal.js';
+import {
+  connectClient,
+  createEngineWorker,
+  installRuntime,
+  isServerReachable,
+  THREAD_MODULES,
+} from './temporal.js';
+import { prewarmThreads } from './thread.js';
 
 export interface Services {
   client: Client;
@@ -42,6 +49,7 @@ export async function ensureServices(
     log(`starting an in-process worker on task queue '${config.temporal.taskQueue}'`);
     installRuntime();
     connection = await NativeConnection.connect({ address: config.temporal.address });
+    void prewarmThreads(THREAD_MODULES, config.worker.maxConcurrentActivities);
     worker = await createEngineWorker(config, { connection, identity: `demo-${process.pid}` });
     running = worker.run();
   }

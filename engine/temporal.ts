@@ -106,6 +106,12 @@ export interface EngineWorkerOptions {
   identity?: string;
 }
 
+/** Modules the engine's activities run on pooled worker threads (engine/thread.ts). */
+export const THREAD_MODULES = [
+  new URL('../activities/gwas-thread.ts', import.meta.url),
+  new URL('../ingest/vcf/shard-job.ts', import.meta.url),
+];
+
 let runtimeInstalled = false;
 
 /**

@@ -14,6 +14,15 @@ port.on('message', async (m) => {
     aborts.get(m.id)?.abort(new Error('cancelled'));
     return;
   }
+  if (m?.type === 'preload') {
+    // Load job modules ahead of the first job (engine/thread.ts prewarmThreads).
+    try {
+      for (const href of m.modules) await import(href);
+    } finally {
+      port.postMessage({ type: 'preloaded' });
+    }
+    return;
+  }
   if (m?.type !== 'job') return;
   const abort = new AbortController();
   aborts.set(m.id, abort);

@@ -50,6 +50,33 @@ function giveBack(w: Worker): void {
   idle.push(w);
 }
 
+/**
+ * Start threads until `count` are idle in the pool, each with `modules` already imported, and
+ * resolve when they are ready. A worker process calls this at start-up so that its first jobs
+ * do not pay for loading TypeScript, DuckDB and the kernels (about 0.7 s of CPU per thread).
+ * Failures are ignored: a job then starts its own thread as usual.
+ */
+export async function prewarmThreads(modules: URL[], count: number): Promise<void> {
+  const need = Math.max(0, count - idle.length);
+  await Promise.all(
+    Array.from(
+      { length: need },
+      () =>
+        new Promise<void>((resolve) => {
+          const w = new Worker(ENTRY);
+          w.on('message', (m: { type: string }) => {
+            if (m.type !== 'preloaded') return;
+            giveBack(w);
+            resolve();
+          });
+          w.on('error', () => resolve());
+          w.on('exit', () => resolve());
+          w.postMessage({ type: 'preload', modules: modules.map((u) => u.href) });
+        }),
+    ),
+  );
+}
+
 export function runInThread<I, R, P = unknown>(
   module: URL,
   input: I,

@@ -35,6 +35,7 @@ export interface AnalysisTable {
 /** A contiguous slice of the genome's variants. */
 export interface GwasShard {
   shardId: string;
+  /** The shard's chromosome, or `<first>-<last>` when it spans the end of one and the start of the next. */
   chrom: string;
   /** Genotype Parquet file(s) of the release holding these variants. */
   files: string[];

@@ -71,6 +71,16 @@ interface ScanExports {
     lm: number,
     counts: number,
   ): void;
+  compact_packed(
+    gt: number,
+    nBlocks: number,
+    stride: number,
+    l1: number,
+    l2: number,
+    lm: number,
+    counts: number,
+  ): void;
+  count_packed(p: number, nBlocks: number, out: number): void;
   compact_dosages(
     ds: number,
     nBlocks: number,
@@ -298,6 +308,12 @@ export function wasmScanCodes(
   u8.fill(0, gtAt + n, gtAt + nBlocks * 64);
   const mp = m + (m & 1);
   e.compact_codes(gtAt, nBlocks, mp * 8, l1At, l2At, lmAt, COUNTS);
+  finishCodes(slot, mp, m, sc, wCol);
+  return true;
+}
+
+/** Row sums over the compacted code-1 / code-2 lists and the missing list, into `sc`. */
+function finishCodes(slot: Slot, mp: number, m: number, sc: ScanScratch, wCol: number): void {
   const n1 = i32[COUNTS >> 2];
   const n2 = i32[(COUNTS >> 2) + 1];
   const nm = i32[(COUNTS >> 2) + 2];
@@ -313,6 +329,53 @@ export function wasmScanCodes(
   sc.dw = dw;
   sc.miss.set(i32.subarray(lmAt >> 2, (lmAt >> 2) + nm));
   sc.nMiss = nm;
+}
+
+/**
+ * WASM hard-call scan of 2-bit packed calls (`bytes` holds ⌈n/4⌉ bytes, see PackedCalls in
+ * kernel.ts); the same sums as `wasmScanCodes` on the unpacked codes. False when the caller
+ * must run the scalar path.
+ */
+export function wasmScanPacked(
+  bytes: Uint8Array,
+  n: number,
+  rows: Float64Array,
+  m: number,
+  sc: ScanScratch,
+  wCol: number,
+): boolean {
+  if (backend === 'scalar') return false;
+  const e = load();
+  if (!e) return false;
+  const slot = slotFor(e, rows, m, n);
+  if (!slot) return false;
+  views(e);
+  const nBlocks = Math.ceil(n / 64);
+  u8.set(bytes, gtAt);
+  u8.fill(0, gtAt + bytes.length, gtAt + nBlocks * 16);
+  const mp = m + (m & 1);
+  e.compact_packed(gtAt, nBlocks, mp * 8, l1At, l2At, lmAt, COUNTS);
+  finishCodes(slot, mp, m, sc, wCol);
+  return true;
+}
+
+/**
+ * counts[1], counts[2], counts[3] = number of samples with code 1, 2, 3 (missing) among the
+ * n samples of packed `bytes`; counts[0] = the rest. False when WASM is unavailable.
+ */
+export function wasmCountPacked(bytes: Uint8Array, n: number, counts: Int32Array): boolean {
+  if (backend === 'scalar') return false;
+  const e = load();
+  if (!e || !layout(e, n)) return false;
+  views(e);
+  const nBlocks = Math.ceil(n / 64);
+  u8.set(bytes, gtAt);
+  u8.fill(0, gtAt + bytes.length, gtAt + nBlocks * 16);
+  e.count_packed(gtAt, nBlocks, COUNTS);
+  counts[1] = i32[COUNTS >> 2];
+  counts[2] = i32[(COUNTS >> 2) + 1];
+  counts[3] = i32[(COUNTS >> 2) + 2];
+  counts[0] = n - counts[1] - counts[2] - counts[3];
   return true;
 }
 

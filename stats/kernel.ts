@@ -31,7 +31,8 @@
  * filter the missing list through a column that is non-zero exactly for analysis samples.
  */
 
-import { wasmScanCodes, wasmScanDosages } from './kernel-wasm.js';
+import { wasmScanCodes, wasmScanDosages, wasmScanPacked } from './kernel-wasm.js';
+import type { PackedCalls } from './packed.js';
 
 export { resetScanKernel, type ScanBackend, setScanBackend, wasmScanAvailable } from './kernel-wasm.js';
 
@@ -90,6 +91,21 @@ function looksSparse(gt: Uint8Array): boolean {
  */
 export function scanCodes(gt: Uint8Array, rows: Float64Array, m: number, sc: ScanScratch, wCol = -1): void {
   if (!wasmScanCodes(gt, rows, m, sc, wCol)) scanCodesScalar(gt, rows, m, sc, wCol);
+}
+
+/**
+ * `scanCodes` over 2-bit packed calls (stats/packed.ts): the WASM kernel compacts the packed bytes
+ * directly (no unpacking); the scalar path unpacks once and runs `scanCodesScalar`.
+ */
+export function scanPacked(
+  calls: PackedCalls,
+  rows: Float64Array,
+  m: number,
+  sc: ScanScratch,
+  wCol = -1,
+): void {
+  if (!wasmScanPacked(calls.bytes, calls.length, rows, m, sc, wCol))
+    scanCodesScalar(calls.unpacked(), rows, m, sc, wCol);
 }
 
 /** One pass over dosages; fills sum, dd, dw and the missing list (WASM when available). */

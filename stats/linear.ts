@@ -43,11 +43,16 @@
  * (2015) GigaScience 4:7 (PLINK 2); Hail `linear_regression_rows` (hail.methods.statgen).
  */
 import { mlog10PTwoSidedT, pTwoSidedT } from './distributions.js';
-import { makeScratch, PAD, type ScanScratch, scanCodes, scanDosages } from './kernel.js';
+import { makeScratch, PAD, type ScanScratch, scanCodes, scanDosages, scanPacked } from './kernel.js';
 import { cholesky, choleskySolve, orthonormalBasis } from './linalg.js';
+import { PackedCalls } from './packed.js';
 import { type AssocColumns, allocAssocColumns, STATUS_CODE, setStatusRow, TEST_CODE } from './status.js';
 
-export type Genotypes = Uint8Array | Float32Array;
+/**
+ * One variant's genotypes by genotype position: hard-call codes (0/1/2, 255 missing), hard calls
+ * packed 2 bits per sample (`PackedCalls`, as stored), or dosages (NaN missing).
+ */
+export type Genotypes = Uint8Array | PackedCalls | Float32Array;
 export type MissingPolicy = 'drop' | 'mean';
 
 export interface LinearOptions {
@@ -219,6 +224,7 @@ export function linearTestVariant(
   }
   const { a, qg, qy, yyS, sol, tmp, gy } = model.work;
   if (g instanceof Uint8Array) scanCodes(g, rows, m, sc);
+  else if (g instanceof PackedCalls) scanPacked(g, rows, m, sc);
   else scanDosages(g, rows, m, sc);
   // column 0 is Q_0 = q0 on analysis samples: Σg = Σ g·Q_0 / q0
   let sg = sc.sum[0] / model.q0;

@@ -38,10 +38,11 @@
  * Chang et al. (2015) GigaScience 4:7 (PLINK2 firth-fallback).
  */
 import { mlog10PChiSq1, pChiSq1 } from './distributions.js';
-import { makeScratch, PAD, type ScanScratch, scanCodes, scanDosages } from './kernel.js';
+import { makeScratch, PAD, type ScanScratch, scanCodes, scanDosages, scanPacked } from './kernel.js';
 import { cholesky, choleskySolve, orthonormalBasis, spdSolve } from './linalg.js';
 import type { Genotypes, MissingPolicy } from './linear.js';
 import { type FirthMode, firthFit, type LogisticFit, logisticFit } from './logistic-fit.js';
+import { PackedCalls } from './packed.js';
 import {
   type AssocColumns,
   allocAssocColumns,
@@ -204,8 +205,8 @@ export function logisticTestVariant(model: LogisticModel, g: Genotypes, out: Ass
     setStatusRow(out, r, model.globalStatus, 0);
     return;
   }
-  const codes = g instanceof Uint8Array;
-  if (codes) scanCodes(g, rows, m, sc, 2 + q);
+  if (g instanceof Uint8Array) scanCodes(g, rows, m, sc, 2 + q);
+  else if (g instanceof PackedCalls) scanPacked(g, rows, m, sc, 2 + q);
   else scanDosages(g, rows, m, sc, 2 + q);
   let sg = sc.sum[0];
   let sgg = sc.dd;
@@ -317,13 +318,13 @@ export function logisticTestVariant(model: LogisticModel, g: Genotypes, out: Ass
       return;
     }
   }
-  fullFit(model, g, out, r, subset, mean, nObs, zeroCell);
+  fullFit(model, g instanceof PackedCalls ? g.unpacked() : g, out, r, subset, mean, nObs, zeroCell);
 }
 
 /** ML fit (or Firth) of y on [Z, g] over the called samples, starting from the null estimates. */
 function fullFit(
   model: LogisticModel,
-  g: Genotypes,
+  g: Uint8Array | Float32Array,
   out: AssocColumns,
   r: number,
   subset: boolean,

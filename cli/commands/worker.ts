@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { NativeConnection } from '@temporalio/worker';
-import { createEngineWorker, installRuntime } from '../../engine/temporal.js';
+import { createEngineWorker, installRuntime, THREAD_MODULES } from '../../engine/temporal.js';
+import { prewarmThreads } from '../../engine/thread.js';
 import { loadConfig } from '../../temporal.config.js';
 import { parse } from '../args.js';
 import { CliError, type Command, EXIT } from '../command.js';
@@ -33,6 +34,8 @@ Options:
         "start one with 'biobank dev-server' or set TEMPORAL_ADDRESS",
       );
     }
+    // Load the shard thread modules now, not when the first shard arrives.
+    void prewarmThreads(THREAD_MODULES, config.worker.maxConcurrentActivities);
     const worker = await createEngineWorker(config, {
       connection,
       identity: values.identity ?? `${process.pid}@${hostname()}`,

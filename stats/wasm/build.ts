@@ -16,6 +16,13 @@
  *       time from a table of set-bit positions; up to 8 scratch entries may be written past the
  *       end), and the sample index of missing calls (255) to lm, all ascending; writes the three
  *       counts as i32 at `counts`. Blocks whose 64 bytes are all 0 cost one any_true test.
+ *   compact_packed(gt, nBlocks, stride, l1, l2, lm, counts)
+ *       the same over nBlocks × 16 bytes of 2-bit packed calls (64 samples per block, sample i in
+ *       bits 2(i mod 4) of byte ⌊i/4⌋; code 3 = missing): each quarter of the block is spread
+ *       over 16 byte lanes with i8x16.swizzle, masked to its sample's field and compared with
+ *       the code shifted into that field. A block of 16 zero bytes costs one any_true test.
+ *   count_packed(p, nBlocks, out)
+ *       counts of codes 1, 2, 3 over nBlocks × 16 packed bytes (see countPacked).
  *   compact_dosages(ds, nBlocks, stride, lo, lv, lm, counts)
  *       the same over nBlocks × 16 f32 dosages: offsets of non-zero called samples to lo, their
  *       dosage (as f64) to lv, the sample index of NaN dosages to lm; counts = [nNonZero, 0, nMiss].
@@ -51,7 +58,7 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-function compactCodes(): string {
+function compactCodes(packed: boolean): string {
   const maskFor = (splat: string, name: string) => `
         (local.set ${name}
           (i64.or
@@ -88,7 +95,7 @@ function compactCodes(): string {
             (local.set ${ptr} (i32.add (local.get ${ptr}) (i32.shl (i32.popcnt (local.get $b)) (i32.const 2))))
             (local.set ${mask} (i64.shr_u (local.get ${mask}) (i64.const 8)))`;
   return `
-  (func (export "compact_codes")
+  (func (export "${packed ? 'compact_packed' : 'compact_codes'}")
     (param $gt i32) (param $nBlocks i32) (param $stride i32)
     (param $l1 i32) (param $l2 i32) (param $lm i32) (param $counts i32)
     (local $p i32) (local $end i32) (local $base i32)
@@ -107,14 +114,32 @@ function compactCodes(): string {
           (br_if $scale (i32.lt_u (local.get $k) (i32.const ${LUT_BYTES}))))
         (global.set $lutStride (local.get $stride))))
     (local.set $p (local.get $gt))
-    (local.set $end (i32.add (local.get $gt) (i32.shl (local.get $nBlocks) (i32.const 6))))
+    (local.set $end (i32.add (local.get $gt) (i32.shl (local.get $nBlocks) (i32.const ${packed ? 4 : 6}))))
     (local.set $p1 (local.get $l1))
     (local.set $p2 (local.get $l2))
     (local.set $pm (local.get $lm))
     (block $done
       (loop $blocks
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-        (local.set $v0 (v128.load align=1 (local.get $p)))
+        ${
+          packed
+            ? `(local.set $v0 (v128.load align=1 (local.get $p)))
+        (if (v128.any_true (local.get $v0))
+          (then
+            ;; 16 packed bytes = 64 samples: spread byte j of each quarter over four lanes and keep
+            ;; lane k's 2-bit field (mask 3 << 2k), then compare with code << 2k as below
+            (local.set $v3 (i8x16.swizzle (local.get $v0) (v128.const i8x16 ${spreadIdx(3)})))
+            (local.set $v2 (i8x16.swizzle (local.get $v0) (v128.const i8x16 ${spreadIdx(2)})))
+            (local.set $v1 (i8x16.swizzle (local.get $v0) (v128.const i8x16 ${spreadIdx(1)})))
+            (local.set $v0 (i8x16.swizzle (local.get $v0) (v128.const i8x16 ${spreadIdx(0)})))
+            (local.set $v0 (v128.and (local.get $v0) (v128.const i8x16 ${fieldPat(3)})))
+            (local.set $v1 (v128.and (local.get $v1) (v128.const i8x16 ${fieldPat(3)})))
+            (local.set $v2 (v128.and (local.get $v2) (v128.const i8x16 ${fieldPat(3)})))
+            (local.set $v3 (v128.and (local.get $v3) (v128.const i8x16 ${fieldPat(3)})))
+            ${maskFor(`v128.const i8x16 ${fieldPat(1)}`, '$m1')}
+            ${maskFor(`v128.const i8x16 ${fieldPat(2)}`, '$m2')}
+            ${maskFor(`v128.const i8x16 ${fieldPat(3)}`, '$mm')}`
+            : `(local.set $v0 (v128.load align=1 (local.get $p)))
         (local.set $v1 (v128.load offset=16 align=1 (local.get $p)))
         (local.set $v2 (v128.load offset=32 align=1 (local.get $p)))
         (local.set $v3 (v128.load offset=48 align=1 (local.get $p)))
@@ -122,7 +147,8 @@ function compactCodes(): string {
           (then
             ${maskFor('i8x16.splat (i32.const 1)', '$m1')}
             ${maskFor('i8x16.splat (i32.const 2)', '$m2')}
-            ${maskFor('i8x16.splat (i32.const 255)', '$mm')}
+            ${maskFor('i8x16.splat (i32.const 255)', '$mm')}`
+        }
             (local.set $k (i32.const 0))
             (loop $bytes
               (local.set $bk (i32x4.splat (i32.mul (i32.add (local.get $base) (local.get $k)) (local.get $stride))))
@@ -131,12 +157,73 @@ function compactCodes(): string {
               (local.set $k (i32.add (local.get $k) (i32.const 8)))
               (br_if $bytes (i32.lt_u (local.get $k) (i32.const 64))))
             ${drain('$mm', '$pm', false)}))
-        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $p (i32.add (local.get $p) (i32.const ${packed ? 16 : 64})))
         (local.set $base (i32.add (local.get $base) (i32.const 64)))
         (br $blocks)))
     (i32.store (local.get $counts) (i32.shr_u (i32.sub (local.get $p1) (local.get $l1)) (i32.const 2)))
     (i32.store offset=4 (local.get $counts) (i32.shr_u (i32.sub (local.get $p2) (local.get $l2)) (i32.const 2)))
     (i32.store offset=8 (local.get $counts) (i32.shr_u (i32.sub (local.get $pm) (local.get $lm)) (i32.const 2))))`;
+}
+
+/** swizzle indices for samples 16q … 16q+15 of a 64-sample packed block: byte 4q + ⌊k/4⌋ per lane k. */
+function spreadIdx(q: number): string {
+  return range(16)
+    .map((k) => 4 * q + (k >> 2))
+    .join(' ');
+}
+
+/** per lane k: `code` shifted into the 2-bit field of sample k mod 4 (as unsigned bytes). */
+function fieldPat(code: number): string {
+  return range(16)
+    .map((k) => (code << (2 * (k & 3))) & 255)
+    .join(' ');
+}
+
+/**
+ * count_packed(p, nBlocks, out): counts of codes 1, 2 and 3 over nBlocks × 16 packed bytes
+ * (64 samples each; zero padding counts as code 0), as three i32 at out. Per 16 bytes: low and
+ * high bits of every 2-bit field (lo = v & 0x55, hi = (v >> 1) & 0x55), code 1 = lo ∧ ¬hi,
+ * code 2 = hi ∧ ¬lo, code 3 = lo ∧ hi, i8x16.popcnt into byte counters that are widened to
+ * i32 every 32 blocks (≤ 4 · 32 per byte lane).
+ */
+function countPacked(): string {
+  const widen = (acc: string, tot: string) =>
+    `(local.set ${tot} (i32x4.add (local.get ${tot}) (i32x4.extadd_pairwise_i16x8_u (i16x8.extadd_pairwise_i8x16_u (local.get ${acc})))))
+          (local.set ${acc} (v128.const i64x2 0 0))`;
+  const hsum = (tot: string) =>
+    `(i32.add (i32.add (i32x4.extract_lane 0 (local.get ${tot})) (i32x4.extract_lane 1 (local.get ${tot})))
+              (i32.add (i32x4.extract_lane 2 (local.get ${tot})) (i32x4.extract_lane 3 (local.get ${tot}))))`;
+  return `
+  (func (export "count_packed")
+    (param $p i32) (param $nBlocks i32) (param $out i32)
+    (local $end i32) (local $stop i32) (local $v v128) (local $lo v128) (local $hi v128)
+    (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $nBlocks) (i32.const 4))))
+    (block $done
+      (loop $outer
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $stop (i32.add (local.get $p) (i32.const 512)))
+        (if (i32.gt_u (local.get $stop) (local.get $end)) (then (local.set $stop (local.get $end))))
+        (loop $inner
+          (local.set $v (v128.load align=1 (local.get $p)))
+          (local.set $lo (v128.and (local.get $v) (v128.const i8x16 ${range(16)
+            .map(() => 85)
+            .join(' ')})))
+          (local.set $hi (v128.and (i8x16.shr_u (local.get $v) (i32.const 1)) (v128.const i8x16 ${range(16)
+            .map(() => 85)
+            .join(' ')})))
+          (local.set $a1 (i8x16.add (local.get $a1) (i8x16.popcnt (v128.andnot (local.get $lo) (local.get $hi)))))
+          (local.set $a2 (i8x16.add (local.get $a2) (i8x16.popcnt (v128.andnot (local.get $hi) (local.get $lo)))))
+          (local.set $a3 (i8x16.add (local.get $a3) (i8x16.popcnt (v128.and (local.get $lo) (local.get $hi)))))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (br_if $inner (i32.lt_u (local.get $p) (local.get $stop))))
+        ${widen('$a1', '$t1')}
+        ${widen('$a2', '$t2')}
+        ${widen('$a3', '$t3')}
+        (br $outer)))
+    (i32.store (local.get $out) ${hsum('$t1')})
+    (i32.store offset=4 (local.get $out) ${hsum('$t2')})
+    (i32.store offset=8 (local.get $out) ${hsum('$t3')}))`;
 }
 
 function compactDosages(): string {
@@ -298,7 +385,7 @@ function lutData(): string {
 }
 
 export function moduleText(): string {
-  const fns = [compactCodes(), compactDosages(), wsq2()];
+  const fns = [compactCodes(false), compactCodes(true), countPacked(), compactDosages(), wsq2()];
   for (let w = 1; w <= MAX_W; w++) fns.push(sumFn(w, false), sumFn(w, true));
   return `;; generated by stats/wasm/build.ts — do not edit\n(module\n  (memory (export "mem") 1)\n  (global $lutStride (mut i32) (i32.const 0))\n${lutData()}\n${fns.join('\n')}\n)\n`;
 }

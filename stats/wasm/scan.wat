@@ -98,6 +98,140 @@
     (i32.store offset=4 (local.get $counts) (i32.shr_u (i32.sub (local.get $p2) (local.get $l2)) (i32.const 2)))
     (i32.store offset=8 (local.get $counts) (i32.shr_u (i32.sub (local.get $pm) (local.get $lm)) (i32.const 2))))
 
+  (func (export "compact_packed")
+    (param $gt i32) (param $nBlocks i32) (param $stride i32)
+    (param $l1 i32) (param $l2 i32) (param $lm i32) (param $counts i32)
+    (local $p i32) (local $end i32) (local $base i32)
+    (local $p1 i32) (local $p2 i32) (local $pm i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local $m1 i64) (local $m2 i64) (local $mm i64)
+    (local $b i32) (local $k i32) (local $lut i32) (local $bk v128)
+    ;; the scaled table LUT·stride is rebuilt when the stride changes
+    (if (i32.ne (global.get $lutStride) (local.get $stride))
+      (then
+        (local.set $k (i32.const 0))
+        (loop $scale
+          (v128.store (i32.add (i32.const 9216) (local.get $k))
+            (i32x4.mul (v128.load (i32.add (i32.const 1024) (local.get $k))) (i32x4.splat (local.get $stride))))
+          (local.set $k (i32.add (local.get $k) (i32.const 16)))
+          (br_if $scale (i32.lt_u (local.get $k) (i32.const 8192))))
+        (global.set $lutStride (local.get $stride))))
+    (local.set $p (local.get $gt))
+    (local.set $end (i32.add (local.get $gt) (i32.shl (local.get $nBlocks) (i32.const 4))))
+    (local.set $p1 (local.get $l1))
+    (local.set $p2 (local.get $l2))
+    (local.set $pm (local.get $lm))
+    (block $done
+      (loop $blocks
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $v0 (v128.load align=1 (local.get $p)))
+        (if (v128.any_true (local.get $v0))
+          (then
+            ;; 16 packed bytes = 64 samples: spread byte j of each quarter over four lanes and keep
+            ;; lane k's 2-bit field (mask 3 << 2k), then compare with code << 2k as below
+            (local.set $v3 (i8x16.swizzle (local.get $v0) (v128.const i8x16 12 12 12 12 13 13 13 13 14 14 14 14 15 15 15 15)))
+            (local.set $v2 (i8x16.swizzle (local.get $v0) (v128.const i8x16 8 8 8 8 9 9 9 9 10 10 10 10 11 11 11 11)))
+            (local.set $v1 (i8x16.swizzle (local.get $v0) (v128.const i8x16 4 4 4 4 5 5 5 5 6 6 6 6 7 7 7 7)))
+            (local.set $v0 (i8x16.swizzle (local.get $v0) (v128.const i8x16 0 0 0 0 1 1 1 1 2 2 2 2 3 3 3 3)))
+            (local.set $v0 (v128.and (local.get $v0) (v128.const i8x16 3 12 48 192 3 12 48 192 3 12 48 192 3 12 48 192)))
+            (local.set $v1 (v128.and (local.get $v1) (v128.const i8x16 3 12 48 192 3 12 48 192 3 12 48 192 3 12 48 192)))
+            (local.set $v2 (v128.and (local.get $v2) (v128.const i8x16 3 12 48 192 3 12 48 192 3 12 48 192 3 12 48 192)))
+            (local.set $v3 (v128.and (local.get $v3) (v128.const i8x16 3 12 48 192 3 12 48 192 3 12 48 192 3 12 48 192)))
+            
+        (local.set $m1
+          (i64.or
+            (i64.or
+              (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v0) (v128.const i8x16 1 4 16 64 1 4 16 64 1 4 16 64 1 4 16 64))))
+              (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v1) (v128.const i8x16 1 4 16 64 1 4 16 64 1 4 16 64 1 4 16 64)))) (i64.const 16)))
+            (i64.or
+              (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v2) (v128.const i8x16 1 4 16 64 1 4 16 64 1 4 16 64 1 4 16 64)))) (i64.const 32))
+              (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v3) (v128.const i8x16 1 4 16 64 1 4 16 64 1 4 16 64 1 4 16 64)))) (i64.const 48)))))
+            
+        (local.set $m2
+          (i64.or
+            (i64.or
+              (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v0) (v128.const i8x16 2 8 32 128 2 8 32 128 2 8 32 128 2 8 32 128))))
+              (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v1) (v128.const i8x16 2 8 32 128 2 8 32 128 2 8 32 128 2 8 32 128)))) (i64.const 16)))
+            (i64.or
+              (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v2) (v128.const i8x16 2 8 32 128 2 8 32 128 2 8 32 128 2 8 32 128)))) (i64.const 32))
+              (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v3) (v128.const i8x16 2 8 32 128 2 8 32 128 2 8 32 128 2 8 32 128)))) (i64.const 48)))))
+            
+        (local.set $mm
+          (i64.or
+            (i64.or
+              (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v0) (v128.const i8x16 3 12 48 192 3 12 48 192 3 12 48 192 3 12 48 192))))
+              (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v1) (v128.const i8x16 3 12 48 192 3 12 48 192 3 12 48 192 3 12 48 192)))) (i64.const 16)))
+            (i64.or
+              (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v2) (v128.const i8x16 3 12 48 192 3 12 48 192 3 12 48 192 3 12 48 192)))) (i64.const 32))
+              (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v3) (v128.const i8x16 3 12 48 192 3 12 48 192 3 12 48 192 3 12 48 192)))) (i64.const 48)))))
+            (local.set $k (i32.const 0))
+            (loop $bytes
+              (local.set $bk (i32x4.splat (i32.mul (i32.add (local.get $base) (local.get $k)) (local.get $stride))))
+              
+            (local.set $b (i32.and (i32.wrap_i64 (local.get $m1)) (i32.const 255)))
+            (local.set $lut (i32.add (i32.const 9216) (i32.shl (local.get $b) (i32.const 5))))
+            (v128.store (local.get $p1) (i32x4.add (local.get $bk) (v128.load (local.get $lut))))
+            (v128.store offset=16 (local.get $p1) (i32x4.add (local.get $bk) (v128.load offset=16 (local.get $lut))))
+            (local.set $p1 (i32.add (local.get $p1) (i32.shl (i32.popcnt (local.get $b)) (i32.const 2))))
+            (local.set $m1 (i64.shr_u (local.get $m1) (i64.const 8)))
+              
+            (local.set $b (i32.and (i32.wrap_i64 (local.get $m2)) (i32.const 255)))
+            (local.set $lut (i32.add (i32.const 9216) (i32.shl (local.get $b) (i32.const 5))))
+            (v128.store (local.get $p2) (i32x4.add (local.get $bk) (v128.load (local.get $lut))))
+            (v128.store offset=16 (local.get $p2) (i32x4.add (local.get $bk) (v128.load offset=16 (local.get $lut))))
+            (local.set $p2 (i32.add (local.get $p2) (i32.shl (i32.popcnt (local.get $b)) (i32.const 2))))
+            (local.set $m2 (i64.shr_u (local.get $m2) (i64.const 8)))
+              (local.set $k (i32.add (local.get $k) (i32.const 8)))
+              (br_if $bytes (i32.lt_u (local.get $k) (i32.const 64))))
+            
+        (block $dmm
+          (loop $lmm
+            (br_if $dmm (i64.eqz (local.get $mm)))
+            (i32.store (local.get $pm)
+              (i32.add (local.get $base) (i32.wrap_i64 (i64.ctz (local.get $mm)))))
+            (local.set $pm (i32.add (local.get $pm) (i32.const 4)))
+            (local.set $mm (i64.and (local.get $mm) (i64.sub (local.get $mm) (i64.const 1))))
+            (br $lmm)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $base (i32.add (local.get $base) (i32.const 64)))
+        (br $blocks)))
+    (i32.store (local.get $counts) (i32.shr_u (i32.sub (local.get $p1) (local.get $l1)) (i32.const 2)))
+    (i32.store offset=4 (local.get $counts) (i32.shr_u (i32.sub (local.get $p2) (local.get $l2)) (i32.const 2)))
+    (i32.store offset=8 (local.get $counts) (i32.shr_u (i32.sub (local.get $pm) (local.get $lm)) (i32.const 2))))
+
+  (func (export "count_packed")
+    (param $p i32) (param $nBlocks i32) (param $out i32)
+    (local $end i32) (local $stop i32) (local $v v128) (local $lo v128) (local $hi v128)
+    (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $nBlocks) (i32.const 4))))
+    (block $done
+      (loop $outer
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $stop (i32.add (local.get $p) (i32.const 512)))
+        (if (i32.gt_u (local.get $stop) (local.get $end)) (then (local.set $stop (local.get $end))))
+        (loop $inner
+          (local.set $v (v128.load align=1 (local.get $p)))
+          (local.set $lo (v128.and (local.get $v) (v128.const i8x16 85 85 85 85 85 85 85 85 85 85 85 85 85 85 85 85)))
+          (local.set $hi (v128.and (i8x16.shr_u (local.get $v) (i32.const 1)) (v128.const i8x16 85 85 85 85 85 85 85 85 85 85 85 85 85 85 85 85)))
+          (local.set $a1 (i8x16.add (local.get $a1) (i8x16.popcnt (v128.andnot (local.get $lo) (local.get $hi)))))
+          (local.set $a2 (i8x16.add (local.get $a2) (i8x16.popcnt (v128.andnot (local.get $hi) (local.get $lo)))))
+          (local.set $a3 (i8x16.add (local.get $a3) (i8x16.popcnt (v128.and (local.get $lo) (local.get $hi)))))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (br_if $inner (i32.lt_u (local.get $p) (local.get $stop))))
+        (local.set $t1 (i32x4.add (local.get $t1) (i32x4.extadd_pairwise_i16x8_u (i16x8.extadd_pairwise_i8x16_u (local.get $a1)))))
+          (local.set $a1 (v128.const i64x2 0 0))
+        (local.set $t2 (i32x4.add (local.get $t2) (i32x4.extadd_pairwise_i16x8_u (i16x8.extadd_pairwise_i8x16_u (local.get $a2)))))
+          (local.set $a2 (v128.const i64x2 0 0))
+        (local.set $t3 (i32x4.add (local.get $t3) (i32x4.extadd_pairwise_i16x8_u (i16x8.extadd_pairwise_i8x16_u (local.get $a3)))))
+          (local.set $a3 (v128.const i64x2 0 0))
+        (br $outer)))
+    (i32.store (local.get $out) (i32.add (i32.add (i32x4.extract_lane 0 (local.get $t1)) (i32x4.extract_lane 1 (local.get $t1)))
+              (i32.add (i32x4.extract_lane 2 (local.get $t1)) (i32x4.extract_lane 3 (local.get $t1)))))
+    (i32.store offset=4 (local.get $out) (i32.add (i32.add (i32x4.extract_lane 0 (local.get $t2)) (i32x4.extract_lane 1 (local.get $t2)))
+              (i32.add (i32x4.extract_lane 2 (local.get $t2)) (i32x4.extract_lane 3 (local.get $t2)))))
+    (i32.store offset=8 (local.get $out) (i32.add (i32.add (i32x4.extract_lane 0 (local.get $t3)) (i32x4.extract_lane 1 (local.get $t3)))
+              (i32.add (i32x4.extract_lane 2 (local.get $t3)) (i32x4.extract_lane 3 (local.get $t3))))))
+
   (func (export "compact_dosages")
     (param $ds i32) (param $nBlocks i32) (param $stride i32)
     (param $lo i32) (param $lv i32) (param $lm i32) (param $counts i32)

@@ -181,9 +181,31 @@ describe('GWAS shards against plink2 --glm', () => {
       chromosomes: null,
       shardVariants: 120,
     });
-    expect(shards.map((s) => s.nVariants)).toEqual([120, 80, 120, 80]);
+    // 400 variants in genome order → ⌈400 / 120⌉ = 4 equal shards.
+    expect(shards.map((s) => s.nVariants)).toEqual([100, 100, 100, 100]);
+    expect(shards.map((s) => s.shardId)).toEqual(['s0000-chr1', 's0001-chr1', 's0002-chr2', 's0003-chr2']);
     expect(shards[0].files.map((f) => f.split('/').pop())).toEqual(['s0.parquet']);
     expect(shards[1].files.map((f) => f.split('/').pop())).toEqual(['s0.parquet', 's1.parquet']);
+    // A shard may span a chromosome boundary, never variants outside the chosen chromosomes.
+    const spanning = await runActivity(acts.planGwasShards, {
+      run: runFor,
+      chromosomes: null,
+      shardVariants: 150,
+    });
+    expect(spanning.map((s) => [s.shardId, s.chrom, s.firstVariantIdx, s.lastVariantIdx])).toEqual([
+      ['s0000-chr1', '1', 0, 133],
+      ['s0001-chr1-chr2', '1-2', 134, 266],
+      ['s0002-chr2', '2', 267, 399],
+    ]);
+    const chr2 = await runActivity(acts.planGwasShards, {
+      run: runFor,
+      chromosomes: ['2'],
+      shardVariants: 150,
+    });
+    expect(chr2.map((s) => [s.firstVariantIdx, s.lastVariantIdx])).toEqual([
+      [200, 299],
+      [300, 399],
+    ]);
     const results: GwasShardResult[] = [];
     for (const shard of shards)
       results.push(await runActivity(acts.runGwasShard, { run: runFor, shard, analysis, gwas }));
