@@ -11,7 +11,8 @@
  *   4. covariates → `_covar` (phenotype/covariates.ts: complete cases, one-hot, constant and
  *      collinear columns, standardisation);
  *   5. join on person_id and write `analysis.parquet`: `sample_idx, person_id, y, cov_<column>…`,
- *      complete cases only, ordered by sample_idx.
+ *      complete cases only, ordered by sample_idx. A study's `extraTraits` (quantitative) add
+ *      columns y_1, y_2, … and restrict the rows to persons with every trait.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,7 +27,12 @@ import { loadPhecodeMaps } from '../phenotype/maps.js';
 import { buildPcs } from '../phenotype/pcs.js';
 import { releaseTables } from '../phenotype/release.js';
 import { columnTrait, measurementTrait } from '../phenotype/traits.js';
-import { covariateOptionsSchema, type PhecodeVersion, type PhenotypeSpec } from '../schemas/phenotype.js';
+import {
+  covariateOptionsSchema,
+  type PhecodeVersion,
+  type PhenotypeSpec,
+  phenotypeLabel,
+} from '../schemas/phenotype.js';
 import type { StudySpec } from '../schemas/study.js';
 import type { AnalysisTable, RunContext } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
@@ -112,6 +118,37 @@ export async function buildAnalysisTable(
   await mkdir(run.runDir, { recursive: true });
   await atomicProduce(cohortPath, (tmp) => conn.run(`COPY _cohort TO ${sqlString(tmp)} (FORMAT parquet)`));
 
+  // Extra traits of one genotype pass (quantitative only), each into _trait_<k>.
+  const extras = spec.kind === 'phenotype-first' && phenotype ? (spec.extraTraits ?? []) : [];
+  const seen = new Set(phenotype ? [phenotypeLabel(phenotype)] : []);
+  for (const [i, p] of extras.entries()) {
+    const field = `extraTraits[${i}]`;
+    if (seen.has(phenotypeLabel(p)))
+      throw new InputError(`${phenotypeLabel(p)} is already tested in this study`, { field });
+    seen.add(phenotypeLabel(p));
+    if (p.type === 'phecode') {
+      throw new InputError(
+        'extra traits must be quantitative; a phecode is binary (run it as its own study)',
+        {
+          field,
+        },
+      );
+    }
+    const t =
+      p.type === 'measurement'
+        ? await measurementTrait(conn, rel, p, '_cohort')
+        : await columnTrait(conn, rel, p, '_cohort');
+    if (t.binary) {
+      throw new InputError(
+        'extra traits must be quantitative; this one has two values (run it as its own study)',
+        {
+          field,
+        },
+      );
+    }
+    await conn.run(`CREATE OR REPLACE TEMP TABLE _trait_${i + 1} AS SELECT person_id, y FROM _trait`);
+  }
+
   let trait: AnalysisTable['trait'] = 'none';
   let nCases: number | undefined;
   let nControls: number | undefined;
@@ -131,6 +168,11 @@ export async function buildAnalysisTable(
     }
   } else {
     await conn.run('CREATE OR REPLACE TEMP TABLE _trait AS SELECT person_id, 0.0 AS y FROM _cohort');
+  }
+  if (extras.length > 0 && trait !== 'quantitative') {
+    throw new InputError('extra traits go with a quantitative main phenotype; this one is binary', {
+      field: 'extraTraits',
+    });
   }
 
   const pcs = spec.covariates
@@ -153,9 +195,10 @@ export async function buildAnalysisTable(
   const covSelect = cov.columns.map((c) => `v.${sqlIdent(c)} AS ${sqlIdent(`cov_${c}`)}`).join(', ');
   await atomicProduce(path, (tmp) =>
     conn.run(
-      `COPY (SELECT s.sample_idx, t.person_id, t.y${covSelect ? `, ${covSelect}` : ''}
+      `COPY (SELECT s.sample_idx, t.person_id, t.y${extras.map((_, i) => `, t${i + 1}.y AS y_${i + 1}`).join('')}${covSelect ? `, ${covSelect}` : ''}
                FROM _trait t
-               JOIN _covar v USING (person_id)
+               ${extras.map((_, i) => `JOIN _trait_${i + 1} t${i + 1} ON t${i + 1}.person_id = t.person_id AND t${i + 1}.y IS NOT NULL`).join('\n               ')}
+               JOIN _covar v ON v.person_id = t.person_id
                JOIN read_parquet(${sqlString(rel.samples)}) s ON s.person_id = t.person_id
                WHERE t.y IS NOT NULL
                ORDER BY s.sample_idx)
@@ -177,6 +220,9 @@ export async function buildAnalysisTable(
     trait,
     nSamples: n,
     ...(nCases !== undefined ? { nCases, nControls } : {}),
+    ...(extras.length > 0 && phenotype
+      ? { traits: [phenotypeLabel(phenotype), ...extras.map((p) => phenotypeLabel(p))] }
+      : {}),
     covariates: cov.columns,
     droppedCovariates: cov.droppedConstant.map((name) => ({ name, reason: 'constant in the cohort' })),
   };

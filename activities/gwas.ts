@@ -19,10 +19,12 @@ import {
   DuckDBDataChunk,
   type DuckDBDoubleVector,
   type DuckDBIntegerVector,
+  type DuckDBSmallIntVector,
   type DuckDBUTinyIntVector,
   INTEGER,
   LIST,
   listValue,
+  SMALLINT,
   UTINYINT,
   VARCHAR,
 } from '@duckdb/node-api';
@@ -84,28 +86,32 @@ export interface ShardCursor {
 
 /** The columns of a GWAS result row, in file order (see schemas/results.ts for the table). */
 export const GWAS_ROW_DDL = `variant_idx BIGINT, chrom VARCHAR, pos BIGINT, ref VARCHAR, alt VARCHAR, rsid VARCHAR,
-  n INTEGER, af DOUBLE, beta DOUBLE, se DOUBLE, stat DOUBLE, p DOUBLE, neg_log10_p DOUBLE, test VARCHAR, status VARCHAR`;
+  n INTEGER, af DOUBLE, beta DOUBLE, se DOUBLE, stat DOUBLE, p DOUBLE, neg_log10_p DOUBLE, test VARCHAR, status VARCHAR,
+  trait SMALLINT`;
 
 /** Load the analysis table into typed arrays: trait, covariates (column-major), sample index. */
 export async function loadAnalysis(conn: DuckDBConnection, analysis: AnalysisTable) {
   const covCols = analysis.covariates.map((c) => `"cov_${c.replaceAll('"', '""')}"`);
+  const K = analysis.traits?.length ?? 1;
+  const yCols = ['y', ...Array.from({ length: K - 1 }, (_, k) => `y_${k + 1}`)];
   const reader = await conn.runAndReadAll(
-    `SELECT sample_idx, y${covCols.length ? `, ${covCols.join(', ')}` : ''}
+    `SELECT sample_idx, ${yCols.join(', ')}${covCols.length ? `, ${covCols.join(', ')}` : ''}
      FROM read_parquet(${sqlString(analysis.path)}) ORDER BY sample_idx`,
   );
   const rows = reader.getRows();
   const n = rows.length;
   const c = analysis.covariates.length;
   const sampleIdx = new Int32Array(n);
-  const y = new Float64Array(n);
+  const ys = yCols.map(() => new Float64Array(n));
   const cov = new Float64Array(n * c);
   for (let i = 0; i < n; i++) {
     const row = rows[i];
     sampleIdx[i] = Number(row[0]);
-    y[i] = Number(row[1]);
-    for (let j = 0; j < c; j++) cov[j * n + i] = Number(row[2 + j]);
+    for (let k = 0; k < K; k++) ys[k][i] = Number(row[1 + k]);
+    for (let j = 0; j < c; j++) cov[j * n + i] = Number(row[1 + K + j]);
   }
-  return { n, c, sampleIdx, y, cov };
+  /** y: the main trait; ys: every trait (y first). */
+  return { n, c, sampleIdx, y: ys[0], ys, cov };
 }
 
 /**
@@ -159,7 +165,7 @@ async function buildShardModel(
   analysis: AnalysisTable,
   gwas: PhenotypeFirstSpec['gwas'],
 ) {
-  const { n, c, sampleIdx, y, cov } = await loadAnalysis(conn, analysis);
+  const { n, c, sampleIdx, y, ys, cov } = await loadAnalysis(conn, analysis);
   const nGeno = Number(
     (
       await conn.runAndReadAll(
@@ -175,7 +181,7 @@ async function buildShardModel(
         fullFitBelow: gwas.scoreThreshold,
         firth: gwas.firth,
       })
-    : prepareLinear([y], cov, c, nGeno, sampleIdx, { missing });
+    : prepareLinear(ys, cov, c, nGeno, sampleIdx, { missing });
   return { n, sampleIdx, nGeno, model, binary };
 }
 
@@ -192,8 +198,20 @@ async function shardModel(
 
 /** Columns of a part file: numbers only; names and codes are joined in when the shard is finished. */
 const PART_DDL = `variant_idx INTEGER, n INTEGER, af DOUBLE, beta DOUBLE, se DOUBLE, stat DOUBLE, p DOUBLE,
-  neg_log10_p DOUBLE, test UTINYINT, status UTINYINT`;
-const PART_TYPES = [INTEGER, INTEGER, DOUBLE, DOUBLE, DOUBLE, DOUBLE, DOUBLE, DOUBLE, UTINYINT, UTINYINT];
+  neg_log10_p DOUBLE, test UTINYINT, status UTINYINT, trait SMALLINT`;
+const PART_TYPES = [
+  INTEGER,
+  INTEGER,
+  DOUBLE,
+  DOUBLE,
+  DOUBLE,
+  DOUBLE,
+  DOUBLE,
+  DOUBLE,
+  UTINYINT,
+  UTINYINT,
+  SMALLINT,
+];
 /** Rows per data chunk handed to the appender (DuckDB's vector size). */
 const CHUNK_ROWS = 2048;
 
@@ -205,13 +223,21 @@ function codeNames(names: readonly string[]): string {
 /** Result rows of one part, column-wise: variant index, allele frequency and the test's columns. */
 interface PartRows {
   idx: Int32Array;
+  /** trait index (0: the main trait; k: the analysis table's y_k). */
+  trait: Int16Array;
   af: Float64Array;
   res: AssocColumns;
   count: number;
 }
 
 function allocPart(cap: number): PartRows {
-  return { idx: new Int32Array(cap), af: new Float64Array(cap), res: allocAssocColumns(cap), count: 0 };
+  return {
+    idx: new Int32Array(cap),
+    trait: new Int16Array(cap),
+    af: new Float64Array(cap),
+    res: allocAssocColumns(cap),
+    count: 0,
+  };
 }
 
 /** Append a part's rows to `appender` in data chunks of CHUNK_ROWS (non-finite doubles become NULL). */
@@ -246,6 +272,9 @@ function appendPart(appender: DuckDBAppender, part: PartRows): void {
     }
     tv.flush();
     sv.flush();
+    const kv = chunk.getColumnVector(10) as DuckDBSmallIntVector;
+    for (let i = 0; i < rows; i++) kv.setItem(i, part.trait[r0 + i]);
+    kv.flush();
     appender.appendDataChunk(chunk);
   }
 }
@@ -415,6 +444,7 @@ export async function computeGwasShard(
           testVariant(g, part.res, r / K);
           for (let t = 0; t < K; t++) {
             part.idx[r + t] = idx;
+            part.trait[r + t] = t;
             part.af[r + t] = af;
             if (part.res.status[r + t] !== STATUS_CODE.ok) cursor.nNotOk++;
             else if (cursor.minP === null || part.res.p[r + t] < cursor.minP) cursor.minP = part.res.p[r + t];
@@ -450,13 +480,14 @@ export async function computeGwasShard(
            SELECT r.variant_idx::BIGINT AS variant_idx, v.chrom::VARCHAR AS chrom, v.pos::BIGINT AS pos,
                   v.ref::VARCHAR AS ref, v.alt::VARCHAR AS alt, v.rsid::VARCHAR AS rsid, r.n, r.af, r.beta,
                   r.se, r.stat, r.p, r.neg_log10_p,
-                  (${codeNames(TEST)})[r.test + 1] AS test, (${codeNames(STATUS)})[r.status + 1] AS status
+                  (${codeNames(TEST)})[r.test + 1] AS test, (${codeNames(STATUS)})[r.status + 1] AS status,
+                  r.trait
            FROM ${rows} r
            JOIN (SELECT variant_idx, chrom, pos, ref, alt, rsid
                  FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
                  WHERE variant_idx BETWEEN ${Number(shard.firstVariantIdx)} AND ${Number(shard.lastVariantIdx)}) v
              ON v.variant_idx = r.variant_idx
-           ORDER BY r.variant_idx)
+           ORDER BY r.variant_idx, r.trait)
          TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`,
       ),
     );
@@ -559,8 +590,10 @@ export function createGwasActivities(config: EngineConfig) {
       run: RunContext;
       nShards: number;
       leadLoci: { p: number; windowKb: number; max: number };
+      /** Trait labels when several traits were tested in one pass (AnalysisTable.traits). */
+      traits?: string[];
     }): Promise<GwasSummary> {
-      const { run, nShards, leadLoci } = input;
+      const { run, nShards, leadLoci, traits } = input;
       const dir = join(run.runDir, 'gwas-shards');
       const records = (await readdir(dir)).filter((f) => f.endsWith('.parquet.json'));
       if (records.length !== nShards) {
@@ -573,14 +606,28 @@ export function createGwasActivities(config: EngineConfig) {
       }
       const glob = join(dir, '*.parquet');
       return withCompute(config, async (conn) => {
-        const pRows = await conn.runAndReadAll(
-          `SELECT p FROM read_parquet(${sqlString(glob)}) WHERE status = 'ok' AND p IS NOT NULL`,
-        );
-        const p = Float64Array.from(pRows.getRows(), (r) => Number(r[0]));
-        const lambdaGc = p.length > 0 ? lambdaGcFromP(p) : null;
+        const lambdaOf = async (k: number) => {
+          const pRows = await conn.runAndReadAll(
+            `SELECT p FROM read_parquet(${sqlString(glob)}) WHERE status = 'ok' AND p IS NOT NULL AND trait = $1`,
+            [k],
+          );
+          const p = Float64Array.from(pRows.getRows(), (r) => Number(r[0]));
+          return p.length > 0 ? lambdaGcFromP(p) : null;
+        };
+        const lambdaGc = await lambdaOf(0);
+        const perTrait =
+          traits && traits.length > 1
+            ? await Promise.all(
+                traits.map(async (phenotype, k) => ({
+                  phenotype,
+                  lambdaGc: k === 0 ? lambdaGc : await lambdaOf(k),
+                })),
+              )
+            : undefined;
+        // Lead loci (and the PheWAS after them) follow the main trait.
         const sig = await conn.runAndReadAll(
           `SELECT variant_idx, chrom, pos, ref, alt, p, neg_log10_p, beta FROM read_parquet(${sqlString(glob)})
-           WHERE status = 'ok' AND p < $1 ORDER BY variant_idx`,
+           WHERE status = 'ok' AND p < $1 AND trait = 0 ORDER BY variant_idx`,
           [leadLoci.p],
         );
         const rows = sig.getRowObjectsJS() as {
@@ -618,7 +665,14 @@ export function createGwasActivities(config: EngineConfig) {
             nVariants: members.length,
           });
         }
-        return { resultsGlob: glob, nTested: qc.nTested, lambdaGc, leadLoci: loci, qc };
+        return {
+          resultsGlob: glob,
+          nTested: qc.nTested,
+          lambdaGc,
+          ...(perTrait ? { traits: perTrait } : {}),
+          leadLoci: loci,
+          qc,
+        };
       });
     },
   };

@@ -20,6 +20,7 @@ import {
 } from '../engine/results.js';
 import { resolveRelease, specHash } from '../engine/study.js';
 import { writeRunReport } from '../report/index.js';
+import { phenotypeLabel } from '../schemas/phenotype.js';
 import type { StudySpec } from '../schemas/study.js';
 import type { RunContext, StudyResult } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
@@ -30,14 +31,8 @@ export interface PrepareRunResult {
   completed: StudyResult | null;
 }
 
-function phenotypeLabel(spec: StudySpec): string {
-  if (spec.kind !== 'phenotype-first') return 'burden';
-  const p = spec.phenotype;
-  return p.type === 'phecode'
-    ? `phecode_${p.phecode}`
-    : p.type === 'measurement'
-      ? p.name
-      : `${p.table}.${p.column}`;
+function mainPhenotypeLabel(spec: StudySpec): string {
+  return spec.kind === 'phenotype-first' ? phenotypeLabel(spec.phenotype) : 'burden';
 }
 
 export function createStudyActivities(config: EngineConfig) {
@@ -106,14 +101,16 @@ export function createStudyActivities(config: EngineConfig) {
       workflowId: string;
     }): Promise<void> {
       const { run, spec, result } = input;
-      const phenotype = phenotypeLabel(spec);
+      const phenotype = mainPhenotypeLabel(spec);
       if (result.gwas) {
         await withCompute(config, async (conn) => {
           // Staged outside runs/<id>/gwas/, which the results store replaces as a whole.
           const merged = join(run.runDir, 'gwas-merged.parquet');
+          const labels = result.gwas?.traits?.map((t) => t.phenotype) ?? [phenotype];
+          const traitLabels = `[${labels.map((l) => sqlString(l)).join(', ')}]`;
           await atomicProduce(merged, (tmp) =>
             conn.run(
-              `COPY (SELECT ${sqlString(phenotype)} AS phenotype, chrom, pos, ref, alt,
+              `COPY (SELECT ${traitLabels}[trait + 1] AS phenotype, chrom, pos, ref, alt,
                        chrom || ':' || pos || ':' || ref || ':' || alt AS variant_id, rsid, n, af, beta, se, stat,
                        p, neg_log10_p, CASE test WHEN 'linear_t' THEN 'linear' ELSE test END AS test, status
                      FROM read_parquet(${sqlString(result.gwas!.resultsGlob)}) WHERE test <> 'none')
@@ -178,6 +175,7 @@ export function createStudyActivities(config: EngineConfig) {
       if (await exists(burdenTests))
         await writeRunResults(config, run.runId, 'burden_results', { parquet: burdenTests });
       if (spec.kind === 'phenotype-first') {
+        const extra = (result.gwas?.traits ?? []).slice(1);
         await writeRunResults(config, run.runId, 'gwas_phenotypes', [
           {
             phenotype,
@@ -189,6 +187,16 @@ export function createStudyActivities(config: EngineConfig) {
             n_controls: result.analysis.nControls ?? null,
             lambda_gc: result.gwas?.lambdaGc ?? null,
           },
+          ...extra.map((t) => ({
+            phenotype: t.phenotype,
+            trait_type: 'quantitative' as const,
+            description: null,
+            category: null,
+            n_samples: result.analysis.nSamples,
+            n_cases: null,
+            n_controls: null,
+            lambda_gc: t.lambdaGc,
+          })),
         ]);
       }
       await atomicWriteFile(join(run.runDir, 'result.json'), JSON.stringify(result, null, 2));

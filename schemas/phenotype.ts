@@ -121,6 +121,15 @@ export const phenotypeSpecSchema = z.discriminatedUnion('type', [
 ]);
 export type PhenotypeSpec = z.infer<typeof phenotypeSpecSchema>;
 
+/** The name a phenotype's results carry (`phenotype` column): `phecode_<code>`, the measurement, or `table.column`. */
+export function phenotypeLabel(p: PhenotypeSpec): string {
+  return p.type === 'phecode'
+    ? `phecode_${p.phecode}`
+    : p.type === 'measurement'
+      ? p.name
+      : `${p.table}.${p.column}`;
+}
+
 /**
  * A covariate: a built-in name or `table.column`.
  * Built-ins: `age`, `age2` (age²), `sex`, `ehrLength` (years between first and last record),

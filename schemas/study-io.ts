@@ -21,9 +21,14 @@ export interface RunContext {
 
 /** The per-person analysis table: phenotype, covariates and genotype column index, aligned. */
 export interface AnalysisTable {
-  /** Parquet with sample_idx, person_id, y (or one column per trait), covariate columns. */
+  /** Parquet with sample_idx, person_id, y (then y_1, y_2, … for `traits[1…]`), covariate columns. */
   path: string;
   trait: 'quantitative' | 'binary' | 'none';
+  /**
+   * Labels of the traits in the table when there are several (the study's `extraTraits`):
+   * traits[0] is y, traits[k] is y_k. Absent: one trait, y.
+   */
+  traits?: string[];
   nSamples: number;
   nCases?: number;
   nControls?: number;
@@ -85,7 +90,10 @@ export interface GwasSummary {
   /** Glob of the merged result Parquet partitions. */
   resultsGlob: string;
   nTested: number;
+  /** λGC of the main phenotype (the first trait). */
   lambdaGc: number | null;
+  /** With several traits in one pass: λGC per trait label, the main phenotype first. */
+  traits?: { phenotype: string; lambdaGc: number | null }[];
   leadLoci: LeadLocus[];
   qc: QcCounts;
 }

@@ -108,6 +108,14 @@ export const phenotypeFirstSpecSchema = z.strictObject({
   kind: z.literal('phenotype-first'),
   ...commonFields,
   phenotype: phenotypeSpecSchema,
+  /**
+   * More quantitative traits tested in the same genotype pass as `phenotype` (one scan of the
+   * genotypes for all of them). Every trait is tested on the persons who have all the traits
+   * and covariates, i.e. one shared missingness pattern. Their results, λGC and rows in
+   * `gwas_phenotypes` are recorded next to the main phenotype's; lead loci and the PheWAS
+   * follow the main phenotype.
+   */
+  extraTraits: z.array(phenotypeSpecSchema).max(99).optional(),
   gwas: gwasSpecSchema.prefault({}),
 });
 

@@ -87,7 +87,12 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
     }
 
     enter(progress, 'merging', 'mergeGwas');
-    const gwas = await long.mergeGwas({ run, nShards: shards.length, leadLoci: spec.phewas.leadLoci });
+    const gwas = await long.mergeGwas({
+      run,
+      nShards: shards.length,
+      leadLoci: spec.phewas.leadLoci,
+      ...(analysis.traits ? { traits: analysis.traits } : {}),
+    });
 
     enter(progress, 'phewas', 'buildRunPhenome');
     const phewas: PhewasResult[] = [];

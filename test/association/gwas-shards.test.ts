@@ -31,6 +31,7 @@ let dir = '';
 let run: RunContext;
 let analysis: AnalysisTable;
 let binaryAnalysis: AnalysisTable;
+let multiAnalysis: AnalysisTable;
 let gtOf: Uint8Array[] = [];
 let ybOf: Float64Array;
 let c1Of: Float64Array;
@@ -106,11 +107,15 @@ beforeAll(async () => {
   await writeReleaseFixture(releaseDir, ids, variants);
   await writeVcf(join(dir, 'x.vcf'), ids, variants);
   const covars = { c1, c2 };
+  // Two more quantitative traits for the one-pass test: one with its own causal variant, one null.
+  const y2 = Float64Array.from({ length: N }, (_, i) => 0.4 * g(300, i) - 0.2 * c2[i] + r.normal());
+  const y3 = Float64Array.from({ length: N }, () => 3 + 2 * r.normal());
   await writeAnalysisFixture(join(dir, 'analysis.parquet'), ids, y, covars);
+  await writeAnalysisFixture(join(dir, 'analysis-multi.parquet'), ids, y, covars, [y2, y3]);
   await writeAnalysisFixture(join(dir, 'analysis-bin.parquet'), ids, yb, covars);
   await writeFile(
     join(dir, 'pheno.tsv'),
-    `#IID\ty\tyb\n${ids.map((id, i) => `${id}\t${y[i]}\t${yb[i] + 1}`).join('\n')}\n`,
+    `#IID\ty\tyb\ty2\ty3\n${ids.map((id, i) => `${id}\t${y[i]}\t${yb[i] + 1}\t${y2[i]}\t${y3[i]}`).join('\n')}\n`,
   );
   await writeFile(
     join(dir, 'covar.tsv'),
@@ -162,6 +167,7 @@ beforeAll(async () => {
     droppedCovariates: [],
   };
   binaryAnalysis = { ...analysis, path: join(dir, 'analysis-bin.parquet'), trait: 'binary' };
+  multiAnalysis = { ...analysis, path: join(dir, 'analysis-multi.parquet'), traits: ['y', 'y2', 'y3'] };
 });
 
 afterAll(async () => {
@@ -240,6 +246,60 @@ describe('GWAS shards against plink2 --glm', () => {
     expect(summary.leadLoci[0]).toMatchObject({ chrom: '1', variantIdx: 10 });
     expect(summary.lambdaGc).toBeGreaterThan(0.7);
     expect(summary.lambdaGc).toBeLessThan(1.4);
+  });
+
+  it('three traits in one genotype pass: each trait agrees with plink2 --glm on that trait alone', async () => {
+    const { acts, runFor } = activities('run-multi');
+    const shards = await runActivity(acts.planGwasShards, {
+      run: runFor,
+      chromosomes: null,
+      shardVariants: 150,
+    });
+    for (const shard of shards)
+      await runActivity(acts.runGwasShard, { run: runFor, shard, analysis: multiAnalysis, gwas });
+    const summary = await runActivity(acts.mergeGwas, {
+      run: runFor,
+      nShards: shards.length,
+      leadLoci: { p: 5e-8, windowKb: 500, max: 20 },
+      traits: multiAnalysis.traits,
+    });
+    expect(summary.traits?.map((t) => t.phenotype)).toEqual(['y', 'y2', 'y3']);
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    for (const [k, name] of ['y', 'y2', 'y3'].entries()) {
+      const ref = plinkTable(join(dir, `plink.${name}.glm.linear`));
+      const ours = (
+        await conn.runAndReadAll(
+          `SELECT rsid, n, beta, se, neg_log10_p, status FROM read_parquet('${summary.resultsGlob}')
+           WHERE trait = ${k} ORDER BY variant_idx`,
+        )
+      ).getRowObjectsJS() as {
+        rsid: string;
+        n: number;
+        beta: number;
+        se: number;
+        neg_log10_p: number;
+        status: string;
+      }[];
+      expect(
+        ours.map((r) => r.rsid),
+        name,
+      ).toEqual(ref.map((r) => r.ID));
+      for (let i = 0; i < ref.length; i++) {
+        const want = ref[i];
+        const got = ours[i];
+        expect(got.status, `${name} ${want.ID}`).toBe(want.ERRCODE === '.' ? 'ok' : got.status);
+        if (want.ERRCODE !== '.') continue;
+        expect(got.n).toBe(Number(want.OBS_CT));
+        expect(Math.abs(got.beta - Number(want.BETA)) / Math.abs(Number(want.BETA))).toBeLessThan(1e-4);
+        expect(Math.abs(got.se - Number(want.SE)) / Number(want.SE)).toBeLessThan(1e-4);
+        expect(Math.abs(got.neg_log10_p + Math.log10(Number(want.P)))).toBeLessThan(1e-3);
+      }
+    }
+    conn.closeSync();
+    // Lead loci follow the main trait; y2's planted variant is found in its own rows.
+    expect(summary.leadLoci[0]).toMatchObject({ variantIdx: 10 });
+    expect(summary.traits?.[2].lambdaGc).toBeGreaterThan(0.7);
   });
 
   it('logistic: Wald and Firth rows agree with plink2 firth-fallback', async () => {

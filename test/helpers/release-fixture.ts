@@ -114,19 +114,22 @@ export async function writeAnalysisFixture(
   sampleIds: string[],
   y: ArrayLike<number>,
   covariates: Record<string, ArrayLike<number>>,
+  /** More traits, written as y_1, y_2, … (a study's extraTraits). */
+  extraTraits: ArrayLike<number>[] = [],
 ): Promise<void> {
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();
   try {
     const names = Object.keys(covariates);
     await conn.run(
-      `CREATE TABLE a (sample_idx INTEGER, person_id VARCHAR, y DOUBLE${names.map((n) => `, "cov_${n}" DOUBLE`).join('')})`,
+      `CREATE TABLE a (sample_idx INTEGER, person_id VARCHAR, y DOUBLE${extraTraits.map((_, k) => `, y_${k + 1} DOUBLE`).join('')}${names.map((n) => `, "cov_${n}" DOUBLE`).join('')})`,
     );
     const app = await conn.createAppender('a');
     sampleIds.forEach((id, i) => {
       app.appendInteger(i);
       app.appendVarchar(id);
       app.appendDouble(y[i]);
+      for (const t of extraTraits) app.appendDouble(t[i]);
       for (const n of names) app.appendDouble(covariates[n][i]);
       app.endRow();
     });

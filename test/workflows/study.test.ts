@@ -42,6 +42,14 @@ async function count(sql: string, params: string[] = []): Promise<number> {
   );
 }
 
+async function rows<T>(sql: string, params: string[] = []): Promise<T[]> {
+  return withEngineDb(
+    engine.config,
+    async (conn) => (await conn.runAndReadAll(sql, params)).getRowObjectsJS() as T[],
+    { readOnly: true },
+  );
+}
+
 describe('phenotypeFirstStudy', () => {
   let first: StudyResult;
 
@@ -165,6 +173,46 @@ describe('phenotypeFirstStudy', () => {
     expect(cause.message).toContain('surprise: unknown field');
     const history = await engine.client.workflow.getHandle('bad-spec').fetchHistory();
     expect(history.events?.some((e) => e.activityTaskScheduledEventAttributes)).toBe(false);
+  });
+
+  it('tests extra quantitative traits in the same genotype pass and records each', async () => {
+    const spec = ldlSpec(release.releaseId, {
+      studyId: 'multi-trait',
+      extraTraits: [{ type: 'measurement', name: 'HbA1c' }],
+    });
+    const workflowId = await runIdOf(engine.config, spec);
+    const result = (await engine.client.workflow.execute('phenotypeFirstStudy', {
+      workflowId,
+      taskQueue: engine.taskQueue,
+      args: [spec],
+    })) as StudyResult;
+    expect(result.gwas!.traits!.map((t) => t.phenotype)).toEqual(['pheno.LDL', 'HbA1c']);
+    const perPhenotype = await rows<{ phenotype: string; n: bigint }>(
+      'SELECT phenotype, count(*) AS n FROM gwas_results WHERE run_id = $1 GROUP BY 1 ORDER BY 1',
+      [workflowId],
+    );
+    expect(perPhenotype.map((r) => r.phenotype)).toEqual(['HbA1c', 'pheno.LDL']);
+    expect(perPhenotype[0].n).toBe(perPhenotype[1].n);
+    expect(await count('SELECT count(*) FROM gwas_phenotypes WHERE run_id = $1', [workflowId])).toBe(2);
+    // Lead loci and the PheWAS follow the main phenotype (LDL's planted loci).
+    expect(result.gwas!.leadLoci.length).toBeGreaterThan(0);
+
+    // A binary extra trait is refused before any genotype is read, naming the field.
+    const bad = ldlSpec(release.releaseId, {
+      studyId: 'multi-trait-bad',
+      extraTraits: [{ type: 'phecode', phecode: '250.2', phecodeVersion: '1.2' }],
+    });
+    const err = await engine.client.workflow
+      .execute('phenotypeFirstStudy', {
+        workflowId: await runIdOf(engine.config, bad),
+        taskQueue: engine.taskQueue,
+        args: [bad],
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(String((err as Error & { cause?: { cause?: Error } }).cause?.cause?.message)).toContain(
+      'extra traits must be quantitative',
+    );
   });
 
   it('cancelling a running study stops it and removes its partial results', async () => {
