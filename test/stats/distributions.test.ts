@@ -4,12 +4,14 @@ import { join } from 'node:path';
 import normalQuantile from '@stdlib/stats-base-dists-normal-quantile';
 import { describe, expect, it } from 'vitest';
 import {
+  HILL_MIN_DF,
   mlog10PChiSq,
   mlog10PChiSq1,
   mlog10PTwoSidedNormal,
   mlog10PTwoSidedT,
   pChiSq,
   pTwoSidedT,
+  pTwoSidedTBeta,
   Z_975,
 } from '../../stats/distributions.js';
 import { runR } from './fixture.js';
@@ -23,6 +25,9 @@ const tCases: [number, number][] = [
   [-40, 300],
   [80, 9996],
   [150, 1e5],
+  [7.5, 50_000],
+  [-30, 20_000],
+  [2.2, 10_000],
   [1e3, 50],
 ];
 const zCases = [0.01, 1.96, -5, 20, 38, 45, 100, -400];
@@ -88,5 +93,20 @@ ${zCases.map((z) => `f(-pchisq(${z * z}, 1, lower.tail = FALSE, log.p = TRUE) / 
     expect(Number.isNaN(pTwoSidedT(1, 0))).toBe(true);
     expect(mlog10PChiSq(0, 3)).toBe(0);
     expect(Z_975).toBeCloseTo(normalQuantile(0.975, 0, 1), 14);
+  });
+
+  it("Hill's expansion (used from 10,000 df) equals the incomplete beta to 1e-12 relative", () => {
+    let worst = 0;
+    for (const df of [HILL_MIN_DF, 12_345, 100_000, 2_000_000]) {
+      for (let t = 0.001; t < 60; t *= 1.07) {
+        const exact = pTwoSidedTBeta(t * t, df);
+        if (exact < 1e-300) break;
+        worst = Math.max(worst, Math.abs(pTwoSidedT(t, df) - exact) / exact);
+        expect(pTwoSidedT(-t, df)).toBe(pTwoSidedT(t, df));
+      }
+    }
+    expect(worst).toBeLessThan(1e-12);
+    expect(worst).toBeGreaterThan(0); // the fast path did run
+    expect(pTwoSidedT(0, HILL_MIN_DF)).toBe(1);
   });
 });
