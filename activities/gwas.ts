@@ -47,7 +47,7 @@ import { distanceClump } from '../stats/clump.js';
 import { hweExactP } from '../stats/hwe.js';
 import { type Genotypes, linearTestVariant, prepareLinear } from '../stats/linear.js';
 import { logisticTestVariant, prepareLogistic } from '../stats/logistic.js';
-import { lambdaGcFromP } from '../stats/multiple-testing.js';
+import { lambdaGcFromMiddleP } from '../stats/multiple-testing.js';
 import { type AssocColumns, allocAssocColumns, STATUS, STATUS_CODE, TEST } from '../stats/status.js';
 import type { EngineConfig } from '../temporal.config.js';
 
@@ -606,23 +606,21 @@ export function createGwasActivities(config: EngineConfig) {
       }
       const glob = join(dir, '*.parquet');
       return withCompute(config, async (conn) => {
-        const lambdaOf = async (k: number) => {
-          const pRows = await conn.runAndReadAll(
-            `SELECT p FROM read_parquet(${sqlString(glob)}) WHERE status = 'ok' AND p IS NOT NULL AND trait = $1`,
-            [k],
-          );
-          const p = Float64Array.from(pRows.getRows(), (r) => Number(r[0]));
-          return p.length > 0 ? lambdaGcFromP(p) : null;
-        };
-        const lambdaGc = await lambdaOf(0);
+        // λGC per trait from the middle p-values (median χ²), sorted by DuckDB.
+        const middle = await conn.runAndReadAll(
+          `WITH r AS (
+             SELECT trait, p, row_number() OVER (PARTITION BY trait ORDER BY p) AS rn,
+                    count(*) OVER (PARTITION BY trait) AS cnt
+             FROM read_parquet(${sqlString(glob)}) WHERE status = 'ok' AND p IS NOT NULL AND NOT isnan(p))
+           SELECT trait::INTEGER, p FROM r WHERE rn = (cnt + 1) // 2 OR rn = cnt // 2 + 1`,
+        );
+        const mid = new Map<number, number[]>();
+        for (const [k, p] of middle.getRows()) mid.set(Number(k), [...(mid.get(Number(k)) ?? []), Number(p)]);
+        const lambdaOf = (k: number) => (mid.has(k) ? lambdaGcFromMiddleP(mid.get(k) as number[]) : null);
+        const lambdaGc = lambdaOf(0);
         const perTrait =
           traits && traits.length > 1
-            ? await Promise.all(
-                traits.map(async (phenotype, k) => ({
-                  phenotype,
-                  lambdaGc: k === 0 ? lambdaGc : await lambdaOf(k),
-                })),
-              )
+            ? traits.map((phenotype, k) => ({ phenotype, lambdaGc: lambdaOf(k) }))
             : undefined;
         // Lead loci (and the PheWAS after them) follow the main trait.
         const sig = await conn.runAndReadAll(

@@ -71,3 +71,19 @@ export function lambdaGcFromP(p: ArrayLike<number>): number {
   }
   return median(v) / CHISQ1_MEDIAN;
 }
+
+/**
+ * λGC from the middle of the sorted p-values only: the one (odd count) or two (even count)
+ * p-values at ranks ⌈n/2⌉ and ⌊n/2⌋ + 1. χ² = Φ⁻¹(p/2)² decreases with p, so these are the
+ * p-values of the median χ²; the result equals `lambdaGcFromP` over all n, while the sort can
+ * happen where the data are (in SQL).
+ */
+export function lambdaGcFromMiddleP(middle: readonly number[]): number {
+  if (middle.length === 0) return Number.NaN;
+  let sum = 0;
+  for (const p of middle) {
+    const z = normalQuantile(Math.max(p, 1e-300) / 2, 0, 1);
+    sum += z * z;
+  }
+  return sum / middle.length / CHISQ1_MEDIAN;
+}

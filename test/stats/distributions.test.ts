@@ -95,7 +95,7 @@ ${zCases.map((z) => `f(-pchisq(${z * z}, 1, lower.tail = FALSE, log.p = TRUE) / 
     expect(Z_975).toBeCloseTo(normalQuantile(0.975, 0, 1), 14);
   });
 
-  it("Hill's expansion (used from 10,000 df) equals the incomplete beta to 1e-12 relative", () => {
+  it("Hill's expansion (used from 5,000 df) equals the incomplete beta to 1e-10 relative", () => {
     let worst = 0;
     for (const df of [HILL_MIN_DF, 12_345, 100_000, 2_000_000]) {
       for (let t = 0.001; t < 60; t *= 1.07) {
@@ -105,7 +105,7 @@ ${zCases.map((z) => `f(-pchisq(${z * z}, 1, lower.tail = FALSE, log.p = TRUE) / 
         expect(pTwoSidedT(-t, df)).toBe(pTwoSidedT(t, df));
       }
     }
-    expect(worst).toBeLessThan(1e-12);
+    expect(worst).toBeLessThan(1e-10);
     expect(worst).toBeGreaterThan(0); // the fast path did run
     expect(pTwoSidedT(0, HILL_MIN_DF)).toBe(1);
   });

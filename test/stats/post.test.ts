@@ -10,6 +10,7 @@ import {
   bonferroni,
   CHISQ1_MEDIAN,
   lambdaGcFromChiSq,
+  lambdaGcFromMiddleP,
   lambdaGcFromP,
 } from '../../stats/multiple-testing.js';
 import { rng, runR } from './fixture.js';
@@ -58,6 +59,13 @@ cat(sprintf('%.17g', p.adjust(p, 'BH')), '\\n'); cat(sprintf('%.17g', p.adjust(p
     const lam = lambdaGcFromP(Array.from({ length: 20001 }, () => u()));
     expect(lam).toBeGreaterThan(0.95);
     expect(lam).toBeLessThan(1.05);
+    // from the middle p-values only (odd and even counts): the same λ
+    for (const n of [20001, 20000, 1, 2]) {
+      const p = Array.from({ length: n }, () => u());
+      const sorted = [...p].sort((a, b) => a - b);
+      const middle = [...new Set([Math.ceil(n / 2) - 1, Math.floor(n / 2)])].map((i) => sorted[i]);
+      expect(lambdaGcFromMiddleP(middle), `n=${n}`).toBeCloseTo(lambdaGcFromP(p), 12);
+    }
   });
 });
 
