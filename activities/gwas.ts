@@ -325,13 +325,8 @@ export async function computeGwasShard(
     if (!(k < cursor.parts)) await rm(join(parts, f), { force: true });
   }
 
-  const T0 = performance.now();
-  const tr: string[] = [];
-  const mark = (w: string) => tr.push(`${w}=${(performance.now() - T0).toFixed(0)}`);
   return withCompute(config, async (conn) => {
-    mark('conn');
     const { n, sampleIdx, nGeno, model, binary } = await shardModel(conn, run, analysis, gwas);
-    mark('model');
     const K = binary ? 1 : (model as ReturnType<typeof prepareLinear>).K;
     const testVariant = binary
       ? (g: Genotypes, res: AssocColumns, r: number) =>
@@ -386,11 +381,8 @@ export async function computeGwasShard(
       from <= shard.lastVariantIdx
         ? fetchBatch(from, Math.min(from + BATCH - 1, shard.lastVariantIdx))
         : null;
-    let waited = 0;
     while (pending) {
-      const tw = performance.now();
       const result = await pending;
-      waited += performance.now() - tw;
       const to = Math.min(from + BATCH - 1, shard.lastVariantIdx);
       gtOf.fill(null);
       dsOf.fill(null);
@@ -465,15 +457,12 @@ export async function computeGwasShard(
         throw signal.reason ?? new Error('cancelled');
       }
     }
-    mark('loop');
-    tr.push(`waited=${waited.toFixed(0)}`);
     // The last rows go straight into the shard file with the committed parts (no part file).
     await loadPart();
     const rows =
       cursor.parts > 0
         ? `(SELECT * FROM read_parquet(${sqlString(join(parts, 'part-*.parquet'))}) UNION ALL SELECT * FROM ${table})`
         : table;
-    mark('part');
     await atomicProduce(out, (tmp) =>
       conn.run(
         `COPY (
@@ -500,11 +489,8 @@ export async function computeGwasShard(
       nNotOk: cursor.nNotOk,
       minP: cursor.minP,
     };
-    mark('final');
     await atomicWriteFile(record, JSON.stringify(done));
     await rm(parts, { recursive: true, force: true });
-    mark('done');
-    if (process.env.GWAS_TRACE) console.error(shard.shardId, tr.join(' '));
     return done;
   });
 }
