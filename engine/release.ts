@@ -93,9 +93,18 @@ export function listedFiles(m: ReleaseManifest): Array<[string, string]> {
 }
 
 /**
+ * Version of the ingested layout (engine/genotypes.ts and the tables beside it). It is part of
+ * the fingerprint, so after a layout change `release add` of the same files ingests again
+ * (into a new folder) instead of reusing data the engine can no longer read.
+ * 2: `gt` packed 2 bits per call (1: one byte per call).
+ */
+export const RELEASE_LAYOUT_VERSION = 2;
+
+/**
  * The release fingerprint: sha256 of the lines `<relative path>\t<size>\t<sha256>\n`
  * sorted by path, over every listed file, plus one line `(manifest)\t<len>\t<sha256>` of
- * the manifest's canonical JSON, so that a changed column mapping is a new release too.
+ * the manifest's canonical JSON, so that a changed column mapping is a new release too, and
+ * one line `(layout)\t<RELEASE_LAYOUT_VERSION>`.
  */
 export async function releaseFingerprint(
   loaded: LoadedManifest,
@@ -111,6 +120,7 @@ export async function releaseFingerprint(
   }
   const canon = canonicalJson(loaded.manifest);
   lines.push(`(manifest)\t${Buffer.byteLength(canon)}\t${sha256Text(canon)}`);
+  if (RELEASE_LAYOUT_VERSION > 1) lines.push(`(layout)\t${RELEASE_LAYOUT_VERSION}`);
   lines.sort();
   return sha256Text(`${lines.join('\n')}\n`);
 }
