@@ -9,18 +9,24 @@
  * likelihood on separation or non-convergence (`phewas.firth = 'fallback'`, the default), or
  * always. Sex-restricted phecodes drop the sex covariate (it is constant there).
  *
+ * The fits (activities/phewas-fit.ts) start at the intercept-only estimate, go straight to Firth
+ * when the predictor alone separates cases from controls (the ML fit cannot converge there), and
+ * run in batches on pooled worker threads when the PheWAS is large (`PHEWAS_THREADING`).
+ *
  * Every phecode gets a row, tested or not: with fewer than `minCases` cases or `minControls`
  * controls the status is `too_few_cases` / `too_few_controls` and β, SE and p are NULL. A
  * predictor that is constant among the tested persons is `monomorphic`. Significance after
  * Bonferroni is p < 0.05 / (number of phecodes tested); `bh_q` would follow the same count.
  */
 import { mkdir, readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBBlobValue, DuckDBConnection } from '@duckdb/node-api';
 import { Context } from '@temporalio/activity';
 import { sqlIdent, sqlString, withCompute } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, exists } from '../engine/fsutil.js';
 import { decodeDs, GT_PACKED_MISSING, packedCode } from '../engine/genotypes.js';
+import { runInThread } from '../engine/thread.js';
 import { buildPhenome } from '../phenotype/build.js';
 import { mapTables } from '../phenotype/maps.js';
 import type { StudySpec } from '../schemas/study.js';
@@ -31,10 +37,10 @@ import type {
   PhewasResult,
   RunContext,
 } from '../schemas/study-io.js';
-import { logisticFitWithFallback } from '../stats/logistic-fit.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { loadAnalysis } from './gwas.js';
 import { cancellableStep } from './keepalive.js';
+import { fitPhecodes, type PhecodeFit, type PhecodeSets, type PhewasBatch } from './phewas-fit.js';
 
 type PhewasSpec = StudySpec['phewas'];
 
@@ -111,6 +117,78 @@ async function loadPredictor(
   for (const [id, v] of r.getRows()) if (v !== null) byPerson.set(String(id), Number(v));
   for (let i = 0; i < n; i++) out[i] = byPerson.get(personIds[i]) ?? Number.NaN;
   return out;
+}
+
+/**
+ * Fitting runs on pooled worker threads (engine/thread.ts) when the work is large enough to pay
+ * for them: (analysis samples) × (phecodes with enough cases) ≥ `minWork`. Tests lower it to
+ * exercise the threaded path on small data.
+ */
+export const PHEWAS_THREADING = { minWork: 5_000_000 };
+
+const PHEWAS_THREAD = new URL('./phewas-fit.ts', import.meta.url);
+
+/**
+ * Fit every phecode: inline for small jobs, else in batches on up to `duckdbThreads` pooled
+ * threads (the per-phecode fits are independent; each batch gets the predictor and covariates
+ * and its phecodes' sets). Results come back in phecode order either way.
+ */
+async function fitAll(
+  batch: Omit<PhewasBatch, 'phecodes'>,
+  sets: PhecodeSets[],
+  config: EngineConfig,
+  ctx: Context,
+): Promise<PhecodeFit[]> {
+  const signal = ctx.cancellationSignal;
+  const candidates = sets.filter((s) => s.cases.length >= batch.minCases);
+  const threads = Math.max(1, Math.min(availableParallelism(), config.worker.duckdbThreads));
+  if (threads === 1 || batch.n * candidates.length < PHEWAS_THREADING.minWork) {
+    let last = 0;
+    return fitPhecodes(
+      { ...batch, phecodes: sets },
+      (k) => {
+        if (k - last >= 50) {
+          last = k;
+          ctx.heartbeat({ phecodes: k });
+        }
+      },
+      signal,
+    );
+  }
+  // Phecodes below minCases (by their cohort case count, an upper bound) only need counting:
+  // done inline. The rest go out in ~6 batches per thread, interleaved so that each batch
+  // mixes common and rare phecodes (fit cost grows with the iterations rare ones need).
+  const out: PhecodeFit[] = fitPhecodes({
+    ...batch,
+    phecodes: sets.filter((s) => s.cases.length < batch.minCases),
+  });
+  const nBatches = Math.min(candidates.length, threads * 6);
+  const queue = Array.from({ length: nBatches }, (_, b) => candidates.filter((_, k) => k % nBatches === b));
+  let done = out.length;
+  await Promise.all(
+    Array.from({ length: threads }, async () => {
+      for (let part = queue.shift(); part; part = queue.shift()) {
+        if (signal.aborted) throw signal.reason ?? new Error('cancelled');
+        let partDone = 0;
+        const fits = await runInThread<PhewasBatch, PhecodeFit[], number>(
+          PHEWAS_THREAD,
+          { ...batch, phecodes: part },
+          {
+            onProgress: (k) => {
+              done += k - partDone;
+              partDone = k;
+              ctx.heartbeat({ phecodes: done });
+            },
+            signal,
+          },
+        );
+        done += part.length - partDone;
+        ctx.heartbeat({ phecodes: done });
+        out.push(...fits);
+      }
+    }),
+  );
+  return out.sort((p, q) => p.index - q.index);
 }
 
 export function createPhewasActivities(config: EngineConfig) {
@@ -217,112 +295,59 @@ export function createPhewasActivities(config: EngineConfig) {
           excluded: string | null;
         }[];
 
-        const n = a.n;
-        const status = new Int8Array(n); // 1 case, 0 control, -1 excluded or no predictor
-        const rows: PhewasRow[] = [];
-        for (let k = 0; k < phecodes.length; k++) {
-          const ph = phecodes[k];
-          status.fill(0);
-          for (let i = 0; i < n; i++) if (Number.isNaN(x[i])) status[i] = -1;
-          const excl = ph.excluded ?? '';
-          const cases = ph.cases ?? '';
-          const lim = Math.min(sampleOfPerson.length, Math.max(excl.length, cases.length));
-          for (let p = 0; p < lim; p++) {
+        // Per phecode: its cases and excluded persons as analysis-sample indexes (the BIT strings
+        // are scanned with indexOf, which skips the runs of '0' natively).
+        const toSamples = (bits: string | null): Int32Array => {
+          if (!bits) return new Int32Array(0);
+          const out: number[] = [];
+          const lim = Math.min(bits.length, sampleOfPerson.length);
+          for (let p = bits.indexOf('1'); p >= 0 && p < lim; p = bits.indexOf('1', p + 1)) {
             const i = sampleOfPerson[p];
-            if (i < 0) continue;
-            if (excl.charCodeAt(p) === 49) status[i] = -1;
-            else if (cases.charCodeAt(p) === 49 && !Number.isNaN(x[i])) status[i] = 1;
+            if (i >= 0) out.push(i);
           }
-          let nCases = 0;
-          let nControls = 0;
-          for (let i = 0; i < n; i++) {
-            if (status[i] === 1) nCases++;
-            else if (status[i] === 0) nControls++;
-          }
-          const base: PhewasRow = {
+          return Int32Array.from(out);
+        };
+        const sets: PhecodeSets[] = phecodes.map((ph, k) => ({
+          index: k,
+          sex: ph.sex,
+          cases: toSamples(ph.cases),
+          excluded: toSamples(ph.excluded),
+        }));
+        const batch: Omit<PhewasBatch, 'phecodes'> = {
+          n: a.n,
+          x,
+          cov: a.cov,
+          nCov: a.c,
+          sexCols,
+          minCases: phewas.minCases,
+          minControls: phewas.minControls,
+          firth: phewas.firth,
+        };
+        const fits = await fitAll(batch, sets, config, ctx);
+        const rows: PhewasRow[] = fits.map((f) => {
+          const ph = phecodes[f.index];
+          return {
             predictor: predictor.id,
             predictor_type: predictor.type,
             phecode: ph.phecode,
             phecode_version: phenome.phecodeVersion,
             description: ph.description,
             category: ph.category,
-            n_cases: nCases,
-            n_controls: nControls,
-            n_excluded: n - nCases - nControls,
-            beta: null,
-            se: null,
-            odds_ratio: null,
-            ci_low: null,
-            ci_high: null,
-            p: null,
-            neg_log10_p: null,
-            test: null,
-            status: 'ok',
-            reason: null,
+            n_cases: f.n_cases,
+            n_controls: f.n_controls,
+            n_excluded: f.n_excluded,
+            beta: f.beta,
+            se: f.se,
+            odds_ratio: f.odds_ratio,
+            ci_low: f.ci_low,
+            ci_high: f.ci_high,
+            p: f.p,
+            neg_log10_p: f.neg_log10_p,
+            test: f.test,
+            status: f.status,
+            reason: f.reason,
           };
-          if (nCases < phewas.minCases) {
-            rows.push({
-              ...base,
-              status: 'too_few_cases',
-              reason: `${nCases} cases < minCases ${phewas.minCases}`,
-            });
-            continue;
-          }
-          if (nControls < phewas.minControls) {
-            rows.push({
-              ...base,
-              status: 'too_few_controls',
-              reason: `${nControls} controls < minControls ${phewas.minControls}`,
-            });
-            continue;
-          }
-          const used = nCases + nControls;
-          const covIdx = analysis.covariates.map((_, j) => j).filter((j) => !(ph.sex && sexCols.includes(j)));
-          const pcols = 2 + covIdx.length;
-          const design = new Float64Array(used * pcols);
-          const y = new Float64Array(used);
-          let r = 0;
-          let xmin = Number.POSITIVE_INFINITY;
-          let xmax = Number.NEGATIVE_INFINITY;
-          for (let i = 0; i < n; i++) {
-            if (status[i] < 0) continue;
-            y[r] = status[i];
-            design[r] = 1;
-            design[used + r] = x[i];
-            if (x[i] < xmin) xmin = x[i];
-            if (x[i] > xmax) xmax = x[i];
-            for (let t = 0; t < covIdx.length; t++) design[(2 + t) * used + r] = a.cov[covIdx[t] * n + i];
-            r++;
-          }
-          if (xmin === xmax) {
-            rows.push({
-              ...base,
-              status: 'monomorphic',
-              reason: 'the predictor is constant among cases and controls',
-            });
-            continue;
-          }
-          const fit = logisticFitWithFallback(y, design, pcols, phewas.firth);
-          if (fit.status !== 'ok') {
-            rows.push({ ...base, test: fit.test, status: fit.status, reason: `logistic fit: ${fit.status}` });
-            continue;
-          }
-          rows.push({
-            ...base,
-            beta: fit.beta[1],
-            se: fit.se[1],
-            odds_ratio: fit.oddsRatio[1],
-            ci_low: fit.orLower95[1],
-            ci_high: fit.orUpper95[1],
-            p: fit.pValue[1],
-            neg_log10_p: fit.mlog10p[1],
-            test: fit.test,
-          });
-          if (k % 50 === 0) {
-            ctx.heartbeat({ phecodes: k });
-            if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
-          }
-        }
+        });
 
         const table = `phewas_rows_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
         await conn.run(`CREATE OR REPLACE TABLE ${table} (${ROW_DDL})`);

@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/phenome.ts [--persons 100000] [--records-per-person 40] [--version 1.2|X] [--memory 2GB]
  *
- * The conditions table is synthesised in SQL: each person gets a Poisson-ish number of
+ * The conditions table is synthesised in SQL (bench/synth-ehr.ts): each person gets a Poisson-ish number of
  * records (mean `records-per-person`) whose codes are drawn from the real map's ICD codes
  * with a skewed (power-law) frequency, dated over 10 years. The maps are read from
  * ../shared/reference/phecode. Prints wall time of the build (maps load + phenome + Parquet)
@@ -15,9 +15,10 @@ import { readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { sqlString, withCompute } from '../engine/duckdb.js';
+import { withCompute } from '../engine/duckdb.js';
 import { buildPhenome } from '../phenotype/build.js';
 import { loadConfig } from '../temporal.config.js';
+import { sharedMapsDir, synthesiseEhr } from './synth-ehr.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,15 +32,7 @@ const { values } = parseArgs({
 const nPersons = Number(values.persons);
 const perPerson = Number(values['records-per-person']);
 const version = values.version === 'X' ? 'X' : '1.2';
-const mapsDir = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  'shared',
-  'reference',
-  'phecode',
-  version === 'X' ? 'X' : 'v1.2',
-);
+const mapsDir = sharedMapsDir(version);
 const dataDir = join(tmpdir(), `biobank-bench-phenome-${process.pid}`);
 const config = loadConfig({
   BIOBANK_DATA_DIR: dataDir,
@@ -56,38 +49,13 @@ async function peakRssMiB(): Promise<number> {
 
 const t0 = performance.now();
 await withCompute(config, async (conn) => {
-  await conn.run(`CREATE OR REPLACE TEMP TABLE codes AS
-    SELECT row_number() OVER (ORDER BY hash(code)) - 1 AS i, vocabulary, code FROM (
-      SELECT DISTINCT upper(trim(vocabulary_id)) AS vocabulary, upper(trim(code)) AS code
-      FROM read_csv(${sqlString(join(mapsDir, version === 'X' ? 'phecodeX_R_map.csv' : 'phecode_map.csv'))}, all_varchar = true))`);
-  const nCodes = Number((await conn.runAndReadAll('SELECT count(*) AS n FROM codes')).getRowObjectsJS()[0].n);
-  const { mkdir } = await import('node:fs/promises');
-  await mkdir(releaseDir, { recursive: true });
-  await conn.run(
-    `COPY (SELECT 'P' || lpad(i::VARCHAR, 7, '0') AS person_id,
-                  CASE WHEN hash(i, 1) % 100 < 49 THEN 'M' WHEN hash(i, 1) % 100 < 99 THEN 'F' ELSE 'U' END AS sex,
-                  DATE '1930-01-01' + (hash(i, 2) % 25000)::INTEGER AS birth_date,
-                  NULL::INTEGER AS birth_year, 'EUR' AS ancestry
-           FROM range(${nPersons}) t(i))
-     TO ${sqlString(join(releaseDir, 'persons.parquet'))} (FORMAT parquet)`,
-  );
-  // Records: person i gets ~perPerson records (uniform 0..2*perPerson); code drawn with skew u^3.
-  await conn.run(
-    `COPY (
-       WITH r AS (
-         SELECT p.i AS pi, k FROM range(${nPersons}) p(i),
-              LATERAL (SELECT unnest(range((hash(p.i, 3) % ${2 * perPerson + 1})::BIGINT)) AS k)
-       )
-       SELECT 'P' || lpad(r.pi::VARCHAR, 7, '0') AS person_id, c.code, c.vocabulary,
-              DATE '2010-01-01' + (hash(r.pi, r.k, 5) % 3650)::INTEGER AS date
-       FROM r JOIN codes c ON c.i = floor(${nCodes} * pow((hash(r.pi, r.k, 4) % 1000000) / 1000000.0, 3))::BIGINT
-     ) TO ${sqlString(join(releaseDir, 'conditions.parquet'))} (FORMAT parquet, ROW_GROUP_SIZE 122880)`,
-  );
-  const n = (
-    await conn.runAndReadAll(
-      `SELECT count(*)::BIGINT AS n FROM read_parquet(${sqlString(join(releaseDir, 'conditions.parquet'))})`,
-    )
-  ).getRowObjectsJS()[0].n;
+  const n = await synthesiseEhr(conn, {
+    releaseDir,
+    mapsDir,
+    version,
+    persons: nPersons,
+    recordsPerPerson: perPerson,
+  });
   console.log(
     `synthesised ${nPersons} persons, ${n} condition records in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );

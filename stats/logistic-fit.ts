@@ -88,8 +88,216 @@ export function designMatrix(n: number, columns: readonly Float64Array[], interc
   return x;
 }
 
+/**
+ * Fused one-pass kernels, generated per p (≤ MAX_FUSED_P) and cached: the generic loops below
+ * make one pass over the samples per coefficient (η) or per pair of columns (XᵀWX), and each
+ * sum is one serial chain of dependent adds; the fused kernels read each sample once and keep
+ * the p(p+1)/2 + p sums in independent registers. Every sum still adds the same terms in the
+ * same sample order, so the results are bitwise identical to the generic loops (which remain
+ * for larger p and as the reference; test/stats checks the two agree exactly).
+ */
+const MAX_FUSED_P = 12;
+
+type EvaluateKernel = (
+  y: Float64Array,
+  x: Float64Array,
+  n: number,
+  beta: Float64Array,
+  eta: Float64Array,
+  mu: Float64Array,
+  w: Float64Array,
+) => number;
+type CrossKernel = (
+  x: Float64Array,
+  n: number,
+  w: Float64Array,
+  info: Float64Array,
+  y: Float64Array | null,
+  mu: Float64Array | null,
+  score: Float64Array | null,
+) => void;
+
+const evaluateKernels = new Map<number, EvaluateKernel>();
+const crossKernels = new Map<string, CrossKernel>();
+/** A generated function with a name (so that CPU profiles tell the kernels apart). */
+function named(name: string, params: string[], body: string): unknown {
+  return new Function(`return function ${name}(${params.join(', ')}) {${body}\n};`)();
+}
+const range = (p: number) => Array.from({ length: p }, (_, j) => j);
+
+function evaluateKernel(p: number): EvaluateKernel {
+  let k = evaluateKernels.get(p);
+  if (k) return k;
+  const js = range(p);
+  // e accumulates b_j·x_ij in column order from +0, as the generic loop's η[i] does (a zero
+  // coefficient's term is ±0 there and changes nothing: the generic loop may skip it).
+  const body = `
+    ${js.map((j) => `const b${j} = beta[${j}], o${j} = ${j} * n;`).join(' ')}
+    let ll = 0;
+    for (let i = 0; i < n; i++) {
+      let e = 0;
+      ${js.map((j) => `e += b${j} * x[o${j} + i];`).join(' ')}
+      eta[i] = e;
+      const t = Math.exp(-Math.abs(e));
+      const m = e >= 0 ? 1 / (1 + t) : t / (1 + t);
+      mu[i] = m;
+      w[i] = m * (1 - m);
+      ll += y[i] * e - (Math.max(e, 0) + Math.log1p(t));
+    }
+    return ll;`;
+  k = named(`evaluate_p${p}`, ['y', 'x', 'n', 'beta', 'eta', 'mu', 'w'], body) as EvaluateKernel;
+  evaluateKernels.set(p, k);
+  return k;
+}
+
+function crossKernel(p: number, withScore: boolean): CrossKernel {
+  const key = `${p}:${withScore}`;
+  let k = crossKernels.get(key);
+  if (k) return k;
+  const js = range(p);
+  const pairs = js.flatMap((j) => range(j + 1).map((l) => [j, l] as const));
+  // s_jl = Σ (w_i·x_ij)·x_il (the generic loop's w[i] * x[oj + i] * x[ol + i]);
+  // u_j = Σ x_ij·(y_i − μ_i)
+  const body = `
+    ${js.map((j) => `const o${j} = ${j} * n;`).join(' ')}
+    ${pairs.map(([j, l]) => `let s${j}_${l} = 0;`).join(' ')}
+    ${withScore ? js.map((j) => `let u${j} = 0;`).join(' ') : ''}
+    for (let i = 0; i < n; i++) {
+      const wi = w[i];
+      ${js.map((j) => `const x${j} = x[o${j} + i]; const t${j} = wi * x${j};`).join(' ')}
+      ${pairs.map(([j, l]) => `s${j}_${l} += t${j} * x${l};`).join(' ')}
+      ${withScore ? `const r = y[i] - mu[i]; ${js.map((j) => `u${j} += x${j} * r;`).join(' ')}` : ''}
+    }
+    ${pairs.map(([j, l]) => `info[${j + l * p}] = s${j}_${l}; info[${l + j * p}] = s${j}_${l};`).join(' ')}
+    ${withScore ? js.map((j) => `score[${j}] = u${j};`).join(' ') : ''}`;
+  k = named(
+    `cross_p${p}${withScore ? '_score' : ''}`,
+    ['x', 'n', 'w', 'info', 'y', 'mu', 'score'],
+    body,
+  ) as CrossKernel;
+  crossKernels.set(key, k);
+  return k;
+}
+
+type FirthScoreKernel = (
+  x: Float64Array,
+  n: number,
+  y: Float64Array,
+  mu: Float64Array,
+  w: Float64Array,
+  chol: Float64Array,
+  score: Float64Array,
+) => void;
+const firthScoreKernels = new Map<number, FirthScoreKernel>();
+
+/** Firth's modified score with the Cholesky factor's entries held in locals (see firthScoreGeneric). */
+function firthScoreKernel(p: number): FirthScoreKernel {
+  let k = firthScoreKernels.get(p);
+  if (k) return k;
+  const js = range(p);
+  const body = `
+    ${js
+      .map((j) =>
+        range(j + 1)
+          .map((l) => `const L${j}_${l} = chol[${j + l * p}];`)
+          .join(' '),
+      )
+      .join(' ')}
+    ${js.map((j) => `const o${j} = ${j} * n; let u${j} = 0;`).join(' ')}
+    for (let i = 0; i < n; i++) {
+      ${js
+        .map(
+          (j) =>
+            `const x${j} = x[o${j} + i]; let s${j} = x${j}; ${range(j)
+              .map((l) => `s${j} -= L${j}_${l} * v${l};`)
+              .join(' ')} const v${j} = s${j} / L${j}_${j};`,
+        )
+        .join(' ')}
+      let h = 0;
+      ${js.map((j) => `h += v${j} * v${j};`).join(' ')}
+      h *= w[i];
+      const m = mu[i];
+      const resid = y[i] - m + h * (0.5 - m);
+      ${js.map((j) => `u${j} += resid * x${j};`).join(' ')}
+    }
+    ${js.map((j) => `score[${j}] = u${j};`).join(' ')}`;
+  k = named(`firthScore_p${p}`, ['x', 'n', 'y', 'mu', 'w', 'chol', 'score'], body) as FirthScoreKernel;
+  firthScoreKernels.set(p, k);
+  return k;
+}
+
+/**
+ * Firth's modified score U*_j = Σ_i (y_i − μ_i + h_i(½ − μ_i)) x_ij, with the hat-matrix
+ * diagonal h_i = w_i ‖L⁻¹x_i‖² (`chol` holds the Cholesky factor L of XᵀWX).
+ */
+function firthScoreGeneric(
+  x: Float64Array,
+  n: number,
+  p: number,
+  y: Float64Array,
+  mu: Float64Array,
+  w: Float64Array,
+  chol: Float64Array,
+  v: Float64Array,
+  score: Float64Array,
+): void {
+  score.fill(0);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < p; j++) {
+      let s = x[j * n + i];
+      for (let k = 0; k < j; k++) s -= chol[j + k * p] * v[k];
+      v[j] = s / chol[j + j * p];
+    }
+    let h = 0;
+    for (let j = 0; j < p; j++) h += v[j] * v[j];
+    h *= w[i];
+    const resid = y[i] - mu[i] + h * (0.5 - mu[i]);
+    for (let j = 0; j < p; j++) score[j] += resid * x[j * n + i];
+  }
+}
+
 /** η = Xβ, μ, w and ℓ; returns ℓ. */
 function evaluate(
+  y: Float64Array,
+  x: Float64Array,
+  n: number,
+  p: number,
+  beta: Float64Array,
+  eta: Float64Array,
+  mu: Float64Array,
+  w: Float64Array,
+): number {
+  if (p <= MAX_FUSED_P) return evaluateKernel(p)(y, x, n, beta, eta, mu, w);
+  return evaluateGeneric(y, x, n, p, beta, eta, mu, w);
+}
+
+/** XᵀWX into info (p×p, full symmetric). */
+function information(x: Float64Array, n: number, p: number, w: Float64Array, info: Float64Array): void {
+  if (p <= MAX_FUSED_P) crossKernel(p, false)(x, n, w, info, null, null, null);
+  else informationGeneric(x, n, p, w, info);
+}
+
+/** XᵀWX into info and the score Xᵀ(y − μ) into score, in one pass when p is small. */
+function informationAndScore(
+  x: Float64Array,
+  n: number,
+  p: number,
+  w: Float64Array,
+  info: Float64Array,
+  y: Float64Array,
+  mu: Float64Array,
+  score: Float64Array,
+): void {
+  if (p <= MAX_FUSED_P) {
+    crossKernel(p, true)(x, n, w, info, y, mu, score);
+    return;
+  }
+  informationGeneric(x, n, p, w, info);
+  scoreGeneric(x, n, p, y, mu, score);
+}
+
+/** The generic (one pass per coefficient) η, μ, w and ℓ: the reference for the fused kernel. */
+export function evaluateGeneric(
   y: Float64Array,
   x: Float64Array,
   n: number,
@@ -119,8 +327,14 @@ function evaluate(
   return ll;
 }
 
-/** XᵀWX into info (p×p, full symmetric). */
-function information(x: Float64Array, n: number, p: number, w: Float64Array, info: Float64Array): void {
+/** The generic (one pass per pair of columns) XᵀWX: the reference for the fused kernel. */
+export function informationGeneric(
+  x: Float64Array,
+  n: number,
+  p: number,
+  w: Float64Array,
+  info: Float64Array,
+): void {
   for (let j = 0; j < p; j++) {
     const oj = j * n;
     for (let l = 0; l <= j; l++) {
@@ -132,6 +346,58 @@ function information(x: Float64Array, n: number, p: number, w: Float64Array, inf
     }
   }
 }
+
+function scoreGeneric(
+  x: Float64Array,
+  n: number,
+  p: number,
+  y: Float64Array,
+  mu: Float64Array,
+  score: Float64Array,
+): void {
+  for (let j = 0; j < p; j++) {
+    const off = j * n;
+    let s = 0;
+    for (let i = 0; i < n; i++) s += x[off + i] * (y[i] - mu[i]);
+    score[j] = s;
+  }
+}
+
+/** The fused kernels of `evaluate` and `information`, exported for the exactness test. */
+export const fusedKernels = {
+  evaluate: (
+    y: Float64Array,
+    x: Float64Array,
+    n: number,
+    p: number,
+    beta: Float64Array,
+    eta: Float64Array,
+    mu: Float64Array,
+    w: Float64Array,
+  ) => evaluateKernel(p)(y, x, n, beta, eta, mu, w),
+  informationAndScore: (
+    x: Float64Array,
+    n: number,
+    p: number,
+    w: Float64Array,
+    info: Float64Array,
+    y: Float64Array,
+    mu: Float64Array,
+    score: Float64Array,
+  ) => crossKernel(p, true)(x, n, w, info, y, mu, score),
+  firthScore: (
+    x: Float64Array,
+    n: number,
+    p: number,
+    y: Float64Array,
+    mu: Float64Array,
+    w: Float64Array,
+    chol: Float64Array,
+    score: Float64Array,
+  ) => firthScoreKernel(p)(x, n, y, mu, w, chol, score),
+  maxP: MAX_FUSED_P,
+};
+export { firthScoreGeneric };
 
 function emptyFit(n: number, p: number, status: Status, test: 'wald' | 'firth'): LogisticFit {
   const nan = () => new Float64Array(p).fill(Number.NaN);
@@ -228,13 +494,7 @@ export function logisticFit(
   let iter = 0;
   while (iter < maxIter) {
     iter++;
-    information(x, n, p, w, info);
-    for (let j = 0; j < p; j++) {
-      const off = j * n;
-      let s = 0;
-      for (let i = 0; i < n; i++) s += x[off + i] * (y[i] - mu[i]);
-      score[j] = s;
-    }
+    informationAndScore(x, n, p, w, info, y, mu, score);
     if (!cholesky(info, p)) {
       // singular at the start: collinear design; later: the weights of the samples that a
       // column separates collapsed towards 0 as β diverged (separation)
@@ -326,19 +586,8 @@ export function firthFit(
   while (iter < maxIter) {
     iter++;
     // modified score with hat-matrix diagonal h_i = w_i ‖L⁻¹x_i‖² (info holds L here)
-    score.fill(0);
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < p; j++) {
-        let s = x[j * n + i];
-        for (let k = 0; k < j; k++) s -= info[j + k * p] * v[k];
-        v[j] = s / info[j + j * p];
-      }
-      let h = 0;
-      for (let j = 0; j < p; j++) h += v[j] * v[j];
-      h *= w[i];
-      const resid = y[i] - mu[i] + h * (0.5 - mu[i]);
-      for (let j = 0; j < p; j++) score[j] += resid * x[j * n + i];
-    }
+    if (p <= MAX_FUSED_P) firthScoreKernel(p)(x, n, y, mu, w, info, score);
+    else firthScoreGeneric(x, n, p, y, mu, w, info, v, score);
     const delta = Float64Array.from(score);
     solveInPlace(info, p, delta);
     let maxAbs = 0;
@@ -357,7 +606,14 @@ export function firthFit(
     let llNew = Number.NaN;
     let improved = false;
     for (let half = 0; half <= 40; half++) {
-      for (let j = 0; j < p; j++) trial[j] = beta[j] + delta[j];
+      let moved = false;
+      for (let j = 0; j < p; j++) {
+        trial[j] = beta[j] + delta[j];
+        if (trial[j] !== beta[j]) moved = true;
+      }
+      // A step below half an ulp of every β_j leaves β unchanged, so ℓ* cannot increase, nor
+      // can it for the smaller steps after: stop halving (the outcome is the same, sooner).
+      if (!moved && half > 0) break;
       llNew = evaluate(y, x, n, p, trial, eta, mu, w);
       pllNew = penalised(llNew);
       if (pllNew > pll || (pllNew === pll && half === 0)) {
@@ -398,6 +654,7 @@ export type FirthMode = 'fallback' | 'never' | 'always';
 /**
  * Wald fit with Firth fallback (PLINK2 `firth-fallback` semantics for one design): Firth is used
  * when `firth` is 'always', or when it is 'fallback' and the ML fit separated or did not converge.
+ * `options` apply to the ML fit; Firth always starts from β = 0 with its own defaults.
  */
 export function logisticFitWithFallback(
   y: Float64Array,
@@ -406,10 +663,10 @@ export function logisticFitWithFallback(
   firth: FirthMode = 'fallback',
   options: LogisticFitOptions = {},
 ): LogisticFit {
-  if (firth === 'always') return firthFit(y, x, p, { ...options, maxIter: undefined, tol: undefined });
+  if (firth === 'always') return firthFit(y, x, p);
   const fit = logisticFit(y, x, p, options);
   if (firth === 'fallback' && (fit.status === 'separation' || fit.status === 'not_converged')) {
-    const f = firthFit(y, x, p, { init: options.init });
+    const f = firthFit(y, x, p);
     return f.status === 'ok' ? f : { ...f, status: fit.status };
   }
   return fit;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPhewasActivities } from '../../activities/phewas.js';
+import { createPhewasActivities, PHEWAS_THREADING } from '../../activities/phewas.js';
 import { GT_PACKED_MISSING, packedCode } from '../../engine/genotypes.js';
 import { phewasSpecSchema } from '../../schemas/study.js';
 import type { AnalysisTable, RunContext } from '../../schemas/study-io.js';
@@ -196,5 +196,44 @@ describe('PheWAS of a variant over phecode 1.2', () => {
       expect(Math.abs(Number(t.se) - rse) / rse).toBeLessThan(1e-4);
     }
     conn.closeSync();
+  });
+
+  it('gives the same rows when the fits run on pooled worker threads', async () => {
+    const config = loadConfig({ BIOBANK_DATA_DIR: join(dir, 'data'), BIOBANK_DUCKDB_THREADS: '2' });
+    const acts = createPhewasActivities(config);
+    const phewas = phewasSpecSchema.parse({ phecodeVersion: '1.2', maps: MAPS, minCases: 20 });
+    const phenome = await runActivity(acts.buildRunPhenome, { run, analysis, phewas });
+    const variant = { type: 'variant', variantIdx: 0, chrom: '1', pos: 1000, ref: 'C', alt: 'T' } as const;
+    const inline = await runActivity(acts.runPhewas, {
+      run,
+      analysis,
+      phenome,
+      phewas,
+      predictor: { ...variant, id: 'inline' },
+    });
+    const saved = PHEWAS_THREADING.minWork;
+    PHEWAS_THREADING.minWork = 0;
+    try {
+      const threaded = await runActivity(acts.runPhewas, {
+        run,
+        analysis,
+        phenome,
+        phewas,
+        predictor: { ...variant, id: 'threaded' },
+      });
+      expect(threaded.nTested).toBe(inline.nTested);
+      const db = await DuckDBInstance.create(':memory:');
+      const conn = await db.connect();
+      const read = async (path: string) =>
+        (
+          await conn.runAndReadAll(
+            `SELECT * EXCLUDE (predictor) FROM read_parquet('${path}') ORDER BY phecode`,
+          )
+        ).getRowObjectsJS();
+      expect(await read(threaded.path)).toEqual(await read(inline.path));
+      conn.closeSync();
+    } finally {
+      PHEWAS_THREADING.minWork = saved;
+    }
   });
 });
