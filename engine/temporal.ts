@@ -109,6 +109,7 @@ export interface EngineWorkerOptions {
 /** Modules the engine's activities run on pooled worker threads (engine/thread.ts). */
 export const THREAD_MODULES = [
   new URL('../activities/gwas-thread.ts', import.meta.url),
+  new URL('../activities/phewas-fit.ts', import.meta.url),
   new URL('../ingest/vcf/shard-job.ts', import.meta.url),
 ];
 
