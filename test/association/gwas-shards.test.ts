@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeGwasShard, createGwasActivities, type ShardCursor } from '../../activities/gwas.js';
 import { gwasSpecSchema } from '../../schemas/study.js';
 import type { AnalysisTable, GwasShardResult, RunContext } from '../../schemas/study-io.js';
+import { linearGwas, prepareLinear } from '../../stats/linear.js';
 import { loadConfig } from '../../temporal.config.js';
 import { runActivity } from '../helpers/activity.js';
 import {
@@ -300,6 +301,53 @@ describe('GWAS shards against plink2 --glm', () => {
     // Lead loci follow the main trait; y2's planted variant is found in its own rows.
     expect(summary.leadLoci[0]).toMatchObject({ variantIdx: 10 });
     expect(summary.traits?.[2].lambdaGc).toBeGreaterThan(0.7);
+  });
+
+  it('reads dosages where a release has them and tests them, not the hard calls', async () => {
+    // A small release: every third variant also carries DS (hard call plus noise).
+    const r = rng(7);
+    const ids = Array.from({ length: 300 }, (_, i) => `D${i}`);
+    const variants: FixtureVariant[] = Array.from({ length: 30 }, (_, j) => {
+      const gt = Uint8Array.from({ length: 300 }, () => (r.next() < 0.3 ? 1 : 0) + (r.next() < 0.3 ? 1 : 0));
+      const ds =
+        j % 3 === 0
+          ? Float32Array.from(gt, (g) => Math.min(2, Math.max(0, g + 0.3 * (r.next() - 0.5))))
+          : undefined;
+      return { chrom: '1', pos: 1000 + j, ref: 'A', alt: 'G', gt, ds, shard: 'd0' };
+    });
+    const y = Float64Array.from({ length: 300 }, () => r.normal());
+    const c1 = Float64Array.from({ length: 300 }, () => r.normal());
+    const sub = join(dir, 'dosage');
+    await writeReleaseFixture(join(sub, 'release'), ids, variants);
+    await writeAnalysisFixture(join(sub, 'analysis.parquet'), ids, y, { c1 });
+    const config = loadConfig({ BIOBANK_DATA_DIR: join(sub, 'data'), BIOBANK_DUCKDB_THREADS: '1' });
+    const acts = createGwasActivities(config);
+    const runFor = { ...run, releaseDir: join(sub, 'release'), runDir: join(sub, 'run') };
+    const a: AnalysisTable = { ...analysis, path: join(sub, 'analysis.parquet'), covariates: ['c1'] };
+    const open = gwasSpecSchema.parse({ minMac: 0, minMaf: 0, maxMissing: 1, hweP: 0 });
+    const [shard] = await runActivity(acts.planGwasShards, {
+      run: runFor,
+      chromosomes: null,
+      shardVariants: 100,
+    });
+    const res = await runActivity(acts.runGwasShard, { run: runFor, shard, analysis: a, gwas: open });
+    const rows = await readRows(res.path);
+    const cov = Float64Array.from(c1);
+    const model = prepareLinear(
+      [y],
+      cov,
+      1,
+      300,
+      Int32Array.from({ length: 300 }, (_, i) => i),
+    );
+    const want = linearGwas(
+      model,
+      variants.map((v) => v.ds ?? v.gt),
+    );
+    expect(rows.map((x) => x.beta)).toEqual(Array.from(want.beta));
+    // and the dosage rows differ from what the hard calls alone give
+    const hard = linearGwas(model, [variants[0].gt]);
+    expect(rows[0].beta).not.toBe(hard.beta[0]);
   });
 
   it('logistic: Wald and Firth rows agree with plink2 firth-fallback', async () => {

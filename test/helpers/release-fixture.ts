@@ -7,7 +7,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { packGt } from '../../engine/genotypes.js';
+import { encodeDs, packGt } from '../../engine/genotypes.js';
 
 export interface FixtureVariant {
   chrom: string;
@@ -16,6 +16,8 @@ export interface FixtureVariant {
   alt: string;
   /** One byte per sample: 0/1/2 ALT count, 255 missing. */
   gt: Uint8Array;
+  /** ALT dosages (NaN missing), stored as the `ds` BLOB; absent: NULL. */
+  ds?: Float32Array;
   shard: string;
   gene?: string;
   consequence?: string;
@@ -73,7 +75,8 @@ export async function writeReleaseFixture(
       app.endRow();
       gapp.appendBigInt(BigInt(i));
       gapp.appendBlob(packGt(v.gt));
-      gapp.appendNull();
+      if (v.ds) gapp.appendBlob(encodeDs(v.ds));
+      else gapp.appendNull();
       gapp.appendVarchar(v.shard);
       gapp.endRow();
     });
