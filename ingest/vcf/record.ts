@@ -1,7 +1,10 @@
 /**
  * Byte-level parser for one VCF data line. The fixed columns become strings (one set per
  * record); the sample columns are read straight from the bytes into typed arrays that the
- * parser owns and reuses, so the per-genotype loop allocates nothing.
+ * parser owns and reuses, so the per-genotype loop allocates nothing. The common forms take
+ * faster paths with the same results: biallelic GT-only records of 4-byte calls are decoded
+ * four calls per step from 32-bit words (and handed out already packed), biallelic `GT:DS`
+ * columns in one tight pass; any other column goes through the general per-byte loop.
  *
  * Genotype conventions (shared with `engine/genotypes.ts`):
  * - GT `a/b` or `a|b` (phase ignored), haploid `a`; a call with any `.` allele is missing
@@ -13,6 +16,8 @@
  *   (dosage = Σ_g P(g)·copies_of_ALT(g), genotype order of VCF 4.3 §1.6.2), else none.
  *   A missing DS/GP (`.`) is NaN.
  */
+
+import { endianness } from 'node:os';
 
 /** A problem in one record, located by field; the caller adds file and line. */
 export class RecordError extends Error {
@@ -34,6 +39,8 @@ const ZERO = 48;
 const NINE = 57;
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+const LITTLE = endianness() === 'LE';
 
 /** Missing allele marker in `allele1`/`allele2`. */
 const MISSING = -1;
@@ -69,6 +76,18 @@ export class RecordParser {
   private nMiss = 0;
   /** Dosage per ALT, alt-major: dosage[(a − 1)·nSamples + s]. Grown as needed. */
   dosage: Float32Array;
+  /**
+   * Biallelic records whose calls all took the word-at-a-time path: the calls already
+   * packed two bits per sample (the `gt` BLOB of `engine/genotypes.ts`); `packedReady` says
+   * whether this record's `packed` is valid. Otherwise callers pack `gt1` themselves.
+   */
+  readonly packed: Uint8Array;
+  packedReady = false;
+  /** 4-aligned copy of the sample columns for the word-at-a-time path. */
+  private words: Uint32Array;
+  private wordBytes: Uint8Array;
+  private gt1Words: Uint32Array;
+  private groupHist = new Float64Array(256);
   private gpScratch = new Float64Array(64);
   private sampleNames: string[];
 
@@ -77,14 +96,21 @@ export class RecordParser {
     this.nSamples = samples.length;
     this.allele1 = new Int16Array(this.nSamples);
     this.allele2 = new Int16Array(this.nSamples);
-    this.gt1 = new Uint8Array(this.nSamples);
+    // Whole 32-bit words, so the word-at-a-time path can write four calls at once.
+    const nWords = (this.nSamples + 3) >> 2;
+    this.gt1Words = new Uint32Array(nWords);
+    this.gt1 = new Uint8Array(this.gt1Words.buffer, 0, this.nSamples);
     this.dosage = new Float32Array(this.nSamples);
+    this.packed = new Uint8Array(nWords);
+    this.words = new Uint32Array(nWords * 4);
+    this.wordBytes = new Uint8Array(this.words.buffer);
   }
 
   /**
    * Parse the line `buf[start, end)` (no newline). Throws `RecordError` for malformed input.
    */
   parse(buf: Uint8Array, start: number, end: number): void {
+    this.packedReady = false;
     // Fixed columns: CHROM POS ID REF ALT QUAL FILTER INFO FORMAT.
     const cols = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     cols[0] = start;
@@ -168,7 +194,30 @@ export class RecordParser {
     // Fast path: GT first in FORMAT and a diploid call of single-digit alleles ("0|1").
     const gtFirst = gtIdx === 0;
     const onlyGt = gtFirst && keys.length === 1;
-    for (let s = 0; s < n; s++) {
+    const gtDs = gtFirst && dsIdx === 1 && keys.length === 2 && biallelic;
+    let s0 = 0;
+    this.packedReady = false;
+    if (LITTLE && onlyGt && biallelic && n > 0 && end - from === 4 * n - 1) {
+      // Every call is 4 bytes ("x|y\t") when all are diploid and single-digit: check and
+      // decode them a word (one call) at a time, four calls (one packed byte) per step.
+      s0 = this.wordCalls(buf, from, n);
+      sumG = this.sumG;
+      nHet = this.nHet;
+      nMiss = this.nMiss;
+      p = from + 4 * s0;
+      this.packedReady = s0 === n;
+    }
+    for (let s = s0; s < n; s++) {
+      if (gtDs) {
+        // Runs of common `GT:DS` columns; a column of another form takes the loop below.
+        s = this.gtDsCalls(buf, p, end, s, n, sumG, nHet);
+        sumG = this.sumG;
+        nHet = this.nHet;
+        p = this.numEnd;
+        if (s >= n) break;
+      }
+      // A diploid single-digit call opening a sample column with more fields ("0|1:0.98").
+      let quickGt = false;
       if (gtFirst && p + 3 < end) {
         const x = buf[p] - ZERO;
         const sep = buf[p + 1];
@@ -188,6 +237,7 @@ export class RecordParser {
             p += 4;
             continue;
           }
+          quickGt = after === COLON;
         }
       }
       if (p > end) throw new RecordError(`expected ${n} sample columns, found ${s}`, 'samples');
@@ -195,6 +245,13 @@ export class RecordParser {
       a2[s] = NONE;
       if (this.hasDosage) for (let a = 0; a < nAlt; a++) dosage[a * n + s] = Number.NaN;
       let field = 0;
+      if (quickGt) {
+        // As the GT branch below would have read it; go on with the next field.
+        a1[s] = buf[p] - ZERO;
+        a2[s] = buf[p + 2] - ZERO;
+        p += 4;
+        field = 1;
+      }
       // Walk the sub-fields of this sample column.
       for (;;) {
         const ch = p < end ? buf[p] : TAB;
@@ -324,6 +381,140 @@ export class RecordParser {
 
   private numEnd = 0;
 
+  /**
+   * The path of a biallelic `GT:DS` record: decodes sample columns while each is
+   * `[0-9][|/][0-9]:<decimal>` (digits, optionally a point and more digits) ending in a tab or
+   * the line end, from sample `s0` at `from` on, filling `gt1` and `dosage` and adding to
+   * the tallies `sumG0`/`nHet0` (left in `sumG`/`nHet`). Returns the first sample it did not
+   * decode and sets `numEnd` to where its column starts; the per-byte loop takes that one.
+   */
+  private gtDsCalls(
+    buf: Uint8Array,
+    from: number,
+    end: number,
+    s0: number,
+    n: number,
+    sumG0: number,
+    nHet0: number,
+  ): number {
+    const gt1 = this.gt1;
+    const dosage = this.dosage;
+    let sumG = sumG0;
+    let nHet = nHet0;
+    let p = from;
+    let s = s0;
+    for (; s < n && p + 4 < end; s++) {
+      const x = buf[p] - ZERO;
+      const sep = buf[p + 1];
+      const y = buf[p + 2] - ZERO;
+      if (x < 0 || x > 1 || y < 0 || y > 1 || (sep !== PIPE && sep !== SLASH) || buf[p + 3] !== COLON) break;
+      let q = p + 4;
+      let b = buf[q];
+      let mant = 0;
+      let digits = 0;
+      let scale = 0;
+      while (b >= ZERO && b <= NINE) {
+        mant = mant * 10 + (b - ZERO);
+        digits++;
+        b = ++q < end ? buf[q] : TAB;
+      }
+      if (b === DOT && digits > 0) {
+        b = ++q < end ? buf[q] : TAB;
+        while (b >= ZERO && b <= NINE) {
+          mant = mant * 10 + (b - ZERO);
+          digits++;
+          scale++;
+          b = ++q < end ? buf[q] : TAB;
+        }
+      }
+      if (b !== TAB || digits === 0 || digits > 15) break;
+      // The same value `number` computes for this form.
+      dosage[s] = scale === 0 ? mant : mant / POW10[scale];
+      const g = x + y;
+      gt1[s] = g;
+      sumG += g;
+      nHet += x ^ y;
+      p = q + 1;
+    }
+    this.sumG = sumG;
+    this.nHet = nHet;
+    this.numEnd = p;
+    return s;
+  }
+
+  /**
+   * The word-at-a-time path of a biallelic GT-only record whose sample columns
+   * `buf[from, from + 4n − 1)` are all 4 bytes long: decodes calls while each is `[01][|/][01]`
+   * followed by a tab (the last by the line end), filling `gt1`, `packed`, `sumG` and `nHet`.
+   * Returns how many samples it decoded: a multiple of 4 below n where a call of another
+   * form starts a group of four (the per-byte loop goes on from there), else n.
+   */
+  private wordCalls(buf: Uint8Array, from: number, n: number): number {
+    const words = this.words;
+    const bytes = this.wordBytes;
+    bytes.set(buf.subarray(from, from + 4 * n - 1));
+    bytes[4 * n - 1] = TAB;
+    const nWords = (n + 3) >> 2;
+    for (let i = n; i < 4 * nWords; i++) words[i] = WORD_PIPE; // "0|0" padding: code 0
+    const packed = this.packed;
+    const gt1w = this.gt1Words;
+    // Groups of four plain calls are only counted by their allele bits here (`hist`); the
+    // tallies come from the histogram at the end.
+    const hist = this.groupHist;
+    hist.fill(0);
+    let sumG = 0;
+    let nHet = 0;
+    let nMiss = 0;
+    let q = 0;
+    for (; q < nWords; q++) {
+      const i = q << 2;
+      const w0 = words[i];
+      const w1 = words[i + 1];
+      const w2 = words[i + 2];
+      const w3 = words[i + 3];
+      if (
+        (((w0 ^ WORD_PIPE) | (w1 ^ WORD_PIPE) | (w2 ^ WORD_PIPE) | (w3 ^ WORD_PIPE)) & WORD_MASK) === 0 ||
+        (((w0 ^ WORD_SLASH) | (w1 ^ WORD_SLASH) | (w2 ^ WORD_SLASH) | (w3 ^ WORD_SLASH)) & WORD_MASK) === 0
+      ) {
+        // Four calls `[01]|[01]` (or all with `/`): first alleles to bits 0–3, second to 4–7.
+        const k = (w0 & 0x10001) | ((w1 & 0x10001) << 1) | ((w2 & 0x10001) << 2) | ((w3 & 0x10001) << 3);
+        const key = (k & 15) | ((k >>> 12) & 0xf0);
+        packed[q] = GROUP_PACKED[key];
+        gt1w[q] = GROUP_GT1[key];
+        hist[key]++;
+        continue;
+      }
+      // Mixed separators, or a call of another form: a missing `./.` or `.|.` is fine too.
+      const c0 = wordCode(w0);
+      const c1 = wordCode(w1);
+      const c2 = wordCode(w2);
+      const c3 = wordCode(w3);
+      if (c0 < 0 || c1 < 0 || c2 < 0 || c3 < 0) break;
+      for (let k = 0; k < 4; k++) {
+        const w = words[i + k];
+        const c = k === 0 ? c0 : k === 1 ? c1 : k === 2 ? c2 : c3;
+        if (c === 3) nMiss++;
+        else {
+          sumG += c;
+          nHet += (w ^ (w >>> 16)) & 1;
+        }
+      }
+      packed[q] = c0 | (c1 << 2) | (c2 << 4) | (c3 << 6);
+      gt1w[q] =
+        unpackedCode(c0) | (unpackedCode(c1) << 8) | (unpackedCode(c2) << 16) | (unpackedCode(c3) << 24);
+    }
+    for (let key = 0; key < 256; key++) {
+      const h = hist[key];
+      if (h === 0) continue;
+      sumG += h * GROUP_SUM[key];
+      nHet += h * GROUP_HET[key];
+    }
+    this.sumG = sumG;
+    this.nHet = nHet;
+    this.nMiss = nMiss;
+    return Math.min(n, q << 2);
+  }
+
   /** Allele counts of a biallelic record, from the tallies kept while parsing. */
   biallelicCounts(out: AlleleCounts): void {
     const nCalled = this.nSamples - this.nMiss;
@@ -409,6 +600,49 @@ export class RecordParser {
     else v = Number(latin1(buf, start, p));
     return neg ? -v : v;
   }
+}
+
+/** A call `0|0` followed by a tab, as a little-endian 32-bit word; `0/0` likewise. */
+const WORD_PIPE = 0x09307c30;
+const WORD_SLASH = 0x09302f30;
+/** Clears bit 0 of both allele bytes, so `1` matches as `0`. */
+const WORD_MASK = 0xfffefffe | 0;
+
+/**
+ * Four plain diploid calls by their allele bits (first alleles in bits 0–3, second alleles
+ * in bits 4–7, sample order): the packed byte, the four `gt1` bytes as a little-endian word,
+ * Σ ALT copies and heterozygous calls.
+ */
+const GROUP_PACKED = new Uint8Array(256);
+const GROUP_GT1 = new Uint32Array(256);
+const GROUP_SUM = new Uint8Array(256);
+const GROUP_HET = new Uint8Array(256);
+for (let key = 0; key < 256; key++) {
+  for (let j = 0; j < 4; j++) {
+    const x = (key >> j) & 1;
+    const y = (key >> (4 + j)) & 1;
+    GROUP_PACKED[key] |= (x + y) << (2 * j);
+    GROUP_GT1[key] |= (x + y) << (8 * j);
+    GROUP_SUM[key] += x + y;
+    GROUP_HET[key] += x ^ y;
+  }
+}
+
+/** `./.` and `.|.` followed by a tab, as little-endian 32-bit words. */
+const WORD_MISSING_SLASH = 0x092e2f2e;
+const WORD_MISSING_PIPE = 0x092e7c2e;
+
+/** Packed code (0/1/2, 3 missing) of one 4-byte call word, or −1 for any other form. */
+function wordCode(w: number): number {
+  const m = w & WORD_MASK;
+  if (m === WORD_PIPE || m === WORD_SLASH) return (w & 1) + ((w >>> 16) & 1);
+  if (w === WORD_MISSING_SLASH || w === WORD_MISSING_PIPE) return 3;
+  return -1;
+}
+
+/** The `gt1` byte of a packed code (3 → 255). */
+function unpackedCode(c: number): number {
+  return c === 3 ? 255 : c;
 }
 
 const COLUMN_NAMES = ['CHROM', 'POS', 'ID', 'REF', 'ALT', 'QUAL', 'FILTER', 'INFO', 'FORMAT'];

@@ -36,6 +36,11 @@ import { type ByteRange, type Cursor, readChunks, type SourceKind, sourceKind } 
 
 /** Parquet row group size of genotype parts: small, so a per-variant scan reads little. */
 export const GENOTYPE_ROW_GROUP = 256;
+/**
+ * ZSTD level of the genotype files. On 2-bit packed calls level 1 compresses as well as
+ * DuckDB's default level 3 (33.7 vs 33.9 MB for 50,000 × 10,000 calls) with ≈ 30% less CPU.
+ */
+export const GENOTYPE_ZSTD_LEVEL = 1;
 /** Flush a chunk when its genotype BLOBs reach this many bytes. */
 const CHUNK_BYTES = 48 << 20;
 /** …or this many biallelic records. */
@@ -254,7 +259,7 @@ export async function ingestShard(
     const base = join(dir, chunkName(chunk));
     await atomicProduce(`${base}.gt.parquet`, (tmp) =>
       conn.run(
-        `COPY ${gtTable} TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION ${task.compressGenotypes === false ? 'uncompressed' : 'zstd'}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
+        `COPY ${gtTable} TO ${sqlString(tmp)} (FORMAT parquet, ${task.compressGenotypes === false ? 'COMPRESSION uncompressed' : `COMPRESSION zstd, COMPRESSION_LEVEL ${GENOTYPE_ZSTD_LEVEL}`}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
       ),
     );
     await atomicProduce(`${base}.var.parquet`, (tmp) =>
@@ -310,7 +315,8 @@ export async function ingestShard(
       const idx = nVariants++;
       if (nSamples > 0) {
         gtApp.appendBigInt(BigInt(idx));
-        gtApp.appendBlob(packGt(gtBytes, nSamples, packed));
+        // A biallelic record of plain diploid calls comes packed from the parser.
+        gtApp.appendBlob(parser.packedReady ? parser.packed : packGt(gtBytes, nSamples, packed));
         if (parser.hasDosage) gtApp.appendBlob(encodeDs(parser.dosage, nSamples, (a - 1) * nSamples));
         else gtApp.appendNull();
         gtApp.endRow();

@@ -27,7 +27,7 @@
 
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { createGunzip, inflateRawSync } from 'node:zlib';
+import { constants, createGunzip, InflateRaw, inflateRawSync } from 'node:zlib';
 
 export type SourceKind = 'plain' | 'bgzf' | 'gzip';
 
@@ -180,12 +180,18 @@ export async function* readChunks(
   }
   // BGZF: read compressed bytes in large slices, inflate blocks a few at a time.
   const fh = await open(path, 'r');
+  const inflater = new BlockInflater();
   try {
     const size = (await fh.stat()).size;
     let skip = from.offset;
     const slice = Buffer.alloc(4 << 20);
     const inFlight: Array<{ block: number; data: Buffer }> = [];
     const MAX_IN_FLIGHT = 16;
+    // Output buffers, reused round-robin: a block's buffer is overwritten only after
+    // MAX_IN_FLIGHT + 1 later blocks, long after the caller has consumed it (callers use a
+    // chunk's data before pulling the next one).
+    const pool = Array.from({ length: MAX_IN_FLIGHT + 1 }, () => Buffer.allocUnsafe(BGZF_MAX_ISIZE));
+    let nInflated = 0;
     let eof = false;
     let carry = Buffer.alloc(0);
     let carryPos = from.block;
@@ -211,7 +217,8 @@ export async function* readChunks(
         }
         const xlen = carry[10] | (carry[11] << 8);
         const cdata = carry.subarray(12 + xlen, bs - 8);
-        inFlight.push({ block: carryPos, data: inflateRawSync(cdata) });
+        const out = pool[nInflated++ % pool.length];
+        inFlight.push({ block: carryPos, data: inflater.inflate(cdata, carry.readUInt32LE(bs - 4), out) });
         carry = carry.subarray(bs);
         carryPos += bs;
         if (carryPos >= size) eof = true;
@@ -230,6 +237,85 @@ export async function* readChunks(
       yield { block, offset, data, boundaryAt: passed ? -2 : block === end ? 0 : -1 };
     }
   } finally {
+    inflater.close();
     await fh.close();
+  }
+}
+
+/** A BGZF block holds at most 64 KiB of inflated data. */
+const BGZF_MAX_ISIZE = 1 << 16;
+
+interface ZlibHandle {
+  writeSync(
+    flush: number,
+    input: Uint8Array,
+    inOff: number,
+    inLen: number,
+    out: Uint8Array,
+    outOff: number,
+    outLen: number,
+  ): void;
+}
+
+/**
+ * Inflates BGZF blocks one after the other with one zlib stream, reset between blocks,
+ * into a buffer the caller owns. `inflateRawSync` costs about twice as much CPU per block:
+ * it sets up and tears down a zlib stream each time, inflates into 16 KiB pieces and
+ * concatenates them into a new buffer. The reuse goes through the stream's native handle
+ * (`writeSync`, which the synchronous zlib functions call), so it is checked at start-up and
+ * on every block: a missing handle, an error, unconsumed input or a size other than the
+ * block's ISIZE falls back to `inflateRawSync` for that block (and after an error for
+ * good), which reports a corrupt block as before.
+ */
+class BlockInflater {
+  private stream: InflateRaw | null = null;
+  private handle: ZlibHandle | null = null;
+  private state: Uint32Array | null = null;
+  private failed = false;
+
+  constructor() {
+    try {
+      const z = new InflateRaw();
+      const internal = z as unknown as { _handle?: ZlibHandle; _writeState?: unknown };
+      const h = internal._handle;
+      if (h && typeof h.writeSync === 'function' && internal._writeState instanceof Uint32Array) {
+        z.on('error', () => {
+          this.failed = true;
+        });
+        this.stream = z;
+        this.handle = h;
+        this.state = internal._writeState;
+      } else z.close();
+    } catch {
+      this.stream = null;
+    }
+  }
+
+  /** The inflated bytes of one block's deflate data `cdata` (ISIZE `isize`), in `out` when they fit. */
+  inflate(cdata: Buffer, isize: number, out: Buffer): Buffer {
+    if (this.handle && this.stream && this.state && !this.failed && isize <= out.length) {
+      try {
+        this.stream.reset();
+        this.handle.writeSync(constants.Z_FINISH, cdata, 0, cdata.length, out, 0, out.length);
+        // _writeState: [output bytes left, input bytes left]. A zlib error closes the stream
+        // (its handle goes away) before writeSync returns.
+        const produced = out.length - this.state[0];
+        const intact = (this.stream as unknown as { _handle?: unknown })._handle === this.handle;
+        if (intact && !this.failed && this.state[1] === 0 && produced === isize)
+          return out.subarray(0, produced);
+      } catch {
+        // fall through
+      }
+      // Anything unexpected: no more reuse; inflateRawSync decides (and reports) this block.
+      this.failed = true;
+      this.close();
+    }
+    return inflateRawSync(cdata, { chunkSize: Math.min(BGZF_MAX_ISIZE + 1, Math.max(1024, isize + 1)) });
+  }
+
+  close(): void {
+    this.stream?.close();
+    this.stream = null;
+    this.handle = null;
   }
 }
