@@ -567,7 +567,7 @@ export function createGwasActivities(config: EngineConfig) {
       const ctx = Context.current();
       const threadInput: GwasThreadInput = {
         // One DuckDB thread per shard thread: the shard threads are the parallelism.
-        config,
+        config: { ...config, worker: { ...config.worker, duckdbThreads: 1 } },
         input,
         resumed: (ctx.info.heartbeatDetails as ShardCursor | undefined) ?? null,
       };
