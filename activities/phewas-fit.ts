@@ -54,28 +54,26 @@ export interface PhecodeFit {
   ci_high: number | null;
   p: number | null;
   neg_log10_p: number | null;
-  test: 'wald' | 'firth' | null;
+  /** `score` rows come from the many-predictor path (activities/phewas-many-fit.ts). */
+  test: 'score' | 'wald' | 'firth' | null;
   status: string;
   reason: string | null;
 }
 
-/** Fit every phecode of the batch, in order. `progress(k)` after each phecode; stops when aborted. */
-export function fitPhecodes(
-  batch: PhewasBatch,
-  progress?: (done: number) => void,
-  signal?: AbortSignal,
-): PhecodeFit[] {
-  const { n, x, cov, nCov, sexCols } = batch;
+/** The model settings of a PheWAS fit (everything in a batch but the phecodes). */
+export type FitSettings = Omit<PhewasBatch, 'phecodes' | 'x'>;
+
+/**
+ * A fitter for one phecode at a time with scratch arrays (status, design, y) kept across calls:
+ * `fit(ph, x)` fits phecode `ph` for predictor `x` (NaN = missing: the sample is dropped).
+ */
+export function phecodeFitter(settings: FitSettings): (ph: PhecodeSets, x: Float64Array) => PhecodeFit {
+  const { n, cov } = settings;
   const status = new Int8Array(n); // 1 case, 0 control, -1 excluded or no predictor
-  const base = new Int8Array(n);
-  for (let i = 0; i < n; i++) if (Number.isNaN(x[i])) base[i] = -1;
   let design = new Float64Array(0);
   let y = new Float64Array(0);
-  const out: PhecodeFit[] = [];
-  for (let k = 0; k < batch.phecodes.length; k++) {
-    if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
-    const ph = batch.phecodes[k];
-    status.set(base);
+  return (ph, x) => {
+    for (let i = 0; i < n; i++) status[i] = Number.isNaN(x[i]) ? -1 : 0;
     // excluded overrides case, as in the phenome's rules (the two sets are disjoint there)
     for (const i of ph.cases) if (status[i] === 0) status[i] = 1;
     for (const i of ph.excluded) status[i] = -1;
@@ -85,37 +83,11 @@ export function fitPhecodes(
       if (status[i] === 1) nCases++;
       else if (status[i] === 0) nControls++;
     }
-    const row: PhecodeFit = {
-      index: ph.index,
-      n_cases: nCases,
-      n_controls: nControls,
-      n_excluded: n - nCases - nControls,
-      beta: null,
-      se: null,
-      odds_ratio: null,
-      ci_low: null,
-      ci_high: null,
-      p: null,
-      neg_log10_p: null,
-      test: null,
-      status: 'ok',
-      reason: null,
-    };
-    out.push(row);
-    progress?.(k + 1);
-    if (nCases < batch.minCases) {
-      row.status = 'too_few_cases';
-      row.reason = `${nCases} cases < minCases ${batch.minCases}`;
-      continue;
-    }
-    if (nControls < batch.minControls) {
-      row.status = 'too_few_controls';
-      row.reason = `${nControls} controls < minControls ${batch.minControls}`;
-      continue;
-    }
+    const row = emptyFit(ph.index, nCases, nControls, n);
+    if (nCases < settings.minCases) return tooFew(row, 'cases', settings.minCases);
+    if (nControls < settings.minControls) return tooFew(row, 'controls', settings.minControls);
     const used = nCases + nControls;
-    const covIdx: number[] = [];
-    for (let j = 0; j < nCov; j++) if (!(ph.sex && sexCols.includes(j))) covIdx.push(j);
+    const covIdx = keptCovariates(settings, ph);
     const pcols = 2 + covIdx.length;
     if (design.length < used * pcols) design = new Float64Array(used * pcols);
     if (y.length < used) y = new Float64Array(used);
@@ -137,17 +109,13 @@ export function fitPhecodes(
       for (let t = 0; t < covIdx.length; t++) X[(2 + t) * used + r] = cov[covIdx[t] * n + i];
       r++;
     }
-    if (Math.min(lo[0], lo[1]) === Math.max(hi[0], hi[1])) {
-      row.status = 'monomorphic';
-      row.reason = 'the predictor is constant among cases and controls';
-      continue;
-    }
+    if (Math.min(lo[0], lo[1]) === Math.max(hi[0], hi[1])) return monomorphic(row);
     // The predictor alone separates cases from controls (e.g. no carrier among the cases):
     // quasi-complete separation, so the ML fit cannot converge (β → ±∞) and the fallback would
     // end in Firth after 25 wasted Newton steps. Go straight to the same Firth fit.
     const separated = hi[1] <= lo[0] || lo[1] >= hi[0];
     let fit: LogisticFit;
-    if (separated && batch.firth === 'fallback') {
+    if (separated && settings.firth === 'fallback') {
       fit = firthFit(Y, X, pcols);
       if (fit.status !== 'ok') fit = { ...fit, status: 'separation' };
     } else {
@@ -156,13 +124,13 @@ export function fitPhecodes(
       // μ at ½, far from a prevalence of 0.1 %). Estimates agree with the β = 0 start to ~1e-11.
       const init = new Float64Array(pcols);
       init[0] = Math.log(nCases / nControls);
-      fit = logisticFitWithFallback(Y, X, pcols, batch.firth, { init });
+      fit = logisticFitWithFallback(Y, X, pcols, settings.firth, { init });
     }
     row.test = fit.test;
     if (fit.status !== 'ok') {
       row.status = fit.status;
       row.reason = `logistic fit: ${fit.status}`;
-      continue;
+      return row;
     }
     row.beta = fit.beta[1];
     row.se = fit.se[1];
@@ -171,6 +139,62 @@ export function fitPhecodes(
     row.ci_high = fit.orUpper95[1];
     row.p = fit.pValue[1];
     row.neg_log10_p = fit.mlog10p[1];
+    return row;
+  };
+}
+
+/** Covariate columns kept for phecode `ph` (the sex columns are dropped when it is sex-restricted). */
+export function keptCovariates(settings: Pick<FitSettings, 'nCov' | 'sexCols'>, ph: PhecodeSets): number[] {
+  const covIdx: number[] = [];
+  for (let j = 0; j < settings.nCov; j++) if (!(ph.sex && settings.sexCols.includes(j))) covIdx.push(j);
+  return covIdx;
+}
+
+/** An untested row with the phecode's counts (n_excluded: every sample not a case or control). */
+export function emptyFit(index: number, nCases: number, nControls: number, n: number): PhecodeFit {
+  return {
+    index,
+    n_cases: nCases,
+    n_controls: nControls,
+    n_excluded: n - nCases - nControls,
+    beta: null,
+    se: null,
+    odds_ratio: null,
+    ci_low: null,
+    ci_high: null,
+    p: null,
+    neg_log10_p: null,
+    test: null,
+    status: 'ok',
+    reason: null,
+  };
+}
+
+export function tooFew(row: PhecodeFit, what: 'cases' | 'controls', min: number): PhecodeFit {
+  const n = what === 'cases' ? row.n_cases : row.n_controls;
+  row.status = `too_few_${what}`;
+  row.reason = `${n} ${what} < min${what === 'cases' ? 'Cases' : 'Controls'} ${min}`;
+  return row;
+}
+
+export function monomorphic(row: PhecodeFit): PhecodeFit {
+  row.status = 'monomorphic';
+  row.reason = 'the predictor is constant among cases and controls';
+  return row;
+}
+
+/** Fit every phecode of the batch, in order. `progress(k)` after each phecode; stops when aborted. */
+export function fitPhecodes(
+  batch: PhewasBatch,
+  progress?: (done: number) => void,
+  signal?: AbortSignal,
+): PhecodeFit[] {
+  const fitOne = phecodeFitter(batch);
+  const out: PhecodeFit[] = [];
+  for (let k = 0; k < batch.phecodes.length; k++) {
+    if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
+    out.push(fitOne(batch.phecodes[k], batch.x));
+    progress?.(k + 1);
   }
   return out;
 }

@@ -41,6 +41,7 @@ import type { EngineConfig } from '../temporal.config.js';
 import { loadAnalysis } from './gwas.js';
 import { cancellableStep } from './keepalive.js';
 import { fitPhecodes, type PhecodeFit, type PhecodeSets, type PhewasBatch } from './phewas-fit.js';
+import { type ManyBatch, type PhecodeRows, scorePhecodes } from './phewas-many-fit.js';
 
 type PhewasSpec = StudySpec['phewas'];
 
@@ -61,7 +62,7 @@ export interface PhewasRow {
   ci_high: number | null;
   p: number | null;
   neg_log10_p: number | null;
-  test: 'wald' | 'firth' | null;
+  test: 'score' | 'wald' | 'firth' | null;
   status: string;
   reason: string | null;
 }
@@ -191,6 +192,249 @@ async function fitAll(
   return out.sort((p, q) => p.index - q.index);
 }
 
+/** Defaults of the many-predictor score path (spec fields `scoreThreshold`, `scoreMinCarriers`). */
+export const PHEWAS_SCORE_DEFAULTS = { scoreThreshold: 0.05, minCarriers: 0 };
+
+const PHEWAS_MANY_THREAD = new URL('./phewas-many-fit.ts', import.meta.url);
+
+/**
+ * The many-predictor path over every phecode: inline (in slices, yielding to the event loop so
+ * heartbeats go out) for small jobs, else in interleaved batches on pooled threads, as `fitAll`.
+ * Results come back in phecode order.
+ */
+async function scoreAll(
+  batch: Omit<ManyBatch, 'phecodes'>,
+  sets: PhecodeSets[],
+  config: EngineConfig,
+  ctx: Context,
+): Promise<PhecodeRows[]> {
+  const signal = ctx.cancellationSignal;
+  const candidates = sets.filter((s) => s.cases.length >= batch.minCases);
+  const few = sets.filter((s) => s.cases.length < batch.minCases);
+  const threads = Math.max(1, Math.min(availableParallelism(), config.worker.duckdbThreads));
+  const work = batch.n * candidates.length * Math.max(1, batch.xs.length / 10);
+  const out: PhecodeRows[] = [];
+  if (threads === 1 || work < PHEWAS_THREADING.minWork) {
+    for (let k = 0; k < sets.length; k += 20) {
+      out.push(...scorePhecodes({ ...batch, phecodes: sets.slice(k, k + 20) }, undefined, signal));
+      ctx.heartbeat({ phecodes: out.length });
+      await new Promise((r) => setImmediate(r));
+    }
+    return out;
+  }
+  out.push(...scorePhecodes({ ...batch, phecodes: few }));
+  const nBatches = Math.min(candidates.length, threads * 6);
+  const queue = Array.from({ length: nBatches }, (_, b) => candidates.filter((_, k) => k % nBatches === b));
+  let done = out.length;
+  await Promise.all(
+    Array.from({ length: threads }, async () => {
+      for (let part = queue.shift(); part; part = queue.shift()) {
+        if (signal.aborted) throw signal.reason ?? new Error('cancelled');
+        let partDone = 0;
+        const rows = await runInThread<ManyBatch, PhecodeRows[], number>(
+          PHEWAS_MANY_THREAD,
+          { ...batch, phecodes: part },
+          {
+            onProgress: (k) => {
+              done += k - partDone;
+              partDone = k;
+              ctx.heartbeat({ phecodes: done });
+            },
+            signal,
+          },
+        );
+        done += part.length - partDone;
+        ctx.heartbeat({ phecodes: done });
+        out.push(...rows);
+      }
+    }),
+  );
+  return out.sort((p, q) => p.index - q.index);
+}
+
+/** Every predictor's values per analysis sample; burden/column predictors of one file in one read. */
+async function loadPredictors(
+  conn: DuckDBConnection,
+  run: RunContext,
+  predictors: PhewasPredictor[],
+  personIds: string[],
+  sampleIdx: Int32Array,
+): Promise<Float64Array[]> {
+  const out: Float64Array[] = new Array(predictors.length);
+  const byPath = new Map<string, number[]>();
+  for (const [k, p] of predictors.entries()) {
+    if (p.type === 'variant') out[k] = await loadPredictor(conn, run, p, personIds, sampleIdx);
+    else byPath.set(p.path, [...(byPath.get(p.path) ?? []), k]);
+  }
+  const row = new Map(personIds.map((id, i) => [id, i]));
+  for (const [path, ks] of byPath) {
+    const cols = ks.map((k) => {
+      const p = predictors[k] as Extract<PhewasPredictor, { path: string }>;
+      return `CAST(${sqlIdent(p.column)} AS DOUBLE)`;
+    });
+    const r = await conn.runAndReadAll(
+      `SELECT CAST(person_id AS VARCHAR), ${cols.join(', ')} FROM read_parquet(${sqlString(path)})`,
+    );
+    const xs = ks.map(() => new Float64Array(personIds.length).fill(Number.NaN));
+    for (const rec of r.getRows()) {
+      const i = row.get(String(rec[0]));
+      if (i === undefined) continue;
+      for (let t = 0; t < ks.length; t++) if (rec[t + 1] !== null) xs[t][i] = Number(rec[t + 1]);
+    }
+    ks.forEach((k, t) => {
+      out[k] = xs[t];
+    });
+  }
+  return out;
+}
+
+interface PhecodeInfo {
+  phecode: string;
+  description: string | null;
+  category: string | null;
+  sex: string | null;
+  /** BIT string over cohort person_idx ('1' = in the set), or NULL: see phenotype/phenome.ts. */
+  cases: string | null;
+  excluded: string | null;
+}
+
+/** The analysis table, its person ids, every phecode and its case / excluded sample sets. */
+async function loadPhewasInputs(conn: DuckDBConnection, analysis: AnalysisTable, phenome: PhenomeRef) {
+  const a = await loadAnalysis(conn, analysis);
+  const ids = (
+    await conn.runAndReadAll(
+      `SELECT CAST(person_id AS VARCHAR) FROM read_parquet(${sqlString(analysis.path)}) ORDER BY sample_idx`,
+    )
+  )
+    .getRows()
+    .map((r) => String(r[0]));
+  // cohort person_idx of each analysis sample
+  const cohort = await conn.runAndReadAll(
+    `SELECT CAST(person_id AS VARCHAR), person_idx FROM read_parquet(${sqlString(join(phenome.dir, 'cohort.parquet'))})`,
+  );
+  const personIdx = new Map<string, number>(cohort.getRows().map((r) => [String(r[0]), Number(r[1])]));
+  const maxIdx = Math.max(-1, ...personIdx.values());
+  const sampleOfPerson = new Int32Array(maxIdx + 1).fill(-1);
+  ids.forEach((id, i) => {
+    const p = personIdx.get(id);
+    if (p !== undefined) sampleOfPerson[p] = i;
+  });
+  const sexCols = analysis.covariates
+    .map((c, j) => (c === 'sex' || c.startsWith('sex=') || c.startsWith('sex_') ? j : -1))
+    .filter((j) => j >= 0);
+
+  const phecodes = (
+    await conn.runAndReadAll(
+      `SELECT p.phecode, p.description, p.category, p.sex, ph.cases, ph.excluded
+       FROM read_parquet(${sqlString(phenome.phecodesPath)}) p
+       LEFT JOIN read_parquet(${sqlString(join(phenome.dir, 'phenome.parquet'))}) ph USING (phecode)
+       ORDER BY p.phecode`,
+    )
+  ).getRowObjectsJS() as unknown as PhecodeInfo[];
+
+  // Per phecode: its cases and excluded persons as analysis-sample indexes (the BIT strings
+  // are scanned with indexOf, which skips the runs of '0' natively).
+  const toSamples = (bits: string | null): Int32Array => {
+    if (!bits) return new Int32Array(0);
+    const out: number[] = [];
+    const lim = Math.min(bits.length, sampleOfPerson.length);
+    for (let p = bits.indexOf('1'); p >= 0 && p < lim; p = bits.indexOf('1', p + 1)) {
+      const i = sampleOfPerson[p];
+      if (i >= 0) out.push(i);
+    }
+    return Int32Array.from(out);
+  };
+  const sets: PhecodeSets[] = phecodes.map((ph, k) => ({
+    index: k,
+    sex: ph.sex,
+    cases: toSamples(ph.cases),
+    excluded: toSamples(ph.excluded),
+  }));
+  return { a, ids, sexCols, phecodes, sets };
+}
+
+/** Write one predictor's rows (one per phecode, in phecode order) and its record; its summary. */
+async function writePhewas(
+  conn: DuckDBConnection,
+  run: RunContext,
+  phenome: PhenomeRef,
+  predictor: PhewasPredictor,
+  phecodes: PhecodeInfo[],
+  fits: PhecodeFit[],
+): Promise<PhewasResult> {
+  const out = join(run.runDir, 'phewas', `${safeName(predictor.id)}.parquet`);
+  const record = `${out}.json`;
+  const rows: PhewasRow[] = fits.map((f) => {
+    const ph = phecodes[f.index];
+    return {
+      predictor: predictor.id,
+      predictor_type: predictor.type,
+      phecode: ph.phecode,
+      phecode_version: phenome.phecodeVersion,
+      description: ph.description,
+      category: ph.category,
+      n_cases: f.n_cases,
+      n_controls: f.n_controls,
+      n_excluded: f.n_excluded,
+      beta: f.beta,
+      se: f.se,
+      odds_ratio: f.odds_ratio,
+      ci_low: f.ci_low,
+      ci_high: f.ci_high,
+      p: f.p,
+      neg_log10_p: f.neg_log10_p,
+      test: f.test,
+      status: f.status,
+      reason: f.reason,
+    };
+  });
+
+  const table = `phewas_rows_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  await conn.run(`CREATE OR REPLACE TABLE ${table} (${ROW_DDL})`);
+  const app = await conn.createAppender(table);
+  for (const row of rows) {
+    for (const v of Object.values(row)) {
+      if (v === null) app.appendNull();
+      else if (typeof v === 'number') {
+        if (Number.isFinite(v)) app.appendDouble(v);
+        else app.appendNull();
+      } else app.appendVarchar(String(v));
+    }
+    app.endRow();
+  }
+  app.closeSync();
+  await mkdir(join(run.runDir, 'phewas'), { recursive: true });
+  await atomicProduce(out, (tmp) =>
+    conn.run(
+      `COPY (SELECT * REPLACE (CAST(n_cases AS INTEGER) AS n_cases, CAST(n_controls AS INTEGER) AS n_controls,
+                               CAST(n_excluded AS INTEGER) AS n_excluded) FROM ${table})
+       TO ${sqlString(tmp)} (FORMAT parquet)`,
+    ),
+  );
+  await conn.run(`DROP TABLE ${table}`);
+
+  const tested = rows.filter((r) => r.status === 'ok');
+  const bonf = 0.05 / Math.max(1, tested.length);
+  const result: PhewasResult = {
+    predictorId: predictor.id,
+    path: out,
+    nTested: tested.length,
+    nSignificant: tested.filter((r) => (r.p ?? 1) < bonf).length,
+    top: [...tested]
+      .sort((p, q) => (q.neg_log10_p ?? 0) - (p.neg_log10_p ?? 0))
+      .slice(0, 10)
+      .map((r) => ({
+        phecode: r.phecode,
+        description: r.description ?? '',
+        p: r.p ?? 1,
+        oddsRatio: r.odds_ratio,
+        nCases: r.n_cases,
+      })),
+  };
+  await atomicWriteFile(record, JSON.stringify(result));
+  return result;
+}
+
 export function createPhewasActivities(config: EngineConfig) {
   return {
     /**
@@ -254,146 +498,79 @@ export function createPhewasActivities(config: EngineConfig) {
       }
       const ctx = Context.current();
       return withCompute(config, async (conn) => {
-        const a = await loadAnalysis(conn, analysis);
-        const ids = (
-          await conn.runAndReadAll(
-            `SELECT CAST(person_id AS VARCHAR) FROM read_parquet(${sqlString(analysis.path)}) ORDER BY sample_idx`,
-          )
-        )
-          .getRows()
-          .map((r) => String(r[0]));
-        const x = await loadPredictor(conn, run, predictor, ids, a.sampleIdx);
-        // cohort person_idx of each analysis sample
-        const cohort = await conn.runAndReadAll(
-          `SELECT CAST(person_id AS VARCHAR), person_idx FROM read_parquet(${sqlString(join(phenome.dir, 'cohort.parquet'))})`,
-        );
-        const personIdx = new Map<string, number>(cohort.getRows().map((r) => [String(r[0]), Number(r[1])]));
-        const maxIdx = Math.max(-1, ...personIdx.values());
-        const sampleOfPerson = new Int32Array(maxIdx + 1).fill(-1);
-        ids.forEach((id, i) => {
-          const p = personIdx.get(id);
-          if (p !== undefined) sampleOfPerson[p] = i;
-        });
-        const sexCols = analysis.covariates
-          .map((c, j) => (c === 'sex' || c.startsWith('sex=') || c.startsWith('sex_') ? j : -1))
-          .filter((j) => j >= 0);
-
-        const phecodes = (
-          await conn.runAndReadAll(
-            `SELECT p.phecode, p.description, p.category, p.sex, ph.cases, ph.excluded
-             FROM read_parquet(${sqlString(phenome.phecodesPath)}) p
-             LEFT JOIN read_parquet(${sqlString(join(phenome.dir, 'phenome.parquet'))}) ph USING (phecode)
-             ORDER BY p.phecode`,
-          )
-        ).getRowObjectsJS() as {
-          phecode: string;
-          description: string | null;
-          category: string | null;
-          sex: string | null;
-          /** BIT string over cohort person_idx ('1' = in the set), or NULL: see phenotype/phenome.ts. */
-          cases: string | null;
-          excluded: string | null;
-        }[];
-
-        // Per phecode: its cases and excluded persons as analysis-sample indexes (the BIT strings
-        // are scanned with indexOf, which skips the runs of '0' natively).
-        const toSamples = (bits: string | null): Int32Array => {
-          if (!bits) return new Int32Array(0);
-          const out: number[] = [];
-          const lim = Math.min(bits.length, sampleOfPerson.length);
-          for (let p = bits.indexOf('1'); p >= 0 && p < lim; p = bits.indexOf('1', p + 1)) {
-            const i = sampleOfPerson[p];
-            if (i >= 0) out.push(i);
-          }
-          return Int32Array.from(out);
-        };
-        const sets: PhecodeSets[] = phecodes.map((ph, k) => ({
-          index: k,
-          sex: ph.sex,
-          cases: toSamples(ph.cases),
-          excluded: toSamples(ph.excluded),
-        }));
+        const inp = await loadPhewasInputs(conn, analysis, phenome);
+        const x = await loadPredictor(conn, run, predictor, inp.ids, inp.a.sampleIdx);
         const batch: Omit<PhewasBatch, 'phecodes'> = {
-          n: a.n,
+          n: inp.a.n,
           x,
-          cov: a.cov,
-          nCov: a.c,
-          sexCols,
+          cov: inp.a.cov,
+          nCov: inp.a.c,
+          sexCols: inp.sexCols,
           minCases: phewas.minCases,
           minControls: phewas.minControls,
           firth: phewas.firth,
         };
-        const fits = await fitAll(batch, sets, config, ctx);
-        const rows: PhewasRow[] = fits.map((f) => {
-          const ph = phecodes[f.index];
-          return {
-            predictor: predictor.id,
-            predictor_type: predictor.type,
-            phecode: ph.phecode,
-            phecode_version: phenome.phecodeVersion,
-            description: ph.description,
-            category: ph.category,
-            n_cases: f.n_cases,
-            n_controls: f.n_controls,
-            n_excluded: f.n_excluded,
-            beta: f.beta,
-            se: f.se,
-            odds_ratio: f.odds_ratio,
-            ci_low: f.ci_low,
-            ci_high: f.ci_high,
-            p: f.p,
-            neg_log10_p: f.neg_log10_p,
-            test: f.test,
-            status: f.status,
-            reason: f.reason,
-          };
-        });
-
-        const table = `phewas_rows_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-        await conn.run(`CREATE OR REPLACE TABLE ${table} (${ROW_DDL})`);
-        const app = await conn.createAppender(table);
-        for (const row of rows) {
-          for (const v of Object.values(row)) {
-            if (v === null) app.appendNull();
-            else if (typeof v === 'number') {
-              if (Number.isFinite(v)) app.appendDouble(v);
-              else app.appendNull();
-            } else app.appendVarchar(String(v));
-          }
-          app.endRow();
-        }
-        app.closeSync();
-        await mkdir(join(run.runDir, 'phewas'), { recursive: true });
-        await atomicProduce(out, (tmp) =>
-          conn.run(
-            `COPY (SELECT * REPLACE (CAST(n_cases AS INTEGER) AS n_cases, CAST(n_controls AS INTEGER) AS n_controls,
-                                     CAST(n_excluded AS INTEGER) AS n_excluded) FROM ${table})
-             TO ${sqlString(tmp)} (FORMAT parquet)`,
-          ),
-        );
-        await conn.run(`DROP TABLE ${table}`);
-
-        const tested = rows.filter((r) => r.status === 'ok');
-        const bonf = 0.05 / Math.max(1, tested.length);
-        const result: PhewasResult = {
-          predictorId: predictor.id,
-          path: out,
-          nTested: tested.length,
-          nSignificant: tested.filter((r) => (r.p ?? 1) < bonf).length,
-          top: [...tested]
-            .sort((p, q) => (q.neg_log10_p ?? 0) - (p.neg_log10_p ?? 0))
-            .slice(0, 10)
-            .map((r) => ({
-              phecode: r.phecode,
-              description: r.description ?? '',
-              p: r.p ?? 1,
-              oddsRatio: r.odds_ratio,
-              nCases: r.n_cases,
-            })),
-        };
-        await atomicWriteFile(record, JSON.stringify(result));
-        return result;
+        const fits = await fitAll(batch, inp.sets, config, ctx);
+        return writePhewas(conn, run, phenome, predictor, inp.phecodes, fits);
       });
+    },
+
+    /**
+     * Test many predictors (a genotype-first study's burden scores) against every phecode: one
+     * null fit per phecode, a score test per predictor, the full fit only where the score p <
+     * `phewas.scoreThreshold` or the score test is unreliable (activities/phewas-many-fit.ts).
+     * Writes the same per-predictor Parquet and record as `runPhewas`. Idempotent: predictors
+     * already finished are reused, only the rest are computed.
+     */
+    async runPhewasMany(input: {
+      run: RunContext;
+      analysis: AnalysisTable;
+      phenome: PhenomeRef;
+      phewas: PhewasSpec;
+      predictors: PhewasPredictor[];
+    }): Promise<PhewasResult[]> {
+      const { run, analysis, phenome, phewas, predictors } = input;
+      const outOf = (p: PhewasPredictor) => join(run.runDir, 'phewas', `${safeName(p.id)}.parquet`);
+      const done = new Map<string, PhewasResult>();
+      for (const p of predictors) {
+        const out = outOf(p);
+        if ((await exists(out)) && (await exists(`${out}.json`)))
+          done.set(p.id, JSON.parse(await readFile(`${out}.json`, 'utf8')) as PhewasResult);
+      }
+      const todo = predictors.filter((p) => !done.has(p.id));
+      if (todo.length > 0) {
+        const ctx = Context.current();
+        await withCompute(config, async (conn) => {
+          const inp = await loadPhewasInputs(conn, analysis, phenome);
+          const xs = await loadPredictors(conn, run, todo, inp.ids, inp.a.sampleIdx);
+          const batch: Omit<ManyBatch, 'phecodes'> = {
+            n: inp.a.n,
+            xs,
+            cov: inp.a.cov,
+            nCov: inp.a.c,
+            sexCols: inp.sexCols,
+            minCases: phewas.minCases,
+            minControls: phewas.minControls,
+            firth: phewas.firth,
+            scoreThreshold: phewas.scoreThreshold ?? PHEWAS_SCORE_DEFAULTS.scoreThreshold,
+            minCarriers: phewas.scoreMinCarriers ?? PHEWAS_SCORE_DEFAULTS.minCarriers,
+          };
+          const perPhecode = await scoreAll(batch, inp.sets, config, ctx);
+          for (const [k, p] of todo.entries()) {
+            ctx.heartbeat({ writing: p.id });
+            const r = await writePhewas(
+              conn,
+              run,
+              phenome,
+              p,
+              inp.phecodes,
+              perPhecode.map((rows) => rows.fits[k]),
+            );
+            done.set(p.id, r);
+          }
+        });
+      }
+      return predictors.map((p) => done.get(p.id) as PhewasResult);
     },
   };
 }

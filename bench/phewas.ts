@@ -5,6 +5,14 @@
  *
  *   node --import tsx bench/phewas.ts [--persons 50000] [--codes-per-person 16] [--dates-per-code 4]
  *                                     [--predictor dosage|burden] [--r-compare 5] [--plink2] [--reuse] [--keep]
+ *                                     [--predictors 50 [--old-sample 5]]
+ *
+ * `--predictors K` (K > 1): the genotype-first case, K burden-like carrier scores (the planted
+ * predictor and K − 1 null ones with 0.2–5 % carriers) over the phenome. New path: one
+ * `runPhewasMany` (null fit per phecode, score test, refit where p < 0.05 or unreliable). Old
+ * path: `runPhewas` per predictor (full fits everywhere), timed on the first `--old-sample`
+ * predictors and scaled to K (all K with `--old-sample K`); their rows are compared (refitted
+ * rows must be identical, score rows must have p ≥ 0.05).
  *
  * Data (deterministic, SQL hashes of the person index; bench/synth-ehr.ts): persons and
  * condition records whose codes are drawn from the real phecode 1.2 map in
@@ -55,6 +63,8 @@ const { values } = parseArgs({
     'r-compare': { type: 'string', default: '0' },
     /** Also run plink2 --glm firth-fallback over the phecodes we tested, same rows. */
     plink2: { type: 'boolean', default: false },
+    predictors: { type: 'string', default: '1' },
+    'old-sample': { type: 'string', default: '5' },
     reuse: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     /** Internal: run the timed part on an existing folder and print JSON. */
@@ -62,8 +72,10 @@ const { values } = parseArgs({
   },
 });
 const N = Number(values.persons);
+const K = Math.max(1, Number(values.predictors));
+const OLD_SAMPLE = Math.max(1, Math.min(K, Number(values['old-sample'])));
 const OUT = resolve(values.out as string);
-const PREDICTOR = values.predictor === 'burden' ? 'burden' : 'dosage';
+const PREDICTOR = values.predictor === 'burden' || K > 1 ? 'burden' : 'dosage';
 const MAPS = sharedMapsDir('1.2');
 const releaseDir = join(OUT, 'release');
 const config = loadConfig({
@@ -93,6 +105,15 @@ const predictor: PhewasPredictor = {
   path: join(OUT, 'predictor.parquet'),
   column: 'score',
 };
+/** Many-predictor mode: `score` (planted) and the null carrier scores score_1 … score_{K−1}. */
+const manyPredictors: PhewasPredictor[] = Array.from({ length: K }, (_, k) => ({
+  type: 'burden',
+  id: k === 0 ? 'bench-burden' : `bench-null-${k}`,
+  path: join(OUT, 'predictor.parquet'),
+  column: k === 0 ? 'score' : `score_${k}`,
+}));
+/** carriers per 10,000 of the null score k (0.2 %, 0.5 %, 1 %, 2 %, 5 %). */
+const nullRate = (k: number) => [20, 50, 100, 200, 500][k % 5];
 const phewas = phewasSpecSchema.parse({ phecodeVersion: '1.2', maps: MAPS });
 
 /** The predictor of person index `i`, as SQL. */
@@ -142,7 +163,10 @@ async function generate(): Promise<void> {
        TO ${sqlString(analysis.path)} (FORMAT parquet)`,
     );
     await conn.run(
-      `COPY (SELECT ${personIdSql('i')} AS person_id, ${predictorSql('i')}::DOUBLE AS score FROM range(${N}) t(i))
+      `COPY (SELECT ${personIdSql('i')} AS person_id, ${predictorSql('i')}::DOUBLE AS score${Array.from(
+        { length: K - 1 },
+        (_, j) => `, (hash(i, ${100 + j}) % 10000 < ${nullRate(j + 1)})::INTEGER::DOUBLE AS score_${j + 1}`,
+      ).join('')} FROM range(${N}) t(i))
        TO ${sqlString(join(OUT, 'predictor.parquet'))} (FORMAT parquet)`,
     );
     console.log(
@@ -173,6 +197,79 @@ async function timed() {
   })) as PhewasResult;
   const t2 = performance.now();
   return { phenomeSeconds: (t1 - t0) / 1000, phewasSeconds: (t2 - t1) / 1000, phenome, result };
+}
+
+/** The timed part in many-predictor mode: phenome, new path (all K), old path (first OLD_SAMPLE). */
+async function timedMany() {
+  await rm(join(releaseDir, 'derived'), { recursive: true, force: true });
+  await rm(run.runDir, { recursive: true, force: true });
+  const manyRun = { ...run, runDir: join(OUT, 'run-many') };
+  await rm(manyRun.runDir, { recursive: true, force: true });
+  const acts = createPhewasActivities(config);
+  const t0 = performance.now();
+  const phenome = (await new MockActivityEnvironment().run(acts.buildRunPhenome, {
+    run,
+    analysis,
+    phewas,
+  })) as PhenomeRef;
+  const t1 = performance.now();
+  const many = (await new MockActivityEnvironment().run(acts.runPhewasMany, {
+    run: manyRun,
+    analysis,
+    phenome,
+    phewas,
+    predictors: manyPredictors,
+  })) as PhewasResult[];
+  const t2 = performance.now();
+  const old: PhewasResult[] = [];
+  for (const p of manyPredictors.slice(0, OLD_SAMPLE))
+    old.push(
+      (await new MockActivityEnvironment().run(acts.runPhewas, {
+        run,
+        analysis,
+        phenome,
+        phewas,
+        predictor: p,
+      })) as PhewasResult,
+    );
+  const t3 = performance.now();
+  return {
+    phenomeSeconds: (t1 - t0) / 1000,
+    newSeconds: (t2 - t1) / 1000,
+    oldSampleSeconds: (t3 - t2) / 1000,
+    phenome,
+    many,
+    old,
+  };
+}
+
+/** Old vs new rows of the sampled predictors, and the new path's test counts over all K. */
+async function compareMany(r: Awaited<ReturnType<typeof timedMany>>) {
+  return withCompute(config, async (conn) => {
+    const list = (xs: PhewasResult[]) => `[${xs.map((x) => sqlString(x.path)).join(', ')}]`;
+    const counts = (
+      await conn.runAndReadAll(
+        `SELECT status, coalesce(test, '-') AS test, count(*)::INTEGER AS n FROM read_parquet(${list(r.many)})
+         GROUP BY ALL ORDER BY ALL`,
+      )
+    ).getRowObjectsJS();
+    const cmp = (
+      await conn.runAndReadAll(
+        `SELECT count(*)::INTEGER AS rows,
+                count(*) FILTER (WHERE n.test = 'score')::INTEGER AS score_rows,
+                count(*) FILTER (WHERE n.test = 'score' AND n.p < 0.05)::INTEGER AS score_rows_below_threshold,
+                count(*) FILTER (WHERE n.test IS DISTINCT FROM 'score' AND (n.status <> o.status OR n.beta IS DISTINCT FROM o.beta
+                                 OR n.se IS DISTINCT FROM o.se OR n.p IS DISTINCT FROM o.p OR n.test IS DISTINCT FROM o.test))::INTEGER AS refit_rows_differing,
+                count(*) FILTER (WHERE n.status <> o.status)::INTEGER AS status_differing,
+                count(*) FILTER (WHERE n.test = 'score' AND o.p < 0.05)::INTEGER AS score_rows_old_p_below_threshold,
+                max(abs(n.beta - o.beta)) FILTER (WHERE n.test = 'score') AS score_max_abs_beta_diff,
+                corr(n.neg_log10_p, o.neg_log10_p) FILTER (WHERE n.test = 'score') AS score_corr_neg_log10_p
+         FROM read_parquet(${list(r.many.slice(0, r.old.length))}) n
+         JOIN read_parquet(${list(r.old)}) o USING (predictor, phecode)`,
+      )
+    ).getRowObjectsJS()[0];
+    return { counts, oldVsNew: cmp };
+  });
 }
 
 /** Status / test counts of a results file and a digest of its numbers (to compare code versions). */
@@ -364,6 +461,11 @@ async function comparePlink2(phenome: PhenomeRef, resultPath: string) {
 }
 
 async function main() {
+  if (values.child && K > 1) {
+    const r = await timedMany();
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return;
+  }
   if (values.child) {
     const r = await timed();
     process.stdout.write(`${JSON.stringify(r)}\n`);
@@ -386,15 +488,52 @@ async function main() {
       String(N),
       '--predictor',
       PREDICTOR,
+      '--predictors',
+      String(K),
+      '--old-sample',
+      String(OLD_SAMPLE),
     ],
     { encoding: 'utf8', maxBuffer: 1 << 26 },
   );
   if (child.status !== 0) throw new Error(`PheWAS child failed:\n${child.stdout}\n${child.stderr}`);
+  const m = /BENCH_TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(child.stderr);
+  const loadAfter = loadavg().map((v) => Number(v.toFixed(2)));
+  if (K > 1) {
+    const r = JSON.parse(child.stdout.trim().split('\n').pop() as string) as Awaited<
+      ReturnType<typeof timedMany>
+    >;
+    const perOld = r.oldSampleSeconds / r.old.length;
+    const report = {
+      bench: 'phewas-many',
+      date: new Date().toISOString().slice(0, 16).replace('T', ' '),
+      persons: N,
+      predictors: K,
+      phecodes: r.phenome.nPhecodes,
+      tested: r.many[0].nTested,
+      phenomeBuildSeconds: Number(r.phenomeSeconds.toFixed(2)),
+      newPathSeconds: Number(r.newSeconds.toFixed(2)),
+      oldPathSampled: r.old.length,
+      oldPathSampleSeconds: Number(r.oldSampleSeconds.toFixed(2)),
+      oldPathSecondsPerPredictor: Number(perOld.toFixed(2)),
+      oldPathSecondsForAll: Number((perOld * K).toFixed(1)),
+      speedup: Number(((perOld * K) / r.newSeconds).toFixed(1)),
+      processWallSeconds: m ? Number(m[1]) : null,
+      processCpuSeconds: m ? Number((Number(m[3]) + Number(m[4])).toFixed(1)) : null,
+      peakRssMiB: m ? Math.round(Number(m[2]) / 1024) : null,
+      loadBefore: load,
+      loadAfter,
+      ...(await compareMany(r)),
+      plantedTop: r.many[0].top.slice(0, 3),
+    };
+    console.log(JSON.stringify(report, null, 2));
+    await writeFile(join(OUT, `result-many-${K}.json`), `${JSON.stringify(report, null, 2)}\n`);
+    if (!values.keep && !values.reuse)
+      for (const f of ['data', 'run', 'run-many']) await rm(join(OUT, f), { recursive: true, force: true });
+    return;
+  }
   const ours = JSON.parse(child.stdout.trim().split('\n').pop() as string) as Awaited<
     ReturnType<typeof timed>
   >;
-  const m = /BENCH_TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(child.stderr);
-  const loadAfter = loadavg().map((v) => Number(v.toFixed(2)));
   const s = await summarise(ours.result.path);
   const skipped = s.counts.filter((c) => c.status !== 'ok').reduce((a, c) => a + c.n, 0);
   const report: Record<string, unknown> = {

@@ -153,14 +153,22 @@ export const phewasResultRowSchema = z.strictObject({
   n_cases: int(),
   n_controls: int(),
   n_excluded: int(),
-  /** log odds ratio per unit of the predictor. */
+  /**
+   * log odds ratio per unit of the predictor: the ML (Wald) or Firth estimate, or for
+   * `test = 'score'` rows (many-predictor PheWAS, score p ≥ the threshold) the one-step score
+   * estimate U/V (docs/methods.md).
+   */
   beta: realOrNull(),
+  /** SE of beta; 1/√V for `score` rows. */
   se: realOrNull(),
+  /** exp(beta) and the Wald 95% CI exp(beta ± 1.96·se), also for `score` rows. */
   odds_ratio: realOrNull(),
   ci_low: realOrNull(),
   ci_high: realOrNull(),
+  /** Wald, Firth or (for `score` rows) score-test p-value. */
   p: prob(),
   neg_log10_p: realOrNull(),
+  /** `wald`, `firth`, or `score` (many-predictor PheWAS: score p ≥ `scoreThreshold`, not refitted). */
   test: oneOfOrNull(ASSOCIATION_TESTS),
   /** `ok`, `too_few_cases`, `too_few_controls`, `separation`, `not_converged`, … */
   status: text(),

@@ -66,6 +66,19 @@ export const phewasSpecSchema = z.strictObject({
   exclusions: z.boolean().default(true),
   /** Firth regression for low case counts or separation. */
   firth: z.enum(['fallback', 'always', 'never']).default('fallback'),
+  /**
+   * Many predictors (genotype-first): score test of each predictor against one null fit per
+   * phecode, full Wald/Firth fit where the score p < this (default 0.05; 1 = fit every row).
+   * Optional without a default so that specs without it keep their hash (and run id).
+   */
+  scoreThreshold: z.number().gt(0).max(1).optional(),
+  /**
+   * Many predictors: also refit when the cases or the controls have fewer carriers (predictor ≠ 0)
+   * than this. Default 0: the score p alone decides, also for a predictor with no carrier on one
+   * side (REGENIE/SAIGE practice); 1 refits every such row (the GWAS zero-count rule; slow for
+   * rare burden masks).
+   */
+  scoreMinCarriers: z.int().min(0).optional(),
   leadLoci: leadLociSpecSchema.prefault({}),
 });
 

@@ -6,14 +6,16 @@
  *   3. cohort and covariates                       (materializeAnalysis)
  *   4. burden masks and per-person burden scores   (buildBurden)
  *   5. burden tests against the spec's traits      (runBurdenTests)
- *   6. burden PheWAS across the phenome            (buildRunPhenome, runPhewas × mask)
+ *   6. burden PheWAS across the phenome            (buildRunPhenome, then runPhewasMany: one
+ *      null fit per phecode, a score test per mask, full fits where p < scoreThreshold;
+ *      histories from before the patch 'phewas-many-predictors' replay runPhewas × mask)
  *   7. record the run and write its report           (recordRun, writeReport)
  */
-import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { activityOptions } from '../schemas/presets.js';
 import type { GenotypeFirstSpec } from '../schemas/study.js';
-import type { StudyResult } from '../schemas/study-io.js';
+import type { PhewasResult, StudyResult } from '../schemas/study-io.js';
 import {
   discardAndRethrow,
   enter,
@@ -60,18 +62,26 @@ export async function genotypeFirstStudy(input: unknown): Promise<StudyResult> {
     const tested = burden.masks.filter((m) => m.nCarriers > 0);
     const phenome = await long.buildRunPhenome({ run, analysis, phewas: spec.phewas });
     progress.phewasTotal = tested.length;
-    progress.currentActivity = 'runPhewas';
-    const phewas = await mapBounded(tested, 2, async (mask) => {
-      const r = await long.runPhewas({
-        run,
-        analysis,
-        phenome,
-        phewas: spec.phewas,
-        predictor: { type: 'burden', id: mask.column, path: burden.scoresPath, column: mask.column },
+    const predictors = tested.map((mask) => ({
+      type: 'burden' as const,
+      id: mask.column,
+      path: burden.scoresPath,
+      column: mask.column,
+    }));
+    let phewas: PhewasResult[];
+    if (predictors.length > 0 && patched('phewas-many-predictors')) {
+      // Every mask in one activity: one null fit per phecode, a score test per mask.
+      progress.currentActivity = 'runPhewasMany';
+      phewas = await long.runPhewasMany({ run, analysis, phenome, phewas: spec.phewas, predictors });
+      progress.phewasDone = phewas.length;
+    } else {
+      progress.currentActivity = 'runPhewas';
+      phewas = await mapBounded(predictors, 2, async (predictor) => {
+        const r = await long.runPhewas({ run, analysis, phenome, phewas: spec.phewas, predictor });
+        progress.phewasDone++;
+        return r;
       });
-      progress.phewasDone++;
-      return r;
-    });
+    }
 
     return await recordAndReport(
       progress,
