@@ -1,6 +1,9 @@
 /** Worker-thread side of `runGwasShard` (engine/thread.ts calls `threadMain`). */
 
+import { computeDb } from '../engine/duckdb.js';
 import type { GwasShardResult } from '../schemas/study-io.js';
+import { wasmScanAvailable } from '../stats/kernel.js';
+import type { EngineConfig } from '../temporal.config.js';
 import { computeGwasShard, type GwasThreadInput, type ShardCursor } from './gwas.js';
 
 export function threadMain(
@@ -9,4 +12,14 @@ export function threadMain(
   signal: AbortSignal,
 ): Promise<GwasShardResult> {
   return computeGwasShard(data.config, data.input, data.resumed, progress, signal);
+}
+
+/**
+ * Called once when a worker starts this thread ahead of its first shard (engine/thread.ts
+ * prewarmThreads): open the thread's DuckDB instance (one thread, as runGwasShard configures it)
+ * and compile the WASM scan kernel.
+ */
+export async function warmUp(config?: EngineConfig): Promise<void> {
+  wasmScanAvailable();
+  if (config) await computeDb({ ...config, worker: { ...config.worker, duckdbThreads: 1 } });
 }

@@ -49,7 +49,7 @@ export async function ensureServices(
     log(`starting an in-process worker on task queue '${config.temporal.taskQueue}'`);
     installRuntime();
     connection = await NativeConnection.connect({ address: config.temporal.address });
-    void prewarmThreads(THREAD_MODULES, config.worker.maxConcurrentActivities);
+    void prewarmThreads(THREAD_MODULES, config.worker.maxConcurrentActivities, config);
     worker = await createEngineWorker(config, { connection, identity: `demo-${process.pid}` });
     running = worker.run();
   }

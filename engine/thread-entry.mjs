@@ -17,7 +17,10 @@ port.on('message', async (m) => {
   if (m?.type === 'preload') {
     // Load job modules ahead of the first job (engine/thread.ts prewarmThreads).
     try {
-      for (const href of m.modules) await import(href);
+      for (const href of m.modules) {
+        const mod = await import(href);
+        if (typeof mod.warmUp === 'function') await mod.warmUp(m.input);
+      }
     } finally {
       port.postMessage({ type: 'preloaded' });
     }

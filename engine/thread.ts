@@ -51,12 +51,13 @@ function giveBack(w: Worker): void {
 }
 
 /**
- * Start threads until `count` are idle in the pool, each with `modules` already imported, and
- * resolve when they are ready. A worker process calls this at start-up so that its first jobs
+ * Start threads until `count` are idle in the pool, each with `modules` already imported (and
+ * their optional `warmUp(warmInput)` export run: opening a DuckDB instance, compiling the WASM
+ * kernel), and resolve when they are ready. A worker process calls this at start-up so that its first jobs
  * do not pay for loading TypeScript, DuckDB and the kernels (about 0.7 s of CPU per thread).
  * Failures are ignored: a job then starts its own thread as usual.
  */
-export async function prewarmThreads(modules: URL[], count: number): Promise<void> {
+export async function prewarmThreads(modules: URL[], count: number, warmInput?: unknown): Promise<void> {
   const need = Math.max(0, count - idle.length);
   await Promise.all(
     Array.from(
@@ -71,7 +72,7 @@ export async function prewarmThreads(modules: URL[], count: number): Promise<voi
           });
           w.on('error', () => resolve());
           w.on('exit', () => resolve());
-          w.postMessage({ type: 'preload', modules: modules.map((u) => u.href) });
+          w.postMessage({ type: 'preload', modules: modules.map((u) => u.href), input: warmInput });
         }),
     ),
   );

@@ -35,7 +35,7 @@ Options:
       );
     }
     // Load the shard thread modules now, not when the first shard arrives.
-    void prewarmThreads(THREAD_MODULES, config.worker.maxConcurrentActivities);
+    void prewarmThreads(THREAD_MODULES, config.worker.maxConcurrentActivities, config);
     const worker = await createEngineWorker(config, {
       connection,
       identity: values.identity ?? `${process.pid}@${hostname()}`,

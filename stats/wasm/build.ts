@@ -39,7 +39,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import initWabt from 'wabt';
 
-/** blocks of 64 samples with at most this many code-1 + code-2 calls are compacted bit by bit. */
+/** per code, blocks of 64 samples with at most this many calls of it are compacted bit by bit. */
 const SPARSE_BLOCK_MAX = Number(process.env.SCAN_SPARSE_BLOCK ?? 6);
 
 /** widest column chunk in f64x2 lanes (12 doubles; 2 × 6 accumulators + temporaries ≤ 16 xmm). */
@@ -97,6 +97,18 @@ function compactCodes(packed: boolean): string {
             (v128.store offset=16 (local.get ${ptr}) (i32x4.add (local.get $bk) (v128.load offset=16 (local.get $lut))))
             (local.set ${ptr} (i32.add (local.get ${ptr}) (i32.shl (i32.popcnt (local.get $b)) (i32.const 2))))
             (local.set ${mask} (i64.shr_u (local.get ${mask}) (i64.const 8)))`;
+  const compactMask = (mask: string, ptr: string) => `
+            (if (i32.le_u (i32.wrap_i64 (i64.popcnt (local.get ${mask}))) (i32.const ${SPARSE_BLOCK_MAX}))
+              (then ${drain(mask, ptr, true)})
+              (else
+                (local.set $k (i32.const 0))
+                (block $sd${mask.slice(1)}
+                  (loop $sl${mask.slice(1)}
+                    (br_if $sd${mask.slice(1)} (i64.eqz (local.get ${mask})))
+                    (local.set $bk (i32x4.splat (i32.mul (i32.add (local.get $base) (local.get $k)) (local.get $stride))))
+                    ${spread(mask, ptr)}
+                    (local.set $k (i32.add (local.get $k) (i32.const 8)))
+                    (br $sl${mask.slice(1)})))))`;
   return `
   (func (export "${packed ? 'compact_packed' : 'compact_codes'}")
     (param $gt i32) (param $nBlocks i32) (param $stride i32)
@@ -152,24 +164,11 @@ function compactCodes(packed: boolean): string {
             ${maskFor('i8x16.splat (i32.const 2)', '$m2')}
             ${maskFor('i8x16.splat (i32.const 255)', '$mm')}`
         }
-            ;; few calls in the block (rare variants): pop them one by one; else spread 8 at a
-            ;; time, stopping once both masks are exhausted. Both give the lists in sample order.
-            (if (i32.le_u
-                  (i32.add (i32.wrap_i64 (i64.popcnt (local.get $m1))) (i32.wrap_i64 (i64.popcnt (local.get $m2))))
-                  (i32.const ${SPARSE_BLOCK_MAX}))
-              (then
-                ${drain('$m1', '$p1', true)}
-                ${drain('$m2', '$p2', true)})
-              (else
-                (local.set $k (i32.const 0))
-                (block $spreadDone
-                  (loop $bytes
-                    (br_if $spreadDone (i64.eqz (i64.or (local.get $m1) (local.get $m2))))
-                    (local.set $bk (i32x4.splat (i32.mul (i32.add (local.get $base) (local.get $k)) (local.get $stride))))
-                    ${spread('$m1', '$p1')}
-                    ${spread('$m2', '$p2')}
-                    (local.set $k (i32.add (local.get $k) (i32.const 8)))
-                    (br_if $bytes (i32.lt_u (local.get $k) (i32.const 64)))))))
+            ;; per code: few calls in the block (rare variants, and code 2 of most variants): pop
+            ;; them one by one; else spread 8 at a time, stopping once the mask runs out. Both
+            ;; give the list in sample order.
+            ${compactMask('$m1', '$p1')}
+            ${compactMask('$m2', '$p2')}
             ${drain('$mm', '$pm', false)}))
         (local.set $p (i32.add (local.get $p) (i32.const ${packed ? 16 : 64})))
         (local.set $base (i32.add (local.get $base) (i32.const 64)))

@@ -63,13 +63,12 @@
             (i64.or
               (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v2) (i8x16.splat (i32.const 255))))) (i64.const 32))
               (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v3) (i8x16.splat (i32.const 255))))) (i64.const 48)))))
-            ;; few calls in the block (rare variants): pop them one by one; else spread 8 at a
-            ;; time, stopping once both masks are exhausted. Both give the lists in sample order.
-            (if (i32.le_u
-                  (i32.add (i32.wrap_i64 (i64.popcnt (local.get $m1))) (i32.wrap_i64 (i64.popcnt (local.get $m2))))
-                  (i32.const 6))
-              (then
-                
+            ;; per code: few calls in the block (rare variants, and code 2 of most variants): pop
+            ;; them one by one; else spread 8 at a time, stopping once the mask runs out. Both
+            ;; give the list in sample order.
+            
+            (if (i32.le_u (i32.wrap_i64 (i64.popcnt (local.get $m1))) (i32.const 6))
+              (then 
         (block $dm1
           (loop $lm1
             (br_if $dm1 (i64.eqz (local.get $m1)))
@@ -77,8 +76,25 @@
               (i32.mul (i32.add (local.get $base) (i32.wrap_i64 (i64.ctz (local.get $m1)))) (local.get $stride)))
             (local.set $p1 (i32.add (local.get $p1) (i32.const 4)))
             (local.set $m1 (i64.and (local.get $m1) (i64.sub (local.get $m1) (i64.const 1))))
-            (br $lm1)))
-                
+            (br $lm1))))
+              (else
+                (local.set $k (i32.const 0))
+                (block $sdm1
+                  (loop $slm1
+                    (br_if $sdm1 (i64.eqz (local.get $m1)))
+                    (local.set $bk (i32x4.splat (i32.mul (i32.add (local.get $base) (local.get $k)) (local.get $stride))))
+                    
+            (local.set $b (i32.and (i32.wrap_i64 (local.get $m1)) (i32.const 255)))
+            (local.set $lut (i32.add (i32.const 9216) (i32.shl (local.get $b) (i32.const 5))))
+            (v128.store (local.get $p1) (i32x4.add (local.get $bk) (v128.load (local.get $lut))))
+            (v128.store offset=16 (local.get $p1) (i32x4.add (local.get $bk) (v128.load offset=16 (local.get $lut))))
+            (local.set $p1 (i32.add (local.get $p1) (i32.shl (i32.popcnt (local.get $b)) (i32.const 2))))
+            (local.set $m1 (i64.shr_u (local.get $m1) (i64.const 8)))
+                    (local.set $k (i32.add (local.get $k) (i32.const 8)))
+                    (br $slm1)))))
+            
+            (if (i32.le_u (i32.wrap_i64 (i64.popcnt (local.get $m2))) (i32.const 6))
+              (then 
         (block $dm2
           (loop $lm2
             (br_if $dm2 (i64.eqz (local.get $m2)))
@@ -89,17 +105,10 @@
             (br $lm2))))
               (else
                 (local.set $k (i32.const 0))
-                (block $spreadDone
-                  (loop $bytes
-                    (br_if $spreadDone (i64.eqz (i64.or (local.get $m1) (local.get $m2))))
+                (block $sdm2
+                  (loop $slm2
+                    (br_if $sdm2 (i64.eqz (local.get $m2)))
                     (local.set $bk (i32x4.splat (i32.mul (i32.add (local.get $base) (local.get $k)) (local.get $stride))))
-                    
-            (local.set $b (i32.and (i32.wrap_i64 (local.get $m1)) (i32.const 255)))
-            (local.set $lut (i32.add (i32.const 9216) (i32.shl (local.get $b) (i32.const 5))))
-            (v128.store (local.get $p1) (i32x4.add (local.get $bk) (v128.load (local.get $lut))))
-            (v128.store offset=16 (local.get $p1) (i32x4.add (local.get $bk) (v128.load offset=16 (local.get $lut))))
-            (local.set $p1 (i32.add (local.get $p1) (i32.shl (i32.popcnt (local.get $b)) (i32.const 2))))
-            (local.set $m1 (i64.shr_u (local.get $m1) (i64.const 8)))
                     
             (local.set $b (i32.and (i32.wrap_i64 (local.get $m2)) (i32.const 255)))
             (local.set $lut (i32.add (i32.const 9216) (i32.shl (local.get $b) (i32.const 5))))
@@ -108,7 +117,7 @@
             (local.set $p2 (i32.add (local.get $p2) (i32.shl (i32.popcnt (local.get $b)) (i32.const 2))))
             (local.set $m2 (i64.shr_u (local.get $m2) (i64.const 8)))
                     (local.set $k (i32.add (local.get $k) (i32.const 8)))
-                    (br_if $bytes (i32.lt_u (local.get $k) (i32.const 64)))))))
+                    (br $slm2)))))
             
         (block $dmm
           (loop $lmm
@@ -191,13 +200,12 @@
             (i64.or
               (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v2) (v128.const i8x16 3 12 48 192 3 12 48 192 3 12 48 192 3 12 48 192)))) (i64.const 32))
               (i64.shl (i64.extend_i32_u (i8x16.bitmask (i8x16.eq (local.get $v3) (v128.const i8x16 3 12 48 192 3 12 48 192 3 12 48 192 3 12 48 192)))) (i64.const 48)))))
-            ;; few calls in the block (rare variants): pop them one by one; else spread 8 at a
-            ;; time, stopping once both masks are exhausted. Both give the lists in sample order.
-            (if (i32.le_u
-                  (i32.add (i32.wrap_i64 (i64.popcnt (local.get $m1))) (i32.wrap_i64 (i64.popcnt (local.get $m2))))
-                  (i32.const 6))
-              (then
-                
+            ;; per code: few calls in the block (rare variants, and code 2 of most variants): pop
+            ;; them one by one; else spread 8 at a time, stopping once the mask runs out. Both
+            ;; give the list in sample order.
+            
+            (if (i32.le_u (i32.wrap_i64 (i64.popcnt (local.get $m1))) (i32.const 6))
+              (then 
         (block $dm1
           (loop $lm1
             (br_if $dm1 (i64.eqz (local.get $m1)))
@@ -205,8 +213,25 @@
               (i32.mul (i32.add (local.get $base) (i32.wrap_i64 (i64.ctz (local.get $m1)))) (local.get $stride)))
             (local.set $p1 (i32.add (local.get $p1) (i32.const 4)))
             (local.set $m1 (i64.and (local.get $m1) (i64.sub (local.get $m1) (i64.const 1))))
-            (br $lm1)))
-                
+            (br $lm1))))
+              (else
+                (local.set $k (i32.const 0))
+                (block $sdm1
+                  (loop $slm1
+                    (br_if $sdm1 (i64.eqz (local.get $m1)))
+                    (local.set $bk (i32x4.splat (i32.mul (i32.add (local.get $base) (local.get $k)) (local.get $stride))))
+                    
+            (local.set $b (i32.and (i32.wrap_i64 (local.get $m1)) (i32.const 255)))
+            (local.set $lut (i32.add (i32.const 9216) (i32.shl (local.get $b) (i32.const 5))))
+            (v128.store (local.get $p1) (i32x4.add (local.get $bk) (v128.load (local.get $lut))))
+            (v128.store offset=16 (local.get $p1) (i32x4.add (local.get $bk) (v128.load offset=16 (local.get $lut))))
+            (local.set $p1 (i32.add (local.get $p1) (i32.shl (i32.popcnt (local.get $b)) (i32.const 2))))
+            (local.set $m1 (i64.shr_u (local.get $m1) (i64.const 8)))
+                    (local.set $k (i32.add (local.get $k) (i32.const 8)))
+                    (br $slm1)))))
+            
+            (if (i32.le_u (i32.wrap_i64 (i64.popcnt (local.get $m2))) (i32.const 6))
+              (then 
         (block $dm2
           (loop $lm2
             (br_if $dm2 (i64.eqz (local.get $m2)))
@@ -217,17 +242,10 @@
             (br $lm2))))
               (else
                 (local.set $k (i32.const 0))
-                (block $spreadDone
-                  (loop $bytes
-                    (br_if $spreadDone (i64.eqz (i64.or (local.get $m1) (local.get $m2))))
+                (block $sdm2
+                  (loop $slm2
+                    (br_if $sdm2 (i64.eqz (local.get $m2)))
                     (local.set $bk (i32x4.splat (i32.mul (i32.add (local.get $base) (local.get $k)) (local.get $stride))))
-                    
-            (local.set $b (i32.and (i32.wrap_i64 (local.get $m1)) (i32.const 255)))
-            (local.set $lut (i32.add (i32.const 9216) (i32.shl (local.get $b) (i32.const 5))))
-            (v128.store (local.get $p1) (i32x4.add (local.get $bk) (v128.load (local.get $lut))))
-            (v128.store offset=16 (local.get $p1) (i32x4.add (local.get $bk) (v128.load offset=16 (local.get $lut))))
-            (local.set $p1 (i32.add (local.get $p1) (i32.shl (i32.popcnt (local.get $b)) (i32.const 2))))
-            (local.set $m1 (i64.shr_u (local.get $m1) (i64.const 8)))
                     
             (local.set $b (i32.and (i32.wrap_i64 (local.get $m2)) (i32.const 255)))
             (local.set $lut (i32.add (i32.const 9216) (i32.shl (local.get $b) (i32.const 5))))
@@ -236,7 +254,7 @@
             (local.set $p2 (i32.add (local.get $p2) (i32.shl (i32.popcnt (local.get $b)) (i32.const 2))))
             (local.set $m2 (i64.shr_u (local.get $m2) (i64.const 8)))
                     (local.set $k (i32.add (local.get $k) (i32.const 8)))
-                    (br_if $bytes (i32.lt_u (local.get $k) (i32.const 64)))))))
+                    (br $slm2)))))
             
         (block $dmm
           (loop $lmm
