@@ -62,7 +62,7 @@ export interface GwasThreadInput {
 /** Variants per genotype read (one range query) and per heartbeat. */
 const DEFAULT_BATCH = 16384;
 /** Variants per Parquet part file (one resume point). */
-const DEFAULT_PART_VARIANTS = 32768;
+const DEFAULT_PART_VARIANTS = 65536;
 
 export interface GwasShardInput {
   run: RunContext;
@@ -71,7 +71,7 @@ export interface GwasShardInput {
   gwas: PhenotypeFirstSpec['gwas'];
   /** Variants per genotype read (default 16384). */
   batchVariants?: number;
-  /** Variants per Parquet part file, i.e. per resume point (default 32768). */
+  /** Variants per Parquet part file, i.e. per resume point (default 65536). */
   partVariants?: number;
 }
 
@@ -369,7 +369,10 @@ export async function computeGwasShard(
     const excluded = excludedPositions(sampleIdx, nGeno);
     const codes = new Uint8Array(packedGtBytes(nGeno) * 4);
     const nPacked = packedGtBytes(nGeno);
-    const part = allocPart((PART_VARIANTS + BATCH) * K);
+    // A part holds about PART_VARIANTS result rows: fewer variants when several traits share the
+    // pass (K rows per variant), so memory stays bounded; at least one batch.
+    const partVariants = Math.max(Math.min(BATCH, PART_VARIANTS), Math.floor(PART_VARIANTS / K));
+    const part = allocPart((partVariants + BATCH) * K);
     // What a retry may resume from: the state as of the last finished part file. Counts of
     // variants tested since then are not in it, so a resumed attempt never counts them twice.
     let committed: ShardCursor = structuredClone(cursor);
@@ -479,7 +482,7 @@ export async function computeGwasShard(
       }
       lastIdx = to;
       from = to + 1;
-      if (part.count >= PART_VARIANTS * K) await finishPart(lastIdx);
+      if (part.count >= partVariants * K) await finishPart(lastIdx);
       else heartbeat(committed);
       // Let a pending abort message reach this thread before the next batch.
       await new Promise((r) => setImmediate(r));
