@@ -130,6 +130,50 @@ export const PHEWAS_THREADING = { minWork: 5_000_000 };
 const PHEWAS_THREAD = new URL('./phewas-fit.ts', import.meta.url);
 
 /**
+ * Phecodes `candidates` in ~6 interleaved batches per thread (each batch mixes common and rare
+ * phecodes, whose fits cost more iterations) on up to `threads` pooled threads running
+ * `module`'s threadMain with `{ ...batch, phecodes }`; heartbeats the number done. Appends to
+ * `out` (rows already computed inline) and returns it in phecode order.
+ */
+async function inThreadBatches<B extends object, R extends { index: number }>(
+  module: URL,
+  batch: B,
+  candidates: PhecodeSets[],
+  out: R[],
+  threads: number,
+  ctx: Context,
+): Promise<R[]> {
+  const signal = ctx.cancellationSignal;
+  const nBatches = Math.min(candidates.length, threads * 6);
+  const queue = Array.from({ length: nBatches }, (_, b) => candidates.filter((_, k) => k % nBatches === b));
+  let done = out.length;
+  await Promise.all(
+    Array.from({ length: threads }, async () => {
+      for (let part = queue.shift(); part; part = queue.shift()) {
+        if (signal.aborted) throw signal.reason ?? new Error('cancelled');
+        let partDone = 0;
+        const rows = await runInThread<B & { phecodes: PhecodeSets[] }, R[], number>(
+          module,
+          { ...batch, phecodes: part },
+          {
+            onProgress: (k) => {
+              done += k - partDone;
+              partDone = k;
+              ctx.heartbeat({ phecodes: done });
+            },
+            signal,
+          },
+        );
+        done += part.length - partDone;
+        ctx.heartbeat({ phecodes: done });
+        out.push(...rows);
+      }
+    }),
+  );
+  return out.sort((p, q) => p.index - q.index);
+}
+
+/**
  * Fit every phecode: inline for small jobs, else in batches on up to `duckdbThreads` pooled
  * threads (the per-phecode fits are independent; each batch gets the predictor and covariates
  * and its phecodes' sets). Results come back in phecode order either way.
@@ -163,33 +207,7 @@ async function fitAll(
     ...batch,
     phecodes: sets.filter((s) => s.cases.length < batch.minCases),
   });
-  const nBatches = Math.min(candidates.length, threads * 6);
-  const queue = Array.from({ length: nBatches }, (_, b) => candidates.filter((_, k) => k % nBatches === b));
-  let done = out.length;
-  await Promise.all(
-    Array.from({ length: threads }, async () => {
-      for (let part = queue.shift(); part; part = queue.shift()) {
-        if (signal.aborted) throw signal.reason ?? new Error('cancelled');
-        let partDone = 0;
-        const fits = await runInThread<PhewasBatch, PhecodeFit[], number>(
-          PHEWAS_THREAD,
-          { ...batch, phecodes: part },
-          {
-            onProgress: (k) => {
-              done += k - partDone;
-              partDone = k;
-              ctx.heartbeat({ phecodes: done });
-            },
-            signal,
-          },
-        );
-        done += part.length - partDone;
-        ctx.heartbeat({ phecodes: done });
-        out.push(...fits);
-      }
-    }),
-  );
-  return out.sort((p, q) => p.index - q.index);
+  return inThreadBatches(PHEWAS_THREAD, batch, candidates, out, threads, ctx);
 }
 
 /** Defaults of the many-predictor score path (spec fields `scoreThreshold`, `scoreMinCarriers`). */
@@ -223,33 +241,7 @@ async function scoreAll(
     return out;
   }
   out.push(...scorePhecodes({ ...batch, phecodes: few }));
-  const nBatches = Math.min(candidates.length, threads * 6);
-  const queue = Array.from({ length: nBatches }, (_, b) => candidates.filter((_, k) => k % nBatches === b));
-  let done = out.length;
-  await Promise.all(
-    Array.from({ length: threads }, async () => {
-      for (let part = queue.shift(); part; part = queue.shift()) {
-        if (signal.aborted) throw signal.reason ?? new Error('cancelled');
-        let partDone = 0;
-        const rows = await runInThread<ManyBatch, PhecodeRows[], number>(
-          PHEWAS_MANY_THREAD,
-          { ...batch, phecodes: part },
-          {
-            onProgress: (k) => {
-              done += k - partDone;
-              partDone = k;
-              ctx.heartbeat({ phecodes: done });
-            },
-            signal,
-          },
-        );
-        done += part.length - partDone;
-        ctx.heartbeat({ phecodes: done });
-        out.push(...rows);
-      }
-    }),
-  );
-  return out.sort((p, q) => p.index - q.index);
+  return inThreadBatches(PHEWAS_MANY_THREAD, batch, candidates, out, threads, ctx);
 }
 
 /** Every predictor's values per analysis sample; burden/column predictors of one file in one read. */
