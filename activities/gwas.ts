@@ -31,7 +31,7 @@ import {
 import { Context } from '@temporalio/activity';
 import { blobItems, sqlString, withCompute } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, exists, sha256File } from '../engine/fsutil.js';
-import { countPackedGt, decodeDs, PackedCalls, packedCode, packedGtBytes } from '../engine/genotypes.js';
+import { countPackedGt, decodeDs, PackedCalls, packedGtBytes, packedMask } from '../engine/genotypes.js';
 import { runInThread } from '../engine/thread.js';
 import type { PhenotypeFirstSpec } from '../schemas/study.js';
 import type {
@@ -131,26 +131,6 @@ export async function loadAnalysis(conn: DuckDBConnection, analysis: AnalysisTab
   }
   /** y: the main trait; ys: every trait (y first). */
   return { n, c, sampleIdx, y: ys[0], ys, cov };
-}
-
-/**
- * Hard-call counts of one variant over the analysis samples, from its packed `gt` BLOB:
- * counts[0..3] = hom-ref, het, hom-alt, missing. One table-driven pass over the packed bytes
- * (four samples per byte) for all genotype positions, minus the few positions that are not in
- * the analysis (`excluded`).
- */
-function countCalls(packed: Uint8Array, nGeno: number, excluded: Int32Array, counts: Int32Array): void {
-  countPackedGt(packed, nGeno, counts);
-  for (let k = 0; k < excluded.length; k++) counts[packedCode(packed, excluded[k])]--;
-}
-
-/** Genotype positions (of `nGeno`) that are not analysis samples. */
-function excludedPositions(sampleIdx: Int32Array, nGeno: number): Int32Array {
-  const inAnalysis = new Uint8Array(nGeno);
-  for (const k of sampleIdx) inAnalysis[k] = 1;
-  const out: number[] = [];
-  for (let k = 0; k < nGeno; k++) if (!inAnalysis[k]) out.push(k);
-  return Int32Array.from(out);
 }
 
 function emptyQc(): QcCounts {
@@ -366,7 +346,8 @@ export async function computeGwasShard(
           linearTestVariant(model as ReturnType<typeof prepareLinear>, g, res, r);
     const table = `gwas_part_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
     const counts = new Int32Array(4);
-    const excluded = excludedPositions(sampleIdx, nGeno);
+    // 2-bit field 11 for analysis samples: the QC counts cover exactly them, in one pass.
+    const analysisMask = packedMask(sampleIdx, nGeno);
     const codes = new Uint8Array(packedGtBytes(nGeno) * 4);
     const nPacked = packedGtBytes(nGeno);
     // A part holds about PART_VARIANTS result rows: fewer variants when several traits share the
@@ -453,7 +434,7 @@ export async function computeGwasShard(
               '(2 bits per call); a release ingested by an older engine version must be ingested again',
           );
         }
-        countCalls(packed, nGeno, excluded, counts);
+        countPackedGt(packed, nGeno, counts, analysisMask, n);
         const called = counts[0] + counts[1] + counts[2];
         const altCount = counts[1] + 2 * counts[2];
         const af = called > 0 ? altCount / (2 * called) : Number.NaN;

@@ -30,6 +30,7 @@ const LITTLE = endianness() === 'LE';
 
 export {
   countPackedGt,
+  packedMask,
   PackedCalls,
   packedCode,
   packedGtBytes,

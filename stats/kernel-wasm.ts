@@ -80,7 +80,7 @@ interface ScanExports {
     lm: number,
     counts: number,
   ): void;
-  count_packed(p: number, nBlocks: number, out: number): void;
+  count_packed(p: number, nBlocks: number, out: number, maskOff: number): void;
   compact_dosages(
     ds: number,
     nBlocks: number,
@@ -361,21 +361,35 @@ export function wasmScanPacked(
 
 /**
  * counts[1], counts[2], counts[3] = number of samples with code 1, 2, 3 (missing) among the
- * n samples of packed `bytes`; counts[0] = the rest. False when WASM is unavailable.
+ * n samples of packed `bytes` — only among those whose 2-bit field in `mask` is 11 when a mask
+ * (same layout and length) is given; counts[0] = the rest of those samples (`total`, default n).
+ * False when WASM is unavailable.
  */
-export function wasmCountPacked(bytes: Uint8Array, n: number, counts: Int32Array): boolean {
+export function wasmCountPacked(
+  bytes: Uint8Array,
+  n: number,
+  counts: Int32Array,
+  mask?: Uint8Array,
+  total = n,
+): boolean {
   if (backend === 'scalar') return false;
   const e = load();
   if (!e || !layout(e, n)) return false;
   views(e);
   const nBlocks = Math.ceil(n / 64);
+  const span = nBlocks * 16;
   u8.set(bytes, gtAt);
-  u8.fill(0, gtAt + bytes.length, gtAt + nBlocks * 16);
-  e.count_packed(gtAt, nBlocks, COUNTS);
+  u8.fill(0, gtAt + bytes.length, gtAt + span);
+  // the mask goes right after the genotype bytes (the work area holds 4 bytes per sample)
+  if (mask) {
+    u8.set(mask, gtAt + span);
+    u8.fill(0, gtAt + span + mask.length, gtAt + 2 * span);
+  }
+  e.count_packed(gtAt, nBlocks, COUNTS, mask ? span : 0);
   counts[1] = i32[COUNTS >> 2];
   counts[2] = i32[(COUNTS >> 2) + 1];
   counts[3] = i32[(COUNTS >> 2) + 2];
-  counts[0] = n - counts[1] - counts[2] - counts[3];
+  counts[0] = total - counts[1] - counts[2] - counts[3];
   return true;
 }
 

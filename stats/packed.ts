@@ -107,20 +107,30 @@ export function unpackGt(blob: Uint8Array, n: number, out?: Uint8Array): Uint8Ar
 }
 
 /**
- * Hard-call counts over all samples of a packed `gt` BLOB: out[1] = code 1, out[2] = code 2,
- * out[3] = missing, out[0] = the rest (code 0, including the zero padding, which the caller
- * discounts by knowing n). Padding bits are 0, so they count as code 0.
+ * Hard-call counts of a packed `gt` BLOB: out[1] = code 1, out[2] = code 2, out[3] = missing,
+ * out[0] = the rest (code 0). Over all n samples, or — with `mask` (a packed vector of the same
+ * length whose 2-bit field is 3 for a sample to count and 0 otherwise, see `packedMask`) — over
+ * the `total` masked-in samples only: a GWAS counts its analysis samples in one pass, however
+ * many genotyped samples are outside the analysis. Padding bits are 0, so they count as code 0.
  */
-export function countPackedGt(blob: Uint8Array, n: number, out: Int32Array): void {
-  if (blob.length >= packedGtBytes(n) && wasmCountPacked(blob.subarray(0, packedGtBytes(n)), n, out)) return;
+export function countPackedGt(
+  blob: Uint8Array,
+  n: number,
+  out: Int32Array,
+  mask?: Uint8Array,
+  total = n,
+): void {
+  const nb = packedGtBytes(n);
+  if (blob.length >= nb && wasmCountPacked(blob.subarray(0, nb), n, out, mask, total)) return;
   let n1 = 0;
   let n2 = 0;
   let nm = 0;
   const CH = 32767;
-  for (let j0 = 0; j0 < blob.length; j0 += CH) {
-    const end = Math.min(blob.length, j0 + CH);
+  for (let j0 = 0; j0 < nb; j0 += CH) {
+    const end = Math.min(nb, j0 + CH);
     let acc = 0;
-    for (let j = j0; j < end; j++) acc += COUNT3[blob[j]];
+    if (mask) for (let j = j0; j < end; j++) acc += COUNT3[blob[j] & mask[j]];
+    else for (let j = j0; j < end; j++) acc += COUNT3[blob[j]];
     const m = Math.floor(acc / 2 ** 34);
     const rest = acc - m * 2 ** 34;
     const two = Math.floor(rest / 2 ** 17);
@@ -131,7 +141,14 @@ export function countPackedGt(blob: Uint8Array, n: number, out: Int32Array): voi
   out[1] = n1;
   out[2] = n2;
   out[3] = nm;
-  out[0] = n - n1 - n2 - nm;
+  out[0] = total - n1 - n2 - nm;
+}
+
+/** The packed mask of `samples` (positions of n): 2-bit field 3 for those samples, 0 elsewhere. */
+export function packedMask(samples: ArrayLike<number>, n: number): Uint8Array {
+  const codes = new Uint8Array(n);
+  for (let i = 0; i < samples.length; i++) codes[samples[i]] = 3;
+  return packGt(codes, n);
 }
 
 /** Packed code of sample i (0/1/2, 3 missing). */

@@ -21,8 +21,8 @@
  *       bits 2(i mod 4) of byte ⌊i/4⌋; code 3 = missing): each quarter of the block is spread
  *       over 16 byte lanes with i8x16.swizzle, masked to its sample's field and compared with
  *       the code shifted into that field. A block of 16 zero bytes costs one any_true test.
- *   count_packed(p, nBlocks, out)
- *       counts of codes 1, 2, 3 over nBlocks × 16 packed bytes (see countPacked).
+ *   count_packed(p, nBlocks, out, maskOff)
+ *       counts of codes 1, 2, 3 over nBlocks × 16 packed bytes, optionally masked (see countPacked).
  *   compact_dosages(ds, nBlocks, stride, lo, lv, lm, counts)
  *       the same over nBlocks × 16 f32 dosages: offsets of non-zero called samples to lo, their
  *       dosage (as f64) to lv, the sample index of NaN dosages to lm; counts = [nNonZero, 0, nMiss].
@@ -193,8 +193,10 @@ function fieldPat(code: number): string {
 }
 
 /**
- * count_packed(p, nBlocks, out): counts of codes 1, 2 and 3 over nBlocks × 16 packed bytes
- * (64 samples each; zero padding counts as code 0), as three i32 at out. Per 16 bytes: low and
+ * count_packed(p, nBlocks, out, maskOff): counts of codes 1, 2 and 3 over nBlocks × 16 packed
+ * bytes (64 samples each; zero padding counts as code 0), as three i32 at out; when maskOff ≠ 0
+ * each byte is first ANDed with the mask byte at p + maskOff (2 bits per sample: 11 counts the
+ * sample, 00 makes it code 0), so only the masked-in samples are counted. Per 16 bytes: low and
  * high bits of every 2-bit field (lo = v & 0x55, hi = (v >> 1) & 0x55), code 1 = lo ∧ ¬hi,
  * code 2 = hi ∧ ¬lo, code 3 = lo ∧ hi, i8x16.popcnt into byte counters that are widened to
  * i32 every 32 blocks (≤ 4 · 32 per byte lane).
@@ -208,7 +210,7 @@ function countPacked(): string {
               (i32.add (i32x4.extract_lane 2 (local.get ${tot})) (i32x4.extract_lane 3 (local.get ${tot}))))`;
   return `
   (func (export "count_packed")
-    (param $p i32) (param $nBlocks i32) (param $out i32)
+    (param $p i32) (param $nBlocks i32) (param $out i32) (param $maskOff i32)
     (local $end i32) (local $stop i32) (local $v v128) (local $lo v128) (local $hi v128)
     (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     (local.set $end (i32.add (local.get $p) (i32.shl (local.get $nBlocks) (i32.const 4))))
@@ -219,6 +221,9 @@ function countPacked(): string {
         (if (i32.gt_u (local.get $stop) (local.get $end)) (then (local.set $stop (local.get $end))))
         (loop $inner
           (local.set $v (v128.load align=1 (local.get $p)))
+          ;; optional sample mask (2 bits per sample, 11 = counted) at p + maskOff
+          (if (local.get $maskOff)
+            (then (local.set $v (v128.and (local.get $v) (v128.load align=1 (i32.add (local.get $p) (local.get $maskOff)))))))
           (local.set $lo (v128.and (local.get $v) (v128.const i8x16 ${range(16)
             .map(() => 85)
             .join(' ')})))

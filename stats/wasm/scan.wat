@@ -272,7 +272,7 @@
     (i32.store offset=8 (local.get $counts) (i32.shr_u (i32.sub (local.get $pm) (local.get $lm)) (i32.const 2))))
 
   (func (export "count_packed")
-    (param $p i32) (param $nBlocks i32) (param $out i32)
+    (param $p i32) (param $nBlocks i32) (param $out i32) (param $maskOff i32)
     (local $end i32) (local $stop i32) (local $v v128) (local $lo v128) (local $hi v128)
     (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     (local.set $end (i32.add (local.get $p) (i32.shl (local.get $nBlocks) (i32.const 4))))
@@ -283,6 +283,9 @@
         (if (i32.gt_u (local.get $stop) (local.get $end)) (then (local.set $stop (local.get $end))))
         (loop $inner
           (local.set $v (v128.load align=1 (local.get $p)))
+          ;; optional sample mask (2 bits per sample, 11 = counted) at p + maskOff
+          (if (local.get $maskOff)
+            (then (local.set $v (v128.and (local.get $v) (v128.load align=1 (i32.add (local.get $p) (local.get $maskOff)))))))
           (local.set $lo (v128.and (local.get $v) (v128.const i8x16 85 85 85 85 85 85 85 85 85 85 85 85 85 85 85 85)))
           (local.set $hi (v128.and (i8x16.shr_u (local.get $v) (i32.const 1)) (v128.const i8x16 85 85 85 85 85 85 85 85 85 85 85 85 85 85 85 85)))
           (local.set $a1 (i8x16.add (local.get $a1) (i8x16.popcnt (v128.andnot (local.get $lo) (local.get $hi)))))

@@ -345,6 +345,40 @@ describe('GWAS shards against plink2 --glm', () => {
       variants.map((v) => v.ds ?? v.gt),
     );
     expect(rows.map((x) => x.beta)).toEqual(Array.from(want.beta));
+
+    // An analysis of a subset of the genotyped samples: QC counts (n, af) and β over exactly them.
+    const keep = Array.from({ length: 300 }, (_, i) => i).filter((i) => i % 3 !== 1);
+    await writeAnalysisFixture(join(sub, 'analysis-subset.parquet'), ids, y, { c1 });
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    await conn.run(
+      `COPY (SELECT * FROM read_parquet('${join(sub, 'analysis-subset.parquet')}') WHERE sample_idx % 3 <> 1)
+       TO '${join(sub, 'analysis-keep.parquet')}' (FORMAT parquet)`,
+    );
+    conn.closeSync();
+    const runSub = { ...runFor, runDir: join(sub, 'run-subset') };
+    const aSub: AnalysisTable = { ...a, path: join(sub, 'analysis-keep.parquet'), nSamples: keep.length };
+    const resSub = await runActivity(acts.runGwasShard, { run: runSub, shard, analysis: aSub, gwas: open });
+    const subRows = await readRows(resSub.path);
+    const subModel = prepareLinear(
+      [Float64Array.from(keep, (i) => y[i])],
+      Float64Array.from(keep, (i) => c1[i]),
+      1,
+      300,
+      Int32Array.from(keep),
+    );
+    const wantSub = linearGwas(
+      subModel,
+      variants.map((v) => v.ds ?? v.gt),
+    );
+    expect(subRows.map((x) => x.beta)).toEqual(Array.from(wantSub.beta));
+    for (const [j, v] of variants.entries()) {
+      if (v.ds) continue; // af comes from the hard calls
+      let alt = 0;
+      for (const i of keep) alt += v.gt[i];
+      expect(subRows[j].n, `variant ${j}`).toBe(keep.length);
+      expect((subRows[j] as unknown as { af: number }).af).toBeCloseTo(alt / (2 * keep.length), 12);
+    }
     // and the dosage rows differ from what the hard calls alone give
     const hard = linearGwas(model, [variants[0].gt]);
     expect(rows[0].beta).not.toBe(hard.beta[0]);

@@ -11,6 +11,7 @@ import {
   PackedCalls,
   packedCode,
   packedGtBytes,
+  packedMask,
   packGt,
   unpackGt,
 } from '../../stats/packed.js';
@@ -45,7 +46,7 @@ describe('packed hard calls', () => {
   });
 
   for (const backend of ['scalar', 'wasm'] as const) {
-    it(`${backend}: counts of codes 0/1/2/missing equal a byte-by-byte count`, () => {
+    it(`${backend}: counts of codes 0/1/2/missing equal a byte-by-byte count, also under a sample mask`, () => {
       setScanBackend(backend);
       for (const n of [...lengths, 40_000]) {
         const g = codes(u, n, 0.2, 0.03);
@@ -54,6 +55,12 @@ describe('packed hard calls', () => {
         const got = new Int32Array(4);
         countPackedGt(packGt(g), n, got);
         expect(Array.from(got), `n=${n}`).toEqual(want);
+        // only the samples of a mask (a random subset)
+        const subset = Array.from({ length: n }, (_, i) => i).filter(() => u() < 0.6);
+        const wantSub = [0, 0, 0, 0];
+        for (const i of subset) wantSub[g[i] === 255 ? 3 : g[i]]++;
+        countPackedGt(packGt(g), n, got, packedMask(subset, n), subset.length);
+        expect(Array.from(got), `n=${n} masked`).toEqual(wantSub);
       }
     });
 
