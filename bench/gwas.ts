@@ -23,6 +23,7 @@ import { computeDb } from '../engine/duckdb.js';
 import { packGt } from '../engine/genotypes.js';
 import { THREAD_MODULES } from '../engine/temporal.js';
 import { prewarmThreads } from '../engine/thread.js';
+import { GENOTYPE_COMPRESSION, GENOTYPE_ROW_GROUP } from '../ingest/vcf/shard.js';
 import { gwasSpecSchema } from '../schemas/study.js';
 import type {
   AnalysisTable,
@@ -150,7 +151,7 @@ async function generate(dir: string) {
       ga.closeSync();
       const s = Math.floor(j / SHARD);
       await conn.run(
-        `COPY genotypes TO '${join(dir, 'release', 'genotypes', `s${s}.parquet`)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 256)`,
+        `COPY genotypes TO '${join(dir, 'release', 'genotypes', `s${s}.parquet`)}' (FORMAT parquet, ${GENOTYPE_COMPRESSION}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
       );
       await conn.run('DELETE FROM genotypes');
       ga = await conn.createAppender('genotypes');

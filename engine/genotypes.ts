@@ -30,10 +30,10 @@ const LITTLE = endianness() === 'LE';
 
 export {
   countPackedGt,
-  packedMask,
   PackedCalls,
   packedCode,
   packedGtBytes,
+  packedMask,
   packGt,
   unpackGt,
 } from '../stats/packed.js';

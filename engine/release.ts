@@ -18,8 +18,8 @@ import { openTable, requireColumn } from '../ingest/ehr/table.js';
 import type { ScoreColumn } from '../ingest/vcf/header.js';
 import { scoreColumns } from '../ingest/vcf/header.js';
 import {
+  GENOTYPE_COMPRESSION,
   GENOTYPE_ROW_GROUP,
-  GENOTYPE_ZSTD_LEVEL,
   PART_VARIANT_COLUMNS,
   readVcfHeader,
   type ShardResult,
@@ -412,7 +412,7 @@ export async function finalizeRelease(
           } else {
             await atomicProduce(target, (tmp) =>
               conn.run(
-                `COPY (SELECT variant_idx + ${offset} AS variant_idx, gt, ds FROM read_parquet(${sqlString(`${src}.gt.parquet`)})) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL ${GENOTYPE_ZSTD_LEVEL}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
+                `COPY (SELECT variant_idx + ${offset} AS variant_idx, gt, ds FROM read_parquet(${sqlString(`${src}.gt.parquet`)})) TO ${sqlString(tmp)} (FORMAT parquet, ${GENOTYPE_COMPRESSION}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
               ),
             );
           }
