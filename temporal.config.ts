@@ -15,6 +15,7 @@
  * | worker.duckdbThreads             | BIOBANK_DUCKDB_THREADS        | number of CPUs               |
  * | worker.duckdbMemoryLimit         | BIOBANK_DUCKDB_MEMORY         | 4GB                          |
  * | worker.shutdownGraceSeconds      | BIOBANK_SHUTDOWN_GRACE        | 60                           |
+ * | ingest.genotypeCompression       | BIOBANK_GENOTYPE_COMPRESSION  | lz4 (or zstd)                |
  * | schedule.id                      | BIOBANK_SCHEDULE_ID           | biobank-release-refresh      |
  * | schedule.every                   | BIOBANK_SCHEDULE_EVERY        | 1h                           |
  */
@@ -38,6 +39,7 @@ export const ENV_VARS: Record<string, string> = {
   BIOBANK_DUCKDB_THREADS: 'worker.duckdbThreads',
   BIOBANK_DUCKDB_MEMORY: 'worker.duckdbMemoryLimit',
   BIOBANK_SHUTDOWN_GRACE: 'worker.shutdownGraceSeconds',
+  BIOBANK_GENOTYPE_COMPRESSION: 'ingest.genotypeCompression',
   BIOBANK_SCHEDULE_ID: 'schedule.id',
   BIOBANK_SCHEDULE_EVERY: 'schedule.every',
 };
@@ -60,6 +62,7 @@ export function defaults(): EngineConfig {
       duckdbMemoryLimit: '4GB',
       shutdownGraceSeconds: 60,
     },
+    ingest: { genotypeCompression: 'lz4' },
     activities: structuredClone(ACTIVITY_PRESETS) as unknown as EngineConfig['activities'],
     schedule: { id: 'biobank-release-refresh', every: '1h' },
   };

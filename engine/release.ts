@@ -18,8 +18,8 @@ import { openTable, requireColumn } from '../ingest/ehr/table.js';
 import type { ScoreColumn } from '../ingest/vcf/header.js';
 import { scoreColumns } from '../ingest/vcf/header.js';
 import {
-  GENOTYPE_COMPRESSION,
   GENOTYPE_ROW_GROUP,
+  genotypeCompressionSql,
   PART_VARIANT_COLUMNS,
   readVcfHeader,
   type ShardResult,
@@ -309,7 +309,7 @@ export async function planRelease(
         shardKey: `f${String(f).padStart(3, '0')}-${stem}-s${String(i).padStart(4, '0')}-${sha256Text(`${range.start}:${range.end}`).slice(0, 8)}`,
         partsDir: join(staging, 'parts'),
         scores: scoreList,
-        compressGenotypes: shards.length === 0,
+        genotypeCompression: shards.length === 0 ? config.ingest.genotypeCompression : 'uncompressed',
       });
     });
   }
@@ -407,12 +407,12 @@ export async function finalizeRelease(
         );
         const target = join(staging, 'genotypes', `${stem}.parquet`);
         if (plan.nSamples > 0 && !(await exists(target))) {
-          if (offset === 0 && task.compressGenotypes !== false) {
+          if (offset === 0 && task.genotypeCompression !== 'uncompressed') {
             await atomicProduce(target, (tmp) => rename(`${src}.gt.parquet`, tmp));
           } else {
             await atomicProduce(target, (tmp) =>
               conn.run(
-                `COPY (SELECT variant_idx + ${offset} AS variant_idx, gt, ds FROM read_parquet(${sqlString(`${src}.gt.parquet`)})) TO ${sqlString(tmp)} (FORMAT parquet, ${GENOTYPE_COMPRESSION}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
+                `COPY (SELECT variant_idx + ${offset} AS variant_idx, gt, ds FROM read_parquet(${sqlString(`${src}.gt.parquet`)})) TO ${sqlString(tmp)} (FORMAT parquet, ${genotypeCompressionSql(config.ingest.genotypeCompression)}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
               ),
             );
           }

@@ -50,6 +50,13 @@ export const configSchema = z.strictObject({
     /** Seconds a shutting-down worker waits for running activities to drain. */
     shutdownGraceSeconds: z.number().int().min(0),
   }),
+  ingest: z.strictObject({
+    /**
+     * Compression of the genotype Parquet files written by ingest (BIOBANK_GENOTYPE_COMPRESSION):
+     * `lz4` (default: GWAS scans ≈ 8 % faster) or `zstd` (level 1: ≈ 2/3 of LZ4's disk).
+     */
+    genotypeCompression: z.enum(['lz4', 'zstd']),
+  }),
   activities: z.strictObject({
     /** Quick catalog and bookkeeping steps. */
     short: activityPresetSchema,

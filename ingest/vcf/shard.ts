@@ -37,14 +37,23 @@ import { type ByteRange, type Cursor, readChunks, type SourceKind, sourceKind } 
 /** Parquet row group size of genotype parts: small, so a per-variant scan reads little. */
 export const GENOTYPE_ROW_GROUP = 256;
 /**
- * Compression of the genotype files (the options of DuckDB's Parquet COPY). LZ4: a GWAS scan
- * inflates every genotype byte, and on the 10,000 × 100,000 benchmark release LZ4 made the
- * linear GWAS ≈ 8 % faster end to end than ZSTD (1.07–1.12 s vs 1.17–1.21 s; 0.15 s less CPU)
- * for 1.5× the disk (149 vs 99 MB; PLINK's .bed is 250 MB, its .pgen 77 MB). Measured in
- * BENCHMARKS.md ("Genotype layout"). ZSTD level 1 is the choice for disk economy: as small as
- * level 3 on packed calls (33.7 vs 33.9 MB per 50,000 × 10,000) with ≈ 30 % less CPU.
+ * Compression of the genotype files, as options of DuckDB's Parquet COPY
+ * (config `ingest.genotypeCompression`, BIOBANK_GENOTYPE_COMPRESSION). LZ4 (default): a GWAS scan
+ * inflates every genotype byte, and on the 10,000 × 100,000 benchmark release LZ4 made the linear
+ * GWAS ≈ 8 % faster end to end than ZSTD (1.07–1.12 s vs 1.17–1.21 s; 0.15 s less CPU) for 1.5×
+ * the disk (149 vs 99 MB; PLINK's .bed is 250 MB, its .pgen 77 MB); BENCHMARKS.md "Genotype
+ * layout". ZSTD level 1 for disk economy: as small as level 3 on packed calls (33.7 vs 33.9 MB
+ * per 50,000 × 10,000) with ≈ 30 % less CPU.
  */
-export const GENOTYPE_COMPRESSION = 'COMPRESSION lz4_raw';
+export function genotypeCompressionSql(codec: 'lz4' | 'zstd' | 'uncompressed' = 'lz4'): string {
+  return codec === 'zstd'
+    ? 'COMPRESSION zstd, COMPRESSION_LEVEL 1'
+    : codec === 'uncompressed'
+      ? 'COMPRESSION uncompressed'
+      : 'COMPRESSION lz4_raw';
+}
+/** The default genotype compression (what bench/gwas.ts writes, like ingest). */
+export const GENOTYPE_COMPRESSION = genotypeCompressionSql('lz4');
 /** Flush a chunk when its genotype BLOBs reach this many bytes. */
 const CHUNK_BYTES = 48 << 20;
 /** …or this many biallelic records. */
@@ -64,11 +73,11 @@ export interface ShardTask {
   /** Score columns of the whole release (same schema in every shard). */
   scores: ScoreColumn[];
   /**
-   * Compress the genotype parts (GENOTYPE_COMPRESSION, default). Only the release's first shard keeps
-   * its parts as final files; the others are rewritten by finalize (to add their
-   * variant-index offset), so they are written uncompressed and compressed once, there.
+   * Compression of the genotype parts (default lz4). Only the release's first shard keeps its
+   * parts as final files; the others are rewritten by finalize (to add their variant-index
+   * offset), so they are written uncompressed and compressed once, there.
    */
-  compressGenotypes?: boolean;
+  genotypeCompression?: 'lz4' | 'zstd' | 'uncompressed';
 }
 
 export interface ShardProgress {
@@ -263,7 +272,7 @@ export async function ingestShard(
     const base = join(dir, chunkName(chunk));
     await atomicProduce(`${base}.gt.parquet`, (tmp) =>
       conn.run(
-        `COPY ${gtTable} TO ${sqlString(tmp)} (FORMAT parquet, ${task.compressGenotypes === false ? 'COMPRESSION uncompressed' : GENOTYPE_COMPRESSION}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
+        `COPY ${gtTable} TO ${sqlString(tmp)} (FORMAT parquet, ${genotypeCompressionSql(task.genotypeCompression)}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
       ),
     );
     await atomicProduce(`${base}.var.parquet`, (tmp) =>

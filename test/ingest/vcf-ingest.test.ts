@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { withCompute } from '../../engine/duckdb.js';
 import { decodeDs, GT_MISSING, unpackGt } from '../../engine/genotypes.js';
 import { listReleases } from '../../engine/release.js';
+import { loadConfig } from '../../temporal.config.js';
 import { FIXTURE_SAMPLES, ingestInProcess, makeReleaseFolder, sh, tempDir, testConfig } from './helpers.js';
 
 interface Row {
@@ -199,5 +200,42 @@ describe('VCF ingest agrees with bcftools', () => {
     });
     expect(again.ingested).toBe(false);
     expect((await listReleases(config)).length).toBe(2);
+
+    // Genotype files: LZ4 by default (the first shard's own parts and the rewritten ones), ZSTD
+    // when configured, with the same genotypes either way.
+    const codecs = async (cfg: typeof config, dataPath: string) =>
+      withCompute(cfg, async (conn) =>
+        (
+          await conn.runAndReadAll(
+            `SELECT DISTINCT compression FROM parquet_metadata('${join(dataPath, 'genotypes', '*.parquet')}')
+             WHERE path_in_schema = 'gt'`,
+          )
+        )
+          .getRows()
+          .map((r) => String(r[0])),
+      );
+    expect(await codecs(config, b.dataPath)).toEqual(['LZ4_RAW']);
+    const zstdConfig = loadConfig({
+      BIOBANK_DATA_DIR: tempDir('data-zstd'),
+      BIOBANK_DUCKDB_THREADS: '1',
+      BIOBANK_GENOTYPE_COMPRESSION: 'zstd',
+    });
+    const z = await ingestInProcess(zstdConfig, {
+      manifestPath: many.manifestPath,
+      shardsPerFile: 5,
+      minShardBytes: 0,
+    });
+    expect(await codecs(zstdConfig, z.dataPath)).toEqual(['ZSTD']);
+    const gts = async (cfg: typeof config, dataPath: string) =>
+      withCompute(cfg, async (conn) =>
+        (
+          await conn.runAndReadAll(
+            `SELECT variant_idx, md5(gt::VARCHAR) FROM read_parquet('${join(dataPath, 'genotypes', '*.parquet')}') ORDER BY 1`,
+          )
+        )
+          .getRows()
+          .map((r) => `${r[0]}:${r[1]}`),
+      );
+    expect(await gts(zstdConfig, z.dataPath)).toEqual(await gts(config, b.dataPath));
   });
 });
