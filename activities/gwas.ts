@@ -86,11 +86,6 @@ export interface ShardCursor {
   minP: number | null;
 }
 
-/** The columns of a GWAS result row, in file order (see schemas/results.ts for the table). */
-export const GWAS_ROW_DDL = `variant_idx BIGINT, chrom VARCHAR, pos BIGINT, ref VARCHAR, alt VARCHAR, rsid VARCHAR,
-  n INTEGER, af DOUBLE, beta DOUBLE, se DOUBLE, stat DOUBLE, p DOUBLE, neg_log10_p DOUBLE, test VARCHAR, status VARCHAR,
-  trait SMALLINT`;
-
 /** Load the analysis table into typed arrays: trait, covariates (column-major), sample index. */
 export async function loadAnalysis(conn: DuckDBConnection, analysis: AnalysisTable) {
   const covCols = analysis.covariates.map((c) => `"cov_${c.replaceAll('"', '""')}"`);
@@ -146,7 +141,9 @@ function partDir(run: RunContext, shardId: string): string {
 /**
  * `<runDir>/gwas-shards/<shardId>.parquet`: a shard's result rows, kept after the run (they
  * let a re-run skip finished shards). Not under `<runDir>/gwas/`, which the results store
- * owns and replaces as a whole (engine/results.ts).
+ * owns and replaces as a whole (engine/results.ts). Columns: variant_idx BIGINT, chrom, pos
+ * BIGINT, ref, alt, rsid, n INTEGER, af, beta, se, stat, p, neg_log10_p DOUBLE, test, status
+ * VARCHAR, trait SMALLINT (index into the analysis table's traits).
  */
 export function shardOutput(run: RunContext, shardId: string): string {
   return join(run.runDir, 'gwas-shards', `${shardId}.parquet`);

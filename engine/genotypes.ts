@@ -61,17 +61,3 @@ export function encodeDs(dosage: Float32Array, n: number = dosage.length, offset
   for (let i = 0; i < n; i++) view.setFloat32(i * 4, dosage[offset + i], true);
   return out;
 }
-
-/** Sum of ALT allele counts over called samples, and the number of called samples (unpacked codes). */
-export function gtSummary(gt: Uint8Array): { ac: number; nCalled: number } {
-  let ac = 0;
-  let nCalled = 0;
-  for (let i = 0; i < gt.length; i++) {
-    const g = gt[i];
-    if (g !== GT_MISSING) {
-      ac += g;
-      nCalled++;
-    }
-  }
-  return { ac, nCalled };
-}

@@ -288,6 +288,17 @@ function rowSums(off: number, mp: number, list: number, count: number, out: Floa
   }
 }
 
+/** The module and the row matrix's slot for a scan of n samples, or null for the scalar path. */
+function scanReady(rows: Float64Array, m: number, n: number): { e: ScanExports; slot: Slot } | null {
+  if (backend === 'scalar') return null;
+  const e = load();
+  if (!e) return null;
+  const slot = slotFor(e, rows, m, n);
+  if (!slot) return null;
+  views(e);
+  return { e, slot };
+}
+
 /** WASM hard-call scan; false when the caller must run the scalar path. */
 export function wasmScanCodes(
   gt: Uint8Array,
@@ -296,13 +307,10 @@ export function wasmScanCodes(
   sc: ScanScratch,
   wCol: number,
 ): boolean {
-  if (backend === 'scalar') return false;
-  const e = load();
-  if (!e) return false;
   const n = gt.length;
-  const slot = slotFor(e, rows, m, n);
-  if (!slot) return false;
-  views(e);
+  const ready = scanReady(rows, m, n);
+  if (!ready) return false;
+  const { e, slot } = ready;
   const nBlocks = Math.ceil(n / 64);
   u8.set(gt, gtAt);
   u8.fill(0, gtAt + n, gtAt + nBlocks * 64);
@@ -344,12 +352,9 @@ export function wasmScanPacked(
   sc: ScanScratch,
   wCol: number,
 ): boolean {
-  if (backend === 'scalar') return false;
-  const e = load();
-  if (!e) return false;
-  const slot = slotFor(e, rows, m, n);
-  if (!slot) return false;
-  views(e);
+  const ready = scanReady(rows, m, n);
+  if (!ready) return false;
+  const { e, slot } = ready;
   const nBlocks = Math.ceil(n / 64);
   u8.set(bytes, gtAt);
   u8.fill(0, gtAt + bytes.length, gtAt + nBlocks * 16);
@@ -401,13 +406,10 @@ export function wasmScanDosages(
   sc: ScanScratch,
   wCol: number,
 ): boolean {
-  if (backend === 'scalar') return false;
-  const e = load();
-  if (!e) return false;
   const n = ds.length;
-  const slot = slotFor(e, rows, m, n);
-  if (!slot) return false;
-  views(e);
+  const ready = scanReady(rows, m, n);
+  if (!ready) return false;
+  const { e, slot } = ready;
   const nBlocks = Math.ceil(n / 16);
   f32.set(ds, gtAt >> 2);
   f32.fill(0, (gtAt >> 2) + n, (gtAt >> 2) + nBlocks * 16);

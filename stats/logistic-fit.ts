@@ -36,7 +36,7 @@
  * Anderson J.A. (1984) Biometrika 71:1–10; R `glm.fit` (convergence conventions).
  */
 import { mlog10PTwoSidedNormal, pTwoSidedNormal, Z_975 } from './distributions.js';
-import { cholesky, choleskyInverse, choleskyLogDet } from './linalg.js';
+import { cholesky, choleskyInverse, choleskyLogDet, choleskySolve } from './linalg.js';
 import type { Status } from './status.js';
 
 export interface LogisticFitOptions {
@@ -502,7 +502,7 @@ export function logisticFit(
       return { ...emptyFit(n, p, status, 'wald'), iterations: iter };
     }
     const delta = Float64Array.from(score);
-    solveInPlace(info, p, delta);
+    choleskySolve(info, p, delta);
     let llNew = Number.NEGATIVE_INFINITY;
     for (let half = 0; half <= 20; half++) {
       for (let j = 0; j < p; j++) trial[j] = beta[j] + delta[j];
@@ -531,19 +531,6 @@ export function logisticFit(
   fit.logLik = ll;
   fit.fitted.set(mu);
   return finish(fit, x, n, p, w, info);
-}
-
-function solveInPlace(l: Float64Array, p: number, b: Float64Array): void {
-  for (let i = 0; i < p; i++) {
-    let s = b[i];
-    for (let k = 0; k < i; k++) s -= l[i + k * p] * b[k];
-    b[i] = s / l[i + i * p];
-  }
-  for (let i = p - 1; i >= 0; i--) {
-    let s = b[i];
-    for (let k = i + 1; k < p; k++) s -= l[k + i * p] * b[k];
-    b[i] = s / l[i + i * p];
-  }
 }
 
 /**
@@ -589,7 +576,7 @@ export function firthFit(
     if (p <= MAX_FUSED_P) firthScoreKernel(p)(x, n, y, mu, w, info, score);
     else firthScoreGeneric(x, n, p, y, mu, w, info, v, score);
     const delta = Float64Array.from(score);
-    solveInPlace(info, p, delta);
+    choleskySolve(info, p, delta);
     let maxAbs = 0;
     for (let j = 0; j < p; j++) maxAbs = Math.max(maxAbs, Math.abs(delta[j]));
     if (maxAbs > maxStep) for (let j = 0; j < p; j++) delta[j] *= maxStep / maxAbs;

@@ -121,7 +121,11 @@ export function countPackedGt(
   total = n,
 ): void {
   const nb = packedGtBytes(n);
-  if (blob.length >= nb && wasmCountPacked(blob.subarray(0, nb), n, out, mask, total)) return;
+  if (
+    blob.length >= nb &&
+    wasmCountPacked(blob.length === nb ? blob : blob.subarray(0, nb), n, out, mask, total)
+  )
+    return;
   let n1 = 0;
   let n2 = 0;
   let nm = 0;
