@@ -12,9 +12,9 @@ stamp="node_modules/.biobank-setup-stamp"
 want="$(sha256sum package-lock.json | cut -d' ' -f1) $(node --version)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "setup: installing npm dependencies…" >&2
-  # npm ci rejects lockfiles written by npm 11 without foreign-platform optional packages;
-  # npm install follows the lockfile as closely and works with both.
-  npm install --no-audit --no-fund --loglevel=error >&2
+  # The committed lockfile is complete (every platform's optional packages), so `npm ci`
+  # installs exactly it and never rewrites it: a fresh clone stays clean (`git status`).
+  npm ci --no-audit --no-fund --loglevel=error >&2
   echo "$want" > "$stamp"
 fi
 
