@@ -23,7 +23,7 @@ import { atomicProduce, atomicWriteFile, exists } from '../engine/fsutil.js';
 import { buildPhenome } from '../phenotype/build.js';
 import { compileCohort, materializeCohort } from '../phenotype/cohort.js';
 import { buildCovariates } from '../phenotype/covariates.js';
-import { loadPhecodeMaps } from '../phenotype/maps.js';
+import { loadPhecodeMaps, resolveMapsDir } from '../phenotype/maps.js';
 import { buildPcs } from '../phenotype/pcs.js';
 import { releaseTables } from '../phenotype/release.js';
 import { columnTrait, measurementTrait } from '../phenotype/traits.js';
@@ -39,8 +39,8 @@ import type { EngineConfig } from '../temporal.config.js';
 import { cancellableStep } from './keepalive.js';
 
 function mapsDirFor(config: EngineConfig, spec: StudySpec, version: PhecodeVersion): string {
-  if (spec.phewas.maps && spec.phewas.phecodeVersion === version) return spec.phewas.maps;
-  return join(config.dataDir, 'phecode', version);
+  const explicit = spec.phewas.phecodeVersion === version ? spec.phewas.maps : undefined;
+  return resolveMapsDir(config.dataDir, version, explicit);
 }
 
 /** Phecode versions a spec's cohort criteria and phenotype refer to. */

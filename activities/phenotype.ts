@@ -12,7 +12,7 @@ import { atomicProduce, exists } from '../engine/fsutil.js';
 import { buildPhenome, recordPhenomeCounts } from '../phenotype/build.js';
 import { compileCohort, materializeCohort } from '../phenotype/cohort.js';
 import { buildCovariates, type CovariateResult } from '../phenotype/covariates.js';
-import { loadPhecodeMaps } from '../phenotype/maps.js';
+import { loadPhecodeMaps, resolveMapsDir } from '../phenotype/maps.js';
 import { buildPcs, type PcaBuildResult } from '../phenotype/pcs.js';
 import { releaseTables, resolveReleaseDir } from '../phenotype/release.js';
 import { columnTrait, measurementTrait, type TraitResult } from '../phenotype/traits.js';
@@ -58,7 +58,7 @@ export interface FileRef<T> {
 }
 
 function mapsFolder(config: EngineConfig, version: PhecodeVersion, mapsDir?: string): string {
-  return mapsDir ?? join(config.dataDir, 'phecode', version);
+  return resolveMapsDir(config.dataDir, version, mapsDir);
 }
 
 export function createPhenotypeActivities(config: EngineConfig) {

@@ -28,7 +28,7 @@ import { atomicProduce, atomicWriteFile, exists } from '../engine/fsutil.js';
 import { decodeDs, GT_PACKED_MISSING, packedCode } from '../engine/genotypes.js';
 import { runInThread } from '../engine/thread.js';
 import { buildPhenome } from '../phenotype/build.js';
-import { mapTables } from '../phenotype/maps.js';
+import { mapTables, resolveMapsDir } from '../phenotype/maps.js';
 import type { StudySpec } from '../schemas/study.js';
 import type {
   AnalysisTable,
@@ -439,7 +439,7 @@ export function createPhewasActivities(config: EngineConfig) {
       phewas: PhewasSpec;
     }): Promise<PhenomeRef> {
       const { run, analysis, phewas } = input;
-      const mapsDir = phewas.maps ?? join(config.dataDir, 'phecode', phewas.phecodeVersion);
+      const mapsDir = resolveMapsDir(config.dataDir, phewas.phecodeVersion, phewas.maps);
       return withCompute(config, async (conn) => {
         const built = await cancellableStep(conn, { step: 'buildRunPhenome' }, (c) =>
           buildPhenome(c, {

@@ -7,7 +7,7 @@
  * The conditions table is synthesised in SQL (bench/synth-ehr.ts): each person gets a Poisson-ish number of
  * records (mean `records-per-person`) whose codes are drawn from the real map's ICD codes
  * with a skewed (power-law) frequency, dated over 10 years. The maps are read from
- * ../shared/reference/phecode. Prints wall time of the build (maps load + phenome + Parquet)
+ * the shipped public maps (data/phecode). Prints wall time of the build (maps load + phenome + Parquet)
  * and the process's peak RSS (VmHWM), plus the CPU seconds of the build and the machine's load
  * average (the wall time is only meaningful on an otherwise idle machine).
  */
@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { withCompute } from '../engine/duckdb.js';
 import { buildPhenome } from '../phenotype/build.js';
 import { loadConfig } from '../temporal.config.js';
-import { sharedMapsDir, synthesiseEhr } from './synth-ehr.js';
+import { shippedMaps, synthesiseEhr } from './synth-ehr.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +32,7 @@ const { values } = parseArgs({
 const nPersons = Number(values.persons);
 const perPerson = Number(values['records-per-person']);
 const version = values.version === 'X' ? 'X' : '1.2';
-const mapsDir = sharedMapsDir(version);
+const mapsDir = shippedMaps(version);
 const dataDir = join(tmpdir(), `biobank-bench-phenome-${process.pid}`);
 const config = loadConfig({
   BIOBANK_DATA_DIR: dataDir,

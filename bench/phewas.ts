@@ -16,7 +16,7 @@
  *
  * Data (deterministic, SQL hashes of the person index; bench/synth-ehr.ts): persons and
  * condition records whose codes are drawn from the real phecode 1.2 map in
- * ../shared/reference/phecode — a person has 0..2·16 distinct codes, each recorded on 1..4
+ * the shipped public maps (data/phecode) — a person has 0..2·16 distinct codes, each recorded on 1..4
  * dates (≈ 40 records per person), so most phecodes reach 20 cases at 50,000 persons; an analysis table with 3 covariates (sex, age, a PC-like normal);
  * a person-level predictor — an allele dosage 0/1/2 (allele frequency 0.25, default) or a
  * burden-like carrier score (2 % carriers) — that raises the odds of two planted phecodes
@@ -51,7 +51,7 @@ import type {
   RunContext,
 } from '../schemas/study-io.js';
 import { loadConfig } from '../temporal.config.js';
-import { personIdSql, sharedMapsDir, synthesiseEhr } from './synth-ehr.js';
+import { personIdSql, shippedMaps, synthesiseEhr } from './synth-ehr.js';
 
 const { values } = parseArgs({
   options: {
@@ -76,7 +76,7 @@ const K = Math.max(1, Number(values.predictors));
 const OLD_SAMPLE = Math.max(1, Math.min(K, Number(values['old-sample'])));
 const OUT = resolve(values.out as string);
 const PREDICTOR = values.predictor === 'burden' || K > 1 ? 'burden' : 'dosage';
-const MAPS = sharedMapsDir('1.2');
+const MAPS = shippedMaps('1.2');
 const releaseDir = join(OUT, 'release');
 const config = loadConfig({
   BIOBANK_DATA_DIR: join(OUT, 'data'),

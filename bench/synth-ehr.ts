@@ -13,26 +13,19 @@
  * - `extraRecords`: an optional SELECT of (person_id, code, vocabulary, date) appended to the
  *   conditions (planted associations).
  *
- * The maps are read from ../shared/reference/phecode (never copied into the repository).
+ * The maps are the public ones shipped in data/phecode.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlString } from '../engine/duckdb.js';
+import { mapFilePath, shippedMapsDir } from '../phenotype/maps.js';
 
 export type BenchPhecodeVersion = '1.2' | 'X';
 
-/** The public maps of `version` in ../shared/reference/phecode. */
-export function sharedMapsDir(version: BenchPhecodeVersion): string {
-  return join(
-    import.meta.dirname,
-    '..',
-    '..',
-    'shared',
-    'reference',
-    'phecode',
-    version === 'X' ? 'X' : 'v1.2',
-  );
+/** The public maps of `version` shipped with the engine (data/phecode). */
+export function shippedMaps(version: BenchPhecodeVersion): string {
+  return shippedMapsDir(version);
 }
 
 /** SQL expression of the person id of person index `i` (an SQL expression). */
@@ -54,7 +47,10 @@ export interface SynthEhrOptions {
 
 /** Write persons.parquet and conditions.parquet into `releaseDir`; returns the record count. */
 export async function synthesiseEhr(conn: DuckDBConnection, o: SynthEhrOptions): Promise<number> {
-  const mapFile = join(o.mapsDir, o.version === 'X' ? 'phecodeX_R_map.csv' : 'phecode_map.csv');
+  const mapFile = mapFilePath(
+    o.mapsDir,
+    o.version === 'X' ? 'phecodeX_R_map.csv' : 'phecode_map.csv',
+  ) as string;
   await conn.run(`CREATE OR REPLACE TEMP TABLE codes AS
     SELECT row_number() OVER (ORDER BY hash(code)) - 1 AS i, vocabulary, code FROM (
       SELECT DISTINCT upper(trim(vocabulary_id)) AS vocabulary, upper(trim(code)) AS code

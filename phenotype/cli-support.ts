@@ -4,6 +4,7 @@ import { InputError } from '../engine/errors.js';
 import { exists } from '../engine/fsutil.js';
 import type { PhecodeVersion } from '../schemas/phenotype.js';
 import type { EngineConfig } from '../temporal.config.js';
+import { resolveMapsDir } from './maps.js';
 import { resolveReleaseDir } from './release.js';
 
 export function parseVersion(value: string | undefined, field = '--phecode-version'): PhecodeVersion {
@@ -31,7 +32,7 @@ export async function releaseFromOptions(
   return { releaseId: values.release, releaseDir: await resolveReleaseDir(config, values.release) };
 }
 
-/** `--maps <folder>` or the data folder's `phecode/<version>/`. */
+/** `--maps <folder>`, else the data folder's `phecode/<version>/`, else the shipped maps. */
 export function mapsDir(config: EngineConfig, version: PhecodeVersion, maps?: string): string {
-  return maps ? resolve(maps) : join(config.dataDir, 'phecode', version);
+  return resolveMapsDir(config.dataDir, version, maps ? resolve(maps) : undefined);
 }

@@ -3,25 +3,25 @@
  * `<dataDir>/phecode/<version>/`, validate it with the loader, and only then move it into
  * place (a failed or partial download leaves nothing behind).
  *
- * Sources:
- * - X: the PhecodeX repository (github.com/PheWAS/PhecodeX), CSV files as published.
- * - 1.2: the PheWAS R package's `data/*.rda` (github.com/PheWAS/PheWAS), converted to CSV
- *   with base R (`load()` + `write.csv()`), so it needs `Rscript` on the machine.
+ * Sources (both as CSV, so fetching needs nothing but the network):
+ * - X: the PhecodeX repository (github.com/PheWAS/PhecodeX), the `phecodeX_R_*` CSV files as
+ *   published.
+ * - 1.2: the PhecodeXVocabulary repository (github.com/PheWAS/PhecodeXVocabulary), which
+ *   publishes phecode 1.2 beside phecodeX; the files must carry the PheWAS R package's table
+ *   names and columns (`phecode_map.csv`, …). `--base-url` points at any mirror holding them.
+ * The engine ships both versions in `data/phecode` (see its SOURCE.md), so fetching is only
+ * needed for a newer release of the maps.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { atomicProduce, exists } from '../engine/fsutil.js';
 import type { PhecodeMapInfo, PhecodeVersion } from '../schemas/phenotype.js';
 import { loadPhecodeMaps, PHECODE_FILES } from './maps.js';
 
-const run = promisify(execFile);
-
-export const PHECODE_SOURCES: Record<PhecodeVersion, { baseUrl: string; format: 'csv' | 'rda' }> = {
-  X: { baseUrl: 'https://raw.githubusercontent.com/PheWAS/PhecodeX/main/', format: 'csv' },
-  '1.2': { baseUrl: 'https://raw.githubusercontent.com/PheWAS/PheWAS/master/data/', format: 'rda' },
+export const PHECODE_SOURCES: Record<PhecodeVersion, { baseUrl: string }> = {
+  X: { baseUrl: 'https://raw.githubusercontent.com/PheWAS/PhecodeX/main/' },
+  '1.2': { baseUrl: 'https://raw.githubusercontent.com/PheWAS/PhecodeXVocabulary/main/Phecode_V1.2/' },
 };
 
 /** The download failed (no network, HTTP error); nothing was written. */
@@ -51,7 +51,7 @@ async function download(url: string, target: string, timeoutMs: number): Promise
   await writeFile(target, new Uint8Array(await res.arrayBuffer()));
 }
 
-/** Download, convert (1.2), validate and install one version. Returns the map info. */
+/** Download, validate and install one version. Returns the map info. */
 export async function fetchPhecodeMaps(
   conn: DuckDBConnection,
   dataDir: string,
@@ -71,27 +71,9 @@ export async function fetchPhecodeMaps(
     await mkdir(tmp, { recursive: true });
     const provenance: { file: string; url: string }[] = [];
     for (const spec of PHECODE_FILES[version]) {
-      if (source.format === 'csv') {
-        const url = `${baseUrl}${spec.name}`;
-        await download(url, join(tmp, spec.name), timeoutMs);
-        provenance.push({ file: spec.name, url });
-      } else {
-        const object = spec.name.replace(/\.csv$/, '');
-        const url = `${baseUrl}${object}.rda`;
-        const rda = join(tmp, `${object}.rda`);
-        await download(url, rda, timeoutMs);
-        await run('Rscript', [
-          '-e',
-          'a <- commandArgs(TRUE); e <- new.env(); load(a[1], envir = e); write.csv(get(a[2], envir = e), a[3], row.names = FALSE)',
-          rda,
-          object,
-          join(tmp, spec.name),
-        ]).catch((err: Error) => {
-          throw new FetchError(`could not convert ${url} to CSV with Rscript: ${err.message.split('\n')[0]}`);
-        });
-        await rm(rda);
-        provenance.push({ file: spec.name, url });
-      }
+      const url = `${baseUrl}${spec.name}`;
+      await download(url, join(tmp, spec.name), timeoutMs);
+      provenance.push({ file: spec.name, url });
     }
     await loadPhecodeMaps(conn, tmp, version); // validate before installing
     await writeFile(

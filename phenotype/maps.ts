@@ -16,12 +16,16 @@
  * The loaded map is rolled up: each (vocabulary, code) maps to its phecodes and every
  * ancestor of them (`rollup(code → phecode_unrolled)` where `code` is the descendant).
  */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { type DuckDBConnection, listValue } from '@duckdb/node-api';
 import { sqlString } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
-import { exists, sha256File } from '../engine/fsutil.js';
+import { sha256File } from '../engine/fsutil.js';
 import type { PhecodeMapInfo, PhecodeVersion } from '../schemas/phenotype.js';
 
 export type { PhecodeMapInfo, PhecodeVersion } from '../schemas/phenotype.js';
@@ -53,6 +57,51 @@ export const PHECODE_FILES: Record<PhecodeVersion, FileSpec[]> = {
     { role: 'sex', name: 'phecodeX_R_sex.csv', columns: ['phecode', 'male_only', 'female_only'] },
   ],
 };
+
+/**
+ * The public maps shipped with the engine (`data/phecode/<v1.2|X>/*.csv.gz`; sources, versions,
+ * sha256 and licences in `data/phecode/SOURCE.md`). Studies use them unless a version was
+ * loaded or fetched into the data folder, or a spec names its own folder.
+ */
+export const SHIPPED_PHECODE_DIR = fileURLToPath(new URL('../data/phecode/', import.meta.url));
+
+/** The shipped folder of one version. */
+export function shippedMapsDir(version: PhecodeVersion): string {
+  return join(SHIPPED_PHECODE_DIR, version === '1.2' ? 'v1.2' : 'X');
+}
+
+/**
+ * Where a version's maps come from, in order: an explicit folder (spec `phewas.maps`, CLI
+ * `--maps`); `<dataDir>/phecode/<version>/` when `phecodes load` or `phecodes fetch` installed
+ * one; otherwise the maps shipped with the engine. The loader records the folder and every
+ * file's sha256, so a run's provenance says which one it used.
+ */
+export function resolveMapsDir(dataDir: string, version: PhecodeVersion, explicit?: string): string {
+  if (explicit) return explicit;
+  const installed = join(dataDir, 'phecode', version);
+  return existsSync(installed) ? installed : shippedMapsDir(version);
+}
+
+/** A map file in `folder`: the published `.csv`, or the same gzip-compressed (`.csv.gz`). */
+export function mapFilePath(folder: string, name: string): string | undefined {
+  for (const candidate of [join(folder, name), join(folder, `${name}.gz`)]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** sha256 of the CSV content: a shipped `.csv.gz` and the same published `.csv` hash alike. */
+async function sha256Csv(path: string): Promise<string> {
+  if (!path.endsWith('.gz')) return sha256File(path);
+  return createHash('sha256')
+    .update(gunzipSync(await readFile(path)))
+    .digest('hex');
+}
+
+async function readText(path: string): Promise<string> {
+  const bytes = await readFile(path);
+  return (path.endsWith('.gz') ? gunzipSync(bytes) : bytes).toString('utf8');
+}
 
 /** Names of the temp tables a loaded version lives in (per connection). */
 export function mapTables(version: PhecodeVersion) {
@@ -93,7 +142,7 @@ function splitCsvLine(line: string): string[] {
 }
 
 async function checkHeader(path: string, spec: FileSpec): Promise<void> {
-  const text = await readFile(path, 'utf8');
+  const text = await readText(path);
   const nl = text.indexOf('\n');
   const header = splitCsvLine((nl < 0 ? text : text.slice(0, nl)).replace(/\r$/, '').replace(/^\uFEFF/, ''));
   for (const col of spec.columns) {
@@ -109,7 +158,7 @@ async function checkHeader(path: string, spec: FileSpec): Promise<void> {
 
 /** Find the first 1-based line whose `field` is empty, for an error message. */
 async function lineOfEmpty(path: string, field: string): Promise<number | undefined> {
-  const lines = (await readFile(path, 'utf8')).split('\n');
+  const lines = (await readText(path)).split('\n');
   const idx = splitCsvLine(lines[0].replace(/^\uFEFF/, '')).indexOf(field);
   for (let i = 1; i < lines.length; i++) {
     if (lines[i].trim() === '') continue;
@@ -176,11 +225,11 @@ export async function loadPhecodeMaps(
   const specs = PHECODE_FILES[version];
   const paths = new Map<Role, string>();
   for (const spec of specs) {
-    const path = join(folder, spec.name);
-    if (!(await exists(path))) {
+    const path = mapFilePath(folder, spec.name);
+    if (path === undefined) {
       throw new InputError(
         `phecode ${version} map file ${spec.name} not found in ${folder}`,
-        { file: path },
+        { file: join(folder, spec.name) },
         `run 'biobank phecodes fetch --version ${version}' or pass --maps <folder> holding the public files`,
       );
     }
@@ -239,7 +288,7 @@ export async function loadPhecodeMaps(
     const rows = await conn.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM ${readCsv(path)}`);
     files.push({
       name: spec.name,
-      sha256: await sha256File(path),
+      sha256: await sha256Csv(path),
       rows: rows.getRowObjectsJS()[0].n as number,
     });
   }

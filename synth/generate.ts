@@ -21,7 +21,7 @@ import { GENES, planGenome } from './genome.js';
 import { writeGenotypes } from './genotypes.js';
 import { writeLabs, writePheno } from './labs.js';
 import { ANCESTRIES, BATCHES, dayOf, generatePersons, isoOf } from './persons.js';
-import { DEMO_PHECODE_MAP_DIR, loadCodePools } from './phecodes.js';
+import { DEMO_PHECODE_MAP_DIR, loadCodePools, mapCsvPath } from './phecodes.js';
 import { computePhenotypes, LDL_SD } from './phenotypes.js';
 import {
   BURDEN_CARRIER_FREQ,
@@ -334,12 +334,12 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
         ? {
             v12: pools.mapDir,
             X: pools.mapDirX ?? null,
-            sha256: await sha256File(join(pools.mapDir, 'phecode_map.csv')),
+            sha256: await sha256File(mapCsvPath(join(pools.mapDir, 'phecode_map.csv'))),
           }
         : {
             v12: 'data/demo-phecode-map/v1.2',
             X: 'data/demo-phecode-map/X',
-            sha256: await sha256File(join(pools.mapDir, 'phecode_map.csv')),
+            sha256: await sha256File(mapCsvPath(join(pools.mapDir, 'phecode_map.csv'))),
           },
       spectrum: geno.spectrum,
       recordsWithDs: geno.nWithDs,

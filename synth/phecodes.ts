@@ -5,7 +5,7 @@
  * Accepted folder layouts: the root of a map collection (`<dir>/v1.2/phecode_map.csv`,
  * optional `<dir>/X/phecodeX_R_map.csv`), or the v1.2 folder itself (its sibling `../X`
  * is used when present). The engine ships a small demo map in `data/demo-phecode-map`;
- * the real maps live in `../shared/reference/phecode` and are never copied.
+ * the public maps ship in `data/phecode` (`--phecode-maps data/phecode`).
  *
  * Each ICD code is assigned to its most specific phecode 1.2 (the longest of the rolled-up
  * phecodes it maps to). Codes of one phecode (and one sex restriction: a code is male- or
@@ -17,6 +17,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { InputError } from '../engine/errors.js';
 
 /** The demo map shipped with the engine. */
@@ -95,8 +96,23 @@ export function parseCsv(text: string, file: string): { header: string[]; rows: 
   return { header, rows };
 }
 
+/** The path of a map file as published (`.csv`) or as shipped with the engine (`.csv.gz`). */
+export function mapCsvPath(file: string): string {
+  return existsSync(file) ? file : `${file}.gz`;
+}
+
+/** A map file as published (`.csv`) or as shipped with the engine (`.csv.gz`). */
+function present(file: string): boolean {
+  return existsSync(file) || existsSync(`${file}.gz`);
+}
+
+function readCsvText(file: string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8');
+  return gunzipSync(readFileSync(`${file}.gz`)).toString('utf8');
+}
+
 function readTable(file: string, columns: string[]): string[][] {
-  const { header, rows } = parseCsv(readFileSync(file, 'utf8'), file);
+  const { header, rows } = parseCsv(readCsvText(file), file);
   const idx = columns.map((c) => {
     const i = header.indexOf(c);
     if (i < 0) throw new InputError(`missing column '${c}'`, { file, line: 1, field: c });
@@ -107,7 +123,7 @@ function readTable(file: string, columns: string[]): string[][] {
 
 function rollupOf(file: string | undefined): Map<string, string[]> {
   const up = new Map<string, string[]>();
-  if (!file || !existsSync(file)) return up;
+  if (!file || !present(file)) return up;
   for (const [code, parent] of readTable(file, ['code', 'phecode_unrolled'])) {
     let list = up.get(code);
     if (!list) up.set(code, (list = []));
@@ -118,7 +134,7 @@ function rollupOf(file: string | undefined): Map<string, string[]> {
 
 function sexOf(file: string): Map<string, SexCode> {
   const out = new Map<string, SexCode>();
-  if (!existsSync(file)) return out;
+  if (!present(file)) return out;
   for (const [p, m, f] of readTable(file, ['phecode', 'male_only', 'female_only']))
     out.set(p, /^true$/i.test(m) ? 1 : /^true$/i.test(f) ? 2 : 0);
   return out;
@@ -129,10 +145,10 @@ export function resolveMapDirs(dir: string): { v12: string; x?: string } {
   const abs = resolve(dir);
   let v12: string;
   let x: string | undefined;
-  if (existsSync(join(abs, 'phecode_map.csv'))) {
+  if (present(join(abs, 'phecode_map.csv'))) {
     v12 = abs;
     x = join(abs, '..', 'X');
-  } else if (existsSync(join(abs, 'v1.2', 'phecode_map.csv'))) {
+  } else if (present(join(abs, 'v1.2', 'phecode_map.csv'))) {
     v12 = join(abs, 'v1.2');
     x = join(abs, 'X');
   } else {
@@ -141,7 +157,7 @@ export function resolveMapDirs(dir: string): { v12: string; x?: string } {
       field: 'phecode-maps',
     });
   }
-  if (!existsSync(join(x, 'phecodeX_R_map.csv'))) x = undefined;
+  if (!present(join(x, 'phecodeX_R_map.csv'))) x = undefined;
   return { v12, x };
 }
 

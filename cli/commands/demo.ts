@@ -20,13 +20,12 @@ import { followProgress } from '../progress.js';
 
 const DEMO_DIR = join(PROJECT_ROOT, 'data', 'demo');
 
-/** A demo study spec from data/demo, with the shipped demo phecode map filled in. */
+/**
+ * A demo study spec from data/demo, as a user would start it: the PheWAS uses the real public
+ * phecode maps shipped with the engine (data/phecode), with no `phecodes load` step.
+ */
 async function demoSpec(name: string): Promise<StudySpec> {
-  const raw = JSON.parse(await readFile(join(DEMO_DIR, name), 'utf8')) as Record<string, unknown>;
-  const phewas = (raw.phewas ?? {}) as Record<string, unknown>;
-  const version = (phewas.phecodeVersion as string) ?? 'X';
-  phewas.maps ??= join(PROJECT_ROOT, 'data', 'demo-phecode-map', version === '1.2' ? 'v1.2' : 'X');
-  return studySpecSchema.parse({ ...raw, phewas });
+  return studySpecSchema.parse(JSON.parse(await readFile(join(DEMO_DIR, name), 'utf8')));
 }
 
 async function runStudy(

@@ -1,10 +1,10 @@
 import { cp, mkdir, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { withCompute } from '../../engine/duckdb.js';
 import { atomicProduce, exists } from '../../engine/fsutil.js';
 import { parseVersion } from '../../phenotype/cli-support.js';
 import { FetchError, fetchPhecodeMaps, PHECODE_SOURCES } from '../../phenotype/fetch.js';
-import { loadPhecodeMaps, PHECODE_FILES } from '../../phenotype/maps.js';
+import { loadPhecodeMaps, mapFilePath, PHECODE_FILES } from '../../phenotype/maps.js';
 import type { PhecodeMapInfo } from '../../schemas/phenotype.js';
 import { loadConfig } from '../../temporal.config.js';
 import { parse } from '../args.js';
@@ -27,15 +27,16 @@ export const phecodesFetchCommand: Command = {
 Usage: biobank phecodes fetch --version 1.2|X [--force] [--json]
 
 Downloads the maps from their public sources into <dataDir>/phecode/<version>/, checks them,
-and prints each file's row count and sha256 (what studies record).
-  1.2  the PheWAS R package's data/*.rda, converted to CSV with Rscript
-       (${PHECODE_SOURCES['1.2'].baseUrl})
-  X    the PhecodeX repository's CSV files (${PHECODE_SOURCES.X.baseUrl})
+and prints each file's row count and sha256 (what studies record). Studies need no fetch: the
+engine ships both versions (data/phecode, see SOURCE.md there); fetch a newer release only.
+  1.2  CSV from the PhecodeXVocabulary repository (${PHECODE_SOURCES['1.2'].baseUrl})
+  X    CSV from the PhecodeX repository (${PHECODE_SOURCES.X.baseUrl})
 Without internet, copy the files from a machine that has it and use 'biobank phecodes load'.
 
 Options:
   --version V   1.2 or X
   --force       download again even if the folder exists
+  --base-url U  download from a mirror holding the same file names
   --json        print the map info as JSON`,
   examples: ['biobank phecodes fetch --version X', 'biobank phecodes fetch --version 1.2 --force'],
   async run(argv) {
@@ -74,7 +75,7 @@ Usage: biobank phecodes load --version 1.2|X --from <folder> [--json]
 
 Checks the public map files in <folder> (names and columns as published; see docs/phenotyping.md),
 copies them into <dataDir>/phecode/<version>/ and prints each file's row count and sha256.`,
-  examples: ['biobank phecodes load --version 1.2 --from ../shared/reference/phecode/v1.2'],
+  examples: ['biobank phecodes load --version 1.2 --from ./my-maps/v1.2'],
   async run(argv) {
     const { values } = parse(argv, {
       version: { type: 'string' },
@@ -92,7 +93,10 @@ copies them into <dataDir>/phecode/<version>/ and prints each file's row count a
       if (await exists(target)) await rm(target, { recursive: true });
       await atomicProduce(target, async (tmp) => {
         await mkdir(tmp, { recursive: true });
-        for (const f of PHECODE_FILES[version]) await cp(join(from, f.name), join(tmp, f.name));
+        for (const f of PHECODE_FILES[version]) {
+          const src = mapFilePath(from, f.name) as string; // checked by the load above
+          await cp(src, join(tmp, basename(src)));
+        }
       });
       return loadPhecodeMaps(conn, target, version);
     });

@@ -29,7 +29,7 @@ Options:
   --json                print the build result as JSON`,
   examples: [
     'biobank phenome build --release demo-2026-11 --phecode-version 1.2',
-    'biobank phenome build --release-dir ./.biobank/releases/demo/abc123def456 --phecode-version X --maps ../shared/reference/phecode/X',
+    'biobank phenome build --release-dir ./.biobank/releases/demo/abc123def456 --phecode-version X --maps ./my-maps/X',
   ],
   async run(argv) {
     const { values } = parse(argv, {

@@ -45,7 +45,7 @@ Options:
   examples: [
     'biobank synth --out ./demo-release',
     'biobank synth --size bench --seed 7 --out /data/synth-bench',
-    'biobank synth --size custom --persons 5000 --variants 50000 --out ./s --phecode-maps ../shared/reference/phecode/v1.2',
+    'biobank synth --size custom --persons 5000 --variants 50000 --out ./s --phecode-maps data/phecode/v1.2',
   ],
   async run(argv) {
     const { values } = parse(argv, {

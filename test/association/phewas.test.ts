@@ -13,6 +13,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPhewasActivities, PHEWAS_THREADING } from '../../activities/phewas.js';
 import { GT_PACKED_MISSING, packedCode } from '../../engine/genotypes.js';
+import { shippedMapsDir } from '../../phenotype/maps.js';
 import { phewasSpecSchema } from '../../schemas/study.js';
 import type { AnalysisTable, PhewasPredictor, RunContext } from '../../schemas/study-io.js';
 import { loadConfig } from '../../temporal.config.js';
@@ -24,7 +25,7 @@ import {
 } from '../helpers/release-fixture.js';
 import { rng } from '../helpers/rng.js';
 
-const MAPS = resolve(__dirname, '../../../shared/reference/phecode/v1.2');
+const MAPS = shippedMapsDir('1.2');
 const N = 1500;
 let dir = '';
 let run: RunContext;

@@ -7,11 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlString } from '../../engine/duckdb.js';
+import { shippedMapsDir } from '../../phenotype/maps.js';
 import { type EngineConfig, loadConfig } from '../../temporal.config.js';
 
-export const SHARED_PHECODE = join(import.meta.dirname, '..', '..', '..', 'shared', 'reference', 'phecode');
-export const MAPS_12 = join(SHARED_PHECODE, 'v1.2');
-export const MAPS_X = join(SHARED_PHECODE, 'X');
+/** The public phecode maps shipped with the engine (`data/phecode`, gzip-compressed CSV). */
+export const MAPS_12 = shippedMapsDir('1.2');
+export const MAPS_X = shippedMapsDir('X');
 
 export interface PersonRow {
   person_id: string;

@@ -1,10 +1,11 @@
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withCompute } from '../../engine/duckdb.js';
 import { exists } from '../../engine/fsutil.js';
 import { FetchError, fetchPhecodeMaps } from '../../phenotype/fetch.js';
-import { loadPhecodeMaps, mapTables } from '../../phenotype/maps.js';
+import { loadPhecodeMaps, mapTables, resolveMapsDir, SHIPPED_PHECODE_DIR } from '../../phenotype/maps.js';
 import type { EngineConfig } from '../../temporal.config.js';
 import { freePort } from '../helpers/ports.js';
 import { MAPS_12, MAPS_X, testConfig } from './fixture.js';
@@ -30,10 +31,10 @@ async function phecodesOf(version: '1.2' | 'X', vocabulary: string, code: string
   });
 }
 
-describe('real phecode maps from ../shared', () => {
+describe('real phecode maps shipped in data/phecode', () => {
   it('loads 1.2 with the published row counts and records sha256 per file', async () => {
     const info = await withCompute(config, (conn) => loadPhecodeMaps(conn, MAPS_12, '1.2'));
-    // Row counts as listed in ../shared/README.md.
+    // Row counts as listed in data/phecode/SOURCE.md.
     expect(Object.fromEntries(info.files.map((f) => [f.name, f.rows]))).toEqual({
       'phecode_map.csv': 84532,
       'phecode_map_icd10.csv': 9505,
@@ -44,7 +45,7 @@ describe('real phecode maps from ../shared', () => {
     });
     const { createHash } = await import('node:crypto');
     const sha = createHash('sha256')
-      .update(await readFile(join(MAPS_12, 'phecode_map.csv')))
+      .update(gunzipSync(await readFile(join(MAPS_12, 'phecode_map.csv.gz'))))
       .digest('hex');
     expect(info.files.find((f) => f.name === 'phecode_map.csv')?.sha256).toBe(sha);
   });
@@ -133,5 +134,36 @@ describe('phecodes fetch without internet', () => {
       expect(err.message).toMatch(/could not download http:\/\/127\.0\.0\.1:\d+\/.*ECONNREFUSED/);
       expect(await exists(join(config.dataDir, 'phecode', version))).toBe(false);
     }
+  });
+});
+
+describe('shipped maps and their SOURCE.md', () => {
+  it('lists every shipped file with the sha256 of its CSV and of its .gz, and the row count', async () => {
+    const { createHash } = await import('node:crypto');
+    const source = await readFile(join(SHIPPED_PHECODE_DIR, 'SOURCE.md'), 'utf8');
+    const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    for (const [dir, version] of [
+      [MAPS_12, '1.2'],
+      [MAPS_X, 'X'],
+    ] as const) {
+      const info = await withCompute(config, (conn) => loadPhecodeMaps(conn, dir, version));
+      for (const f of info.files) {
+        const gz = await readFile(join(dir, `${f.name}.gz`));
+        const row = source.split('\n').find((l) => l.startsWith(`| ${f.name} |`));
+        expect(row, f.name).toBeDefined();
+        const cells = (row as string).split('|').map((c) => c.trim());
+        expect(Number(cells[2].replace(/,/g, '')), f.name).toBe(f.rows);
+        expect(cells[3], f.name).toBe(sha(gunzipSync(gz)));
+        expect(cells[4], f.name).toBe(sha(gz));
+        expect(f.sha256, f.name).toBe(cells[3]);
+      }
+    }
+  });
+
+  it('are the default: with nothing loaded or fetched, the shipped folder is used', () => {
+    const empty = join(config.dataDir, 'no-maps-installed');
+    expect(resolveMapsDir(empty, '1.2')).toBe(MAPS_12);
+    expect(resolveMapsDir(empty, 'X')).toBe(MAPS_X);
+    expect(resolveMapsDir(empty, 'X', '/explicit')).toBe('/explicit');
   });
 });

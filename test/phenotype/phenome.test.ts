@@ -209,7 +209,7 @@ describe('materialised phenome, counts and explain', () => {
         ).getRowObjectsJS()[0],
     );
     const nPhecodes = await withCompute(config, async (conn) => {
-      const csv = (f: string) => `read_csv(${sqlString(join(MAPS_12, f))}, all_varchar = true)`;
+      const csv = (f: string) => `read_csv(${sqlString(join(MAPS_12, `${f}.gz`))}, all_varchar = true)`;
       const r = await conn.runAndReadAll(
         `SELECT count(*)::INTEGER AS n FROM (SELECT phecode FROM ${csv('pheinfo.csv')}
            UNION SELECT phecode FROM ${csv('phecode_map.csv')}

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
-/** The real public phecode maps (never copied into the repo). */
-export const REAL_MAPS = resolve(REPO_ROOT, '..', 'shared', 'reference', 'phecode');
+/** The real public phecode maps, shipped with the engine (gzip-compressed CSV). */
+export const REAL_MAPS = resolve(REPO_ROOT, 'data', 'phecode');
 
 export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `biobank-synth-${prefix}-`));
@@ -36,8 +36,4 @@ export function sh(script: string, cwd?: string): string {
     maxBuffer: 1 << 30,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-}
-
-export function realMapsAvailable(): boolean {
-  return existsSync(join(REAL_MAPS, 'v1.2', 'phecode_map.csv'));
 }

@@ -1,13 +1,13 @@
-/** Drawing EHR codes from the real public phecode maps (read from ../shared, never copied). */
+/** Drawing EHR codes from the real public phecode maps shipped in data/phecode. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlString } from '../../engine/duckdb.js';
 import { generateBiobank } from '../../synth/index.js';
-import { REAL_MAPS, realMapsAvailable, tempDir } from './helpers.js';
+import { REAL_MAPS, tempDir } from './helpers.js';
 import { countPhecodes, query } from './release-check.js';
 
-describe.skipIf(!realMapsAvailable())('synth with the real phecode maps', () => {
+describe('synth with the real phecode maps', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   let rel: string;
@@ -16,7 +16,7 @@ describe.skipIf(!realMapsAvailable())('synth with the real phecode maps', () => 
     burden: { phecodes: { key: string; phecode12: string; cases: number; singleCodePersons: number }[] };
     phecodeMaps: { v12: string; X: string | null };
   };
-  const realMap = join(REAL_MAPS, 'v1.2', 'phecode_map.csv');
+  const realMap = join(REAL_MAPS, 'v1.2', 'phecode_map.csv.gz');
 
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('realmaps'));
@@ -40,9 +40,9 @@ describe.skipIf(!realMapsAvailable())('synth with the real phecode maps', () => 
     const [r] = await query(`
       WITH c AS (SELECT * FROM read_parquet(${sqlString(join(rel, 'conditions.parquet'))})),
            m0 AS (SELECT * FROM read_csv(${sqlString(realMap)}, header = true, all_varchar = true)),
-           r AS (SELECT * FROM read_csv(${sqlString(join(REAL_MAPS, 'v1.2', 'phecode_rollup_map.csv'))}, header = true, all_varchar = true)),
+           r AS (SELECT * FROM read_csv(${sqlString(join(REAL_MAPS, 'v1.2', 'phecode_rollup_map.csv.gz'))}, header = true, all_varchar = true)),
            m AS (SELECT m0.vocabulary_id, m0.code, r.phecode_unrolled AS phecode FROM m0 JOIN r ON r.code = m0.phecode),
-           s AS (SELECT * FROM read_csv(${sqlString(join(REAL_MAPS, 'v1.2', 'sex_restriction.csv'))}, header = true, all_varchar = true)),
+           s AS (SELECT * FROM read_csv(${sqlString(join(REAL_MAPS, 'v1.2', 'sex_restriction.csv.gz'))}, header = true, all_varchar = true)),
            p AS (SELECT * FROM read_csv(${sqlString(join(rel, 'persons.tsv'))}, delim = '\t', header = true))
       SELECT
         (SELECT count(DISTINCT code) FROM c) AS codes,

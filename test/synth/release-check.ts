@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { sqlString } from '../../engine/duckdb.js';
+import { mapCsvPath } from '../../synth/phecodes.js';
 
 export interface PhecodeCounts {
   cases: number;
@@ -25,8 +26,8 @@ export async function countPhecodes(
   const conn = await db.connect();
   try {
     const reader = await conn.runAndReadAll(
-      `WITH m0 AS (SELECT * FROM read_csv(${sqlString(join(mapDir, 'phecode_map.csv'))}, header = true, all_varchar = true)),
-            r AS (SELECT * FROM read_csv(${sqlString(join(mapDir, 'phecode_rollup_map.csv'))}, header = true, all_varchar = true)),
+      `WITH m0 AS (SELECT * FROM read_csv(${sqlString(mapCsvPath(join(mapDir, 'phecode_map.csv')))}, header = true, all_varchar = true)),
+            r AS (SELECT * FROM read_csv(${sqlString(mapCsvPath(join(mapDir, 'phecode_rollup_map.csv')))}, header = true, all_varchar = true)),
             m AS (SELECT DISTINCT m0.vocabulary_id, m0.code, r.phecode_unrolled AS phecode
                   FROM m0 JOIN r ON r.code = m0.phecode),
             c AS (SELECT * FROM read_parquet(${sqlString(join(releaseDir, 'conditions.parquet'))}))

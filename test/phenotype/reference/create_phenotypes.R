@@ -17,7 +17,11 @@ maps <- args[3]
 min_count <- as.integer(args[4])
 out <- args[5]
 
-rd <- function(f) read.csv(file.path(maps, f), colClasses = "character", na.strings = character(0))
+rd <- function(f) {
+  p <- file.path(maps, f)
+  if (!file.exists(p)) p <- paste0(p, ".gz") # the shipped maps are gzip-compressed; R reads both
+  read.csv(p, colClasses = "character", na.strings = character(0))
+}
 vm <- rbind(rd("phecode_map.csv")[, c("vocabulary_id", "code", "phecode")],
             rd("phecode_map_icd10.csv")[, c("vocabulary_id", "code", "phecode")])
 vm <- vm[vm$phecode != "", ]
