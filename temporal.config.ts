@@ -16,12 +16,15 @@
  * | worker.duckdbMemoryLimit         | BIOBANK_DUCKDB_MEMORY         | 4GB                          |
  * | worker.shutdownGraceSeconds      | BIOBANK_SHUTDOWN_GRACE        | 60                           |
  * | ingest.genotypeCompression       | BIOBANK_GENOTYPE_COMPRESSION  | lz4 (or zstd)                |
+ * | privacy.smallCellMax             | BIOBANK_SMALL_CELL_MAX        | 20 (All of Us policy: 1–20)  |
  * | schedule.id                      | BIOBANK_SCHEDULE_ID           | biobank-release-refresh      |
  * | schedule.every                   | BIOBANK_SCHEDULE_EVERY        | 1h                           |
  */
+
 import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import type { z } from 'zod';
+import { DEFAULT_SMALL_CELL_MAX } from './engine/privacy.js';
 import { configSchema, type EngineConfig } from './schemas/config.js';
 import { ACTIVITY_PRESETS } from './schemas/presets.js';
 
@@ -40,6 +43,7 @@ export const ENV_VARS: Record<string, string> = {
   BIOBANK_DUCKDB_MEMORY: 'worker.duckdbMemoryLimit',
   BIOBANK_SHUTDOWN_GRACE: 'worker.shutdownGraceSeconds',
   BIOBANK_GENOTYPE_COMPRESSION: 'ingest.genotypeCompression',
+  BIOBANK_SMALL_CELL_MAX: 'privacy.smallCellMax',
   BIOBANK_SCHEDULE_ID: 'schedule.id',
   BIOBANK_SCHEDULE_EVERY: 'schedule.every',
 };
@@ -49,6 +53,7 @@ const NUMERIC = new Set([
   'worker.maxConcurrentActivities',
   'worker.duckdbThreads',
   'worker.shutdownGraceSeconds',
+  'privacy.smallCellMax',
 ]);
 
 export function defaults(): EngineConfig {
@@ -64,6 +69,7 @@ export function defaults(): EngineConfig {
     },
     ingest: { genotypeCompression: 'lz4' },
     activities: structuredClone(ACTIVITY_PRESETS) as unknown as EngineConfig['activities'],
+    privacy: { smallCellMax: DEFAULT_SMALL_CELL_MAX },
     schedule: { id: 'biobank-release-refresh', every: '1h' },
   };
 }

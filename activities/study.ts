@@ -240,7 +240,7 @@ export function createStudyActivities(config: EngineConfig) {
 
     /**
      * The run's HTML report (report/: Manhattan, QQ, lead loci, PheWAS and burden plots, QC,
-     * provenance), read back from the results database; person counts 1–19 shown as `<20`.
+     * provenance), read back from the results database; person counts 1–20 shown as `≤20`.
      */
     async writeReport(input: { run: RunContext }): Promise<{ path: string }> {
       const { path } = await writeRunReport(config, input.run.runId, input.run.runDir);

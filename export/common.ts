@@ -1,5 +1,5 @@
 /**
- * Shared pieces of the exports: the run lookup, the privacy rule, chromosome coding, and the
+ * Shared pieces of the exports: the run lookup, chromosome coding, and the
  * all-or-nothing output folder.
  */
 import { createHash } from 'node:crypto';
@@ -13,72 +13,14 @@ import { getRun, gwasGlob, gwasReadSql, listRuns } from '../engine/results.js';
 import { RUN_ID_PATTERN, type RunRow } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
 
-/**
- * The dissemination rule (All of Us Data and Statistics Dissemination Policy): a count of
- * persons from 1 to 19 must not leave the machine; it is shown as `<20`. Zero and counts of 20
- * or more are shown as they are.
- */
-export const SUPPRESS_BELOW = 20;
-export const SUPPRESSED = `<${SUPPRESS_BELOW}`;
-
-/** True for a count that may not be shown (1–19). */
-function isSmall(n: number | null | undefined): boolean {
-  return n !== null && n !== undefined && n >= 1 && n < SUPPRESS_BELOW;
-}
-
-/** A person count as exported on its own: the number, or `<20` for 1–19 when suppressing. */
-export function suppressCount(n: number | null | undefined, suppress: boolean): number | string | null {
-  if (n === null || n === undefined) return null;
-  return suppress && isSmall(n) ? SUPPRESSED : n;
-}
-
-/**
- * Person counts that belong together (cases, controls, excluded; or cases, controls, total)
- * as exported. A count of 1–19 is shown as `<20`. Because the counts of a group add up to a
- * total that is known elsewhere, a suppressed count could be derived from the others, which the
- * dissemination rule also forbids; so when any count of the group is suppressed, the group's
- * other counts of 20 or more are coarsened to their multiple of 20 below, shown as `>=N`
- * (complementary suppression). Zero is always shown.
- */
-export function suppressCountGroup<K extends string>(
-  counts: Record<K, number | null | undefined>,
-  suppress: boolean,
-): Record<K, number | string | null> {
-  const values = Object.values(counts) as (number | null | undefined)[];
-  const anySmall = suppress && values.some(isSmall);
-  const out = {} as Record<K, number | string | null>;
-  for (const key of Object.keys(counts) as K[]) {
-    const n = counts[key];
-    out[key] =
-      n === null || n === undefined
-        ? null
-        : !anySmall || n === 0
-          ? n
-          : isSmall(n)
-            ? SUPPRESSED
-            : `>=${Math.floor(n / SUPPRESS_BELOW) * SUPPRESS_BELOW}`;
-  }
-  return out;
-}
-
-/** SQL for each count column of a group as text, by the rule of `suppressCountGroup`. */
-export function suppressedCountGroupSql(columns: string[], suppress: boolean): string[] {
-  if (!suppress) return columns.map((c) => `CAST(${c} AS VARCHAR)`);
-  const small = (c: string) => `(${c} BETWEEN 1 AND ${SUPPRESS_BELOW - 1})`;
-  const anySmall = columns.map(small).join(' OR ');
-  return columns.map(
-    (c) => `CASE WHEN ${small(c)} THEN '${SUPPRESSED}'
-      WHEN (${anySmall}) AND ${c} >= ${SUPPRESS_BELOW} THEN '>=' || CAST(${c} // ${SUPPRESS_BELOW} * ${SUPPRESS_BELOW} AS VARCHAR)
-      ELSE CAST(${c} AS VARCHAR) END`,
-  );
-}
-
-/** One line for READMEs and metadata saying what was suppressed. */
-export function privacyNote(suppress: boolean): string {
-  return suppress
-    ? `Privacy: person counts from 1 to ${SUPPRESS_BELOW - 1} are suppressed and shown as ${SUPPRESSED} (All of Us Data and Statistics Dissemination Policy); 0 and counts of ${SUPPRESS_BELOW} or more are shown, except that next to a suppressed count, the counts it could be derived from are shown rounded down to a multiple of ${SUPPRESS_BELOW} as >=N.`
-    : 'Privacy: counts are NOT suppressed (--no-suppress was given); check the dissemination rules before sharing these files.';
-}
+// The small-cell rule lives in engine/privacy.ts (used by exports, report and viewer alike).
+export {
+  privacyNote,
+  type Suppression,
+  suppressCount,
+  suppressCountGroup,
+  suppressedCountGroupSql,
+} from '../engine/privacy.js';
 
 /**
  * SQL giving the GWAS-SSF chromosome code of a `chrom` value: 1–22, X = 23, Y = 24, MT = 25,

@@ -17,16 +17,18 @@
  * - p that underflowed to 0 is written from −log10 p (e.g. `3.1623e-350`), as the standard
  *   asks for accurate p-values rather than zeros.
  *
- * Privacy: the per-variant `n` is written as `#NA` where it is 1–19, and a metadata count of
- * 1–19 (sample size, cases, controls) refuses the export, since the standard makes those
+ * Privacy: the per-variant `n` is written as `#NA` where it is 1–20, and a metadata count of
+ * 1–20 (sample size, cases, controls) refuses the export, since the standard makes those
  * fields mandatory and they may not be shown (unless `suppress` is false).
  */
+
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { sqlString, withCompute, withEngineDb } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
+import { type Suppression, smallCellMax } from '../engine/privacy.js';
 import { gwasGlob, gwasReadSql, readRunResults, softwareVersion } from '../engine/results.js';
 import type { GwasPhenotypeRow } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
@@ -38,7 +40,6 @@ import {
   produceFolder,
   pValueTextSql,
   requireRun,
-  SUPPRESS_BELOW,
   safeName,
   selectPhenotypes,
 } from './common.js';
@@ -66,7 +67,7 @@ export interface GwasSsfOptions {
   out: string;
   /** One phenotype; default every GWAS phenotype of the run. */
   phenotype?: string;
-  /** Suppress person counts 1–19 (default true). */
+  /** Suppress person counts 1–20 (default true; threshold `privacy.smallCellMax`). */
   suppress?: boolean;
   gzip?: boolean;
   /** e.g. GRCh38; default from the study spec's `genomeAssembly`, else required. */
@@ -104,9 +105,10 @@ function specHints(specJson: string | undefined): SpecHints {
 }
 
 /** Columns of one phenotype's rows in GWAS-SSF form, plus `status` and the raw `n` for filtering. */
-function ssfColumns(suppress: boolean): string {
+function ssfColumns(suppress: Suppression): string {
   const chrom = chromCodeSql('chrom');
-  const n = suppress ? `CASE WHEN n BETWEEN 1 AND ${SUPPRESS_BELOW - 1} THEN NULL ELSE n END` : 'n';
+  const max = smallCellMax(suppress);
+  const n = max > 0 ? `CASE WHEN n BETWEEN 1 AND ${max} THEN NULL ELSE n END` : 'n';
   return `${chrom} AS chromosome, pos AS base_pair_location, alt AS effect_allele, ref AS other_allele,
       beta, se AS standard_error, af AS effect_allele_frequency, ${pValueTextSql('p', 'neg_log10_p')} AS p_value,
       CAST(${chrom} AS VARCHAR) || '_' || pos || '_' || ref || '_' || alt AS variant_id,
@@ -134,7 +136,7 @@ async function writeDataFile(
   glob: string,
   phenotype: string,
   path: string,
-  suppress: boolean,
+  suppress: Suppression,
   gzip: boolean,
 ): Promise<PhenotypeFile> {
   return withCompute(config, async (conn) => {
@@ -174,12 +176,13 @@ async function writeDataFile(
 function checkCount(
   label: string,
   value: number | null | undefined,
-  suppress: boolean,
+  suppress: Suppression,
   phenotype: string,
 ): void {
-  if (suppress && value !== null && value !== undefined && value >= 1 && value < SUPPRESS_BELOW)
+  const max = smallCellMax(suppress);
+  if (value !== null && value !== undefined && value >= 1 && value <= max)
     throw new InputError(
-      `phenotype ${phenotype}: ${label} is below ${SUPPRESS_BELOW}, which may not be shown, and GWAS-SSF requires it`,
+      `phenotype ${phenotype}: ${label} is ${max} or less, which may not be shown, and GWAS-SSF requires it`,
       { field: label },
       'do not share this analysis, or pass --no-suppress if your dissemination rules allow it',
     );
@@ -187,7 +190,7 @@ function checkCount(
 
 /** Write GWAS-SSF files for a run into the new folder `out`. */
 export async function exportGwasSsf(config: EngineConfig, options: GwasSsfOptions): Promise<ExportResult> {
-  const suppress = options.suppress ?? true;
+  const suppress: Suppression = options.suppress === false ? false : config.privacy.smallCellMax;
   const run = await requireRun(config, options.runId);
   const phenotypes = await selectPhenotypes(config, run.run_id, options.phenotype);
   const hints = specHints(await studySpecJson(config, run.study_id));

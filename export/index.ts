@@ -2,8 +2,6 @@
 export {
   type ExportResult,
   privacyNote,
-  SUPPRESS_BELOW,
-  SUPPRESSED,
   suppressCount,
   suppressCountGroup,
 } from './common.js';

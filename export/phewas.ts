@@ -1,14 +1,16 @@
 /**
  * PheWAS table export: every `phewas_results` column of one run, in the contract's order
  * (`schemas/results.ts`), as `phewas_results.csv` (RFC 4180 quoting; empty field = missing).
- * Person counts (`n_cases`, `n_controls`, `n_excluded`) of 1–19 are written as `<20` unless
+ * Person counts (`n_cases`, `n_controls`, `n_excluded`) of 1–20 are written as `≤20` unless
  * suppression is off; in such a row the other two counts, from which the suppressed one could be
  * derived (the three add up to the cohort size), are written rounded down to a multiple of 20
  * as `>=N` (see `suppressCountGroup`).
  */
+
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sqlIdent, sqlString, withEngineDb } from '../engine/duckdb.js';
+import type { Suppression } from '../engine/privacy.js';
 import { columnsOf } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
 import {
@@ -29,7 +31,7 @@ export interface PhewasOptions {
 }
 
 export async function exportPhewas(config: EngineConfig, options: PhewasOptions): Promise<ExportResult> {
-  const suppress = options.suppress ?? true;
+  const suppress: Suppression = options.suppress === false ? false : config.privacy.smallCellMax;
   const run = await requireRun(config, options.runId);
   const counts = suppressedCountGroupSql(PHEWAS_COUNT_COLUMNS.map(sqlIdent), suppress);
   const select = columnsOf('phewas_results')

@@ -13,15 +13,17 @@
  * - `pheno-list.json`: `phenocode` (PheWeb allows only letters, digits and `_-~`, so other
  *   characters become `_`), `phenostring`, `category`, `num_cases`, `num_controls`,
  *   `num_samples`, and `assoc_files` with the absolute path of each file in the final folder.
- *   Counts of 1–19 are written as the string `<20` unless suppression is off (PheWeb shows
+ *   Counts of 1–20 are written as the string `≤20` unless suppression is off (PheWeb shows
  *   these fields as given and accepts strings); the phenotype's other counts are then written
  *   as `>=N` (rounded down to a multiple of 20) so the small one cannot be derived.
  */
+
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sqlString, withCompute } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
+import type { Suppression } from '../engine/privacy.js';
 import { gwasGlob, gwasReadSql, readRunResults } from '../engine/results.js';
 import type { EngineConfig } from '../temporal.config.js';
 import {
@@ -61,7 +63,7 @@ export interface PhenoListEntry {
 }
 
 export async function exportPheweb(config: EngineConfig, options: PhewebOptions): Promise<ExportResult> {
-  const suppress = options.suppress ?? true;
+  const suppress: Suppression = options.suppress === false ? false : config.privacy.smallCellMax;
   const run = await requireRun(config, options.runId);
   const phenotypes = await selectPhenotypes(config, run.run_id, options.phenotype);
   const codes = new Map<string, string>();

@@ -5,9 +5,11 @@
  * the run's provenance. Written to `<dataDir>/runs/<run_id>/report.html` by default, through a
  * temp file and a rename. See docs/report.md.
  */
+
 import { join, resolve } from 'node:path';
 import { InputError } from '../engine/errors.js';
 import { atomicWriteFile } from '../engine/fsutil.js';
+import type { Suppression } from '../engine/privacy.js';
 import { runDir } from '../engine/results.js';
 import { requireRun } from '../export/common.js';
 import type { RunRow } from '../schemas/results.js';
@@ -33,7 +35,7 @@ import {
 export const REPORT_MAX_PHENOTYPES = 25;
 
 export interface ReportOptions {
-  /** Show person counts from 1 to 19 (default false: shown as `<20`). */
+  /** Show person counts from 1 to 20 (default false: shown as `≤20`, engine/privacy.ts). */
   noSuppress?: boolean;
   /** Links for the viewer; the report has none (it is one file). */
   links?: Links;
@@ -49,7 +51,7 @@ export async function buildRunReportHtml(
   options: ReportOptions = {},
 ): Promise<{ html: string; run: RunRow }> {
   const run = await requireRun(config, runId);
-  const suppress = !options.noSuppress;
+  const suppress: Suppression = options.noSuppress ? false : config.privacy.smallCellMax;
   const links = options.links ?? {};
   const tables = await runTables(config, runId);
   const names = await gwasPhenotypeNames(config, runId);

@@ -3,7 +3,7 @@
  * lead loci, top hits), per-locus PheWAS, burden, QC and provenance. Each returns HTML;
  * person counts go through the suppression rule of `export/common.ts` unless `suppress` is off.
  */
-import { SUPPRESSED, suppressCount, suppressCountGroup } from '../export/common.js';
+import { privacyNote, type Suppression, suppressCount, suppressCountGroup } from '../engine/privacy.js';
 import type {
   BurdenResultRow,
   GwasPhenotypeRow,
@@ -27,9 +27,9 @@ function link(href: string | undefined, text: string): string {
   return href ? `<a href="${esc(href)}">${esc(text)}</a>` : esc(text);
 }
 
-export function privacyBanner(suppress: boolean): string {
+export function privacyBanner(suppress: Suppression): string {
   return suppress
-    ? `<p class="privacy" id="privacy-note">Privacy: person counts from 1 to 19 are shown as <b>${esc(SUPPRESSED)}</b> (All of Us Data and Statistics Dissemination Policy). Where a suppressed count could be derived from the counts next to it, those are shown rounded down to a multiple of 20 as <b>&gt;=N</b>.</p>`
+    ? `<p class="privacy" id="privacy-note">${esc(privacyNote(suppress))}</p>`
     : `<p class="privacy" id="privacy-note">Privacy: person counts are <b>NOT suppressed</b> (built with --no-suppress). Check the dissemination rules before sharing.</p>`;
 }
 
@@ -38,7 +38,7 @@ export function plotId(prefix: string, key: string, i: number): string {
   return `${prefix}-${i}-${key.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 40)}`;
 }
 
-export function phenotypesTable(rows: GwasPhenotypeRow[], suppress: boolean, names: string[]): string {
+export function phenotypesTable(rows: GwasPhenotypeRow[], suppress: Suppression, names: string[]): string {
   const byName = new Map(rows.map((r) => [r.phenotype, r]));
   const all = names.map((n) => byName.get(n) ?? ({ phenotype: n } as Partial<GwasPhenotypeRow>));
   return table(
@@ -92,7 +92,7 @@ export function leadLociTable(rows: LeadLocusRow[], links: Links, known: KnownVa
   );
 }
 
-export function topHitsTable(rows: TopHit[], links: Links, suppress: boolean): string {
+export function topHitsTable(rows: TopHit[], links: Links, suppress: Suppression): string {
   return table(
     rows,
     [
@@ -132,7 +132,7 @@ export function gwasPlots(
 export function phewasBlock(
   id: string,
   rows: PhewasResultRow[],
-  suppress: boolean,
+  suppress: Suppression,
   links: Links,
   note = '',
 ): string {
@@ -150,7 +150,7 @@ ${phewasTable(significant.slice(0, 25), suppress, links, 'phewas-significant', '
 
 export function phewasTable(
   rows: PhewasResultRow[],
-  suppress: boolean,
+  suppress: Suppression,
   links: Links,
   cls = 'phewas-table',
   empty = 'none',
@@ -186,7 +186,7 @@ export function phewasTable(
   );
 }
 
-export function burdenTable(rows: BurdenResultRow[], suppress: boolean, links: Links): string {
+export function burdenTable(rows: BurdenResultRow[], suppress: Suppression, links: Links): string {
   return table(
     rows,
     [
@@ -210,7 +210,7 @@ export function burdenTable(rows: BurdenResultRow[], suppress: boolean, links: L
 export function burdenSection(
   burden: BurdenResultRow[],
   burdenPhewas: PhewasResultRow[],
-  suppress: boolean,
+  suppress: Suppression,
   links: Links,
 ): string {
   const parts: string[] = [];
@@ -245,7 +245,7 @@ export function burdenSection(
  * QC summary. Steps that count persons (anything but `variant…` steps) go through the
  * group suppression rule, since before − removed = after.
  */
-export function qcTable(rows: QcSummaryRow[], suppress: boolean): string {
+export function qcTable(rows: QcSummaryRow[], suppress: Suppression): string {
   const counts = (r: QcSummaryRow) =>
     r.step.startsWith('variant')
       ? { n_before: r.n_before, n_removed: r.n_removed, n_after: r.n_after }
@@ -265,7 +265,7 @@ export function qcTable(rows: QcSummaryRow[], suppress: boolean): string {
   );
 }
 
-/** A (possibly suppressed) count for a table cell: `12,345`, `<20`, `>=4980` or empty. */
+/** A (possibly suppressed) count for a table cell: `12,345`, `≤20`, `>=4980` or empty. */
 export function fmtCount(v: number | string | null): string {
   return typeof v === 'number' ? v.toLocaleString('en') : (v ?? '');
 }

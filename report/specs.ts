@@ -5,7 +5,7 @@
  * count the rendered marks of each layer.
  */
 
-import { suppressCount, suppressCountGroup } from '../export/common.js';
+import { type Suppression, suppressCount, suppressCountGroup } from '../engine/privacy.js';
 import type { BurdenResultRow, PhewasResultRow } from '../schemas/results.js';
 import type { ManhattanData, QqData } from './data.js';
 
@@ -230,7 +230,7 @@ export function bonferroniNlp(nTested: number): number {
 }
 
 export interface PhewasOptions {
-  suppress: boolean;
+  suppress: Suppression;
   /** Link points to the phecode page (viewer): prefix + phecode. */
   hrefPrefix?: string;
   /** Label this many most significant phecodes above the Bonferroni line. */
@@ -371,7 +371,7 @@ export function phewasSpec(rows: PhewasResultRow[], options: PhewasOptions): Veg
  * Burden test results of one run as a plot: gene × mask × AAF bin along x, −log10 p up,
  * coloured by phenotype, ▲/▼ by the sign of β, Bonferroni line over the tests shown.
  */
-export function burdenSpec(rows: BurdenResultRow[], suppress: boolean, height = 260): VegaLiteSpec {
+export function burdenSpec(rows: BurdenResultRow[], suppress: Suppression, height = 260): VegaLiteSpec {
   const tested = rows.filter((r) => r.p !== null);
   const points = tested.map((r) => ({
     mask: `${r.gene}/${r.mask}/${r.aaf_bin}`,

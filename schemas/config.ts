@@ -63,6 +63,14 @@ export const configSchema = z.strictObject({
     /** Streaming ingest, GWAS shards, PheWAS batches: long, heartbeating. */
     long: activityPresetSchema,
   }),
+  privacy: z.strictObject({
+    /**
+     * Largest participant count hidden in outputs that leave the machine (BIOBANK_SMALL_CELL_MAX,
+     * default 20): the All of Us Data and Statistics Dissemination Policy forbids showing counts
+     * of 1 to 20 and counts from which they can be derived (engine/privacy.ts).
+     */
+    smallCellMax: z.number().int().min(1).max(1000),
+  }),
   schedule: z.strictObject({
     /** Id of the Temporal Schedule that re-runs studies on a new release. */
     id: z.string().min(1),

@@ -174,7 +174,7 @@ export interface StudyResult {
   releaseFingerprint: string;
   /** True if this release and spec had already been run and nothing new was written. */
   reused: boolean;
-  /** Who was analysed: trait type and counts (person counts; exports suppress 1–19). */
+  /** Who was analysed: trait type and counts (person counts; exports suppress 1–20). */
   analysis: { trait: AnalysisTable['trait']; nSamples: number; nCases?: number; nControls?: number };
   gwas?: Omit<GwasSummary, 'resultsGlob'> & { resultsGlob: string };
   phewas: PhewasResult[];

@@ -9,11 +9,13 @@
  *   static assets (vega bundles, CSS, boot script) are served from an in-memory map.
  * - The engine database is attached read-only for each request's unit of work
  *   (`withEngineDb(..., { readOnly: true })`); GWAS Parquet is read directly.
- * - Person counts 1–19 are shown as `<20` unless started with `noSuppress`.
+ * - Person counts 1–20 are shown as `≤20` unless started with `noSuppress` (engine/privacy.ts).
  */
+
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InputError } from '../engine/errors.js';
+import { type Suppression, suppressCount, suppressCountGroup } from '../engine/privacy.js';
 import { listRuns } from '../engine/results.js';
 import { requireRun } from '../export/common.js';
 import {
@@ -51,7 +53,7 @@ export interface ViewerOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** Show person counts 1–19 (default: shown as `<20`). */
+  /** Show person counts 1–20 (default: shown as `≤20`). */
   noSuppress?: boolean;
 }
 
@@ -129,7 +131,7 @@ type Reply = { status?: number; type: 'html' | 'json' | 'js' | 'css'; body: stri
 
 interface Context {
   config: EngineConfig;
-  suppress: boolean;
+  suppress: Suppression;
   query: URLSearchParams;
 }
 
@@ -354,8 +356,8 @@ async function apiGwas(ctx: Context, [runId, phenotype]: string[]): Promise<Repl
   return json({ run_id: runId, phenotype, top: suppressTop(top, ctx.suppress), manhattan, qq });
 }
 
-function suppressTop<T extends { n: number | null }>(rows: T[], suppress: boolean) {
-  return rows.map((r) => ({ ...r, n: suppress && r.n !== null && r.n >= 1 && r.n < 20 ? '<20' : r.n }));
+function suppressTop<T extends { n: number | null }>(rows: T[], suppress: Suppression) {
+  return rows.map((r) => ({ ...r, n: suppressCount(r.n, suppress) }));
 }
 
 async function apiVariant(ctx: Context, [variantId]: string[]): Promise<Reply> {
@@ -374,15 +376,15 @@ async function apiVariant(ctx: Context, [variantId]: string[]): Promise<Reply> {
 
 function suppressPhewas<T extends { n_cases: number; n_controls: number; n_excluded: number }>(
   rows: T[],
-  suppress: boolean,
+  suppress: Suppression,
 ) {
-  return rows.map((r) => {
-    if (!suppress) return r;
-    const small = (n: number) => n >= 1 && n < 20;
-    const any = small(r.n_cases) || small(r.n_controls) || small(r.n_excluded);
-    const f = (n: number) => (!any || n === 0 ? n : small(n) ? '<20' : `>=${Math.floor(n / 20) * 20}`);
-    return { ...r, n_cases: f(r.n_cases), n_controls: f(r.n_controls), n_excluded: f(r.n_excluded) };
-  });
+  return rows.map((r) => ({
+    ...r,
+    ...suppressCountGroup(
+      { n_cases: r.n_cases, n_controls: r.n_controls, n_excluded: r.n_excluded },
+      suppress,
+    ),
+  }));
 }
 
 async function apiGene(ctx: Context, [gene]: string[]): Promise<Reply> {
@@ -393,7 +395,7 @@ async function apiGene(ctx: Context, [gene]: string[]): Promise<Reply> {
     gene,
     burden: burden.map((b) => ({
       ...b,
-      n_carriers: ctx.suppress && b.n_carriers >= 1 && b.n_carriers < 20 ? '<20' : b.n_carriers,
+      n_carriers: suppressCount(b.n_carriers, ctx.suppress),
     })),
     phewas: suppressPhewas(phewas, ctx.suppress),
   });
@@ -496,7 +498,7 @@ export function createViewerHandler(
   config: EngineConfig,
   options: ViewerOptions & { allowedHosts?: Set<string> } = {},
 ) {
-  const suppress = !options.noSuppress;
+  const suppress: Suppression = options.noSuppress ? false : config.privacy.smallCellMax;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const head = req.method === 'HEAD';
     const rawUrl = req.url ?? '/';

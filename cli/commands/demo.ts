@@ -139,13 +139,13 @@ Options:
       const phewasTop = await readBack(
         config,
         `SELECT predictor AS variant, phecode, description, p, round(odds_ratio, 2) AS odds_ratio,
-                CASE WHEN n_cases BETWEEN 1 AND 19 THEN '<20' ELSE CAST(n_cases AS VARCHAR) END AS n_cases
+                CASE WHEN n_cases BETWEEN 1 AND 20 THEN '≤20' ELSE CAST(n_cases AS VARCHAR) END AS n_cases
          FROM phewas_results WHERE run_id = $1 AND status = 'ok'
          QUALIFY row_number() OVER (PARTITION BY predictor ORDER BY p) <= 3
          ORDER BY predictor, p`,
         [gwas.runId],
       );
-      console.log('\nTop PheWAS associations of each lead locus (n_cases 1–19 shown as <20):');
+      console.log('\nTop PheWAS associations of each lead locus (n_cases 1–20 shown as ≤20):');
       console.log(
         render(['variant', 'phecode', 'description', 'p', 'odds_ratio', 'n_cases'], phewasTop, 'table'),
       );
@@ -154,7 +154,7 @@ Options:
       const burdenTop = await readBack(
         config,
         `SELECT predictor AS mask, phecode, description, p, round(odds_ratio, 2) AS odds_ratio,
-                CASE WHEN n_cases BETWEEN 1 AND 19 THEN '<20' ELSE CAST(n_cases AS VARCHAR) END AS n_cases
+                CASE WHEN n_cases BETWEEN 1 AND 20 THEN '≤20' ELSE CAST(n_cases AS VARCHAR) END AS n_cases
          FROM phewas_results WHERE run_id = $1 AND status = 'ok' ORDER BY p LIMIT 8`,
         [burden.runId],
       );

@@ -11,7 +11,7 @@ import { CliError, type Command, EXIT } from '../command.js';
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: 'export a run as GWAS-SSF, PheWeb input files, or a PheWAS CSV (counts 1–19 suppressed)',
+  summary: 'export a run as GWAS-SSF, PheWeb input files, or a PheWAS CSV (counts 1–20 suppressed)',
   usage: `
 Usage: biobank export gwas-ssf|pheweb|phewas --run <run_id> --out <folder> [options]
 
@@ -32,8 +32,9 @@ Options:
   --genotyping-technology T
                      gwas-ssf: e.g. "Whole genome sequencing" (default "Genome-wide genotyping array")
   --gzip             gwas-ssf, pheweb: write .tsv.gz
-  --no-suppress      show person counts from 1 to 19 as they are. By default they are
-                     suppressed (shown as <20) per the All of Us dissemination rule.`,
+  --no-suppress      show person counts from 1 to 20 as they are. By default they are
+                     suppressed (shown as ≤20) per the All of Us dissemination policy
+                     (threshold: BIOBANK_SMALL_CELL_MAX, default 20).`,
   examples: [
     'biobank export gwas-ssf --run ldl-gwas-13ad6f1b16e287a4 --out exports/ldl-ssf --assembly GRCh38',
     'biobank export pheweb --run ldl-gwas-13ad6f1b16e287a4 --out exports/pheweb --gzip',
@@ -87,7 +88,7 @@ Options:
     for (const r of result.rows)
       console.log(`${r.name}: ${r.written} rows written${r.excluded ? `, ${r.excluded} left out` : ''}`);
     console.log(
-      `wrote ${result.files.length} files to ${result.out}${common.suppress ? ' (counts 1-19 shown as <20)' : ' (counts NOT suppressed)'}`,
+      `wrote ${result.files.length} files to ${result.out}${common.suppress ? ` (counts 1-${config.privacy.smallCellMax} shown as ≤${config.privacy.smallCellMax})` : ' (counts NOT suppressed)'}`,
     );
     return EXIT.ok;
   },

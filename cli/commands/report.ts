@@ -16,8 +16,8 @@ is written to a temp name and renamed, so an interrupted run leaves no half-writ
 
 Options:
   --out DIR        write DIR/report.html instead (DIR is created if missing)
-  --no-suppress    show person counts from 1 to 19 as they are. By default they are shown as
-                   <20 (All of Us dissemination rule), and counts they could be derived from
+  --no-suppress    show person counts from 1 to 20 as they are. By default they are shown as
+                   ≤20 (All of Us dissemination policy), and counts they could be derived from
                    are rounded down to a multiple of 20.
 
 Find run ids with: biobank query "SELECT run_id, study_id, status FROM runs ORDER BY started_at DESC"`,
@@ -46,7 +46,7 @@ Find run ids with: biobank query "SELECT run_id, study_id, status FROM runs ORDE
       noSuppress: values['no-suppress'],
     });
     console.log(
-      `wrote ${path} (${(bytes / 1e6).toFixed(1)} MB)${values['no-suppress'] ? ' — counts NOT suppressed' : ' — counts 1-19 shown as <20'}`,
+      `wrote ${path} (${(bytes / 1e6).toFixed(1)} MB)${values['no-suppress'] ? ' — counts NOT suppressed' : ` — counts 1-${config.privacy.smallCellMax} shown as ≤${config.privacy.smallCellMax}`}`,
     );
     return EXIT.ok;
   },

@@ -19,7 +19,7 @@ Options:
   --port N         port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)
   --host ADDR      address to bind (default 127.0.0.1: only this machine can connect).
                    Binding another address exposes results to the network: think twice.
-  --no-suppress    show person counts from 1 to 19 (default: shown as <20)`,
+  --no-suppress    show person counts from 1 to 20 (default: shown as ≤20)`,
   examples: [
     'biobank serve',
     'biobank serve --port 9000',

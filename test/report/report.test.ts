@@ -100,21 +100,23 @@ describe('writeRunReport', () => {
     expect(html).toContain('&quot;studyId&quot;: &quot;ldl-gwas&quot;');
   });
 
-  it('suppresses person counts 1–19 as <20 by default, and says so; --no-suppress shows them', async () => {
+  it('suppresses person counts 1–20 as ≤20 by default (All of Us policy), and says so; --no-suppress shows them', async () => {
     const html = await readFile((await writeRunReport(fx.config, fx.runId)).path, 'utf8');
     expect(html).toContain('id="privacy-note"');
-    expect(html).toMatch(/person counts from 1 to 19 are shown as <b>&lt;20<\/b>/);
+    expect(html).toMatch(
+      /person counts from 1 to 20 are suppressed and shown as ≤20 \(All of Us Data and Statistics Dissemination Policy/,
+    );
     const burden = tableText(html, 'burden-table');
     const carriers = burden[0].indexOf('carriers');
     const singleton = burden.find((r) => r[2] === 'singleton');
     expect(fx.burden.find((b) => b.aaf_bin === 'singleton')?.n_carriers).toBe(9);
-    expect(singleton?.[carriers]).toBe('<20');
-    // The phenotype with 15 cases: cases <20, and the others coarsened so 15 cannot be derived.
+    expect(singleton?.[carriers]).toBe('≤20');
+    // The phenotype with 15 cases: cases ≤20, and the others coarsened so 15 cannot be derived.
     const phenos = tableText(html, 'phenotypes-table');
     const rare = phenos.find((r) => r[0] === 'rare') as string[];
-    expect(rare.slice(3, 6)).toEqual(['>=5000', '<20', '>=4980']);
+    expect(rare.slice(3, 6)).toEqual(['>=5000', '≤20', '>=4980']);
     // Plot tooltips carry the suppressed text too, never the raw small number.
-    expect(html).not.toMatch(/"n_cases":"(1[0-9]|[1-9])"/);
+    expect(html).not.toMatch(/"n_cases":"(20|1[0-9]|[1-9])"/);
 
     const out = join(fx.dataDir, 'open-report');
     const open = await readFile(
@@ -235,7 +237,7 @@ describe('biobank report (CLI)', () => {
       env: { ...process.env, BIOBANK_DATA_DIR: fx.dataDir },
     });
     expect(stdout).toContain(`wrote ${join(out, 'report.html')}`);
-    expect(stdout).toContain('counts 1-19 shown as <20');
+    expect(stdout).toContain('counts 1-20 shown as ≤20');
     expect(existsSync(join(out, 'report.html'))).toBe(true);
   });
 

@@ -103,8 +103,8 @@ describe('GWAS-SSF export', () => {
       samples: [{ sample_size: 5000, sample_ancestry_category: ['EUR'], case_control_study: false }],
       adjusted_covariates: ['age', 'sex', 'PC1', 'PC2'],
     });
-    expect(meta.author_notes).toMatch(/1 to 19 are suppressed/);
-    expect(await readFile(join(out, 'README.txt'), 'utf8')).toMatch(/shown as <20/);
+    expect(meta.author_notes).toMatch(/1 to 20 are suppressed/);
+    expect(await readFile(join(out, 'README.txt'), 'utf8')).toMatch(/shown as ≤20/);
   });
 
   it('fails the schema check for files that break the standard', async () => {
@@ -173,7 +173,7 @@ describe('GWAS-SSF export', () => {
       (e) => e,
     );
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toMatch(/phenotype rare: case_count is below 20/);
+    expect(err.message).toMatch(/phenotype rare: case_count is 20 or less, which may not be shown/);
     expect(existsSync(out)).toBe(false);
     expect((await readdir(outRoot)).filter((f) => f.startsWith('.'))).toEqual([]);
 
@@ -222,7 +222,7 @@ describe('PheWeb export', () => {
       num_samples: 5000,
     });
     // 15 cases are hidden, and so are the exact controls and total they could be derived from.
-    expect(list[2]).toMatchObject({ num_cases: '<20', num_controls: '>=4980', num_samples: '>=5000' });
+    expect(list[2]).toMatchObject({ num_cases: '≤20', num_controls: '>=4980', num_samples: '>=5000' });
 
     const rows = tsv(await readFile(join(out, 'LDL.tsv'), 'utf8'));
     expect(rows[0]).toEqual(['chrom', 'pos', 'ref', 'alt', 'pval', 'beta', 'sebeta', 'af']);
@@ -268,7 +268,7 @@ describe('PheWeb export', () => {
 });
 
 describe('PheWAS CSV export', () => {
-  it('has every phewas_results column, with counts 1-19 suppressed by default', async () => {
+  it('has every phewas_results column, with counts 1-20 suppressed by default (All of Us policy)', async () => {
     const out = nextOut();
     await exportPhewas(fx.config, { runId: fx.runId, out });
     const rows = await readCsv(join(out, 'phewas_results.csv'));
@@ -279,11 +279,11 @@ describe('PheWAS CSV export', () => {
     let complementary = 0;
     for (const want of fx.phewas) {
       const got = byKey.get(`${want.predictor}|${want.phecode}`) as Record<string, string | null>;
-      const small = counts.some((k) => want[k] >= 1 && want[k] <= 19);
+      const small = counts.some((k) => want[k] >= 1 && want[k] <= 20);
       for (const k of counts) {
         const n = want[k];
-        // The rule: 1–19 → "<20"; beside such a count, others ≥ 20 → ">=" their multiple of 20 below.
-        const expected = n >= 1 && n <= 19 ? '<20' : small && n >= 20 ? `>=${n - (n % 20)}` : String(n);
+        // The rule: 1–20 → "≤20"; beside such a count, others > 20 → ">=" their multiple of 20 below.
+        const expected = n >= 1 && n <= 20 ? '≤20' : small && n > 20 ? `>=${n - (n % 20)}` : String(n);
         expect(got[k], `${want.phecode} ${k}`).toBe(expected);
       }
       if (small) {
@@ -295,16 +295,17 @@ describe('PheWAS CSV export', () => {
       expect(got.p === null ? null : Number(got.p)).toBe(want.p);
     }
     expect(complementary).toBeGreaterThan(0);
-    // The boundaries: 0 and 20 shown, 1–19 hidden.
+    // The boundaries: 0 and 21 shown, 1–20 hidden.
     const shown = rows.map((r) => r.n_cases);
     expect(shown).toContain('0');
-    expect(shown).toContain('20');
-    expect(shown).toContain('<20');
+    expect(shown).toContain('21');
+    expect(shown).toContain('≤20');
     expect(shown).not.toContain('3');
     expect(shown).not.toContain('19');
-    expect(rows.some((r) => r.n_excluded === '<20')).toBe(true);
+    expect(shown).not.toContain('20');
+    expect(rows.some((r) => r.n_excluded === '≤20')).toBe(true);
     expect(await readFile(join(out, 'README.txt'), 'utf8')).toMatch(
-      /1 to 19 are suppressed and shown as <20/,
+      /1 to 20 are suppressed and shown as ≤20/,
     );
   });
 
@@ -312,8 +313,8 @@ describe('PheWAS CSV export', () => {
     const out = nextOut();
     await exportPhewas(fx.config, { runId: fx.runId, out, suppress: false });
     const rows = await readCsv(join(out, 'phewas_results.csv'));
-    expect(rows.map((r) => r.n_cases)).toEqual(expect.arrayContaining(['3', '19', '0', '20']));
-    expect(rows.some((r) => r.n_cases === '<20')).toBe(false);
+    expect(rows.map((r) => r.n_cases)).toEqual(expect.arrayContaining(['3', '19', '0', '20', '21']));
+    expect(rows.some((r) => r.n_cases === '≤20')).toBe(false);
   });
 });
 

@@ -145,8 +145,8 @@ function gwasRows(rand: () => number): NoRun<GwasResultRow>[] {
 }
 
 const CATEGORIES = ['circulatory system', 'endocrine/metabolic', 'digestive', 'neoplasms'];
-/** n cases per phecode; the small ones exercise suppression (1–19) and the boundaries 0, 19, 20. */
-const CASES = [0, 3, 19, 20, 55, 99, 100, 101, 150, 420, 1200, 2500];
+/** n cases per phecode; the small ones exercise suppression (1–20) and the boundaries 0, 19, 20, 21. */
+const CASES = [0, 3, 19, 20, 55, 99, 100, 21, 150, 420, 1200, 2500];
 
 function phewasRows(rand: () => number, predictors: string[]): NoRun<PhewasResultRow>[] {
   const rows: NoRun<PhewasResultRow>[] = [];

@@ -155,11 +155,11 @@ describe('JSON API', () => {
     const three = variant.phewas.find(
       (r: { phecode: string }) => r.phecode === expected.find((e) => e.n_cases === 3)?.phecode,
     );
-    expect(three.n_cases).toBe('<20');
+    expect(three.n_cases).toBe('≤20');
     expect(JSON.stringify(variant)).not.toMatch(/"n_cases":(1[0-9]|[1-9])[,}]/);
 
     const gene = JSON.parse((await raw('/api/gene/PCSK9')).body);
-    expect(gene.burden.find((b: { aaf_bin: string }) => b.aaf_bin === 'singleton').n_carriers).toBe('<20');
+    expect(gene.burden.find((b: { aaf_bin: string }) => b.aaf_bin === 'singleton').n_carriers).toBe('≤20');
     expect(new Set(gene.phewas.map((r: { predictor: string }) => r.predictor))).toEqual(
       new Set([BURDEN_PREDICTORS[0]]),
     );

@@ -1,0 +1,94 @@
+/**
+ * The small-cell rule for biobank outputs that leave the machine (exports, the HTML report, the
+ * viewer).
+ *
+ * Policy: the All of Us Research Program *Data and Statistics Dissemination Policy* forbids
+ * showing participant counts of **1 to 20**, and any count from which such a count can be
+ * derived. Zero is shown. The engine therefore shows a count n with 1 ≤ n ≤ max as `≤max`
+ * (`≤20` by default) and, where the counts of a group add up to a total known elsewhere (cases
+ * + controls + excluded, carriers + non-carriers), coarsens the group's other counts above max
+ * to a multiple of max below them, shown as `>=N`, so the small count cannot be recovered by
+ * subtraction (complementary suppression).
+ *
+ * The threshold is the setting `privacy.smallCellMax` (environment `BIOBANK_SMALL_CELL_MAX`,
+ * default {@link DEFAULT_SMALL_CELL_MAX}); `--no-suppress` on a command turns suppression off
+ * explicitly. Functions take `suppress`: `false` (off), `true` (on, the default threshold) or a
+ * number (on, that threshold).
+ */
+
+/** The All of Us policy's threshold: counts 1–20 are not shown. */
+export const DEFAULT_SMALL_CELL_MAX = 20;
+
+/** Off, on with the default threshold, or on with a given threshold (largest hidden count). */
+export type Suppression = boolean | number;
+
+/** The largest count hidden under `suppress`, or 0 when suppression is off. */
+export function smallCellMax(suppress: Suppression): number {
+  if (suppress === false) return 0;
+  return suppress === true ? DEFAULT_SMALL_CELL_MAX : suppress;
+}
+
+/** The label of a hidden count, e.g. `≤20`. */
+export function suppressedLabel(suppress: Suppression = true): string {
+  return `≤${smallCellMax(suppress) || DEFAULT_SMALL_CELL_MAX}`;
+}
+
+function isSmall(n: number | null | undefined, max: number): boolean {
+  return n !== null && n !== undefined && n >= 1 && n <= max;
+}
+
+/** A person count shown on its own: the number, or `≤20` for 1–20 when suppressing. */
+export function suppressCount(n: number | null | undefined, suppress: Suppression): number | string | null {
+  if (n === null || n === undefined) return null;
+  const max = smallCellMax(suppress);
+  return isSmall(n, max) ? suppressedLabel(suppress) : n;
+}
+
+/**
+ * Person counts that belong together (cases, controls, excluded; or cases, controls, total).
+ * A count of 1–max is shown as `≤max`. When any count of the group is hidden, the group's other
+ * counts above max are coarsened to their multiple of max below, shown as `>=N`, so the hidden
+ * count cannot be derived from the total. Zero is always shown.
+ */
+export function suppressCountGroup<K extends string>(
+  counts: Record<K, number | null | undefined>,
+  suppress: Suppression,
+): Record<K, number | string | null> {
+  const max = smallCellMax(suppress);
+  const values = Object.values(counts) as (number | null | undefined)[];
+  const anySmall = max > 0 && values.some((n) => isSmall(n, max));
+  const out = {} as Record<K, number | string | null>;
+  for (const key of Object.keys(counts) as K[]) {
+    const n = counts[key];
+    out[key] =
+      n === null || n === undefined
+        ? null
+        : !anySmall || n === 0
+          ? n
+          : isSmall(n, max)
+            ? suppressedLabel(suppress)
+            : `>=${Math.floor(n / max) * max}`;
+  }
+  return out;
+}
+
+/** SQL for each count column of a group as text, by the rule of `suppressCountGroup`. */
+export function suppressedCountGroupSql(columns: string[], suppress: Suppression): string[] {
+  const max = smallCellMax(suppress);
+  if (max === 0) return columns.map((c) => `CAST(${c} AS VARCHAR)`);
+  const small = (c: string) => `(${c} BETWEEN 1 AND ${max})`;
+  const anySmall = columns.map(small).join(' OR ');
+  return columns.map(
+    (c) => `CASE WHEN ${small(c)} THEN '${suppressedLabel(suppress)}'
+      WHEN (${anySmall}) AND ${c} > ${max} THEN '>=' || CAST(${c} // ${max} * ${max} AS VARCHAR)
+      ELSE CAST(${c} AS VARCHAR) END`,
+  );
+}
+
+/** One line for READMEs, metadata and page banners saying what was suppressed, and why. */
+export function privacyNote(suppress: Suppression): string {
+  const max = smallCellMax(suppress);
+  return max > 0
+    ? `Privacy: person counts from 1 to ${max} are suppressed and shown as ${suppressedLabel(suppress)} (All of Us Data and Statistics Dissemination Policy: no participant counts of 1 to 20, nor counts from which they can be derived); 0 and counts above ${max} are shown, except that next to a suppressed count, the counts it could be derived from are shown rounded down to a multiple of ${max} as >=N.`
+    : 'Privacy: counts are NOT suppressed (--no-suppress was given); check the dissemination rules before sharing these files.';
+}
