@@ -19,6 +19,7 @@ import {
   writeRunResults,
 } from '../engine/results.js';
 import { resolveRelease, specHash } from '../engine/study.js';
+import { checkStudyPrerequisites } from '../phenotype/prerequisites.js';
 import { writeRunReport } from '../report/index.js';
 import { phenotypeLabel } from '../schemas/phenotype.js';
 import type { StudySpec } from '../schemas/study.js';
@@ -37,7 +38,10 @@ function mainPhenotypeLabel(spec: StudySpec): string {
 
 export function createStudyActivities(config: EngineConfig) {
   return {
-    /** Resolve the release, derive the run id, and return the stored result of a completed run. */
+    /**
+     * Resolve the release, derive the run id, and return the stored result of a completed run;
+     * otherwise check everything the spec needs from the release before any compute.
+     */
     async prepareRun(input: { spec: StudySpec; workflowId: string }): Promise<PrepareRunResult> {
       const { spec } = input;
       const release = await resolveRelease(config, spec.release);
@@ -62,6 +66,15 @@ export function createStudyActivities(config: EngineConfig) {
         const stored = JSON.parse(await readFile(resultFile, 'utf8')) as StudyResult;
         return { run, completed: { ...stored, reused: true } };
       }
+      // Everything the spec needs from the release, before any compute (non-retryable InputError).
+      await withCompute(config, (conn) =>
+        checkStudyPrerequisites(conn, {
+          spec,
+          releaseId: release.releaseId,
+          releaseDir: release.dataPath,
+          dataDir: config.dataDir,
+        }),
+      );
       const { release: _release, ...rest } = spec;
       await recordStudy(config, {
         study_id: spec.studyId,

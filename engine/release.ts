@@ -85,7 +85,8 @@ export async function loadManifest(manifestPath: string): Promise<LoadedManifest
 /** Every file the manifest lists, as [manifest field, relative path]. */
 export function listedFiles(m: ReleaseManifest): Array<[string, string]> {
   const out: Array<[string, string]> = m.genotypes.map((g, i) => [`genotypes.${i}`, g]);
-  out.push(['persons.path', m.persons.path], ['conditions.path', m.conditions.path]);
+  out.push(['persons.path', m.persons.path]);
+  if (m.conditions) out.push(['conditions.path', m.conditions.path]);
   if (m.measurements) out.push(['measurements.path', m.measurements.path]);
   m.tables.forEach((t, i) => {
     out.push([`tables.${i}.path`, t.path]);
@@ -215,6 +216,14 @@ export interface PlanInput {
 /** Progress of planning (activities heartbeat with it). */
 export type PlanHeartbeat = (progress: { file: string; bytes?: number }) => void;
 
+/** Which EHR tables a release's manifest provided (release.json; absent ones are written empty). */
+export interface ProvidedTables {
+  conditions: boolean;
+  measurements: boolean;
+  /** Names of the user's extra tables (`tables/<name>.parquet`). */
+  tables: string[];
+}
+
 export interface ReleasePlan {
   releaseId: string;
   fingerprint: string;
@@ -223,6 +232,8 @@ export interface ReleasePlan {
   finalDir: string;
   /** True when the same release (same fingerprint) is already registered: nothing to do. */
   alreadyRegistered: boolean;
+  /** The EHR tables the manifest provides (absent in plans recorded before this field existed). */
+  provided?: ProvidedTables;
   nSamples: number;
   scores: ScoreColumn[];
   shards: ShardTask[];
@@ -248,6 +259,11 @@ export async function planRelease(
     manifestPath: loaded.manifestPath,
     stagingDir: staging,
     finalDir,
+    provided: {
+      conditions: manifest.conditions !== undefined,
+      measurements: manifest.measurements !== undefined,
+      tables: manifest.tables.map((t) => t.name),
+    },
   };
   const existing = await findRelease(config, manifest.releaseId);
   if (existing && existing.fingerprint === fingerprint && (await exists(finalDir))) {
@@ -450,6 +466,7 @@ export async function finalizeRelease(
       fingerprint: plan.fingerprint,
       manifest: plan.manifestPath,
       nVariants,
+      provided: plan.provided,
     }),
   );
   await rm(plan.finalDir, { recursive: true, force: true });

@@ -103,6 +103,24 @@ async function readText(path: string): Promise<string> {
   return (path.endsWith('.gz') ? gunzipSync(bytes) : bytes).toString('utf8');
 }
 
+/**
+ * Check that `folder` holds every map file of `version` with the published columns, without
+ * loading it (a study's prerequisites check). Throws `InputError` naming the spec `field`.
+ */
+export async function checkMapFiles(folder: string, version: PhecodeVersion, field: string): Promise<void> {
+  for (const spec of PHECODE_FILES[version]) {
+    const path = mapFilePath(folder, spec.name);
+    if (path === undefined) {
+      throw new InputError(
+        `phecode ${version} map file ${spec.name} not found in ${folder}`,
+        { field },
+        `run 'biobank phecodes fetch --version ${version}', or remove the spec's phewas.maps to use the maps shipped with the engine`,
+      );
+    }
+    await checkHeader(path, spec);
+  }
+}
+
 /** Names of the temp tables a loaded version lives in (per connection). */
 export function mapTables(version: PhecodeVersion) {
   const v = version === '1.2' ? 'v12' : 'vx';

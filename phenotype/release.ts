@@ -5,11 +5,11 @@
  * such release (e.g. tables written by hand), through that folder contract: the newest
  * `<fp12>` folder that holds `persons.parquet`.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InputError } from '../engine/errors.js';
 import { exists } from '../engine/fsutil.js';
-import { findRelease } from '../engine/release.js';
+import { findRelease, type ProvidedTables } from '../engine/release.js';
 import type { EngineConfig } from '../temporal.config.js';
 
 export interface ReleaseTables {
@@ -37,6 +37,33 @@ export function releaseTables(dir: string): ReleaseTables {
     genotypesDir: join(d, 'genotypes'),
     tablesDir: join(d, 'tables'),
     derivedDir: join(d, 'derived'),
+  };
+}
+
+/**
+ * Which EHR tables a release provided. Ingest writes absent optional tables (conditions,
+ * measurements) as empty canonical tables and records what was provided in `release.json`;
+ * releases ingested before that record are read from the files: conditions were required then,
+ * and measurements were provided exactly when `measurements.parquet` exists.
+ */
+export async function providedTables(dir: string): Promise<ProvidedTables> {
+  const rel = releaseTables(dir);
+  let recorded: ProvidedTables | undefined;
+  try {
+    recorded = (
+      JSON.parse(await readFile(join(rel.dir, 'release.json'), 'utf8')) as { provided?: ProvidedTables }
+    ).provided;
+  } catch {
+    recorded = undefined;
+  }
+  if (recorded) return recorded;
+  const tables = (await exists(rel.tablesDir))
+    ? (await readdir(rel.tablesDir)).filter((f) => f.endsWith('.parquet')).map((f) => f.slice(0, -8))
+    : [];
+  return {
+    conditions: await exists(rel.conditions),
+    measurements: await exists(rel.measurements),
+    tables,
   };
 }
 

@@ -77,7 +77,8 @@ export const releaseManifestSchema = z
       .array(relPath.refine((p) => /\.vcf(\.b?gz)?$/i.test(p), { message: 'must end in .vcf or .vcf.gz' }))
       .min(1),
     persons: personsTableSchema,
-    conditions: conditionsTableSchema,
+    /** Optional: a genotype-only release has no EHR conditions (studies needing a phenome then refuse it). */
+    conditions: conditionsTableSchema.optional(),
     measurements: measurementsTableSchema.optional(),
     tables: z.array(extraTableSchema).default([]),
   })

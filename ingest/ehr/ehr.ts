@@ -117,6 +117,14 @@ function zodFailure(err: z.ZodError, columnOf: (key: string) => string): { field
   return { field: columnOf(key) || key, reason: `${key || 'row'} ${issue.message}` };
 }
 
+/** Appender columns and the canonical SELECT of the conditions and measurements tables. */
+const CONDITIONS_DDL = 'person_id VARCHAR, code VARCHAR, vocabulary VARCHAR, date VARCHAR';
+const CONDITIONS_SELECT = 'person_id, code, vocabulary, CAST(date AS DATE) AS date';
+const MEASUREMENTS_DDL =
+  'person_id VARCHAR, name VARCHAR, loinc VARCHAR, value DOUBLE, unit VARCHAR, date VARCHAR';
+const MEASUREMENTS_SELECT =
+  'person_id, coalesce(name, loinc) AS name, loinc, value, unit, CAST(date AS DATE) AS date';
+
 async function writeTable(
   conn: DuckDBConnection,
   name: string,
@@ -257,61 +265,79 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
     return true;
   };
 
-  // conditions
+  // conditions (optional: a genotype-only release has none; an empty table is written so every
+  // reader sees the same canonical columns, and release.json says the table was not provided)
   const ct = manifest.conditions;
-  const cFile = ct.path;
-  const conditions = await openTable(conn, join(baseDir, ct.path), ct.format, missingTokens(ct), cFile);
-  const cCol = (key: string) =>
-    key === 'person_id' ? ct.idColumn : (ct.columns?.[key as keyof typeof ct.columns] ?? key);
-  const cIdx = {
-    person_id: requireColumn(conditions.columns, ct.idColumn, cFile, 'conditions.idColumn'),
-    code: requireColumn(conditions.columns, cCol('code'), cFile, 'conditions column code'),
-    vocabulary: requireColumn(conditions.columns, cCol('vocabulary'), cFile, 'conditions column vocabulary'),
-    date: requireColumn(conditions.columns, cCol('date'), cFile, 'conditions column date'),
-  };
   const unknown = new Map<string, { code: string; vocabulary: string; n: number; line: number }>();
-  const nConditions = await writeTable(
-    conn,
-    'conditions',
-    'person_id VARCHAR, code VARCHAR, vocabulary VARCHAR, date VARCHAR',
-    'person_id, code, vocabulary, CAST(date AS DATE) AS date',
-    join(outDir, 'conditions.parquet'),
-    async (app) => {
-      let n = 0;
-      for await (const row of conditions.rows) {
-        tick('conditions');
-        const parsed = conditionRow.safeParse({
-          person_id: row.values[cIdx.person_id] ?? '',
-          code: row.values[cIdx.code] ?? '',
-          vocabulary: row.values[cIdx.vocabulary] ?? '',
-          date: row.values[cIdx.date] ?? '',
-        });
-        if (!parsed.success) {
-          const { field, reason } = zodFailure(parsed.error, cCol);
-          errors.report('conditions', cFile, row.line, field, reason);
-          continue;
+  let nConditions = 0;
+  if (!ct) {
+    await writeTable(
+      conn,
+      'conditions',
+      CONDITIONS_DDL,
+      CONDITIONS_SELECT,
+      join(outDir, 'conditions.parquet'),
+      async () => 0,
+    );
+  } else {
+    const cFile = ct.path;
+    const conditions = await openTable(conn, join(baseDir, ct.path), ct.format, missingTokens(ct), cFile);
+    const cCol = (key: string) =>
+      key === 'person_id' ? ct.idColumn : (ct.columns?.[key as keyof typeof ct.columns] ?? key);
+    const cIdx = {
+      person_id: requireColumn(conditions.columns, ct.idColumn, cFile, 'conditions.idColumn'),
+      code: requireColumn(conditions.columns, cCol('code'), cFile, 'conditions column code'),
+      vocabulary: requireColumn(
+        conditions.columns,
+        cCol('vocabulary'),
+        cFile,
+        'conditions column vocabulary',
+      ),
+      date: requireColumn(conditions.columns, cCol('date'), cFile, 'conditions column date'),
+    };
+    nConditions = await writeTable(
+      conn,
+      'conditions',
+      CONDITIONS_DDL,
+      CONDITIONS_SELECT,
+      join(outDir, 'conditions.parquet'),
+      async (app) => {
+        let n = 0;
+        for await (const row of conditions.rows) {
+          tick('conditions');
+          const parsed = conditionRow.safeParse({
+            person_id: row.values[cIdx.person_id] ?? '',
+            code: row.values[cIdx.code] ?? '',
+            vocabulary: row.values[cIdx.vocabulary] ?? '',
+            date: row.values[cIdx.date] ?? '',
+          });
+          if (!parsed.success) {
+            const { field, reason } = zodFailure(parsed.error, cCol);
+            errors.report('conditions', cFile, row.line, field, reason);
+            continue;
+          }
+          const c = parsed.data;
+          if (!checkDate('conditions', cFile, row.line, [ct.idColumn, cCol('date')], c.person_id, c.date))
+            continue;
+          let code = normalizeIcd(c.code, c.vocabulary);
+          if (code === null) {
+            code = c.code.trim().toUpperCase();
+            const key = `${c.vocabulary}\t${code}`;
+            const u = unknown.get(key);
+            if (u) u.n++;
+            else unknown.set(key, { code, vocabulary: c.vocabulary, n: 1, line: row.line });
+          }
+          app.appendVarchar(c.person_id);
+          app.appendVarchar(code);
+          app.appendVarchar(c.vocabulary);
+          app.appendVarchar(c.date);
+          app.endRow();
+          n++;
         }
-        const c = parsed.data;
-        if (!checkDate('conditions', cFile, row.line, [ct.idColumn, cCol('date')], c.person_id, c.date))
-          continue;
-        let code = normalizeIcd(c.code, c.vocabulary);
-        if (code === null) {
-          code = c.code.trim().toUpperCase();
-          const key = `${c.vocabulary}\t${code}`;
-          const u = unknown.get(key);
-          if (u) u.n++;
-          else unknown.set(key, { code, vocabulary: c.vocabulary, n: 1, line: row.line });
-        }
-        app.appendVarchar(c.person_id);
-        app.appendVarchar(code);
-        app.appendVarchar(c.vocabulary);
-        app.appendVarchar(c.date);
-        app.endRow();
-        n++;
-      }
-      return n;
-    },
-  );
+        return n;
+      },
+    );
+  }
   await writeTable(
     conn,
     'unknown',
@@ -352,8 +378,8 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
     nMeasurements = await writeTable(
       conn,
       'measurements',
-      'person_id VARCHAR, name VARCHAR, loinc VARCHAR, value DOUBLE, unit VARCHAR, date VARCHAR',
-      'person_id, coalesce(name, loinc) AS name, loinc, value, unit, CAST(date AS DATE) AS date',
+      MEASUREMENTS_DDL,
+      MEASUREMENTS_SELECT,
       join(outDir, 'measurements.parquet'),
       async (app) => {
         let n = 0;
@@ -387,6 +413,16 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
         }
         return n;
       },
+    );
+  } else {
+    // No measurements table: an empty one with the canonical columns (see conditions above).
+    await writeTable(
+      conn,
+      'measurements',
+      MEASUREMENTS_DDL,
+      MEASUREMENTS_SELECT,
+      join(outDir, 'measurements.parquet'),
+      async () => 0,
     );
   }
 
