@@ -38,4 +38,11 @@ export class InputError extends Error {
 }
 
 /** Failure type names that workflows and retry policies treat as non-retryable. */
-export const NON_RETRYABLE_TYPES = ['InputError', 'ValidationError', 'ConfigError'] as const;
+export const NON_RETRYABLE_TYPES = [
+  'InputError',
+  'ValidationError',
+  'ConfigError',
+  'CorruptInput',
+  'MissingFile',
+  'DataError',
+] as const;

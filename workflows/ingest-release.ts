@@ -8,7 +8,7 @@
  * 3. ingest the EHR tables (persons, conditions, measurements, extra tables);
  * 4. finalize: global variant index, Parquet tables in place, register in the catalog.
  *
- * Bad input anywhere (an InputError/ValidationError failure) removes the staging folder
+ * Bad input anywhere (an InputError/ValidationError/CorruptInput/MissingFile failure) removes the staging folder
  * before the workflow fails, so nothing is registered and nothing half-written remains.
  */
 import { ActivityFailure, ApplicationFailure, proxyActivities, setHandler } from '@temporalio/workflow';
@@ -53,7 +53,13 @@ export type IngestSteps = Pick<
 function isBadInput(err: unknown): boolean {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   const type = cause instanceof ApplicationFailure ? cause.type : (cause as Error | undefined)?.name;
-  return type === 'InputError' || type === 'ValidationError' || type === 'ZodError';
+  return (
+    type === 'InputError' ||
+    type === 'ValidationError' ||
+    type === 'ZodError' ||
+    type === 'CorruptInput' ||
+    type === 'MissingFile'
+  );
 }
 
 /** The protocol itself, independent of how activities are invoked. */

@@ -28,6 +28,7 @@
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { constants, createGunzip, InflateRaw, inflateRawSync } from 'node:zlib';
+import { InputError } from '../../engine/errors.js';
 
 export type SourceKind = 'plain' | 'bgzf' | 'gzip';
 
@@ -203,7 +204,9 @@ export async function* readChunks(
         if (carry.length < 18 || bs === 0 || carry.length < bs) {
           if (carryPos + carry.length >= size) {
             if (carry.length > 0 && (bs === 0 || carry.length < bs))
-              throw new Error(`${path}: truncated BGZF block at byte ${carryPos}`);
+              throw new InputError(`truncated BGZF block at byte ${carryPos} (the file is cut short)`, {
+                file: path,
+              });
             eof = true;
             break;
           }
@@ -212,7 +215,10 @@ export async function* readChunks(
             ? Buffer.concat([carry, slice.subarray(0, bytesRead)])
             : Buffer.from(slice.subarray(0, bytesRead));
           bs = bgzfBlockSize(carry, 0);
-          if (bs === 0) throw new Error(`${path}: not a BGZF block at byte ${carryPos}`);
+          if (bs === 0)
+            throw new InputError(`not a BGZF block at byte ${carryPos} (corrupt or not bgzip-compressed)`, {
+              file: path,
+            });
           if (carry.length < bs) continue;
         }
         const xlen = carry[10] | (carry[11] << 8);

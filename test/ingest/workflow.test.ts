@@ -4,7 +4,7 @@
  * without duplicates, re-adding the same release is a no-op, and bad input fails the
  * workflow without registering anything.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -159,6 +159,52 @@ describe('ingestRelease workflow', () => {
     expect(text).toContain(`calls.vcf, line ${n + 1}, field HG00097:GP`);
     expect((await listReleases(engine.config)).map((r) => r.release_id)).toEqual(['wf-1']);
     const dir = join(engine.dataDir, 'releases', 'wf-bad');
+    expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
+  });
+
+  it('a truncated VCF.gz is bad input: one attempt, named file and byte, staging removed', async () => {
+    // A bgzipped VCF cut off in the middle of a BGZF block, as an interrupted copy leaves it.
+    const lines = readText(FIXTURE_VCF).trimEnd().split('\n');
+    const header = lines.filter((l) => l.startsWith('#'));
+    const body = lines.filter((l) => !l.startsWith('#') && l.startsWith('1\t'));
+    const out = [...header];
+    for (let rep = 0; rep < 300; rep++)
+      for (const l of body) {
+        const f = l.split('\t');
+        f[1] = String(Number(f[1]) + rep * 1_000_000);
+        out.push(f.join('\t'));
+      }
+    const { manifestPath, vcf } = makeReleaseFolder({
+      vcfText: `${out.join('\n')}\n`,
+      bgzip: true,
+      releaseId: 'wf-truncated',
+    });
+    const size = statSync(vcf).size;
+    truncateSync(vcf, Math.floor(size * 0.6));
+    const t0 = Date.now();
+    const err = await engine.withWorker(() =>
+      engine.client.workflow
+        .execute('ingestRelease', {
+          workflowId: 'ingest-wf-truncated',
+          taskQueue: engine.taskQueue,
+          args: [{ manifestPath, minShardBytes: 0 }],
+        })
+        .catch((e: unknown) => e),
+    );
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause as { cause?: Error & { type?: string } } | undefined;
+    expect(cause?.cause?.type).toBe('InputError');
+    expect(String(cause?.cause?.message)).toMatch(
+      /calls\.vcf\.gz: (truncated BGZF block|not a BGZF block) at byte \d+/,
+    );
+    const history = await engine.client.workflow.getHandle('ingest-wf-truncated').fetchHistory();
+    const attempts = (history.events ?? [])
+      .map((e) => e.activityTaskStartedEventAttributes?.attempt)
+      .filter((a) => a !== undefined && a !== null);
+    expect(Math.max(...attempts.map(Number))).toBe(1);
+    expect((await listReleases(engine.config)).map((r) => r.release_id)).not.toContain('wf-truncated');
+    const dir = join(engine.dataDir, 'releases', 'wf-truncated');
     expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
   });
 });
