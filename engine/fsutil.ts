@@ -12,13 +12,28 @@ export function tempPathFor(target: string): string {
 /**
  * Produce `target` atomically: `produce` writes to a temp path, which is renamed over
  * `target` only if `produce` succeeds. On failure the temp file is removed.
+ *
+ * Racing producers: output paths derive from their inputs, so two producers of one `target`
+ * (two studies building the same PCA or phenome at once, on one worker or on two) make the same
+ * content. A file is simply replaced by the later rename. A folder cannot be renamed over a
+ * non-empty one (ENOTEMPTY/EEXIST): then the loser adopts the winner's folder, removes its own
+ * copy and returns its result, which describes the same content. It never fails for the race.
  */
 export async function atomicProduce<T>(target: string, produce: (tmp: string) => Promise<T>): Promise<T> {
   await mkdir(dirname(target), { recursive: true });
   const tmp = tempPathFor(target);
   try {
     const result = await produce(tmp);
-    await rename(tmp, target);
+    try {
+      await rename(tmp, target);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await exists(target))) {
+        await rm(tmp, { force: true, recursive: true });
+        return result;
+      }
+      throw err;
+    }
     return result;
   } catch (err) {
     await rm(tmp, { force: true, recursive: true });

@@ -5,7 +5,7 @@
  * `--pca 4` runs on a VCF of the same calls restricted (`--extract`) to the variants we kept.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlString, withCompute } from '../../engine/duckdb.js';
@@ -231,5 +231,19 @@ describe('genetic PCs', () => {
     }
     const again = await withCompute(config, (conn) => buildPcs(conn, releaseDir, { k: 4 }));
     expect(again.reused).toBe(true);
+  });
+
+  it('two producers racing for the same PCA both succeed with one identical result, no temp left', async () => {
+    const [a, b] = await Promise.all([
+      withCompute(config, (conn) => buildPcs(conn, releaseDir, { k: 3 })),
+      withCompute(config, (conn) => buildPcs(conn, releaseDir, { k: 3 })),
+    ]);
+    expect(a.dir).toBe(b.dir);
+    expect(a.reused || b.reused).toBe(false); // both computed: a real race, not a reuse
+    const info = JSON.parse(await readFile(join(a.dir, 'info.json'), 'utf8'));
+    expect(info.nPruned).toBe(a.nPruned);
+    expect(b.nPruned).toBe(a.nPruned);
+    const leftovers = (await readdir(join(releaseDir, 'derived', 'pca'))).filter((f) => f.includes('.tmp-'));
+    expect(leftovers).toEqual([]);
   });
 });
