@@ -4,7 +4,7 @@
  * stack trace only with `--verbose`.
  */
 import { ZodError } from 'zod';
-import { InputError } from '../engine/errors.js';
+import { InputError, ServerUnreachableError } from '../engine/errors.js';
 import { ConfigError } from '../temporal.config.js';
 import { CliError, type Command, EXIT } from './command.js';
 import { commands } from './commands/index.js';
@@ -59,6 +59,11 @@ export function formatError(err: unknown, verbose: boolean): { text: string; cod
     text = err.message;
     code = EXIT.usage;
     hint = 'check the environment variables listed in temporal.config.ts';
+  } else if (err instanceof ServerUnreachableError) {
+    text = err.message;
+    code = EXIT.unavailable;
+    hint =
+      "start the server (e.g. 'biobank dev-server'), or unset TEMPORAL_ADDRESS to let the command start a local one";
   } else if (err instanceof ZodError) {
     text = err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     code = EXIT.usage;

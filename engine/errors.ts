@@ -37,6 +37,11 @@ export class InputError extends Error {
   }
 }
 
+/** The Temporal server could not be reached at an address the user configured; nothing was started. */
+export class ServerUnreachableError extends Error {
+  override name = 'ServerUnreachableError';
+}
+
 /** Failure type names that workflows and retry policies treat as non-retryable. */
 export const NON_RETRYABLE_TYPES = [
   'InputError',

@@ -92,3 +92,37 @@ export function privacyNote(suppress: Suppression): string {
     ? `Privacy: person counts from 1 to ${max} are suppressed and shown as ${suppressedLabel(suppress)} (All of Us Data and Statistics Dissemination Policy: no participant counts of 1 to 20, nor counts from which they can be derived); 0 and counts above ${max} are shown, except that next to a suppressed count, the counts it could be derived from are shown rounded down to a multiple of ${max} as >=N.`
     : 'Privacy: counts are NOT suppressed (--no-suppress was given); check the dissemination rules before sharing these files.';
 }
+
+/** A PheWAS skip reason that quotes a person count: `8 cases < minCases 20`, `3 controls < …`. */
+const REASON_COUNT = /^(\d+) (cases|controls)\b/;
+
+/**
+ * A PheWAS row's `reason` with the count it quotes (`8 cases < minCases 20`) replaced by that
+ * count as shown (`≤20 cases < minCases 20`), so the text gives away no more than the count
+ * columns. `shown` holds the row's counts after `suppressCountGroup`.
+ */
+export function suppressReason(
+  reason: string | null | undefined,
+  shown: { n_cases: number | string | null; n_controls: number | string | null },
+  suppress: Suppression,
+): string | null {
+  if (reason === null || reason === undefined) return null;
+  if (smallCellMax(suppress) === 0) return reason;
+  const m = REASON_COUNT.exec(reason);
+  if (!m) return reason;
+  const value = m[2] === 'cases' ? shown.n_cases : shown.n_controls;
+  return `${value ?? ''}${reason.slice(m[1].length)}`;
+}
+
+/** SQL for `suppressReason`: `casesShown` / `controlsShown` are the columns' shown-value SQL. */
+export function suppressedReasonSql(
+  reason: string,
+  casesShown: string,
+  controlsShown: string,
+  suppress: Suppression,
+): string {
+  if (smallCellMax(suppress) === 0) return reason;
+  return `CASE WHEN regexp_matches(${reason}, '^[0-9]+ cases\\b') THEN (${casesShown}) || regexp_replace(${reason}, '^[0-9]+', '')
+    WHEN regexp_matches(${reason}, '^[0-9]+ controls\\b') THEN (${controlsShown}) || regexp_replace(${reason}, '^[0-9]+', '')
+    ELSE ${reason} END`;
+}

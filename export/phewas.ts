@@ -4,13 +4,14 @@
  * Person counts (`n_cases`, `n_controls`, `n_excluded`) of 1–20 are written as `≤20` unless
  * suppression is off; in such a row the other two counts, from which the suppressed one could be
  * derived (the three add up to the cohort size), are written rounded down to a multiple of 20
- * as `>=N` (see `suppressCountGroup`).
+ * as `>=N` (see `suppressCountGroup`). A skip `reason` quoting a count (`8 cases < minCases 20`)
+ * quotes it as shown (`≤20 cases < minCases 20`).
  */
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sqlIdent, sqlString, withEngineDb } from '../engine/duckdb.js';
-import type { Suppression } from '../engine/privacy.js';
+import { type Suppression, suppressedReasonSql } from '../engine/privacy.js';
 import { columnsOf } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
 import {
@@ -37,7 +38,10 @@ export async function exportPhewas(config: EngineConfig, options: PhewasOptions)
   const select = columnsOf('phewas_results')
     .map((c) => {
       const i = (PHEWAS_COUNT_COLUMNS as readonly string[]).indexOf(c.name);
-      return i >= 0 ? `${counts[i]} AS ${sqlIdent(c.name)}` : sqlIdent(c.name);
+      if (i >= 0) return `${counts[i]} AS ${sqlIdent(c.name)}`;
+      if (c.name === 'reason')
+        return `${suppressedReasonSql('reason', counts[0], counts[1], suppress)} AS reason`;
+      return sqlIdent(c.name);
     })
     .join(', ');
   return produceFolder(options.out, async (tmp, finalDir) => {

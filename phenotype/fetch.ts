@@ -6,11 +6,14 @@
  * Sources (both as CSV, so fetching needs nothing but the network):
  * - X: the PhecodeX repository (github.com/PheWAS/PhecodeX), the `phecodeX_R_*` CSV files as
  *   published.
- * - 1.2: the PhecodeXVocabulary repository (github.com/PheWAS/PhecodeXVocabulary), which
- *   publishes phecode 1.2 beside phecodeX; the files must carry the PheWAS R package's table
- *   names and columns (`phecode_map.csv`, …). `--base-url` points at any mirror holding them.
- * The engine ships both versions in `data/phecode` (see its SOURCE.md), so fetching is only
- * needed for a newer release of the maps.
+ * - 1.2: the PhecodeXVocabulary repository (github.com/PheWAS/PhecodeXVocabulary), folder
+ *   `Phecode_V1.2/`, the PheWAS R package's tables as CSV under their table names
+ *   (`phecode_map.csv`, …). Its README announced that folder in 2023, but as of 2026-04-27 no
+ *   phecode 1.2 file was ever committed there, so this source answers 404 until it is
+ *   published; the error says so. `--base-url` points at any mirror holding the CSVs.
+ * The engine ships both versions in `data/phecode` (see its SOURCE.md; the shipped 1.2 equals
+ * the PheWAS R package's data, unchanged since 2023-05-31), so fetching is only needed for a
+ * newer release of the maps.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -37,7 +40,16 @@ export interface FetchOptions {
   force?: boolean;
 }
 
-async function download(url: string, target: string, timeoutMs: number): Promise<void> {
+/** Why a 404 from the default phecode 1.2 source is expected today, and what to do. */
+const V12_NOT_PUBLISHED =
+  "no phecode 1.2 CSV there; the default source, the PhecodeXVocabulary repository, has announced but not yet published them. Studies use the maps shipped with the engine (data/phecode/v1.2, the PheWAS R package's data) by default; to fetch, pass --base-url <mirror> holding the CSV files";
+
+async function download(
+  url: string,
+  target: string,
+  timeoutMs: number,
+  notFoundHint?: string,
+): Promise<void> {
   let res: Response;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
@@ -47,7 +59,10 @@ async function download(url: string, target: string, timeoutMs: number): Promise
       `could not download ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message} — is this machine offline?`,
     );
   }
-  if (!res.ok) throw new FetchError(`could not download ${url}: HTTP ${res.status} ${res.statusText}`);
+  if (!res.ok) {
+    const why = res.status === 404 && notFoundHint ? ` (${notFoundHint})` : '';
+    throw new FetchError(`could not download ${url}: HTTP ${res.status} ${res.statusText}${why}`);
+  }
   await writeFile(target, new Uint8Array(await res.arrayBuffer()));
 }
 
@@ -65,14 +80,13 @@ export async function fetchPhecodeMaps(
   if ((await exists(target)) && !options.force) {
     return loadPhecodeMaps(conn, target, version);
   }
-  if (options.force) await rm(target, { recursive: true, force: true });
   await mkdir(join(dataDir, 'phecode'), { recursive: true });
   await atomicProduce(target, async (tmp) => {
     await mkdir(tmp, { recursive: true });
     const provenance: { file: string; url: string }[] = [];
     for (const spec of PHECODE_FILES[version]) {
       const url = `${baseUrl}${spec.name}`;
-      await download(url, join(tmp, spec.name), timeoutMs);
+      await download(url, join(tmp, spec.name), timeoutMs, version === '1.2' ? V12_NOT_PUBLISHED : undefined);
       provenance.push({ file: spec.name, url });
     }
     await loadPhecodeMaps(conn, tmp, version); // validate before installing
@@ -80,6 +94,8 @@ export async function fetchPhecodeMaps(
       join(tmp, 'SOURCE.json'),
       `${JSON.stringify({ version, fetchedAt: new Date().toISOString(), files: provenance }, null, 2)}\n`,
     );
+    // --force: the installed version is replaced only now, after a complete, valid download.
+    if (options.force) await rm(target, { recursive: true, force: true });
   });
   return loadPhecodeMaps(conn, target, version);
 }

@@ -15,7 +15,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InputError } from '../engine/errors.js';
-import { type Suppression, suppressCount, suppressCountGroup } from '../engine/privacy.js';
+import { type Suppression, suppressCount, suppressCountGroup, suppressReason } from '../engine/privacy.js';
 import { listRuns } from '../engine/results.js';
 import { requireRun } from '../export/common.js';
 import {
@@ -374,17 +374,16 @@ async function apiVariant(ctx: Context, [variantId]: string[]): Promise<Reply> {
   });
 }
 
-function suppressPhewas<T extends { n_cases: number; n_controls: number; n_excluded: number }>(
-  rows: T[],
-  suppress: Suppression,
-) {
-  return rows.map((r) => ({
-    ...r,
-    ...suppressCountGroup(
+function suppressPhewas<
+  T extends { n_cases: number; n_controls: number; n_excluded: number; reason: string | null },
+>(rows: T[], suppress: Suppression) {
+  return rows.map((r) => {
+    const shown = suppressCountGroup(
       { n_cases: r.n_cases, n_controls: r.n_controls, n_excluded: r.n_excluded },
       suppress,
-    ),
-  }));
+    );
+    return { ...r, ...shown, reason: suppressReason(r.reason, shown, suppress) };
+  });
 }
 
 async function apiGene(ctx: Context, [gene]: string[]): Promise<Reply> {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { withEngineDb } from '../../engine/duckdb.js';
 import { loadManifest, releaseFingerprint } from '../../engine/release.js';
-import { ensureServices } from '../../engine/services.js';
+import { ensureServices, type Services } from '../../engine/services.js';
 import { runIdOf } from '../../engine/study.js';
 import { startOrAttach } from '../../engine/temporal.js';
 import { PROJECT_ROOT } from '../../engine/temporal-bin.js';
@@ -29,17 +29,18 @@ async function demoSpec(name: string): Promise<StudySpec> {
 }
 
 async function runStudy(
-  client: Client,
+  services: Services,
   config: EngineConfig,
   spec: StudySpec,
   label: string,
 ): Promise<StudyResult> {
   const workflowId = await runIdOf(config, spec);
-  const { handle, started } = await startOrAttach(client, workflowTypeFor(spec), {
+  const { handle, started } = await startOrAttach(services.client, workflowTypeFor(spec), {
     workflowId,
     taskQueue: config.temporal.taskQueue,
     args: [spec],
   });
+  services.watch(handle);
   console.error(`${label}: ${started ? 'started' : 'attached to'} ${workflowTypeFor(spec)} ${workflowId}`);
   return followProgress<StudyResult>(handle, { prefix: '  ', everyMs: 500 });
 }
@@ -93,6 +94,7 @@ Options:
         taskQueue: config.temporal.taskQueue,
         args: [{ manifestPath: synth.manifestPath }],
       });
+      services.watch(ingest.handle);
       const release = await followProgress<IngestReleaseResult>(ingest.handle, {
         prefix: '  ingest: ',
         everyMs: 500,
@@ -108,8 +110,8 @@ Options:
         demoSpec('lmna-plof.json'),
       ]);
       const [gwas, burden] = await Promise.all([
-        runStudy(services.client, config, gwasSpec, 'phenotype-first'),
-        runStudy(services.client, config, burdenSpec, 'genotype-first'),
+        runStudy(services, config, gwasSpec, 'phenotype-first'),
+        runStudy(services, config, burdenSpec, 'genotype-first'),
       ]);
 
       // 4. results, read back from DuckDB, next to the planted truth

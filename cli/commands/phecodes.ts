@@ -29,7 +29,8 @@ Usage: biobank phecodes fetch --version 1.2|X [--force] [--json]
 Downloads the maps from their public sources into <dataDir>/phecode/<version>/, checks them,
 and prints each file's row count and sha256 (what studies record). Studies need no fetch: the
 engine ships both versions (data/phecode, see SOURCE.md there); fetch a newer release only.
-  1.2  CSV from the PhecodeXVocabulary repository (${PHECODE_SOURCES['1.2'].baseUrl})
+  1.2  CSV from the PhecodeXVocabulary repository (${PHECODE_SOURCES['1.2'].baseUrl});
+       announced there but not yet published (data/phecode/SOURCE.md): use --base-url
   X    CSV from the PhecodeX repository (${PHECODE_SOURCES.X.baseUrl})
 Without internet, copy the files from a machine that has it and use 'biobank phecodes load'.
 

@@ -93,6 +93,7 @@ Options:
           taskQueue: config.temporal.taskQueue,
           args: [input],
         });
+        services.watch(handle);
         result = await followProgress<IngestReleaseResult>(handle, { prefix: 'ingest: ' });
       } catch (err) {
         if (err instanceof WorkflowFailedError) throw failureMessage(err);

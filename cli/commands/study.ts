@@ -1,5 +1,5 @@
 import { type Client, WorkflowFailedError } from '@temporalio/client';
-import { ensureServices } from '../../engine/services.js';
+import { ensureServices, watchForWorker } from '../../engine/services.js';
 import { readStudySpec, runIdOf } from '../../engine/study.js';
 import { connectClient, isServerReachable, startOrAttach } from '../../engine/temporal.js';
 import { workflowTypeFor } from '../../schemas/study.js';
@@ -76,6 +76,13 @@ Options:
         args: [spec],
       });
       console.error(`${started ? 'started' : 'attached to existing'} ${workflowTypeFor(spec)} ${workflowId}`);
+      if (services) services.watch(handle);
+      else
+        watchForWorker(handle, () =>
+          console.error(
+            `no worker has taken this study's tasks for 5 s: start one with 'biobank worker' (task queue '${config.temporal.taskQueue}'), or re-run with --local; still waiting…`,
+          ),
+        );
       if (values['no-wait']) {
         console.log(workflowId);
         return EXIT.ok;

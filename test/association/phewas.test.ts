@@ -1,5 +1,5 @@
 /**
- * PheWAS activities on real Parquet, the real phecode 1.2 maps (../shared) and DuckDB:
+ * PheWAS activities on real Parquet, the real phecode 1.2 maps (shipped in data/phecode) and DuckDB:
  * a variant planted to raise three phecodes is tested against every phecode; each tested
  * phecode's estimate agrees with R `glm(family = binomial)` fitted on the same case/control
  * rows, to 1e-4 relative on β and SE. Phecodes below minCases get a row with a status.

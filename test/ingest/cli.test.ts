@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
+import { freePort } from '../helpers/ports.js';
 import { CONDITIONS_CSV, makeReleaseFolder, tempDir } from './helpers.js';
 
 const bin = resolve(import.meta.dirname, '../../bin/biobank.mjs');
@@ -57,5 +58,41 @@ describe('biobank release', () => {
     expect(res.stderr).toContain('conditions.csv, line 2, field date');
     const after = await biobank(['release', 'list', '--format', 'json'], env);
     expect(JSON.parse(after.stdout).length).toBe(1);
+  });
+
+  it('back to back with a server up and no worker: the second add does not hang on the first worker', async () => {
+    const env = {
+      BIOBANK_DATA_DIR: tempDir('cli-b2b'),
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      BIOBANK_TASK_QUEUE: `b2b-${randomBytes(4).toString('hex')}`,
+      BIOBANK_DUCKDB_THREADS: '1',
+    };
+    const a = makeReleaseFolder({ releaseId: 'b2b-a' });
+    const b = makeReleaseFolder({ releaseId: 'b2b-b' });
+    const first = await biobank(['release', 'add', a.manifestPath], env);
+    expect(first.code, first.stderr).toBe(0);
+    // The first command's worker has stopped, but the server still lists it as a poller.
+    const t0 = Date.now();
+    const second = await biobank(['release', 'add', b.manifestPath], env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/registered release b2b-b/);
+    expect(second.stderr).toMatch(
+      /starting an in-process worker .*no worker took its tasks/,
+    );
+    expect(Date.now() - t0).toBeLessThan(60_000);
+  });
+
+  it('a configured TEMPORAL_ADDRESS with no server: exit 3 at once, no local server started', async () => {
+    const port = await freePort();
+    const { manifestPath } = makeReleaseFolder({ releaseId: 'cli-noserver' });
+    const t0 = Date.now();
+    const res = await biobank(['release', 'add', manifestPath], {
+      BIOBANK_DATA_DIR: tempDir('cli-noserver'),
+      TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+    });
+    expect(res.code).toBe(3);
+    expect(res.stderr).toMatch(/no Temporal server at 127\.0\.0\.1:\d+ \(TEMPORAL_ADDRESS\)/);
+    expect(res.stderr).not.toMatch(/starting a Temporal dev server/);
+    expect(Date.now() - t0).toBeLessThan(15_000);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * A hand-built EHR where every answer is known (phecode 1.2 and X, real maps from ../shared).
+ * A hand-built EHR where every answer is known (phecode 1.2 and X, the real maps shipped in data/phecode).
  * Each person exercises one rule; the expected statuses are written down here by hand from
  * the rules in docs/phenotyping.md and the public maps, not produced by the engine.
  */

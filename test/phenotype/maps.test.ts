@@ -1,4 +1,6 @@
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +135,76 @@ describe('phecodes fetch without internet', () => {
       expect(err).toBeInstanceOf(FetchError);
       expect(err.message).toMatch(/could not download http:\/\/127\.0\.0\.1:\d+\/.*ECONNREFUSED/);
       expect(await exists(join(config.dataDir, 'phecode', version))).toBe(false);
+    }
+  });
+});
+
+describe('phecodes fetch from a mirror (a local HTTP server holding the published CSVs)', () => {
+  /** Serve `<dir>/<name>.gz` decompressed at `/<name>`, as the public sources publish them; 404 otherwise. */
+  async function mirror(
+    dir: string,
+  ): Promise<{ url: string; requests: string[]; close: () => Promise<void> }> {
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      const name = decodeURIComponent((req.url ?? '/').slice(1));
+      requests.push(name);
+      readFile(join(dir, `${name}.gz`)).then(
+        (gz) => res.writeHead(200, { 'content-type': 'text/csv' }).end(gunzipSync(gz)),
+        () => res.writeHead(404).end('Not Found'),
+      );
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/`,
+      requests,
+      close: () => new Promise<void>((ok) => server.close(() => ok())),
+    };
+  }
+
+  it('downloads every file, checks it, installs it, and the installed version then wins', async () => {
+    const m = await mirror(MAPS_X);
+    const dataDir = join(config.dataDir, 'fetch-ok');
+    try {
+      const info = await withCompute(config, (conn) =>
+        fetchPhecodeMaps(conn, dataDir, 'X', { baseUrl: m.url }),
+      );
+      const shipped = await withCompute(config, (conn) => loadPhecodeMaps(conn, MAPS_X, 'X'));
+      expect(info.folder).toBe(join(dataDir, 'phecode', 'X'));
+      // Same content as shipped: same sha256 and rows per file.
+      expect(info.files).toEqual(shipped.files);
+      expect(m.requests.sort()).toEqual(shipped.files.map((f) => f.name).sort());
+      const source = JSON.parse(await readFile(join(dataDir, 'phecode', 'X', 'SOURCE.json'), 'utf8'));
+      expect(source.files.map((f: { url: string }) => f.url)).toContain(`${m.url}phecodeX_R_map.csv`);
+      expect(resolveMapsDir(dataDir, 'X')).toBe(join(dataDir, 'phecode', 'X'));
+      expect(resolveMapsDir(dataDir, '1.2')).toBe(MAPS_12);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('a 404 for phecode 1.2 says the default source has not published it; --force keeps the installed version', async () => {
+    const m = await mirror(join(config.dataDir, 'empty-mirror'));
+    const dataDir = join(config.dataDir, 'fetch-404');
+    try {
+      const err = await withCompute(config, (conn) =>
+        fetchPhecodeMaps(conn, dataDir, '1.2', { baseUrl: m.url }),
+      ).catch((e) => e);
+      expect(err).toBeInstanceOf(FetchError);
+      expect(err.message).toMatch(/phecode_map\.csv: HTTP 404 .*PhecodeXVocabulary.*not yet published/);
+      expect(err.message).toMatch(/data\/phecode\/v1\.2/);
+      expect(await exists(join(dataDir, 'phecode', '1.2'))).toBe(false);
+
+      // An installed version survives a failed forced re-fetch.
+      await mkdir(join(dataDir, 'phecode'), { recursive: true });
+      await cp(MAPS_12, join(dataDir, 'phecode', '1.2'), { recursive: true });
+      const forced = await withCompute(config, (conn) =>
+        fetchPhecodeMaps(conn, dataDir, '1.2', { baseUrl: m.url, force: true }),
+      ).catch((e) => e);
+      expect(forced).toBeInstanceOf(FetchError);
+      expect(await exists(join(dataDir, 'phecode', '1.2', 'phecode_map.csv.gz'))).toBe(true);
+    } finally {
+      await m.close();
     }
   });
 });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { DEMO_PHECODE_MAP_DIR } from '../../synth/index.js';
 import { parseCsv } from '../../synth/phecodes.js';
 import { PLANTED_BINARY, PLANTED_BURDEN } from '../../synth/planted.js';
-import { REAL_MAPS } from './helpers.js';
+import { SHIPPED_MAPS } from './helpers.js';
 
 /** A CSV as published, or gzip-compressed as the public maps are shipped (`.csv.gz`). */
 function table(dir: string, file: string): Record<string, string>[] {
@@ -132,7 +132,7 @@ describe('demo phecode map', () => {
   });
 
   it('agrees with the public maps (shipped in data/phecode) row by row', () => {
-    const real = (dir: string, file: string) => table(join(REAL_MAPS, dir), file);
+    const real = (dir: string, file: string) => table(join(SHIPPED_MAPS, dir), file);
     const key = (r: Record<string, string>, cols: string[]) => cols.map((c) => r[c]).join('\u0000');
     const check = (demo: Record<string, string>[], realRows: Record<string, string>[], cols: string[]) => {
       const set = new Set(realRows.map((r) => key(r, cols)));
@@ -149,6 +149,6 @@ describe('demo phecode map', () => {
     check(sexX, real('X', 'phecodeX_R_sex.csv'), ['phecode', 'male_only', 'female_only']);
     // A small subset: far fewer rows than the public files.
     expect(map12.length).toBeLessThan(500);
-    expect(existsSync(join(REAL_MAPS, 'v1.2', 'phecode_map.csv.gz'))).toBe(true);
+    expect(existsSync(join(SHIPPED_MAPS, 'v1.2', 'phecode_map.csv.gz'))).toBe(true);
   });
 });

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 /** The real public phecode maps, shipped with the engine (gzip-compressed CSV). */
-export const REAL_MAPS = resolve(REPO_ROOT, 'data', 'phecode');
+export const SHIPPED_MAPS = resolve(REPO_ROOT, 'data', 'phecode');
 
 export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `biobank-synth-${prefix}-`));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlString } from '../../engine/duckdb.js';
 import { generateBiobank } from '../../synth/index.js';
-import { REAL_MAPS, tempDir } from './helpers.js';
+import { SHIPPED_MAPS, tempDir } from './helpers.js';
 import { countPhecodes, query } from './release-check.js';
 
 describe('synth with the real phecode maps', () => {
@@ -16,7 +16,7 @@ describe('synth with the real phecode maps', () => {
     burden: { phecodes: { key: string; phecode12: string; cases: number; singleCodePersons: number }[] };
     phecodeMaps: { v12: string; X: string | null };
   };
-  const realMap = join(REAL_MAPS, 'v1.2', 'phecode_map.csv.gz');
+  const realMap = join(SHIPPED_MAPS, 'v1.2', 'phecode_map.csv.gz');
 
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('realmaps'));
@@ -28,21 +28,21 @@ describe('synth with the real phecode maps', () => {
       variants: 2000,
       seed: 3,
       out: rel,
-      phecodeMaps: REAL_MAPS,
+      phecodeMaps: SHIPPED_MAPS,
     });
     truth = JSON.parse(readFileSync(r.truthPath, 'utf8'));
   }, 120_000);
   afterAll(() => cleanup?.());
 
   it('uses many real codes, all present in the real map, with sex restrictions respected', async () => {
-    expect(truth.phecodeMaps.v12).toBe(join(REAL_MAPS, 'v1.2'));
-    expect(truth.phecodeMaps.X).toBe(join(REAL_MAPS, 'X'));
+    expect(truth.phecodeMaps.v12).toBe(join(SHIPPED_MAPS, 'v1.2'));
+    expect(truth.phecodeMaps.X).toBe(join(SHIPPED_MAPS, 'X'));
     const [r] = await query(`
       WITH c AS (SELECT * FROM read_parquet(${sqlString(join(rel, 'conditions.parquet'))})),
            m0 AS (SELECT * FROM read_csv(${sqlString(realMap)}, header = true, all_varchar = true)),
-           r AS (SELECT * FROM read_csv(${sqlString(join(REAL_MAPS, 'v1.2', 'phecode_rollup_map.csv.gz'))}, header = true, all_varchar = true)),
+           r AS (SELECT * FROM read_csv(${sqlString(join(SHIPPED_MAPS, 'v1.2', 'phecode_rollup_map.csv.gz'))}, header = true, all_varchar = true)),
            m AS (SELECT m0.vocabulary_id, m0.code, r.phecode_unrolled AS phecode FROM m0 JOIN r ON r.code = m0.phecode),
-           s AS (SELECT * FROM read_csv(${sqlString(join(REAL_MAPS, 'v1.2', 'sex_restriction.csv.gz'))}, header = true, all_varchar = true)),
+           s AS (SELECT * FROM read_csv(${sqlString(join(SHIPPED_MAPS, 'v1.2', 'sex_restriction.csv.gz'))}, header = true, all_varchar = true)),
            p AS (SELECT * FROM read_csv(${sqlString(join(rel, 'persons.tsv'))}, delim = '\t', header = true))
       SELECT
         (SELECT count(DISTINCT code) FROM c) AS codes,
@@ -59,7 +59,7 @@ describe('synth with the real phecode maps', () => {
     const planted = [...truth.binary, ...truth.burden.phecodes];
     const counts = await countPhecodes(
       rel,
-      join(REAL_MAPS, 'v1.2'),
+      join(SHIPPED_MAPS, 'v1.2'),
       planted.map((p) => p.phecode12),
     );
     for (const p of planted) {
