@@ -34,7 +34,7 @@ import { Context } from '@temporalio/activity';
 import { blobItems, sqlString, withCompute } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, exists, sha256File } from '../engine/fsutil.js';
 import { countPackedGt, decodeDs, PackedCalls, packedGtBytes, packedMask } from '../engine/genotypes.js';
-import { runInThread } from '../engine/thread.js';
+import { runInThread, sourceModule } from '../engine/thread.js';
 import type { PhenotypeFirstSpec } from '../schemas/study.js';
 import type {
   AnalysisTable,
@@ -53,7 +53,7 @@ import { lambdaGcFromMiddleP } from '../stats/multiple-testing.js';
 import { type AssocColumns, allocAssocColumns, STATUS, STATUS_CODE, TEST } from '../stats/status.js';
 import type { EngineConfig } from '../temporal.config.js';
 
-const GWAS_THREAD = new URL('./gwas-thread.ts', import.meta.url);
+const GWAS_THREAD = sourceModule('activities/gwas-thread.ts');
 
 export interface GwasThreadInput {
   config: EngineConfig;

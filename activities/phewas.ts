@@ -26,7 +26,7 @@ import { Context } from '@temporalio/activity';
 import { sqlIdent, sqlString, withCompute } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, exists } from '../engine/fsutil.js';
 import { decodeDs, GT_PACKED_MISSING, packedCode } from '../engine/genotypes.js';
-import { runInThread } from '../engine/thread.js';
+import { runInThread, sourceModule } from '../engine/thread.js';
 import { buildPhenome } from '../phenotype/build.js';
 import { mapTables, resolveMapsDir } from '../phenotype/maps.js';
 import type { StudySpec } from '../schemas/study.js';
@@ -127,7 +127,7 @@ async function loadPredictor(
  */
 export const PHEWAS_THREADING = { minWork: 5_000_000 };
 
-const PHEWAS_THREAD = new URL('./phewas-fit.ts', import.meta.url);
+const PHEWAS_THREAD = sourceModule('activities/phewas-fit.ts');
 
 /**
  * Phecodes `candidates` in ~6 interleaved batches per thread (each batch mixes common and rare
@@ -213,7 +213,7 @@ async function fitAll(
 /** Defaults of the many-predictor score path (spec fields `scoreThreshold`, `scoreMinCarriers`). */
 export const PHEWAS_SCORE_DEFAULTS = { scoreThreshold: 0.05, minCarriers: 0 };
 
-const PHEWAS_MANY_THREAD = new URL('./phewas-many-fit.ts', import.meta.url);
+const PHEWAS_MANY_THREAD = sourceModule('activities/phewas-many-fit.ts');
 
 /**
  * The many-predictor path over every phecode: inline (in slices, yielding to the event loop so

@@ -14,6 +14,7 @@
  *
  * Table contracts: `schemas/results.ts`. User documentation: `docs/results.md`.
  */
+
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
@@ -42,6 +43,7 @@ import type { EngineConfig } from '../temporal.config.js';
 import { sqlIdent, sqlString, withCompute, withEngineDb } from './duckdb.js';
 import { InputError } from './errors.js';
 import { canonicalJson, exists, sha256Text } from './fsutil.js';
+import { PROJECT_ROOT } from './temporal-bin.js';
 
 // --- Identity and paths ---
 
@@ -108,7 +110,7 @@ let cachedVersion: Promise<string> | undefined;
 /** `package.json` version plus `git describe --always --dirty` when the engine runs from a checkout. */
 export function softwareVersion(): Promise<string> {
   cachedVersion ??= (async () => {
-    const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+    const root = PROJECT_ROOT;
     const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string };
     const git = await promisify(execFile)('git', ['describe', '--always', '--dirty'], {
       cwd: root,

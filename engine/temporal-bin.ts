@@ -3,11 +3,23 @@
  * package ships it, so `scripts/ensure-temporal.sh` builds the official CLI with Go into
  * `.tools/bin`. Order: $TEMPORAL_CLI_PATH, a `temporal` on PATH, then `.tools/bin/temporal`.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The project's root folder (the one holding package.json), found from this module's own place
+ * so it is the same whether the engine runs from its TypeScript sources or from the JavaScript
+ * build in `dist/` (scripts/build.mjs).
+ */
+export const PROJECT_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return resolve(from, '..');
+  }
+}
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 
 export const INSTALL_HINT =

@@ -11,6 +11,7 @@ import { createActivities } from '../activities/index.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { atomicWriteFile, exists, sha256Text } from './fsutil.js';
 import { PROJECT_ROOT } from './temporal-bin.js';
+import { sourceModule } from './thread.js';
 
 export const WORKFLOWS_PATH = join(PROJECT_ROOT, 'workflows', 'index.ts');
 
@@ -108,9 +109,9 @@ export interface EngineWorkerOptions {
 
 /** Modules the engine's activities run on pooled worker threads (engine/thread.ts). */
 export const THREAD_MODULES = [
-  new URL('../activities/gwas-thread.ts', import.meta.url),
-  new URL('../activities/phewas-fit.ts', import.meta.url),
-  new URL('../ingest/vcf/shard-job.ts', import.meta.url),
+  sourceModule('activities/gwas-thread.ts'),
+  sourceModule('activities/phewas-fit.ts'),
+  sourceModule('ingest/vcf/shard-job.ts'),
 ];
 
 let runtimeInstalled = false;

@@ -7,10 +7,21 @@
  * to stop (its `threadMain` gets an AbortSignal to check between steps) and rejects once it has;
  * work committed before stays on disk and a retry resumes from it.
  */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { InputError } from './errors.js';
+import { PROJECT_ROOT } from './temporal-bin.js';
 
-const ENTRY = new URL('./thread-entry.mjs', import.meta.url);
+const ENTRY = sourceModule('engine/thread-entry.mjs');
+
+/**
+ * A module of the project's TypeScript sources as a URL, for worker threads: threads load the
+ * sources through tsx (engine/thread-entry.mjs), also when the CLI itself runs from `dist/`.
+ */
+export function sourceModule(path: string): URL {
+  return pathToFileURL(join(PROJECT_ROOT, path));
+}
 
 export type ThreadMessage<R, P> =
   | { type: 'ready' }

@@ -20,12 +20,12 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { type DuckDBConnection, listValue } from '@duckdb/node-api';
 import { sqlString } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { sha256File } from '../engine/fsutil.js';
+import { PROJECT_ROOT } from '../engine/temporal-bin.js';
 import type { PhecodeMapInfo, PhecodeVersion } from '../schemas/phenotype.js';
 
 export type { PhecodeMapInfo, PhecodeVersion } from '../schemas/phenotype.js';
@@ -63,7 +63,7 @@ export const PHECODE_FILES: Record<PhecodeVersion, FileSpec[]> = {
  * sha256 and licences in `data/phecode/SOURCE.md`). Studies use them unless a version was
  * loaded or fetched into the data folder, or a spec names its own folder.
  */
-export const SHIPPED_PHECODE_DIR = fileURLToPath(new URL('../data/phecode/', import.meta.url));
+export const SHIPPED_PHECODE_DIR = join(PROJECT_ROOT, 'data', 'phecode');
 
 /** The shipped folder of one version. */
 export function shippedMapsDir(version: PhecodeVersion): string {

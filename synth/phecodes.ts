@@ -19,14 +19,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { InputError } from '../engine/errors.js';
+import { PROJECT_ROOT } from '../engine/temporal-bin.js';
 
 /** The demo map shipped with the engine. */
-export const DEMO_PHECODE_MAP_DIR = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  'data',
-  'demo-phecode-map',
-);
+export const DEMO_PHECODE_MAP_DIR = join(PROJECT_ROOT, 'data', 'demo-phecode-map');
 
 export type Vocabulary = 'ICD9CM' | 'ICD10CM';
 /** 0 = any sex, 1 = male only, 2 = female only. */

@@ -6,12 +6,12 @@
  * come back by message; an InputError keeps its file, line and field. Cancelling stops the shard
  * after its current chunk; committed chunks stay and a retry resumes from them.
  */
-import { runInThread } from '../../engine/thread.js';
+import { runInThread, sourceModule } from '../../engine/thread.js';
 import type { EngineConfig } from '../../temporal.config.js';
 import type { ShardHooks, ShardProgress, ShardResult, ShardTask } from './shard.js';
 import type { ShardJob } from './shard-job.js';
 
-const JOB = new URL('./shard-job.ts', import.meta.url);
+const JOB = sourceModule('ingest/vcf/shard-job.ts');
 
 export function ingestShardInThread(
   config: EngineConfig,
