@@ -7,7 +7,7 @@ import { ZodError } from 'zod';
 import { InputError, ServerUnreachableError } from '../engine/errors.js';
 import { ConfigError } from '../temporal.config.js';
 import { CliError, type Command, EXIT } from './command.js';
-import { commands } from './commands/index.js';
+import { type CommandEntry, commands, groupOf } from './commands/index.js';
 
 function helpText(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -35,11 +35,23 @@ export function commandHelp(c: Command): string {
   ].join('\n');
 }
 
-function findCommand(argv: string[]): { command?: Command; rest: string[] } {
+function findCommand(argv: string[]): { command?: CommandEntry; rest: string[] } {
   const two = argv.slice(0, 2).join(' ');
   const byTwo = commands.find((c) => c.name.includes(' ') && c.name === two);
   if (byTwo) return { command: byTwo, rest: argv.slice(2) };
   return { command: commands.find((c) => c.name === argv[0]), rest: argv.slice(1) };
+}
+
+/** Help for a group word: its sub-commands. */
+function groupHelp(word: string, entries: CommandEntry[]): string {
+  const width = Math.max(...entries.map((c) => c.name.length));
+  return [
+    `biobank ${word} — ${entries.length} commands`,
+    '',
+    ...entries.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    `Run 'biobank ${entries[0].name} --help' for a command's options and examples.`,
+  ].join('\n');
 }
 
 export function formatError(err: unknown, verbose: boolean): { text: string; code: number } {
@@ -87,15 +99,26 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { command, rest } = findCommand(args);
   if (!command) {
+    const group = groupOf(args[0]);
+    if (group.length > 0) {
+      const asked = args.length === 1 || args[1] === '--help' || args[1] === '-h' || args[1] === 'help';
+      console[asked ? 'log' : 'error'](
+        asked
+          ? groupHelp(args[0], group)
+          : `error: unknown command '${args.slice(0, 2).join(' ')}'\n${groupHelp(args[0], group)}`,
+      );
+      return asked ? EXIT.ok : EXIT.usage;
+    }
     console.error(`error: unknown command '${args[0]}'\nhint: run 'biobank --help' for the list`);
     return EXIT.usage;
   }
+  const loaded = await command.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(commandHelp(command));
+    console.log(commandHelp(loaded));
     return EXIT.ok;
   }
   try {
-    return await command.run(rest);
+    return await loaded.run(rest);
   } catch (err) {
     const { text, code } = formatError(err, verbose);
     console.error(text);

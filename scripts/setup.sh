@@ -2,6 +2,7 @@
 # Idempotent set-up for the demo and the tests:
 #   - npm install when node_modules does not match package-lock.json;
 #   - the Temporal CLI (scripts/ensure-temporal.sh);
+#   - the CLI's JavaScript build in dist/ (scripts/build.mjs), when the sources changed;
 #   - with --test: the reference tools the accuracy tests compare against
 #     (Debian's plink2, r-base-core, bcftools, tabix), installed with apt-get when missing.
 set -euo pipefail
@@ -19,6 +20,9 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
 fi
 
 bash scripts/ensure-temporal.sh >/dev/null
+
+# The CLI runs from its JavaScript build (dist/, git-ignored); rebuilt only when sources changed.
+node scripts/build.mjs
 
 if [[ "${1:-}" == "--test" ]]; then
   missing=()

@@ -1,33 +1,125 @@
-/** Every `biobank` sub-command, in the order `biobank --help` lists them. */
+/**
+ * Every `biobank` sub-command, in the order `biobank --help` lists them. Only names and
+ * summaries live here; a command's module (and with it the Temporal SDK, DuckDB, the report's
+ * libraries…) is imported when that command runs or shows its help, so `biobank --help` and
+ * light commands start fast. A test checks each summary against its command.
+ */
 import type { Command } from '../command.js';
-import { demoCommand } from './demo.js';
-import { devServerCommand } from './dev-server.js';
-import { explainCommand } from './explain.js';
-import { exportCommand } from './export.js';
-import { phecodesCommands } from './phecodes.js';
-import { phenomeCommands } from './phenome.js';
-import { queryCommand } from './query.js';
-import { releaseCommands } from './release.js';
-import { reportCommand } from './report.js';
-import { scheduleCommands } from './schedule.js';
-import { serveCommand } from './serve.js';
-import { studyCommands } from './study.js';
-import { synthCommand } from './synth.js';
-import { workerCommand } from './worker.js';
 
-export const commands: Command[] = [
-  demoCommand,
-  devServerCommand,
-  workerCommand,
-  queryCommand,
-  exportCommand,
-  reportCommand,
-  serveCommand,
-  synthCommand,
-  ...studyCommands,
-  ...scheduleCommands,
-  ...releaseCommands,
-  ...phecodesCommands,
-  ...phenomeCommands,
-  explainCommand,
+export interface CommandEntry {
+  /** The words after `biobank`, e.g. `query` or `release add`. */
+  name: string;
+  summary: string;
+  /** Import the command's module and return the command. */
+  load(): Promise<Command>;
+}
+
+type Module = Record<string, unknown>;
+
+/** The command called `name` among a module's exports (a Command or an array of them). */
+function pick(name: string, mod: Module): Command {
+  for (const value of Object.values(mod)) {
+    for (const c of Array.isArray(value) ? value : [value]) {
+      if (
+        c &&
+        typeof c === 'object' &&
+        (c as Command).name === name &&
+        typeof (c as Command).run === 'function'
+      )
+        return c as Command;
+    }
+  }
+  throw new Error(`command '${name}' is not exported by its module`);
+}
+
+function entry(name: string, summary: string, load: () => Promise<Module>): CommandEntry {
+  return { name, summary, load: async () => pick(name, await load()) };
+}
+
+export const commands: CommandEntry[] = [
+  entry(
+    'demo',
+    'run both study kinds end to end on the embedded synthetic biobank',
+    () => import('./demo.js'),
+  ),
+  entry(
+    'dev-server',
+    'run a local Temporal server whose state persists under the data folder',
+    () => import('./dev-server.js'),
+  ),
+  entry('worker', 'serve the biobank task queue: every workflow and activity', () => import('./worker.js')),
+  entry(
+    'query',
+    'run read-only SQL over the engine database (releases, runs, results)',
+    () => import('./query.js'),
+  ),
+  entry(
+    'export',
+    'export a run as GWAS-SSF, PheWeb input files, or a PheWAS CSV (counts 1–20 suppressed)',
+    () => import('./export.js'),
+  ),
+  entry(
+    'report',
+    'write the HTML report of a run (Manhattan, QQ, lead loci, PheWAS, burden, QC, provenance)',
+    () => import('./report.js'),
+  ),
+  entry(
+    'serve',
+    'browse results in a local web viewer (read-only; 127.0.0.1 by default)',
+    () => import('./serve.js'),
+  ),
+  entry(
+    'synth',
+    'generate a deterministic synthetic biobank release (VCF, EHR, labs, truth)',
+    () => import('./synth.js'),
+  ),
+  entry(
+    'study run',
+    'start a study from a JSON spec, show progress and wait for it',
+    () => import('./study.js'),
+  ),
+  entry('study status', "show a running study's phase and progress", () => import('./study.js')),
+  entry(
+    'schedule create',
+    're-run registered studies whenever a release manifest changes (Temporal Schedule)',
+    () => import('./schedule.js'),
+  ),
+  entry('schedule trigger', 'start a refresh now', () => import('./schedule.js')),
+  entry('schedule describe', 'show the schedule and its recent runs', () => import('./schedule.js')),
+  entry('schedule delete', 'remove the schedule', () => import('./schedule.js')),
+  entry(
+    'release add',
+    'ingest a biobank release (VCF + EHR) from its manifest and register it',
+    () => import('./release.js'),
+  ),
+  entry(
+    'release list',
+    'list registered releases with their fingerprints and counts',
+    () => import('./release.js'),
+  ),
+  entry(
+    'phecodes fetch',
+    'download the public phecode 1.2 or phecodeX maps into the data folder',
+    () => import('./phecodes.js'),
+  ),
+  entry(
+    'phecodes load',
+    'check phecode map files from a local folder and install them in the data folder',
+    () => import('./phecodes.js'),
+  ),
+  entry(
+    'phenome build',
+    'materialise the case/control/excluded phenome of a release for phecode 1.2 or X',
+    () => import('./phenome.js'),
+  ),
+  entry(
+    'explain',
+    'say why a person is a case, control or excluded for a phecode',
+    () => import('./explain.js'),
+  ),
 ];
+
+/** The sub-commands of a group word (`release` → `release add`, `release list`), if it is one. */
+export function groupOf(word: string): CommandEntry[] {
+  return commands.filter((c) => c.name.startsWith(`${word} `));
+}

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commands } from '../../cli/commands/index.js';
 
 const bin = resolve(__dirname, '../../bin/biobank.mjs');
 let dataDir = '';
@@ -44,6 +45,32 @@ describe('biobank CLI', () => {
     const q = await biobank(['query', '--help']);
     expect(q.stdout).toContain('Examples:');
     expect(q.stdout).toContain('--format');
+  });
+
+  it('a group word lists its sub-commands; an unknown sub-command names the group', async () => {
+    for (const group of ['phecodes', 'release', 'study', 'schedule']) {
+      const g = await biobank([group, '--help']);
+      expect(g.code, group).toBe(0);
+      expect(g.stdout).toMatch(new RegExp(`biobank ${group} — \\d+ commands`));
+      const subs = commands.filter((c) => c.name.startsWith(`${group} `));
+      expect(subs.length).toBeGreaterThan(0);
+      for (const c of subs) expect(g.stdout).toContain(c.name);
+    }
+    const bare = await biobank(['phecodes']);
+    expect(bare.code).toBe(0);
+    expect(bare.stdout).toContain('phecodes fetch');
+    const wrong = await biobank(['phecodes', 'frobnicate']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("unknown command 'phecodes frobnicate'");
+    expect(wrong.stderr).toContain('phecodes load');
+  });
+
+  it('the lazy command index agrees with every command it loads', async () => {
+    for (const entry of commands) {
+      const c = await entry.load();
+      expect(c.name).toBe(entry.name);
+      expect(c.summary, c.name).toBe(entry.summary);
+    }
   });
 
   it('queries the engine database as a table, CSV and JSON', async () => {
