@@ -8,6 +8,7 @@ import { InputError, ServerUnreachableError } from '../engine/errors.js';
 import { ConfigError } from '../temporal.config.js';
 import { CliError, type Command, EXIT } from './command.js';
 import { type CommandEntry, commands, groupOf } from './commands/index.js';
+import { explainFailure } from './failure.js';
 
 function helpText(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -79,6 +80,11 @@ export function formatError(err: unknown, verbose: boolean): { text: string; cod
   } else if (err instanceof ZodError) {
     text = err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     code = EXIT.usage;
+  } else if (explainFailure(err)) {
+    const f = explainFailure(err) as NonNullable<ReturnType<typeof explainFailure>>;
+    text = f.text;
+    code = f.code;
+    if (f.code === EXIT.usage) hint = 'fix the input named above and run the command again';
   } else {
     text = e?.message ?? String(err);
   }

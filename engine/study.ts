@@ -2,7 +2,7 @@
  * Study specs outside workflows: reading a spec file with errors that name the file, line and
  * field; the spec hash; resolving the release a spec names.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { ZodError } from 'zod';
 import { describeIssues, type StudySpec, studySpecSchema } from '../schemas/study.js';
 import type { EngineConfig } from '../temporal.config.js';
@@ -29,11 +29,23 @@ function lineOfPath(text: string, path: PropertyKey[]): number | undefined {
 }
 
 /** Parse and validate a study spec file. Throws InputError naming file, line and field. */
+/** Largest study spec file read (a spec is a few KB; a larger one is a mistake, not a study). */
+export const MAX_SPEC_BYTES = 1 << 20;
+
 export async function readStudySpec(file: string): Promise<StudySpec> {
   let text: string;
   try {
+    const size = (await stat(file)).size;
+    if (size > MAX_SPEC_BYTES) {
+      throw new InputError(
+        `the study spec is ${(size / 1e6).toFixed(1)} MB; a spec may be at most ${MAX_SPEC_BYTES / (1 << 20)} MiB`,
+        { file },
+        'a spec lists names and options; put long lists (variants, persons) in a release table instead',
+      );
+    }
     text = await readFile(file, 'utf8');
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError(`cannot read the study spec: ${(err as Error).message}`, { file });
   }
   let json: unknown;

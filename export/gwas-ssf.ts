@@ -259,7 +259,7 @@ export async function exportGwasSsf(config: EngineConfig, options: GwasSsfOption
           `Effect allele = ALT, other allele = REF; beta per ALT allele${caseControl ? ' (log odds ratio)' : ''}.`,
           `${written.written} variants written; ${written.excluded} left out (no usable estimate, alleles not [ACGT]+, or a contig outside 1-25).`,
           suppress
-            ? `${privacyNote(true)} In the n column such counts are written as #NA.`
+            ? `${privacyNote(suppress)} In the n column such counts are written as #NA.`
             : privacyNote(false),
         ].join(' '),
       };

@@ -6,6 +6,51 @@
 import { z } from 'zod';
 
 /** Phecode map versions the engine knows: PheWAS catalog 1.2 and phecodeX. */
+/**
+ * Caps on the lists a spec may hold, so a runaway file (a 10 MB spec with a million covariates)
+ * is refused with a named error before any workflow starts.
+ */
+export const SPEC_LIMITS = {
+  covariates: 200,
+  genes: 5000,
+  masks: 50,
+  traits: 99,
+  variants: 10_000,
+  chromosomes: 100,
+  criteria: 100,
+  codes: 10_000,
+  values: 10_000,
+} as const;
+
+/**
+ * An array schema with at most `max` items, each unique (by `key`), for lists of names: a
+ * repeated gene, mask or covariate is refused naming the duplicate and its position.
+ */
+export function uniqueList<T extends z.ZodType>(
+  item: T,
+  max: number,
+  what: string,
+  key?: (v: z.infer<T>) => unknown,
+) {
+  return z
+    .array(item)
+    .max(max, `at most ${max} ${what}`)
+    .superRefine((list, ctx) => {
+      const seen = new Map<unknown, number>();
+      list.forEach((v, i) => {
+        const k = key ? key(v) : typeof v === 'object' ? JSON.stringify(v) : v;
+        const first = seen.get(k);
+        if (first !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [i],
+            message: `${JSON.stringify(k)} is listed twice (also at ${first}); ${what} must be unique`,
+          });
+        else seen.set(k, i);
+      });
+    });
+}
+
 export const phecodeVersionSchema = z.enum(['1.2', 'X']);
 export type PhecodeVersion = z.infer<typeof phecodeVersionSchema>;
 
@@ -37,7 +82,7 @@ export const cohortCriterionSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('icd'),
     /** Canonical dotted codes; with `prefix` each matches itself and its children (`E11` → `E11.9`). */
-    codes: z.array(z.string().min(1)).min(1),
+    codes: z.array(z.string().min(1)).min(1).max(SPEC_LIMITS.codes, `at most ${SPEC_LIMITS.codes} codes`),
     vocabulary: vocabularySchema.optional(),
     prefix: z.boolean().default(false),
     window: dateWindowSchema.optional(),
@@ -59,6 +104,7 @@ export const cohortCriterionSchema = z.discriminatedUnion('type', [
     values: z
       .array(z.union([z.string(), z.number(), z.boolean()]))
       .min(1)
+      .max(SPEC_LIMITS.values, `at most ${SPEC_LIMITS.values} values`)
       .optional(),
   }),
 ]);
@@ -77,9 +123,9 @@ export const cohortSpecSchema = z
       .optional(),
     ancestry: z.array(z.string().min(1)).min(1).optional(),
     /** The person must meet every one of these. */
-    include: z.array(cohortCriterionSchema).default([]),
+    include: z.array(cohortCriterionSchema).max(SPEC_LIMITS.criteria).default([]),
     /** The person must meet none of these. */
-    exclude: z.array(cohortCriterionSchema).default([]),
+    exclude: z.array(cohortCriterionSchema).max(SPEC_LIMITS.criteria).default([]),
   })
   .refine((c) => !c.ageRange || c.ageRange[0] <= c.ageRange[1], {
     message: 'ageRange must be [min, max] with min <= max',
@@ -156,7 +202,7 @@ export const covariateOptionsSchema = z.strictObject({
 });
 export type CovariateOptions = z.infer<typeof covariateOptionsSchema>;
 
-export const covariateSpecSchema = z.array(covariateNameSchema);
+export const covariateSpecSchema = uniqueList(covariateNameSchema, SPEC_LIMITS.covariates, 'covariates');
 export type CovariateSpec = z.infer<typeof covariateSpecSchema>;
 
 /** What a study stores about the phecode map it used. */

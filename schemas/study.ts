@@ -11,7 +11,10 @@ import {
   cohortSpecSchema,
   covariateSpecSchema,
   phecodeVersionSchema,
+  phenotypeLabel,
   phenotypeSpecSchema,
+  SPEC_LIMITS,
+  uniqueList,
 } from './phenotype.js';
 
 const idSchema = z
@@ -42,7 +45,9 @@ export const gwasSpecSchema = qcSpecSchema.extend({
   /** GWAS shards run at once across the worker fleet. */
   maxParallelShards: z.int().min(1).max(256).default(4),
   /** Restrict to these chromosomes (default: all in the release). */
-  chromosomes: z.array(z.string().min(1)).min(1).optional(),
+  chromosomes: uniqueList(z.string().min(1), SPEC_LIMITS.chromosomes, 'chromosomes')
+    .refine((l) => l.length >= 1, 'list at least one chromosome')
+    .optional(),
 });
 
 export const leadLociSpecSchema = z.strictObject({
@@ -128,7 +133,7 @@ export const phenotypeFirstSpecSchema = z.strictObject({
    * `gwas_phenotypes` are recorded next to the main phenotype's; lead loci and the PheWAS
    * follow the main phenotype.
    */
-  extraTraits: z.array(phenotypeSpecSchema).max(99).optional(),
+  extraTraits: uniqueList(phenotypeSpecSchema, SPEC_LIMITS.traits, 'traits', phenotypeLabel).optional(),
   gwas: gwasSpecSchema.prefault({}),
 });
 
@@ -137,20 +142,24 @@ export const genotypeFirstSpecSchema = z
     kind: z.literal('genotype-first'),
     ...commonFields,
     /** Gene symbols whose burden is tested. */
-    genes: z.array(z.string().min(1)).min(1).optional(),
-    masks: z
-      .array(burdenMaskSchema)
-      .min(1)
+    genes: uniqueList(z.string().min(1), SPEC_LIMITS.genes, 'genes')
+      .refine((l) => l.length >= 1, 'list at least one gene')
+      .optional(),
+    masks: uniqueList(burdenMaskSchema, SPEC_LIMITS.masks, 'mask names', (m) => m.name)
+      .refine((l) => l.length >= 1, 'list at least one mask')
       .default([{ name: 'pLoF', consequences: [...PLOF_CONSEQUENCES], aafBins: [0.01, 0.001, 'singleton'] }]),
     /** Or explicit variants, as `chrom:pos:ref:alt`. */
-    variants: z
-      .array(z.string().regex(/^[^:\s]+:\d+:[ACGTN]+:[ACGTN*]+$/i, 'must look like 1:12345:A:G'))
-      .min(1)
+    variants: uniqueList(
+      z.string().regex(/^[^:\s]+:\d+:[ACGTN]+:[ACGTN*]+$/i, 'must look like 1:12345:A:G'),
+      SPEC_LIMITS.variants,
+      'variants',
+    )
+      .refine((l) => l.length >= 1, 'list at least one variant')
       .optional(),
     /** How a person's variants in a mask combine: carrier (max), count (sum), or sum capped at 2. */
     burden: z.enum(['max', 'sum', 'comphet']).default('max'),
     /** Optional traits for direct burden tests besides the phenome-wide PheWAS. */
-    traits: z.array(phenotypeSpecSchema).default([]),
+    traits: uniqueList(phenotypeSpecSchema, SPEC_LIMITS.traits, 'traits', phenotypeLabel).default([]),
     gwas: qcSpecSchema.pick({ maxMissing: true }).prefault({}),
   })
   .refine((s) => s.genes !== undefined || s.variants !== undefined, {

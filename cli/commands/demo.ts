@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { withEngineDb } from '../../engine/duckdb.js';
+import { suppressedCountGroupSql } from '../../engine/privacy.js';
 import { loadManifest, releaseFingerprint } from '../../engine/release.js';
 import { ensureServices, type Services } from '../../engine/services.js';
 import { runIdOf } from '../../engine/study.js';
@@ -138,16 +139,19 @@ Options:
           'table',
         ),
       );
+      // The small-cell rule (engine/privacy.ts) with the configured threshold.
+      const max = config.privacy.smallCellMax;
+      const [shownCases] = suppressedCountGroupSql(['n_cases'], max);
       const phewasTop = await readBack(
         config,
         `SELECT predictor AS variant, phecode, description, p, round(odds_ratio, 2) AS odds_ratio,
-                CASE WHEN n_cases BETWEEN 1 AND 20 THEN '≤20' ELSE CAST(n_cases AS VARCHAR) END AS n_cases
+                ${shownCases} AS n_cases
          FROM phewas_results WHERE run_id = $1 AND status = 'ok'
          QUALIFY row_number() OVER (PARTITION BY predictor ORDER BY p) <= 3
          ORDER BY predictor, p`,
         [gwas.runId],
       );
-      console.log('\nTop PheWAS associations of each lead locus (n_cases 1–20 shown as ≤20):');
+      console.log(`\nTop PheWAS associations of each lead locus (n_cases 1–${max} shown as ≤${max}):`);
       console.log(
         render(['variant', 'phecode', 'description', 'p', 'odds_ratio', 'n_cases'], phewasTop, 'table'),
       );
@@ -156,7 +160,7 @@ Options:
       const burdenTop = await readBack(
         config,
         `SELECT predictor AS mask, phecode, description, p, round(odds_ratio, 2) AS odds_ratio,
-                CASE WHEN n_cases BETWEEN 1 AND 20 THEN '≤20' ELSE CAST(n_cases AS VARCHAR) END AS n_cases
+                ${shownCases} AS n_cases
          FROM phewas_results WHERE run_id = $1 AND status = 'ok' ORDER BY p LIMIT 8`,
         [burden.runId],
       );

@@ -1,7 +1,7 @@
 import { cp, mkdir, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { withCompute } from '../../engine/duckdb.js';
-import { atomicProduce, exists } from '../../engine/fsutil.js';
+import { atomicProduce } from '../../engine/fsutil.js';
 import { parseVersion } from '../../phenotype/cli-support.js';
 import { FetchError, fetchPhecodeMaps, PHECODE_SOURCES } from '../../phenotype/fetch.js';
 import { loadPhecodeMaps, mapFilePath, PHECODE_FILES } from '../../phenotype/maps.js';
@@ -39,7 +39,11 @@ Options:
   --force       download again even if the folder exists
   --base-url U  download from a mirror holding the same file names
   --json        print the map info as JSON`,
-  examples: ['biobank phecodes fetch --version X', 'biobank phecodes fetch --version 1.2 --force'],
+  examples: [
+    'biobank phecodes fetch --version X',
+    'biobank phecodes fetch --version X --force',
+    'biobank phecodes fetch --version 1.2 --base-url https://mirror.example.org/phecode/v1.2/',
+  ],
   async run(argv) {
     const { values } = parse(argv, {
       version: { type: 'string' },
@@ -91,13 +95,14 @@ copies them into <dataDir>/phecode/<version>/ and prints each file's row count a
     const info = await withCompute(config, async (conn) => {
       await loadPhecodeMaps(conn, from, version); // validate first
       await mkdir(join(config.dataDir, 'phecode'), { recursive: true });
-      if (await exists(target)) await rm(target, { recursive: true });
       await atomicProduce(target, async (tmp) => {
         await mkdir(tmp, { recursive: true });
         for (const f of PHECODE_FILES[version]) {
           const src = mapFilePath(from, f.name) as string; // checked by the load above
           await cp(src, join(tmp, basename(src)));
         }
+        // The installed version is replaced only once the new copy is complete.
+        await rm(target, { recursive: true, force: true });
       });
       return loadPhecodeMaps(conn, target, version);
     });

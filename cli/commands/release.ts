@@ -21,16 +21,15 @@ import {
 } from '../../workflows/ingest-release.js';
 import { parse } from '../args.js';
 import { CliError, type Command, EXIT } from '../command.js';
+import { explainFailure } from '../failure.js';
 import { type Format, type Row, render } from '../format.js';
 import { followProgress } from '../progress.js';
 
 function failureMessage(err: WorkflowFailedError): CliError {
-  let cause: unknown = err.cause;
-  while (cause && !(cause instanceof ApplicationFailure) && (cause as { cause?: unknown }).cause)
-    cause = (cause as { cause?: unknown }).cause;
-  if (cause instanceof ApplicationFailure && ['InputError', 'ValidationError'].includes(cause.type ?? ''))
-    return new CliError(cause.message, EXIT.usage, 'fix the input; nothing was registered');
-  return new CliError(`ingest failed: ${(cause as Error | undefined)?.message ?? err.message}`, EXIT.failed);
+  const f = explainFailure(err);
+  if (f?.code === EXIT.usage)
+    return new CliError(f.text, EXIT.usage, 'fix the input; nothing was registered');
+  return new CliError(`ingest failed: ${f?.text ?? err.message}`, EXIT.failed);
 }
 
 export const releaseAddCommand: Command = {

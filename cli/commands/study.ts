@@ -7,6 +7,7 @@ import type { StudyProgress, StudyResult } from '../../schemas/study-io.js';
 import { loadConfig } from '../../temporal.config.js';
 import { parse } from '../args.js';
 import { CliError, type Command, EXIT } from '../command.js';
+import { explainFailure } from '../failure.js';
 import { describeProgress, followProgress } from '../progress.js';
 
 function summarise(result: StudyResult): string {
@@ -87,20 +88,34 @@ Options:
         console.log(workflowId);
         return EXIT.ok;
       }
+      // Ctrl-C stops following, not the study: say so, and how to follow or cancel it.
+      const onInterrupt = () => {
+        console.error(
+          `\ninterrupted: study ${workflowId} goes on in Temporal.\n` +
+            `  follow it:  biobank study status ${workflowId} --watch\n` +
+            `  cancel it:  temporal workflow cancel --workflow-id ${workflowId} --address ${config.temporal.address}`,
+        );
+        process.exit(EXIT.interrupted);
+      };
+      process.once('SIGINT', onInterrupt);
       try {
         const result = await followProgress<StudyResult>(handle, { quiet: values.quiet });
         console.log(summarise(result));
         return EXIT.ok;
       } catch (err) {
         if (err instanceof WorkflowFailedError) {
-          const cause = err.cause as Error | undefined;
+          const f = explainFailure(err);
           throw new CliError(
-            `study ${workflowId} failed: ${cause?.message ?? err.message}`,
-            EXIT.failed,
-            `inspect it with 'temporal workflow show --workflow-id ${workflowId}'`,
+            `study ${workflowId} failed: ${f?.text ?? err.message}`,
+            f?.code ?? EXIT.failed,
+            f?.code === EXIT.usage
+              ? 'fix the spec or release named above and run it again'
+              : `inspect it with 'temporal workflow show --workflow-id ${workflowId}'`,
           );
         }
         throw err;
+      } finally {
+        process.off('SIGINT', onInterrupt);
       }
     } finally {
       if (services) await services.stop();

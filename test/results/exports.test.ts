@@ -293,8 +293,14 @@ describe('PheWAS CSV export', () => {
       }
       expect(got.description).toBe(want.description);
       expect(got.p === null ? null : Number(got.p)).toBe(want.p);
+      // A skip reason quotes the case count as shown, never the hidden number.
+      if (want.reason !== null) {
+        expect(got.reason, want.phecode).toBe(want.reason.replace(/^\d+/, got.n_cases ?? ''));
+        if (want.n_cases >= 1 && want.n_cases <= 20) expect(got.reason).toMatch(/^≤20 cases/);
+      }
     }
     expect(complementary).toBeGreaterThan(0);
+    expect(rows.some((r) => r.reason?.startsWith('≤20 cases'))).toBe(true);
     // The boundaries: 0 and 21 shown, 1–20 hidden.
     const shown = rows.map((r) => r.n_cases);
     expect(shown).toContain('0');
@@ -315,6 +321,7 @@ describe('PheWAS CSV export', () => {
     const rows = await readCsv(join(out, 'phewas_results.csv'));
     expect(rows.map((r) => r.n_cases)).toEqual(expect.arrayContaining(['3', '19', '0', '20', '21']));
     expect(rows.some((r) => r.n_cases === '≤20')).toBe(false);
+    expect(rows.some((r) => r.reason === '3 cases < 20')).toBe(true);
   });
 });
 

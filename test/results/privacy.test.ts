@@ -8,6 +8,8 @@ import {
   suppressCount,
   suppressCountGroup,
   suppressedCountGroupSql,
+  suppressedReasonSql,
+  suppressReason,
 } from '../../engine/privacy.js';
 import { loadConfig } from '../../temporal.config.js';
 
@@ -38,6 +40,38 @@ describe('small-cell rule', () => {
     for (const row of r.getRowObjectsJS()) {
       const want = suppressCountGroup({ a: Number(row.a), b: Number(row.b) }, true);
       expect([row.sa, row.sb]).toEqual([String(want.a), String(want.b)]);
+    }
+    conn.closeSync();
+  });
+
+  it('a PheWAS skip reason quotes its count as shown, in TypeScript and SQL alike', async () => {
+    const shown = suppressCountGroup({ n_cases: 8, n_controls: 4979 }, true);
+    expect(suppressReason('8 cases < minCases 20', shown, true)).toBe('≤20 cases < minCases 20');
+    // A count above the threshold beside a hidden one is quoted coarsened, as its column is.
+    const beside = suppressCountGroup({ n_cases: 25, n_controls: 4000, n_excluded: 3 }, true);
+    expect(suppressReason('25 cases < minCases 30', beside, true)).toBe('>=20 cases < minCases 30');
+    expect(suppressReason('25 cases < minCases 30', { n_cases: 25, n_controls: 9 }, true)).toBe(
+      '25 cases < minCases 30',
+    );
+    expect(suppressReason('7 controls < minControls 50', { n_cases: 99, n_controls: '≤20' }, true)).toBe(
+      '≤20 controls < minControls 50',
+    );
+    expect(suppressReason('logistic fit: not_converged', shown, true)).toBe('logistic fit: not_converged');
+    expect(suppressReason('8 cases < minCases 20', shown, false)).toBe('8 cases < minCases 20');
+    expect(suppressReason(null, shown, true)).toBeNull();
+
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    const [c, k] = suppressedCountGroupSql(['c', 'k'], true);
+    const r = await conn.runAndReadAll(
+      `SELECT c, k, reason, ${suppressedReasonSql('reason', c, k, true)} AS shown
+       FROM (VALUES (8, 4979, '8 cases < minCases 20'), (40, 7, '7 controls < minControls 50'),
+                    (45, 4000, '45 cases < minCases 50'), (3, 4000, 'logistic fit: separation'),
+                    (3, 4000, NULL)) t(c, k, reason)`,
+    );
+    for (const row of r.getRowObjectsJS()) {
+      const want = suppressCountGroup({ n_cases: Number(row.c), n_controls: Number(row.k) }, true);
+      expect(row.shown).toBe(suppressReason(row.reason as string | null, want, true));
     }
     conn.closeSync();
   });

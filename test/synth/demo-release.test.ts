@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlString } from '../../engine/duckdb.js';
 import { DEMO_PHECODE_MAP_DIR, generateBiobank } from '../../synth/index.js';
-import { hasTool, run, sh, tempDir } from './helpers.js';
+import { hasTool, run, SHIPPED_MAPS, sh, tempDir } from './helpers.js';
 import { countPhecodes, lambdaGc, query, readPlinkTable } from './release-check.js';
 
 const tools = ['bcftools', 'tabix', 'bgzip', 'plink2', 'Rscript'].every(hasTool);
@@ -359,6 +359,16 @@ describe.skipIf(!tools)('demo release (independent checks)', () => {
       expect(counts.get(b.phecode12)!.cases, b.key).toBe(b.cases);
       expect(counts.get(b.phecode12)!.single, b.key).toBe(b.singleCodePersons);
       expect(b.singleCodePersons).toBeGreaterThan(0);
+    }
+    // The demo studies use the real maps shipped in data/phecode: they find the same cases.
+    const real = await countPhecodes(
+      rel,
+      join(SHIPPED_MAPS, 'v1.2'),
+      planted.map((b) => b.phecode12),
+    );
+    for (const b of planted) {
+      expect(real.get(b.phecode12)!.cases, `${b.key} (real maps)`).toBe(b.cases);
+      expect(real.get(b.phecode12)!.single, `${b.key} (real maps)`).toBe(b.singleCodePersons);
     }
     const ids = readFileSync(join(rel, 'persons.tsv'), 'utf8')
       .trim()

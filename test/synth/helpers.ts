@@ -1,6 +1,5 @@
 /** Shared helpers for the synthetic-biobank tests: temp folders and external tools. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';

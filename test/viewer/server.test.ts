@@ -156,7 +156,9 @@ describe('JSON API', () => {
       (r: { phecode: string }) => r.phecode === expected.find((e) => e.n_cases === 3)?.phecode,
     );
     expect(three.n_cases).toBe('≤20');
-    expect(JSON.stringify(variant)).not.toMatch(/"n_cases":(1[0-9]|[1-9])[,}]/);
+    expect(three.reason).toBe('≤20 cases < 20'); // the skip reason does not quote the hidden 3
+    expect(JSON.stringify(variant)).not.toMatch(/"n_cases":(20|1[0-9]|[1-9])[,}]/);
+    expect(JSON.stringify(variant)).not.toMatch(/"reason":"(20|1[0-9]|[1-9]) cases/);
 
     const gene = JSON.parse((await raw('/api/gene/PCSK9')).body);
     expect(gene.burden.find((b: { aaf_bin: string }) => b.aaf_bin === 'singleton').n_carriers).toBe('≤20');

@@ -126,6 +126,14 @@ describe('release shapes', () => {
     expect(r.message).toMatch(/field phenotype\.name: release 'shape-no-labs' has no measurements table/);
     expect(r.activities).toEqual(['prepareRun']);
     expect(r.seconds).toBeLessThan(30);
+
+    const chrom = await refused(
+      ldlSpec(releaseId, { studyId: 'shape-no-labs-chrom', gwas: { chromosomes: ['chrZZ'] } }),
+    );
+    expect(chrom.message).toMatch(
+      /field gwas\.chromosomes\.0: chromosome "chrZZ" is not in release 'shape-no-labs' \(it has: /,
+    );
+    expect(chrom.activities).toEqual(['prepareRun']);
   });
 
   it('no extra tables: a genotype-first study without user traits completes; a missing table is named', async () => {
