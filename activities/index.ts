@@ -2,6 +2,7 @@
  * Every activity the worker registers. Workflows import this module's *type* only:
  * `proxyActivities<Activities>(…)`. Each area builds its activities from shared deps.
  */
+import { Context } from '@temporalio/activity';
 import type { EngineConfig } from '../temporal.config.js';
 import { createAnalysisActivities } from './analysis.js';
 import { createBurdenActivities } from './burden.js';
@@ -14,13 +15,23 @@ import { createRefreshActivities } from './refresh.js';
 import { createResultsActivities } from './results.js';
 import { createSelfTestActivities } from './selftest.js';
 import { createStudyActivities } from './study.js';
+import { withRunTimings } from './timings.js';
 
 export interface ActivityDeps {
   config: EngineConfig;
 }
 
+/** The running activity's attempt number (1 outside an activity, e.g. in direct calls). */
+function currentAttempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
+}
+
 export function createActivities({ config }: ActivityDeps) {
-  return withFailureMapping({
+  const acts = withFailureMapping({
     ...createSelfTestActivities(config),
     ...createIngestActivities(config),
     ...createResultsActivities(config),
@@ -32,6 +43,7 @@ export function createActivities({ config }: ActivityDeps) {
     ...createBurdenActivities(config),
     ...createRefreshActivities(config),
   });
+  return withRunTimings(acts, currentAttempt);
 }
 
 export type Activities = ReturnType<typeof createActivities>;

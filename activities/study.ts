@@ -19,12 +19,13 @@ import {
   writeRunResults,
 } from '../engine/results.js';
 import { resolveRelease, specHash } from '../engine/study.js';
-import { checkStudyPrerequisites } from '../phenotype/prerequisites.js';
+import { checkStudyPrerequisites, phecodeMapsUsed } from '../phenotype/prerequisites.js';
 import { writeRunReport } from '../report/index.js';
 import { phenotypeLabel } from '../schemas/phenotype.js';
 import type { StudySpec } from '../schemas/study.js';
 import type { RunContext, StudyResult } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
+import { runTimings } from './timings.js';
 
 export interface PrepareRunResult {
   run: RunContext;
@@ -89,7 +90,7 @@ export function createStudyActivities(config: EngineConfig) {
         release_id: release.releaseId,
         release_fingerprint: release.fingerprint,
         spec_hash: hash,
-        phecode_maps_json: '{}',
+        phecode_maps_json: JSON.stringify(await phecodeMapsUsed(spec, config.dataDir)),
         software_version: await softwareVersion(),
         status: 'running',
         started_at: existing?.started_at ?? new Date().toISOString(),
@@ -213,10 +214,11 @@ export function createStudyActivities(config: EngineConfig) {
         ]);
       }
       await atomicWriteFile(join(run.runDir, 'result.json'), JSON.stringify(result, null, 2));
+      const timings = await runTimings(run.runDir);
       await finishRun(config, run.runId, {
         status: 'completed',
         finished_at: new Date().toISOString(),
-        timings_json: null,
+        timings_json: timings ? JSON.stringify(timings) : null,
       });
     },
 
@@ -248,7 +250,13 @@ export function createStudyActivities(config: EngineConfig) {
         return;
       }
       if (!existing) return;
-      await finishRun(config, run.runId, { status, finished_at: finishedAt, timings_json: null, error });
+      const timings = await runTimings(run.runDir);
+      await finishRun(config, run.runId, {
+        status,
+        finished_at: finishedAt,
+        timings_json: timings ? JSON.stringify(timings) : null,
+        error,
+      });
     },
 
     /**

@@ -121,6 +121,25 @@ export async function checkMapFiles(folder: string, version: PhecodeVersion, fie
   }
 }
 
+/**
+ * What a run records of the maps it uses, without loading them: the folder, each file's sha256
+ * (of the CSV content, as `loadPhecodeMaps` records it) and one sha256 over those, for tables.
+ */
+export async function mapsProvenance(
+  folder: string,
+  version: PhecodeVersion,
+): Promise<{ folder: string; sha256: string; files: { name: string; sha256: string }[] }> {
+  const files: { name: string; sha256: string }[] = [];
+  for (const spec of PHECODE_FILES[version]) {
+    const path = mapFilePath(folder, spec.name);
+    if (path) files.push({ name: spec.name, sha256: await sha256Csv(path) });
+  }
+  const sha256 = createHash('sha256')
+    .update(files.map((f) => `${f.name}\t${f.sha256}\n`).join(''))
+    .digest('hex');
+  return { folder, sha256, files };
+}
+
 /** Names of the temp tables a loaded version lives in (per connection). */
 export function mapTables(version: PhecodeVersion) {
   const v = version === '1.2' ? 'v12' : 'vx';

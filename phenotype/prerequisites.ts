@@ -21,7 +21,7 @@ import { exists } from '../engine/fsutil.js';
 import type { CohortCriterion, PhecodeVersion, PhenotypeSpec } from '../schemas/phenotype.js';
 import type { StudySpec } from '../schemas/study.js';
 import { checkColumn, checkUserTable } from './identifiers.js';
-import { checkMapFiles, resolveMapsDir } from './maps.js';
+import { checkMapFiles, mapsProvenance, resolveMapsDir } from './maps.js';
 import { providedTables, releaseTables } from './release.js';
 
 interface Need {
@@ -62,6 +62,19 @@ export function phecodeVersionsNeeded(spec: StudySpec): Map<PhecodeVersion, stri
       out.set(p.phecodeVersion, `${field}.phecodeVersion`);
   if (runsPhewas(spec) && !out.has(spec.phewas.phecodeVersion))
     out.set(spec.phewas.phecodeVersion, 'phewas.phecodeVersion');
+  return out;
+}
+
+/**
+ * The phecode maps a run uses, by version, as `runs.phecode_maps_json` records them: folder,
+ * one sha256 over the files, and each file's sha256.
+ */
+export async function phecodeMapsUsed(spec: StudySpec, dataDir: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const version of phecodeVersionsNeeded(spec).keys()) {
+    const explicit = spec.phewas.phecodeVersion === version ? spec.phewas.maps : undefined;
+    out[version] = await mapsProvenance(resolveMapsDir(dataDir, version, explicit), version);
+  }
   return out;
 }
 

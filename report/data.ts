@@ -445,7 +445,8 @@ export async function geneResults(
   const phewas = await fromEngine(config, 'phewas_results', [] as PhewasResultRow[], (conn) =>
     selectObjects<PhewasResultRow>(
       conn,
-      `SELECT * FROM phewas_results WHERE predictor_type = 'burden' AND starts_with(predictor, $1 || '/')
+      // Burden predictors are named gene__mask__bin (activities/burden.ts columnName).
+      `SELECT * FROM phewas_results WHERE predictor_type = 'burden' AND starts_with(predictor, $1 || '__')
        ORDER BY run_id, category NULLS LAST, phecode, predictor`,
       [gene],
     ),
@@ -453,10 +454,35 @@ export async function geneResults(
   return { burden, phewas };
 }
 
-/** Does any result know this gene / phecode? (for search) */
+/** A variant of a registered release annotated with the gene. */
+export interface GeneVariant {
+  release_id: string;
+  variant_id: string;
+  rsid: string | null;
+  consequence: string | null;
+  af: number | null;
+}
+
+/** Variants annotated with `gene` in the registered releases (the catalog's `variants` table). */
+export async function variantsInGene(
+  config: EngineConfig,
+  gene: string,
+  limit = 500,
+): Promise<GeneVariant[]> {
+  return fromEngine(config, 'variants', [] as GeneVariant[], (conn) =>
+    selectObjects<GeneVariant>(
+      conn,
+      `SELECT release_id, chrom || ':' || pos || ':' || ref || ':' || alt AS variant_id, rsid, consequence, af
+       FROM variants WHERE gene = $1 ORDER BY release_id, chrom, pos, ref, alt LIMIT ${Math.floor(limit)}`,
+      [gene],
+    ),
+  );
+}
+
+/** Does any result or release know this gene? (for search) */
 export async function knownGene(config: EngineConfig, gene: string): Promise<boolean> {
   const r = await geneResults(config, gene);
-  return r.burden.length > 0 || r.phewas.length > 0;
+  return r.burden.length > 0 || r.phewas.length > 0 || (await variantsInGene(config, gene, 1)).length > 0;
 }
 
 export async function knownPhecode(config: EngineConfig, phecode: string): Promise<boolean> {

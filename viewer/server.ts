@@ -31,6 +31,7 @@ import {
   runTables,
   topHits,
   variantGwasRows,
+  variantsInGene,
 } from '../report/data.js';
 import { assets, esc, fmtNum, fmtP, page, table } from '../report/html.js';
 import { buildRunReportHtml } from '../report/index.js';
@@ -247,7 +248,8 @@ ${table(
 async function genePage(ctx: Context, [gene]: string[]): Promise<Reply> {
   check(gene, GENE, 'gene');
   const { burden, phewas } = await geneResults(ctx.config, gene);
-  if (burden.length === 0 && phewas.length === 0) throw notFound();
+  const variants = await variantsInGene(ctx.config, gene);
+  if (burden.length === 0 && phewas.length === 0 && variants.length === 0) throw notFound();
   const runs = [...new Set([...burden.map((b) => b.run_id), ...phewas.map((p) => p.run_id)])];
   const parts = runs.map(
     (runId) => `<section class="card"><h3>Run <a href="${esc(runLink(runId))}">${esc(runId)}</a></h3>
@@ -258,7 +260,17 @@ ${burdenSection(
   links,
 )}</section>`,
   );
-  const body = `<h1>Gene ${esc(gene)}</h1>${privacyBanner(ctx.suppress)}<h2>Burden results</h2>${parts.join('\n')}`;
+  const variantRows = variants
+    .map(
+      (v) =>
+        `<tr><td>${esc(v.release_id)}</td><td><a href="${esc(links.variant?.(v.variant_id) ?? '#')}">${esc(v.variant_id)}</a></td><td>${esc(v.rsid ?? '')}</td><td>${esc(v.consequence ?? '')}</td><td class="num">${v.af === null ? '' : esc(Number(v.af).toPrecision(3))}</td></tr>`,
+    )
+    .join('');
+  const variantTable = variants.length
+    ? `<table class="gene-variants"><thead><tr><th>release</th><th>variant</th><th>rsid</th><th>consequence</th><th>AF</th></tr></thead><tbody>${variantRows}</tbody></table>`
+    : '<p class="empty">no variants of this gene in the registered releases</p>';
+  const body = `<h1>Gene ${esc(gene)}</h1>${privacyBanner(ctx.suppress)}<h2>Burden results</h2>${parts.join('\n') || '<p class="empty">no burden results for this gene</p>'}
+<h2>Variants in ${esc(gene)} (${variants.length}${variants.length === 500 ? '+' : ''})</h2>${variantTable}`;
   return html(viewerPage(gene, body));
 }
 
@@ -389,9 +401,11 @@ function suppressPhewas<
 async function apiGene(ctx: Context, [gene]: string[]): Promise<Reply> {
   check(gene, GENE, 'gene');
   const { burden, phewas } = await geneResults(ctx.config, gene);
-  if (burden.length === 0 && phewas.length === 0) throw notFound();
+  const variants = await variantsInGene(ctx.config, gene);
+  if (burden.length === 0 && phewas.length === 0 && variants.length === 0) throw notFound();
   return json({
     gene,
+    variants,
     burden: burden.map((b) => ({
       ...b,
       n_carriers: suppressCount(b.n_carriers, ctx.suppress),

@@ -14,7 +14,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { withEngineDb } from '../../engine/duckdb.js';
 import { runIdOf } from '../../engine/study.js';
 import { startOrAttach } from '../../engine/temporal.js';
+import { geneResults, variantsInGene } from '../../report/data.js';
 import type { StudyProgress, StudyResult } from '../../schemas/study-io.js';
+import { search } from '../../viewer/server.js';
 import { makeTestEngine, type TestEngine } from '../helpers/engine.js';
 import { maybeRecordHistory } from '../helpers/history.js';
 import { ingestSyntheticRelease, ldlSpec, lmnaSpec, type StudyFixture } from '../helpers/study-fixture.js';
@@ -277,6 +279,43 @@ describe('genotypeFirstStudy', () => {
     expect(
       await count('SELECT count(*) FROM phewas_results WHERE run_id = $1', [workflowId]),
     ).toBeGreaterThan(10);
+  });
+
+  it('records its phecode maps (sha256 per file) and per-phase timings, and the viewer finds its gene', async () => {
+    const spec = lmnaSpec(release.releaseId);
+    const workflowId = await runIdOf(engine.config, spec);
+    const [run] = await rows<{ phecode_maps_json: string; timings_json: string | null }>(
+      'SELECT CAST(phecode_maps_json AS VARCHAR) AS phecode_maps_json, CAST(timings_json AS VARCHAR) AS timings_json FROM runs WHERE run_id = $1',
+      [workflowId],
+    );
+    const maps = JSON.parse(run.phecode_maps_json) as Record<
+      string,
+      { folder: string; sha256: string; files: { name: string; sha256: string }[] }
+    >;
+    expect(Object.keys(maps)).toEqual(['X']);
+    expect(maps.X.folder).toBe(spec.phewas.maps);
+    expect(maps.X.files.map((f) => f.name)).toContain('phecodeX_R_map.csv');
+    const { createHash } = await import('node:crypto');
+    const { readFile } = await import('node:fs/promises');
+    const mapFile = join(spec.phewas.maps as string, 'phecodeX_R_map.csv');
+    expect(maps.X.files.find((f) => f.name === 'phecodeX_R_map.csv')?.sha256).toBe(
+      createHash('sha256')
+        .update(await readFile(mapFile))
+        .digest('hex'),
+    );
+    const timings = JSON.parse(run.timings_json as string) as {
+      phases: Record<string, { ms: number; n: number }>;
+      wallMs: number;
+    };
+    for (const phase of ['materializeAnalysis', 'buildBurden', 'buildRunPhenome'])
+      expect(timings.phases[phase]?.n, phase).toBeGreaterThanOrEqual(1);
+    expect(timings.wallMs).toBeGreaterThan(0);
+
+    const hits = await search(engine.config, 'LMNA');
+    expect(hits).toEqual([expect.objectContaining({ type: 'gene', id: 'LMNA' })]);
+    const gene = await geneResults(engine.config, 'LMNA');
+    expect(gene.phewas.filter((p) => p.run_id === workflowId).length).toBeGreaterThan(10);
+    expect((await variantsInGene(engine.config, 'LMNA')).length).toBeGreaterThan(0);
   });
 });
 
