@@ -229,6 +229,30 @@ export function bonferroniNlp(nTested: number): number {
   return -Math.log10(0.05 / Math.max(1, nTested));
 }
 
+/**
+ * Labels for the most significant points that never overlap: points are taken by −log10 p,
+ * and a point whose label would land on one already placed (within `dx` of the x range and
+ * `dy` of the y range: about a label's width and height at the report's plot size) joins that
+ * label instead (`425, 425.1`, at most three codes, then `+k`). At most `top` labels.
+ */
+export function placeLabels<P extends { x: number; nlp: number; label: string }>(
+  points: P[],
+  o: { nX: number; maxY: number; top: number; dx?: number; dy?: number },
+): P[] {
+  const dx = (o.dx ?? 0.06) * Math.max(1, o.nX);
+  const dy = (o.dy ?? 0.07) * Math.max(1, o.maxY);
+  const placed: { point: P; codes: string[] }[] = [];
+  for (const p of [...points].sort((a, b) => b.nlp - a.nlp || a.x - b.x)) {
+    const near = placed.find((l) => Math.abs(l.point.x - p.x) < dx && Math.abs(l.point.nlp - p.nlp) < dy);
+    if (near) near.codes.push(p.label);
+    else if (placed.length < o.top) placed.push({ point: p, codes: [p.label] });
+  }
+  return placed.map(({ point, codes }) => ({
+    ...point,
+    label: codes.length <= 3 ? codes.join(', ') : `${codes.slice(0, 3).join(', ')} +${codes.length - 3}`,
+  }));
+}
+
 export interface PhewasOptions {
   suppress: Suppression;
   /** Link points to the phecode page (viewer): prefix + phecode. */
@@ -286,10 +310,10 @@ export function phewasSpec(rows: PhewasResultRow[], options: PhewasOptions): Veg
   });
   const maxNlp = Math.max(line, ...points.map((p) => p.nlp));
   const y = nlpScale(maxNlp, height, line + 1);
-  const labels = [...points]
-    .filter((p) => p.nlp >= line)
-    .sort((a, b) => b.nlp - a.nlp)
-    .slice(0, options.labelTop ?? 5);
+  const labels = placeLabels(
+    points.filter((p) => p.nlp >= line),
+    { nX: phecodes.length, maxY: maxNlp, top: options.labelTop ?? 5 },
+  );
   const x = {
     field: 'x',
     type: 'quantitative',
