@@ -16,7 +16,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { ZodError } from 'zod';
 import { openTable, requireColumn } from '../ingest/ehr/table.js';
 import type { ScoreColumn } from '../ingest/vcf/header.js';
-import { scoreColumns } from '../ingest/vcf/header.js';
+import { normalizeAssembly, scoreColumns } from '../ingest/vcf/header.js';
 import {
   GENOTYPE_ROW_GROUP,
   genotypeCompressionSql,
@@ -31,6 +31,7 @@ import {
   CATALOG_VARIANTS_DDL,
   missingTokens,
   RELEASES_DDL,
+  RELEASES_MIGRATIONS,
   type ReleaseManifest,
   releaseManifestSchema,
 } from '../schemas/release.js';
@@ -168,11 +169,14 @@ export interface RegisteredRelease {
   n_rejects: number;
   n_unknown_codes: number;
   created_at: string;
+  /** GRCh37 or GRCh38, from the manifest or the VCF headers; null when neither says. */
+  assembly: string | null;
 }
 
 /** Create the catalog tables if absent. */
 export async function ensureCatalog(conn: DuckDBConnection): Promise<void> {
   await conn.run(RELEASES_DDL);
+  for (const m of RELEASES_MIGRATIONS) await conn.run(m);
   await conn.run(CATALOG_VARIANTS_DDL);
 }
 
@@ -201,6 +205,18 @@ export async function findRelease(
   releaseId: string,
 ): Promise<RegisteredRelease | null> {
   return (await listReleases(config)).find((r) => r.release_id === releaseId) ?? null;
+}
+
+/** The genome assembly recorded for one registration of a release, or null. */
+export async function releaseAssemblyOf(
+  config: EngineConfig,
+  releaseId: string,
+  fingerprint: string,
+): Promise<string | null> {
+  const r = (await listReleases(config)).find(
+    (x) => x.release_id === releaseId && x.fingerprint === fingerprint,
+  );
+  return r?.assembly ?? null;
 }
 
 // --- Plan ---
@@ -234,9 +250,44 @@ export interface ReleasePlan {
   alreadyRegistered: boolean;
   /** The EHR tables the manifest provides (absent in plans recorded before this field existed). */
   provided?: ProvidedTables;
+  /** GRCh37/GRCh38 (manifest or VCF headers), null when unknown. */
+  assembly?: string | null;
   nSamples: number;
   scores: ScoreColumn[];
   shards: ShardTask[];
+}
+
+/**
+ * The release's genome assembly: the manifest's `assembly` if given, else what the VCF headers
+ * name; every VCF that names one must agree, and so must the manifest. Null when nobody says.
+ */
+function releaseAssembly(
+  loaded: LoadedManifest,
+  headers: { rel: string; header: { assembly: string | null } }[],
+): string | null {
+  const named = headers.filter((h) => h.header.assembly !== null);
+  for (const h of named.slice(1))
+    if (h.header.assembly !== named[0].header.assembly)
+      throw new InputError(
+        `the VCFs disagree on the genome assembly: ${named[0].rel} is ${named[0].header.assembly}, ${h.rel} is ${h.header.assembly}`,
+        { file: h.rel, field: '##reference' },
+      );
+  const fromHeaders = named[0]?.header.assembly ?? null;
+  const given = loaded.manifest.assembly;
+  if (given === undefined) return fromHeaders;
+  const norm = normalizeAssembly(given);
+  if (!norm)
+    throw new InputError(`unknown genome assembly ${JSON.stringify(given)} (expected GRCh37 or GRCh38)`, {
+      file: loaded.manifestPath,
+      field: 'assembly',
+    });
+  if (fromHeaders && fromHeaders !== norm)
+    throw new InputError(
+      `the manifest says ${norm} but ${named[0].rel} names ${fromHeaders} in its header`,
+      { file: loaded.manifestPath, field: 'assembly' },
+      'fix the manifest or the VCF header; the assembly decides positions in every export',
+    );
+  return norm;
 }
 
 /**
@@ -283,6 +334,7 @@ export async function planRelease(
         { file: h.rel, line: h.header.chromLine, field: i >= 0 ? other[i] : '#CHROM' },
       );
   }
+  const assembly = releaseAssembly(loaded, headers);
   // Every VCF sample must be a person.
   const personIds = await withCompute(config, async (conn) => {
     const pt = manifest.persons;
@@ -335,6 +387,7 @@ export async function planRelease(
     nSamples: samples.length,
     scores: scoreList,
     shards,
+    assembly,
   };
   await atomicWriteFile(join(staging, 'plan.json'), JSON.stringify(plan, null, 1));
   await atomicWriteFile(join(staging, 'samples.json'), JSON.stringify(samples));
@@ -467,6 +520,7 @@ export async function finalizeRelease(
       manifest: plan.manifestPath,
       nVariants,
       provided: plan.provided,
+      assembly: plan.assembly ?? null,
     }),
   );
   await rm(plan.finalDir, { recursive: true, force: true });
@@ -504,7 +558,8 @@ async function registerRelease(
       await conn.run('DELETE FROM releases WHERE release_id = $1', [plan.releaseId]);
       await conn.run(
         `INSERT INTO releases (release_id, fingerprint, manifest_path, data_path, n_samples, n_variants, n_persons,
-           n_conditions, n_measurements, n_rejects, n_unknown_codes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+           n_conditions, n_measurements, n_rejects, n_unknown_codes, assembly)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
         [
           plan.releaseId,
           plan.fingerprint,
@@ -517,6 +572,7 @@ async function registerRelease(
           input.ehr.nMeasurements,
           input.ehr.nRejects,
           input.ehr.nUnknownCodes,
+          plan.assembly ?? null,
         ],
       );
       await conn.run('COMMIT');

@@ -29,6 +29,7 @@ import { stringify } from 'yaml';
 import { sqlString, withCompute, withEngineDb } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { type Suppression, smallCellMax } from '../engine/privacy.js';
+import { releaseAssemblyOf } from '../engine/release.js';
 import { gwasGlob, gwasReadSql, readRunResults, softwareVersion } from '../engine/results.js';
 import type { GwasPhenotypeRow } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
@@ -194,10 +195,14 @@ export async function exportGwasSsf(config: EngineConfig, options: GwasSsfOption
   const run = await requireRun(config, options.runId);
   const phenotypes = await selectPhenotypes(config, run.run_id, options.phenotype);
   const hints = specHints(await studySpecJson(config, run.study_id));
-  const assembly = options.genomeAssembly ?? hints.genomeAssembly;
+  // --assembly overrides; otherwise the release's (manifest or VCF header), then the spec's.
+  const assembly =
+    options.genomeAssembly ??
+    (await releaseAssemblyOf(config, run.release_id, run.release_fingerprint)) ??
+    hints.genomeAssembly;
   if (!assembly)
     throw new InputError(
-      'the genome assembly of this run is not recorded',
+      'the genome assembly of this run is not recorded (neither its release manifest nor its VCF headers name one)',
       { field: '--assembly' },
       'pass --assembly GRCh38 (or GRCh37)',
     );

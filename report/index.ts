@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { InputError } from '../engine/errors.js';
 import { atomicWriteFile } from '../engine/fsutil.js';
 import type { Suppression } from '../engine/privacy.js';
+import { releaseAssemblyOf } from '../engine/release.js';
 import { runDir } from '../engine/results.js';
 import { requireRun } from '../export/common.js';
 import type { RunRow } from '../schemas/results.js';
@@ -119,7 +120,7 @@ export async function buildRunReportHtml(
     '<h2 id="qc">QC summary</h2>',
     qcTable(tables.qc, suppress),
     '<h2 id="provenance">Provenance</h2>',
-    provenance(run, tables.spec),
+    provenance(run, tables.spec, await releaseAssemblyOf(config, run.release_id, run.release_fingerprint)),
     `<p class="note">Report built by biobank-engine ${esc(run.software_version)}; plots drawn with Vega-Lite.</p>`,
   );
   const html = page({

@@ -280,7 +280,7 @@ function prettyJson(text: string | null): string {
 }
 
 /** Run provenance: spec, release, phecode maps with sha256, software, workflow, timings. */
-export function provenance(run: RunRow, spec: unknown): string {
+export function provenance(run: RunRow, spec: unknown, assembly: string | null = null): string {
   let maps: [string, string][] = [];
   try {
     const parsed = JSON.parse(run.phecode_maps_json) as Record<string, { sha256?: string }>;
@@ -294,6 +294,7 @@ export function provenance(run: RunRow, spec: unknown): string {
     ['status', run.status + (run.error ? ` (${run.error})` : '')],
     ['release', run.release_id],
     ['release fingerprint', run.release_fingerprint],
+    ['genome assembly', assembly ?? 'not recorded'],
     ['spec sha256', run.spec_hash],
     ['software version', run.software_version],
     ['started', run.started_at],

@@ -81,6 +81,12 @@ export const releaseManifestSchema = z
     conditions: conditionsTableSchema.optional(),
     measurements: measurementsTableSchema.optional(),
     tables: z.array(extraTableSchema).default([]),
+    /**
+     * The genome assembly of the genotypes (GRCh37 or GRCh38; hg19/hg38/b37 are understood).
+     * Optional when the VCF headers name it (`##reference`, `##contig=<…,assembly=…>`); when
+     * both do, they must agree.
+     */
+    assembly: z.string().min(1).max(64).optional(),
   })
   .superRefine((m, ctx) => {
     const seen = new Set<string>();
@@ -114,7 +120,11 @@ export const RELEASES_DDL = `CREATE TABLE IF NOT EXISTS releases (
   data_path VARCHAR NOT NULL,
   n_samples BIGINT, n_variants BIGINT, n_persons BIGINT, n_conditions BIGINT, n_measurements BIGINT,
   n_rejects BIGINT, n_unknown_codes BIGINT,
-  created_at TIMESTAMP DEFAULT current_timestamp)`;
+  created_at TIMESTAMP DEFAULT current_timestamp,
+  assembly VARCHAR)`;
+
+/** Columns added to `releases` since its first version, for catalogs made by older engines. */
+export const RELEASES_MIGRATIONS = ['ALTER TABLE releases ADD COLUMN IF NOT EXISTS assembly VARCHAR'];
 
 /** Catalog `variants` table: the queryable core of every release's variants.parquet. */
 export const CATALOG_VARIANTS_DDL = `CREATE TABLE IF NOT EXISTS variants (

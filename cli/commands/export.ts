@@ -28,7 +28,8 @@ Options:
   --run ID           the run to export (see: biobank query "SELECT run_id, study_id, status FROM runs")
   --out DIR          the folder to create
   --phenotype P      gwas-ssf, pheweb: only this GWAS phenotype (default: all of the run's)
-  --assembly A       gwas-ssf: genome assembly, e.g. GRCh38 (required unless the study spec names it)
+  --assembly A       gwas-ssf: override the genome assembly recorded for the run's release
+                     (from its manifest or VCF headers), e.g. GRCh38
   --genotyping-technology T
                      gwas-ssf: e.g. "Whole genome sequencing" (default "Genome-wide genotyping array")
   --gzip             gwas-ssf, pheweb: write .tsv.gz

@@ -27,6 +27,8 @@ export interface VcfHeader {
   chromLine: number;
   /** Number of header lines (all lines starting with '#'). */
   headerLines: number;
+  /** GRCh37/GRCh38 from `##reference` or `##contig=<…,assembly=…>`, null when the header names none. */
+  assembly: string | null;
 }
 
 const FIXED = ['#CHROM', 'POS', 'ID', 'REF', 'ALT', 'QUAL', 'FILTER', 'INFO'];
@@ -69,6 +71,7 @@ function parseStructured(body: string): Record<string, string> {
  * @param file file name for error messages
  */
 export function parseVcfHeader(lines: string[], file: string): VcfHeader {
+  const assemblies = new Set<string>();
   const info = new Map<string, InfoDef>();
   const format = new Set<string>();
   if (lines.length === 0 || !lines[0].startsWith('##fileformat=VCF')) {
@@ -95,6 +98,13 @@ export function parseVcfHeader(lines: string[], file: string): VcfHeader {
           description: kv.Description ?? '',
         });
       else format.add(kv.ID);
+    } else if (line.startsWith('##reference=')) {
+      const a = normalizeAssembly(line.slice('##reference='.length));
+      if (a) assemblies.add(a);
+    } else if (line.startsWith('##contig=<')) {
+      const kv = parseStructured(line.slice(10, line.lastIndexOf('>')));
+      const a = kv.assembly ? normalizeAssembly(kv.assembly) : undefined;
+      if (a) assemblies.add(a);
     } else if (line.startsWith('#CHROM')) {
       chrom = line.split('\t');
       chromLine = i + 1;
@@ -128,7 +138,34 @@ export function parseVcfHeader(lines: string[], file: string): VcfHeader {
     if (!m) throw new InputError('CSQ header lacks "Format: …"', { file, field: 'INFO/CSQ' });
     csqFields = m[1].trim().split('|');
   }
-  return { samples, info, format, csqFields, hasAnn: info.has('ANN'), chromLine, headerLines: lines.length };
+  if (assemblies.size > 1)
+    throw new InputError(`the header names two genome assemblies: ${[...assemblies].join(' and ')}`, {
+      file,
+      field: '##reference/##contig assembly',
+    });
+  return {
+    samples,
+    info,
+    format,
+    csqFields,
+    hasAnn: info.has('ANN'),
+    chromLine,
+    headerLines: lines.length,
+    assembly: [...assemblies][0] ?? null,
+  };
+}
+
+/**
+ * The genome assembly a name refers to, as GRCh37 or GRCh38, or undefined when it names neither.
+ * Recognises the names in `##reference` (a FASTA path or URL such as
+ * `Homo_sapiens_assembly38.fasta`, `hs37d5.fa.gz`, `GRCh38_full_analysis_set…`, `file:///…/hg19.fa`)
+ * and in `##contig=<…,assembly=…>` (`GRCh38`, `hg38`, `b37`, `GRCh37.p13`, `NCBI37`).
+ */
+export function normalizeAssembly(name: string): 'GRCh37' | 'GRCh38' | undefined {
+  const s = name.toLowerCase();
+  if (/grch38|hg38|assembly38|\bb38\b|ncbi38|hs38/.test(s)) return 'GRCh38';
+  if (/grch37|hg19|assembly19|human_g1k_v37|\bb37\b|ncbi37|hs37|\bv37\b/.test(s)) return 'GRCh37';
+  return undefined;
 }
 
 /** INFO ids that clash with computed variant columns or are bookkeeping, not scores. */

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withEngineDb } from '../../engine/duckdb.js';
 import { runIdOf } from '../../engine/study.js';
 import { startOrAttach } from '../../engine/temporal.js';
+import { exportGwasSsf } from '../../export/gwas-ssf.js';
 import { type StudySpec, studySpecSchema } from '../../schemas/study.js';
 import type { StudyResult } from '../../schemas/study-io.js';
 import { generateBiobank } from '../../synth/index.js';
@@ -119,6 +120,15 @@ describe('release shapes', () => {
     const result = await run(ldlSpec(releaseId, { studyId: 'shape-no-labs' }));
     expect(result.gwas!.nTested).toBeGreaterThan(100);
     expect(result.gwas!.leadLoci.length).toBeGreaterThan(0);
+    // The synthetic VCF header names GRCh38: the GWAS-SSF export takes it from the release.
+    const out = join(engine.dataDir, 'ssf-no-labs');
+    await exportGwasSsf(engine.config, { runId: result.runId, out });
+    const meta = await readFile(join(out, `${result.runId}_LDL.tsv-meta.yaml`), 'utf8').catch(async () => {
+      const { readdir } = await import('node:fs/promises');
+      const yaml = (await readdir(out)).find((f) => f.endsWith('.yaml')) as string;
+      return readFile(join(out, yaml), 'utf8');
+    });
+    expect(meta).toMatch(/genome_assembly: GRCh38/);
 
     const r = await refused(
       ldlSpec(releaseId, { studyId: 'shape-no-labs-meas', phenotype: { type: 'measurement', name: 'LDL' } }),
