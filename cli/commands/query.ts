@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import { withEngineDb } from '../../engine/duckdb.js';
+import { InputError } from '../../engine/errors.js';
+import { runUserSql } from '../../engine/sql-sandbox.js';
 import { loadConfig } from '../../temporal.config.js';
 import { parse } from '../args.js';
 import { CliError, type Command, EXIT } from '../command.js';
@@ -14,7 +16,9 @@ export const queryCommand: Command = {
 Usage: biobank query "<SQL>" [--format table|tsv|csv|json] [--max-rows N]
 
 Opens the engine database (BIOBANK_DB, default <dataDir>/engine.duckdb) READ-ONLY and prints
-the result. Any DuckDB SQL works, including read_parquet() over the release folders.
+the result. Read statements only (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE), decided by
+DuckDB's parser; anything else is refused with exit code 2. Files can be read only inside the
+data folder (read_parquet() over the release folders works); no extension is installed or loaded.
 
 Options:
   --format F     table (default), tsv, csv or json
@@ -48,11 +52,12 @@ Options:
     const { columns, rows } = await withEngineDb(
       config,
       async (conn) => {
-        const reader = await conn.runAndReadAll(positionals[0]);
+        const reader = await runUserSql(conn, config, positionals[0]);
         return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Row[] };
       },
       { readOnly: true, lockTimeoutMs: 30_000 },
     ).catch((err: Error) => {
+      if (err instanceof InputError) throw err;
       throw new CliError(err.message.split('\n')[0], EXIT.failed);
     });
     const shown = format === 'table' && maxRows > 0 ? rows.slice(0, maxRows) : rows;

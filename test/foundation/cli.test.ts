@@ -88,10 +88,12 @@ describe('biobank CLI', () => {
     ]);
   });
 
-  it('opens the database read-only: writes fail with one readable line and exit 1', async () => {
+  it('opens the database read-only: writes are refused with one readable line and exit 2 (issue 18)', async () => {
     const r = await biobank(['query', 'DELETE FROM hits']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^error: .*read-only/im);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /^error: .*DELETE statements are not allowed: biobank query runs read statements only/im,
+    );
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     const count = await biobank(['query', 'SELECT count(*) AS n FROM hits', '--format', 'json']);
     expect(JSON.parse(count.stdout)).toEqual([{ n: '2' }]);
