@@ -32,6 +32,7 @@ import {
 } from '@duckdb/node-api';
 import { Context } from '@temporalio/activity';
 import { blobItems, sqlString, withCompute } from '../engine/duckdb.js';
+import { InputError } from '../engine/errors.js';
 import { atomicProduce, atomicWriteFile, exists, sha256File } from '../engine/fsutil.js';
 import { countPackedGt, decodeDs, PackedCalls, packedGtBytes, packedMask } from '../engine/genotypes.js';
 import { runInThread, sourceModule } from '../engine/thread.js';
@@ -505,6 +506,43 @@ export async function computeGwasShard(
   });
 }
 
+/** "3,832 collinear, 12 monomorphic": counts by status, largest first. */
+export function describeStatusCounts(counts: Record<string, number>): string {
+  const parts = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([status, n]) => `${n.toLocaleString('en-US')} ${status}`);
+  return parts.length > 0 ? parts.join(', ') : 'none';
+}
+
+/**
+ * A GWAS in which no variant gave a result (no `ok` row for any trait) cannot succeed on a retry:
+ * bad input, with the QC and status counts that say why.
+ */
+function noResults(qc: QcCounts, statusCounts: Record<string, number>): InputError {
+  const removed = [
+    ['missingness', qc.removedMissing],
+    ['MAC', qc.removedMac],
+    ['MAF', qc.removedMaf],
+    ['HWE', qc.removedHwe],
+  ]
+    .filter(([, n]) => (n as number) > 0)
+    .map(([what, n]) => `${(n as number).toLocaleString('en-US')} by ${what}`);
+  const hint =
+    qc.nTested === 0
+      ? 'every variant was removed by QC: check gwas.minMac, minMaf, maxMissing and hweP against the cohort size'
+      : (statusCounts.collinear ?? 0) > 0
+        ? 'collinear: the covariates are (nearly) dependent, e.g. a categorical covariate with very many levels or a column that repeats another; check the covariates'
+        : 'check the cohort (cases and controls) and the covariates';
+  return new InputError(
+    `no variant produced a GWAS result: ${qc.nInput.toLocaleString('en-US')} variants in the shards, ` +
+      `${removed.length > 0 ? `QC removed ${removed.join(', ')}; ` : ''}` +
+      `${qc.nTested.toLocaleString('en-US')} tested, by status: ${describeStatusCounts(statusCounts)}`,
+    { field: 'gwas' },
+    hint,
+  );
+}
+
 export function createGwasActivities(config: EngineConfig) {
   return {
     /**
@@ -602,6 +640,23 @@ export function createGwasActivities(config: EngineConfig) {
       }
       const glob = join(dir, '*.parquet');
       return withCompute(config, async (conn) => {
+        // Rows per trait and status: every summary says why variants gave no result.
+        const byStatus =
+          records.length === 0
+            ? []
+            : (
+                await conn.runAndReadAll(
+                  `SELECT trait::INTEGER AS trait, status, count(*)::BIGINT AS n
+                   FROM read_parquet(${sqlString(glob)}) GROUP BY ALL ORDER BY ALL`,
+                )
+              ).getRows();
+        const statusOf = (k: number): Record<string, number> => {
+          const out: Record<string, number> = {};
+          for (const [t, status, n] of byStatus) if (Number(t) === k) out[String(status)] = Number(n);
+          return out;
+        };
+        const statusCounts = statusOf(0);
+        if (!byStatus.some(([, status]) => status === 'ok')) throw noResults(qc, statusCounts);
         // λGC per trait from the middle p-values (median χ²), sorted by DuckDB.
         const middle = await conn.runAndReadAll(
           `WITH r AS (
@@ -616,7 +671,7 @@ export function createGwasActivities(config: EngineConfig) {
         const lambdaGc = lambdaOf(0);
         const perTrait =
           traits && traits.length > 1
-            ? traits.map((phenotype, k) => ({ phenotype, lambdaGc: lambdaOf(k) }))
+            ? traits.map((phenotype, k) => ({ phenotype, lambdaGc: lambdaOf(k), statusCounts: statusOf(k) }))
             : undefined;
         // Lead loci (and the PheWAS after them) follow the main trait.
         const sig = await conn.runAndReadAll(
@@ -662,6 +717,7 @@ export function createGwasActivities(config: EngineConfig) {
         return {
           resultsGlob: glob,
           nTested: qc.nTested,
+          statusCounts,
           lambdaGc,
           ...(perTrait ? { traits: perTrait } : {}),
           leadLoci: loci,

@@ -5,6 +5,7 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
 import { sqlString, withCompute } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, canonicalJson, exists } from '../engine/fsutil.js';
 import {
@@ -31,6 +32,15 @@ export interface PrepareRunResult {
   run: RunContext;
   /** The stored result when this study already completed on this release: nothing to redo. */
   completed: StudyResult | null;
+}
+
+/** The Temporal run id of the workflow execution this activity serves (null outside one). */
+function currentWorkflowRunId(): string | null {
+  try {
+    return Context.current().info.workflowExecution?.runId ?? null;
+  } catch {
+    return null;
+  }
 }
 
 function mainPhenotypeLabel(spec: StudySpec): string {
@@ -93,11 +103,16 @@ export function createStudyActivities(config: EngineConfig) {
         phecode_maps_json: JSON.stringify(await phecodeMapsUsed(spec, config.dataDir)),
         software_version: await softwareVersion(),
         status: 'running',
-        started_at: existing?.started_at ?? new Date().toISOString(),
+        // A retry of the same execution keeps its start; a new attempt starts anew.
+        started_at:
+          existing?.status === 'running' && existing.workflow_run_id === currentWorkflowRunId()
+            ? existing.started_at
+            : new Date().toISOString(),
         finished_at: null,
         timings_json: null,
         workflow_id: input.workflowId,
-        workflow_run_id: null,
+        // Each attempt of a re-run (after a failure, a cancel or a terminate) is its own execution.
+        workflow_run_id: currentWorkflowRunId(),
         error: null,
       });
       return { run, completed: null };

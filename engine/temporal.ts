@@ -166,7 +166,9 @@ export async function startOrAttach<A extends unknown[]>(
       workflowId: options.workflowId,
       taskQueue: options.taskQueue,
       args: options.args,
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      // A completed run attaches (the start is refused as a duplicate); a failed, cancelled,
+      // terminated or timed-out one may start again under the same id, as a new attempt.
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
     return { handle, started: true };

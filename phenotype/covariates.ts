@@ -14,6 +14,7 @@
  *    (counted in `nDroppedMissing`);
  * 2. categorical columns (text, boolean, and `sex`) are one-hot encoded against a reference
  *    level, the most frequent one (ties: alphabetical); columns are named `<covariate>=<level>`;
+ *    more than `MAX_COVARIATE_LEVELS` levels is an `InputError`;
  * 3. constant columns are dropped and reported;
  * 4. collinearity: a pair with |Pearson r| > maxCorrelation (PLINK2 default 0.999), a singular
  *    correlation matrix, or a variance inflation factor VIF_j = [R⁻¹]_jj > maxVif (PLINK2
@@ -51,6 +52,13 @@ export interface CovariateResult {
   maxAbsCorrelation: number;
   maxVif: number;
 }
+
+/**
+ * Most levels a categorical covariate may have (its reference level included): each level
+ * beyond the first is a design column, and hundreds of them (typically a numeric column read
+ * as text) leave every variant collinear. More is an `InputError` naming the covariate.
+ */
+export const MAX_COVARIATE_LEVELS = 50;
 
 interface RawColumn {
   name: string;
@@ -218,6 +226,19 @@ export async function buildCovariates(
       const levels = [...freq.keys()].sort(
         (a, b) => (freq.get(b) as number) - (freq.get(a) as number) || (a < b ? -1 : 1),
       );
+      if (levels.length > MAX_COVARIATE_LEVELS) {
+        const numbers = levels.filter((l) => /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(l)).length;
+        throw new InputError(
+          `categorical covariate ${c.name} has ${levels.length} levels among ${n} persons (at most ${MAX_COVARIATE_LEVELS}: each level is a design column); e.g. ${levels
+            .slice(0, 5)
+            .map((l) => JSON.stringify(l))
+            .join(', ')}${numbers > levels.length / 2 ? `; ${numbers} of the levels are numbers, so the column was probably meant to be numeric` : ''}`,
+          { file: input.specFile, field: `covariates[${input.covariates.indexOf(c.name)}]` },
+          numbers > levels.length / 2
+            ? "fix the column's non-numeric values in the release (or declare it with the manifest's \"types\") and ingest it again"
+            : 'group the levels into fewer categories in the table, or leave the covariate out',
+        );
+      }
       oneHot.push({ covariate: c.name, reference: levels[0], levels });
       for (const level of levels.slice(1)) {
         names.push(`${c.name}=${level}`);

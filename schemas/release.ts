@@ -65,6 +65,12 @@ export const extraTableSchema = z.strictObject({
   /** Table name: becomes `tables/<name>.parquet`. */
   name: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,62}$/, 'must be a letter then letters, digits or _'),
   ...baseTable,
+  /**
+   * Column types, when the rule of `ingest/ehr/ehr.ts` (numeric when ≥ 99 % of the present
+   * values are numbers) should not decide: `"number"` (every present value must be a number) or
+   * `"text"` (kept as written, e.g. codes that are mostly digits).
+   */
+  types: z.record(columnName, z.enum(['number', 'text'])).optional(),
 });
 
 export const releaseManifestSchema = z

@@ -61,7 +61,19 @@ const runId = () => col(z.string().regex(RUN_ID_PATTERN, 'must be <studyId>-<16 
 // --- Enumerations ---
 
 export const STUDY_KINDS = ['phenotype-first', 'genotype-first'] as const;
-export const RUN_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
+/**
+ * A run's state. `terminated` and `timed_out` come from Temporal when a workflow was ended from
+ * outside (by hand, or by a Temporal limit): the catalog is reconciled with Temporal
+ * (engine/reconcile.ts) so a closed workflow never stays `running`.
+ */
+export const RUN_STATUSES = [
+  'running',
+  'completed',
+  'failed',
+  'cancelled',
+  'terminated',
+  'timed_out',
+] as const;
 /** Which test produced a GWAS row: linear t test; logistic score, Wald or Firth. */
 export const GWAS_TESTS = ['linear', 'score', 'wald', 'firth'] as const;
 /** Tests a PheWAS or burden row may come from (NULL when the phecode was not tested). */

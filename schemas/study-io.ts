@@ -90,10 +90,15 @@ export interface GwasSummary {
   /** Glob of the merged result Parquet partitions. */
   resultsGlob: string;
   nTested: number;
+  /**
+   * Result rows of the main phenotype by status (`ok`, `collinear`, …; stats/status.ts). Absent
+   * in results recorded before this field existed.
+   */
+  statusCounts?: Record<string, number>;
   /** λGC of the main phenotype (the first trait). */
   lambdaGc: number | null;
-  /** With several traits in one pass: λGC per trait label, the main phenotype first. */
-  traits?: { phenotype: string; lambdaGc: number | null }[];
+  /** With several traits in one pass: λGC and result rows by status per trait label, the main phenotype first. */
+  traits?: { phenotype: string; lambdaGc: number | null; statusCounts?: Record<string, number> }[];
   leadLoci: LeadLocus[];
   qc: QcCounts;
 }

@@ -1,4 +1,5 @@
 import { type Client, WorkflowFailedError } from '@temporalio/client';
+import { reconcileRuns } from '../../engine/reconcile.js';
 import { ensureServices, watchForWorker } from '../../engine/services.js';
 import { readStudySpec, runIdOf } from '../../engine/study.js';
 import { connectClient, isServerReachable, startOrAttach } from '../../engine/temporal.js';
@@ -71,6 +72,8 @@ Options:
     const services = values.local ? await ensureServices(config) : undefined;
     const client = services?.client ?? (await clientOrHint());
     try {
+      // A run left `running` by a workflow ended from outside is recorded as such first.
+      await reconcileRuns(config, client, [workflowId]);
       const { handle, started } = await startOrAttach(client, workflowTypeFor(spec), {
         workflowId,
         taskQueue: config.temporal.taskQueue,
@@ -141,6 +144,10 @@ done/total and the current activity. With --watch, refreshes until the study end
     if (positionals.length !== 1) throw new CliError('expected one workflow id', EXIT.usage);
     const client = await clientOrHint();
     try {
+      for (const r of await reconcileRuns(loadConfig(), client))
+        console.error(
+          `catalog: run ${r.runId} recorded as ${r.status} (its workflow was ended outside the engine)`,
+        );
       const handle = client.workflow.getHandle(positionals[0]);
       const desc = await handle.describe().catch(() => {
         throw new CliError(

@@ -428,7 +428,16 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
 
   const tables: Record<string, number> = {};
   for (const t of manifest.tables)
-    tables[t.name] = await ingestExtraTable(conn, t, baseDir, outDir, births, errors, tick);
+    tables[t.name] = await ingestExtraTable(
+      conn,
+      t,
+      baseDir,
+      outDir,
+      births,
+      errors,
+      tick,
+      input.quarantine,
+    );
 
   await writeTable(
     conn,
@@ -459,9 +468,38 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
 }
 
 /**
+ * A user column is numeric when at least this share of its present (non-missing) values are
+ * numbers. Its other values are bad values: without `--quarantine` the ingest fails naming the
+ * first one (file, line, column) and how many there are; with it, their rows go to
+ * `rejects.parquet`. Below the share the column is text, kept as written. The manifest's
+ * `types` overrides the rule per column. See docs/ARCHITECTURE.md (Release layout).
+ */
+export const NUMERIC_COLUMN_MIN_SHARE = 0.99;
+
+/** A decimal number as written in a table: sign, digits, optional fraction and exponent. */
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function isNumber(v: string): boolean {
+  return NUMBER.test(v) && Number.isFinite(Number(v));
+}
+
+/** What the first pass saw in one column. */
+interface ColumnTally {
+  present: number;
+  numbers: number;
+  /** First value that is not a number, and its line. */
+  firstOther: { line: number; value: string } | null;
+}
+
+/** Share of a count, for messages: "2,318 of 2,319 (99.96 %)". */
+function ofPresent(n: number, present: number): string {
+  return `${n.toLocaleString('en-US')} of ${present.toLocaleString('en-US')} present values (${((100 * n) / present).toFixed(2)} %)`;
+}
+
+/**
  * An extra table: every column kept, the id column renamed `person_id`, missing tokens
- * NULL; a column whose every present value is a number becomes DOUBLE, else VARCHAR.
- * Two passes over the file: one to type the columns, one to write.
+ * NULL; a column is DOUBLE by the rule of `NUMERIC_COLUMN_MIN_SHARE` (or the manifest's
+ * `types`), else VARCHAR. Two passes over the file: one to type the columns, one to write.
  */
 async function ingestExtraTable(
   conn: DuckDBConnection,
@@ -471,17 +509,44 @@ async function ingestExtraTable(
   births: Map<string, Birth>,
   errors: RowErrors,
   tick: (table: string) => void,
+  quarantine: boolean,
 ): Promise<number> {
   const path = join(baseDir, t.path);
   const first = await openTable(conn, path, t.format, missingTokens(t), t.path);
   const idIdx = requireColumn(first.columns, t.idColumn, t.path, `tables[${t.name}].idColumn`);
-  const numeric = first.columns.map(() => true);
+  for (const col of Object.keys(t.types ?? {}))
+    requireColumn(first.columns, col, t.path, `tables[${t.name}].types`);
+  const tally: ColumnTally[] = first.columns.map(() => ({ present: 0, numbers: 0, firstOther: null }));
   for await (const row of first.rows) {
     tick(`tables/${t.name}`);
     row.values.forEach((v, i) => {
-      if (v !== null && numeric[i] && !Number.isFinite(Number(v))) numeric[i] = false;
+      if (v === null) return;
+      const c = tally[i];
+      c.present++;
+      if (isNumber(v)) c.numbers++;
+      else c.firstOther ??= { line: row.line, value: v };
     });
   }
+  const numeric = first.columns.map((col, i) => {
+    if (i === idIdx) return false;
+    const declared = t.types?.[col];
+    if (declared) return declared === 'number';
+    const c = tally[i];
+    return c.numbers > 0 && c.numbers >= NUMERIC_COLUMN_MIN_SHARE * c.present;
+  });
+  // Bad values of numeric columns: named at once without quarantine (nothing of the table written).
+  first.columns.forEach((col, i) => {
+    const c = tally[i];
+    if (!numeric[i] || c.firstOther === null || quarantine) return;
+    const rule = t.types?.[col]
+      ? `the manifest declares it a number (tables[${t.name}].types)`
+      : `it is numeric because ${ofPresent(c.numbers, c.present)} are numbers (rule: at least ${100 * NUMERIC_COLUMN_MIN_SHARE} %)`;
+    throw new InputError(
+      `${JSON.stringify(c.firstOther.value)} is not a number in column ${col}; ${rule}; ${ofPresent(c.present - c.numbers, c.present)} are not numbers`,
+      { file: t.path, line: c.firstOther.line, field: col },
+      `fix the value, add it to the table's "missing" tokens, declare the column text ("types": { ${JSON.stringify(col)}: "text" }), or ingest with --quarantine to reject those rows`,
+    );
+  });
   const names = first.columns.map((c, i) => (i === idIdx ? 'person_id' : c));
   if (names.filter((n) => n === 'person_id').length > 1)
     throw new InputError('a column other than the id column is named person_id', {
@@ -489,9 +554,7 @@ async function ingestExtraTable(
       line: 1,
       field: 'person_id',
     });
-  const ddl = names
-    .map((c, i) => `${sqlIdent(c)} ${i !== idIdx && numeric[i] ? 'DOUBLE' : 'VARCHAR'}`)
-    .join(', ');
+  const ddl = names.map((c, i) => `${sqlIdent(c)} ${numeric[i] ? 'DOUBLE' : 'VARCHAR'}`).join(', ');
   const second = await openTable(conn, path, t.format, missingTokens(t), t.path);
   return writeTable(
     conn,
@@ -501,7 +564,7 @@ async function ingestExtraTable(
     join(outDir, 'tables', `${t.name}.parquet`),
     async (app) => {
       let n = 0;
-      for await (const row of second.rows) {
+      rows: for await (const row of second.rows) {
         const pid = row.values[idIdx];
         if (pid === null || !births.has(pid)) {
           errors.report(
@@ -513,8 +576,20 @@ async function ingestExtraTable(
           );
           continue;
         }
+        for (const [i, v] of row.values.entries()) {
+          if (numeric[i] && v !== null && !isNumber(v)) {
+            errors.report(
+              `tables/${t.name}`,
+              t.path,
+              row.line,
+              first.columns[i],
+              `${JSON.stringify(v)} is not a number in numeric column ${first.columns[i]}`,
+            );
+            continue rows;
+          }
+        }
         row.values.forEach((v, i) => {
-          put(app, v === null ? null : i !== idIdx && numeric[i] ? Number(v) : v);
+          put(app, v === null ? null : numeric[i] ? Number(v) : v);
         });
         app.endRow();
         n++;
