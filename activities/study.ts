@@ -103,11 +103,9 @@ export function createStudyActivities(config: EngineConfig) {
         phecode_maps_json: JSON.stringify(await phecodeMapsUsed(spec, config.dataDir)),
         software_version: await softwareVersion(),
         status: 'running',
-        // A retry of the same execution keeps its start; a new attempt starts anew.
-        started_at:
-          existing?.status === 'running' && existing.workflow_run_id === currentWorkflowRunId()
-            ? existing.started_at
-            : new Date().toISOString(),
+        // A retry or a continue-as-new of a running run keeps its start; a new attempt (after a
+        // failed, cancelled or terminated one) starts anew.
+        started_at: existing?.status === 'running' ? existing.started_at : new Date().toISOString(),
         finished_at: null,
         timings_json: null,
         workflow_id: input.workflowId,

@@ -13,7 +13,10 @@ export function devServerDbPath(config: EngineConfig): string {
   return join(config.dataDir, 'temporal', 'dev.db');
 }
 
-export function devServerArgs(config: EngineConfig, opts: { headless?: boolean } = {}): string[] {
+export function devServerArgs(
+  config: EngineConfig,
+  opts: { headless?: boolean; dynamicConfig?: Record<string, string | number> } = {},
+): string[] {
   const [host, port] = splitAddress(config.temporal.address);
   return [
     'server',
@@ -29,6 +32,7 @@ export function devServerArgs(config: EngineConfig, opts: { headless?: boolean }
     '--log-level',
     'warn',
     ...(opts.headless ? ['--headless'] : ['--ui-port', String(config.temporal.uiPort)]),
+    ...Object.entries(opts.dynamicConfig ?? {}).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${v}`]),
   ];
 }
 
@@ -45,7 +49,13 @@ export interface RunningDevServer {
 /** Start the dev server as a child process and wait until it answers. */
 export async function startDevServer(
   config: EngineConfig,
-  opts: { headless?: boolean; stdio?: 'inherit' | 'ignore'; timeoutMs?: number } = {},
+  opts: {
+    headless?: boolean;
+    stdio?: 'inherit' | 'ignore';
+    timeoutMs?: number;
+    /** Dynamic config values (e.g. lowered history limits for tests). */
+    dynamicConfig?: Record<string, string | number>;
+  } = {},
 ): Promise<RunningDevServer> {
   await mkdir(join(config.dataDir, 'temporal'), { recursive: true });
   const child = spawn(requireTemporalCli(), devServerArgs(config, opts), {

@@ -41,7 +41,7 @@ export const gwasSpecSchema = qcSpecSchema.extend({
   /** Binary traits: Firth penalised regression on separation / non-convergence (PLINK2 firth-fallback). */
   firth: z.enum(['fallback', 'always', 'never']).default('fallback'),
   /** Variants per GWAS shard: the genome (or the chosen chromosomes) is cut into runs of about this many variants in genome order. */
-  shardVariants: z.int().min(100).default(50_000),
+  shardVariants: z.int().min(10).default(50_000),
   /** GWAS shards run at once across the worker fleet. */
   maxParallelShards: z.int().min(1).max(256).default(4),
   /** Restrict to these chromosomes (default: all in the release). */

@@ -76,13 +76,15 @@ export async function mapBounded<T, R>(
   items: readonly T[],
   limit: number,
   fn: (item: T, index: number) => Promise<R>,
+  /** Checked before each new item: when true, no further item starts (in-flight ones finish). */
+  stop: () => boolean = () => false,
 ): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   let failed = false;
   let firstError: unknown;
   const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (!failed && next < items.length) {
+    while (!failed && next < items.length && !stop()) {
       const i = next++;
       try {
         results[i] = await fn(items[i], i);

@@ -16,6 +16,7 @@
 import {
   ContinueAsNew,
   continueAsNew,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -39,10 +40,22 @@ const short = proxyActivities<Activities>(activityOptions('short'));
 const long = proxyActivities<Activities>(activityOptions('long'));
 
 // --- Types ---
-/** State carried across continue-as-new: the shards already finished. */
+/**
+ * State carried across continue-as-new: the shards already finished, as ids (histories from
+ * before the patch 'bounded-history') or as the number of leading shards of the plan's order
+ * (a run continues as new only once its in-flight shards finished, so those are a prefix).
+ */
 export interface PhenotypeFirstState {
-  doneShards: string[];
+  doneShards?: string[];
+  donePrefix?: number;
 }
+
+/**
+ * History events after which a study continues as new, whatever the server suggests: about
+ * 6 events per shard, so ≈ 1,600 shards a run, far below Temporal's default limit of 51,200
+ * (and the server's own `continueAsNewSuggested` ends a run earlier where limits are lower).
+ */
+export const MAX_HISTORY_EVENTS = 10_000;
 
 // --- Workflow ---
 export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirstState): Promise<StudyResult> {
@@ -72,17 +85,33 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
     });
     progress.shardsTotal = shards.length;
     const done = new Set(state?.doneShards ?? []);
+    for (const s of shards.slice(0, state?.donePrefix ?? 0)) done.add(s.shardId);
     progress.shardsDone = done.size;
     progress.currentActivity = 'runGwasShard';
     const todo = shards.filter((s) => !done.has(s.shardId));
-    await mapBounded(todo, spec.gwas.maxParallelShards, async (shard): Promise<GwasShardResult> => {
-      const r = await long.runGwasShard({ run, shard, analysis, gwas: spec.gwas });
-      done.add(shard.shardId);
-      progress.shardsDone = done.size;
-      return r;
-    });
-    if (workflowInfo().continueAsNewSuggested) {
-      // Shard outputs are on disk under deterministic names; carry only their ids.
+    // Keep each run's history bounded at any shard count (issue 18 §4): stop starting shards
+    // when the server suggests continue-as-new or the history is long, let in-flight ones end,
+    // then continue as new carrying only how many leading shards are done.
+    const bounded = patched('bounded-history');
+    const historyFull = () =>
+      bounded && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS);
+    await mapBounded(
+      todo,
+      spec.gwas.maxParallelShards,
+      async (shard): Promise<GwasShardResult> => {
+        const r = await long.runGwasShard({ run, shard, analysis, gwas: spec.gwas });
+        done.add(shard.shardId);
+        progress.shardsDone = done.size;
+        return r;
+      },
+      historyFull,
+    );
+    if (bounded && done.size < shards.length) {
+      const prefix = shards.findIndex((s) => !done.has(s.shardId));
+      await continueAsNew<typeof phenotypeFirstStudy>(input, { donePrefix: prefix });
+    }
+    if (workflowInfo().continueAsNewSuggested && !bounded) {
+      // Before 'bounded-history': shard outputs are on disk under deterministic names; carry their ids.
       await continueAsNew<typeof phenotypeFirstStudy>(input, { doneShards: [...done] });
     }
 
