@@ -43,6 +43,7 @@ import type { EngineConfig } from '../temporal.config.js';
 import { sqlIdent, sqlString, withCompute, withEngineDb } from './duckdb.js';
 import { InputError } from './errors.js';
 import { canonicalJson, exists, sha256Text } from './fsutil.js';
+import { ensureRunFiles, recordedFiles, recordRunFiles } from './run-files.js';
 import { PROJECT_ROOT } from './temporal-bin.js';
 
 // --- Identity and paths ---
@@ -97,12 +98,16 @@ export function gwasGlob(dataDir: string, runId?: string): string {
   );
 }
 
-/** SQL reading GWAS Parquet files as `gwas_results` rows (partition columns typed VARCHAR). */
-export function gwasReadSql(glob: string): string {
+/**
+ * SQL reading GWAS Parquet files as `gwas_results` rows (partition columns typed VARCHAR), from
+ * a glob or from an explicit list of files (the recorded ones, engine/run-files.ts).
+ */
+export function gwasReadSql(glob: string | string[]): string {
   const cols = columnsOf('gwas_results').map(
     (c) => `CAST(${sqlIdent(c.name)} AS ${c.sql}) AS ${sqlIdent(c.name)}`,
   );
-  return `SELECT ${cols.join(', ')} FROM read_parquet(${sqlString(glob)}, hive_partitioning = true, hive_types = {'phenotype': 'VARCHAR', 'chrom': 'VARCHAR'}, union_by_name = true)`;
+  const files = Array.isArray(glob) ? `[${glob.map(sqlString).join(', ')}]` : sqlString(glob);
+  return `SELECT ${cols.join(', ')} FROM read_parquet(${files}, hive_partitioning = true, hive_types = {'phenotype': 'VARCHAR', 'chrom': 'VARCHAR'}, union_by_name = true)`;
 }
 
 let cachedVersion: Promise<string> | undefined;
@@ -126,6 +131,28 @@ export function softwareVersion(): Promise<string> {
 
 // --- Schema ---
 
+/** Files matching `glob` (DuckDB's glob, as the old view read them). */
+async function globFiles(conn: DuckDBConnection, glob: string): Promise<string[]> {
+  const r = await conn.runAndReadAll(`SELECT file FROM glob(${sqlString(glob)}) ORDER BY file`);
+  return r.getRows().map((row) => row[0] as string);
+}
+
+/** Every GWAS Parquet file under the runs folder (of one run, or all), found on disk. */
+export async function gwasFilesOnDisk(dataDir: string, runId?: string): Promise<string[]> {
+  const runs =
+    runId === undefined
+      ? (await exists(join(dataDir, 'runs')))
+        ? await readdir(join(dataDir, 'runs'))
+        : []
+      : [runId];
+  const out: string[] = [];
+  for (const r of runs) {
+    const dir = gwasDir(dataDir, r);
+    for (const f of await listParquet(dir)) out.push(join(dir, f));
+  }
+  return out.sort();
+}
+
 async function gwasRelationKind(conn: DuckDBConnection): Promise<'table' | 'view' | undefined> {
   const reader = await conn.runAndReadAll(
     `SELECT table_type FROM information_schema.tables
@@ -148,18 +175,22 @@ async function inTransaction<T>(conn: DuckDBConnection, fn: () => Promise<T>): P
 }
 
 /**
- * Make `gwas_results` a view over `<dataDir>/runs/*\/gwas/...` when at least one file exists,
- * and an empty table otherwise. The swap happens in one transaction.
+ * Make `gwas_results` a view over the GWAS files the runs recorded (`run_files`: never a glob, so
+ * a stray or half-written file is never a result) when there is at least one, and an empty table
+ * otherwise. The swap happens in one transaction.
  */
 async function syncGwasRelation(conn: DuckDBConnection, dataDir: string): Promise<void> {
-  const glob = gwasGlob(dataDir);
-  const files = await conn.runAndReadAll(`SELECT count(*) FROM glob(${sqlString(glob)})`);
-  const hasFiles = Number(files.getRows()[0][0]) > 0;
+  await ensureRunFiles(conn, dataDir, () => globFiles(conn, gwasGlob(dataDir)));
+  // A recorded file that is gone (deleted by hand; `biobank verify` reports it) is left out, so
+  // one lost file cannot stop every later write.
+  const recorded: string[] = [];
+  for (const f of await recordedFiles(conn, dataDir)) if (await exists(f)) recorded.push(f);
+  const hasFiles = recorded.length > 0;
   const kind = await gwasRelationKind(conn);
   if (hasFiles) {
     await inTransaction(conn, async () => {
       if (kind === 'table') await conn.run('DROP TABLE gwas_results');
-      await conn.run(`CREATE OR REPLACE VIEW gwas_results AS ${gwasReadSql(glob)}`);
+      await conn.run(`CREATE OR REPLACE VIEW gwas_results AS ${gwasReadSql(recorded)}`);
     });
   } else if (kind !== 'table') {
     await inTransaction(conn, async () => {
@@ -487,7 +518,12 @@ async function writeGwasResults(
       }
     });
     await publishGwas(tmp, target, part, options.part === undefined);
-    await withEngineDb(config, (conn) => ensureResultsSchema(conn, config.dataDir));
+    const published = (await listParquet(target)).map((f) => join(target, f));
+    await withEngineDb(config, async (conn) => {
+      await ensureResultsSchema(conn, config.dataDir);
+      await inTransaction(conn, () => recordRunFiles(conn, config.dataDir, runId, published));
+      await syncGwasRelation(conn, config.dataDir);
+    });
     return { rows: count };
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -582,7 +618,6 @@ export async function deleteRun(config: EngineConfig, runId: string): Promise<vo
   assertRunId(runId);
   const target = gwasDir(config.dataDir, runId);
   const old = `${target}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
-  if (await exists(target)) await rename(target, old);
   await withEngineDb(config, async (conn) => {
     await ensureResultsSchema(conn, config.dataDir);
     await inTransaction(conn, async () => {
@@ -591,7 +626,10 @@ export async function deleteRun(config: EngineConfig, runId: string): Promise<vo
           await conn.run(`DELETE FROM ${sqlIdent(table)} WHERE run_id = $1`, [runId]);
       }
       await conn.run('DELETE FROM runs WHERE run_id = $1', [runId]);
+      await conn.run('DELETE FROM run_files WHERE run_id = $1', [runId]);
     });
+    await syncGwasRelation(conn, config.dataDir);
   });
+  if (await exists(target)) await rename(target, old);
   await rm(old, { recursive: true, force: true });
 }

@@ -232,10 +232,12 @@ export async function buildCovariates(
           `categorical covariate ${c.name} has ${levels.length} levels among ${n} persons (at most ${MAX_COVARIATE_LEVELS}: each level is a design column); e.g. ${levels
             .slice(0, 5)
             .map((l) => JSON.stringify(l))
-            .join(', ')}${numbers > levels.length / 2 ? `; ${numbers} of the levels are numbers, so the column was probably meant to be numeric` : ''}`,
+            .join(
+              ', ',
+            )}${numbers > levels.length / 2 ? `; ${numbers} of the levels are numbers, so the column was probably meant to be numeric` : ''}`,
           { file: input.specFile, field: `covariates[${input.covariates.indexOf(c.name)}]` },
           numbers > levels.length / 2
-            ? "fix the column's non-numeric values in the release (or declare it with the manifest's \"types\") and ingest it again"
+            ? 'fix the column\'s non-numeric values in the release (or declare it with the manifest\'s "types") and ingest it again'
             : 'group the levels into fewer categories in the table, or leave the covariate out',
         );
       }

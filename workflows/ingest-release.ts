@@ -41,6 +41,8 @@ export interface IngestReleaseResult {
   nPersons: number;
   nConditions: number;
   nRejects: number;
+  /** Column typing worth a look (ingest/ehr/ehr.ts `EhrResult.notes`); absent when none. */
+  notes?: string[];
 }
 
 /** The activities the protocol needs; the workflow passes proxies, the CLI may pass functions. */
@@ -107,6 +109,7 @@ export async function runIngestSteps(
       nPersons: ehr.nPersons,
       nConditions: ehr.nConditions,
       nRejects: ehr.nRejects,
+      ...(ehr.notes?.length ? { notes: ehr.notes } : {}),
     };
   } catch (err) {
     if (isBadInput(err)) await steps.abortReleaseIngest({ stagingDir: plan.stagingDir });

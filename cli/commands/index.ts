@@ -117,6 +117,11 @@ export const commands: CommandEntry[] = [
     'say why a person is a case, control or excluded for a phecode',
     () => import('./explain.js'),
   ),
+  entry(
+    'verify',
+    'check every recorded result file against the catalog (size and sha256)',
+    () => import('./verify.js'),
+  ),
 ];
 
 /** The sub-commands of a group word (`release` → `release add`, `release list`), if it is one. */

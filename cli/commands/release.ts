@@ -113,6 +113,7 @@ Options:
         `${result.nPersons} persons, ${result.nConditions} conditions, ${result.nRejects} rejected rows ` +
         `in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
     );
+    for (const note of result.notes ?? []) console.log(`note: ${note}`);
     console.log(`data: ${result.dataPath}`);
     console.log(
       `query: biobank query "SELECT chrom, pos, ref, alt, af FROM variants WHERE release_id = '${result.releaseId}' LIMIT 10"`,

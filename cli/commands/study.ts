@@ -20,6 +20,16 @@ function summarise(result: StudyResult): string {
       `GWAS: ${result.gwas.nTested} variants tested, λGC ${result.gwas.lambdaGc?.toFixed(3) ?? 'NA'}, ` +
         `${result.gwas.leadLoci.length} lead loci`,
     );
+    const counts = result.gwas.statusCounts;
+    if (counts)
+      lines.push(
+        `  results by status: ${
+          Object.entries(counts)
+            .sort((a, b) => b[1] - a[1])
+            .map(([status, n]) => `${n} ${status}`)
+            .join(', ') || 'none'
+        }`,
+      );
   }
   for (const p of result.phewas)
     lines.push(`PheWAS ${p.predictorId}: ${p.nTested} phecodes, ${p.nSignificant} significant`);

@@ -36,6 +36,11 @@ export interface EhrResult {
   nRejects: number;
   nUnknownCodes: number;
   tables: Record<string, number>;
+  /**
+   * Column typing worth a look, one line each: a numeric column whose bad values were rejected
+   * (how many, the first one), a text column most of whose values are numbers.
+   */
+  notes: string[];
 }
 
 const isoDate = z
@@ -427,6 +432,7 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
   }
 
   const tables: Record<string, number> = {};
+  const notes: string[] = [];
   for (const t of manifest.tables)
     tables[t.name] = await ingestExtraTable(
       conn,
@@ -437,6 +443,7 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
       errors,
       tick,
       input.quarantine,
+      notes,
     );
 
   await writeTable(
@@ -464,6 +471,7 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
     nRejects: errors.rows.length,
     nUnknownCodes: unknown.size,
     tables,
+    notes,
   };
 }
 
@@ -510,6 +518,7 @@ async function ingestExtraTable(
   errors: RowErrors,
   tick: (table: string) => void,
   quarantine: boolean,
+  notes: string[],
 ): Promise<number> {
   const path = join(baseDir, t.path);
   const first = await openTable(conn, path, t.format, missingTokens(t), t.path);
@@ -546,6 +555,19 @@ async function ingestExtraTable(
       { file: t.path, line: c.firstOther.line, field: col },
       `fix the value, add it to the table's "missing" tokens, declare the column text ("types": { ${JSON.stringify(col)}: "text" }), or ingest with --quarantine to reject those rows`,
     );
+  });
+  first.columns.forEach((col, i) => {
+    const c = tally[i];
+    if (i === idIdx || c.firstOther === null) return;
+    const where = `${t.path} line ${c.firstOther.line}`;
+    if (numeric[i])
+      notes.push(
+        `tables/${t.name} column ${col} is numeric; ${ofPresent(c.present - c.numbers, c.present)} are not numbers and their rows were rejected (first ${JSON.stringify(c.firstOther.value)}, ${where})`,
+      );
+    else if (!t.types?.[col] && c.numbers >= 0.5 * c.present)
+      notes.push(
+        `tables/${t.name} column ${col} is text: only ${ofPresent(c.numbers, c.present)} are numbers (numeric needs ${100 * NUMERIC_COLUMN_MIN_SHARE} %); first non-number ${JSON.stringify(c.firstOther.value)}, ${where}`,
+      );
   });
   const names = first.columns.map((c, i) => (i === idIdx ? 'person_id' : c));
   if (names.filter((n) => n === 'person_id').length > 1)

@@ -16,9 +16,10 @@ import { ingestInProcess, makeReleaseFolder, PERSONS_TSV, tempDir, testConfig } 
 
 const N = 150;
 const ids = Array.from({ length: N }, (_, i) => `X${String(i).padStart(4, '0')}`);
-const PERSONS = [PERSONS_TSV, ...ids.map((id, i) => `${id}\t${i % 2 ? 'M' : 'F'}\t${1940 + (i % 50)}\tEUR`)].join(
-  '\n',
-);
+const PERSONS = [
+  PERSONS_TSV,
+  ...ids.map((id, i) => `${id}\t${i % 2 ? 'M' : 'F'}\t${1940 + (i % 50)}\tEUR`),
+].join('\n');
 
 /** A user table of N persons: bmi numeric but for `bad` (1-based row → value), site mostly codes. */
 function covarTable(bad: Record<number, string>): string {
@@ -36,7 +37,9 @@ function release(table: string, types?: Record<string, string>) {
   const made = makeReleaseFolder({
     personsText: PERSONS,
     manifestPatch: {
-      tables: [{ name: 'covar', path: 'covar.csv', format: 'csv', idColumn: 'IID', ...(types ? { types } : {}) }],
+      tables: [
+        { name: 'covar', path: 'covar.csv', format: 'csv', idColumn: 'IID', ...(types ? { types } : {}) },
+      ],
     },
   });
   writeFileSync(join(made.dir, 'covar.csv'), table);
@@ -71,6 +74,11 @@ describe('numeric user columns', () => {
     const { manifestPath } = release(covarTable({ 57: 'abc' }));
     const res = await ingestInProcess(config, { manifestPath, quarantine: true });
     expect(res.nRejects).toBe(1);
+    // The ingest says what it did with the column, and that site (2/3 digits) stayed text.
+    expect(res.notes).toEqual([
+      'tables/covar column bmi is numeric; 1 of 150 present values (0.67 %) are not numbers and their rows were rejected (first "abc", covar.csv line 58)',
+      'tables/covar column site is text: only 100 of 150 present values (66.67 %) are numbers (numeric needs 99 %); first non-number "S0", covar.csv line 2',
+    ]);
     await withCompute(config, async (conn) => {
       const q = async (sql: string) => (await conn.runAndReadAll(sql)).getRowsJson();
       const t = `'${res.dataPath}/tables/covar.parquet'`;
@@ -83,7 +91,9 @@ describe('numeric user columns', () => {
       ]);
       expect(await q(`SELECT count(*) FROM ${t}`)).toEqual([[String(N - 1)]]);
       expect(await q(`SELECT count(*) FROM ${t} WHERE person_id = '${ids[56]}'`)).toEqual([['0']]);
-      const rejects = await q(`SELECT table_name, file, line, field, reason FROM '${res.dataPath}/rejects.parquet'`);
+      const rejects = await q(
+        `SELECT table_name, file, line, field, reason FROM '${res.dataPath}/rejects.parquet'`,
+      );
       expect(rejects).toEqual([
         ['tables/covar', 'covar.csv', '58', 'bmi', '"abc" is not a number in numeric column bmi'],
       ]);
@@ -94,8 +104,13 @@ describe('numeric user columns', () => {
     // 2 bad values of 150 (98.7 % numbers): below the rule, bmi is text, nothing rejected.
     const data = tempDir('data');
     const config = testConfig(data);
-    const below = await ingestInProcess(config, { manifestPath: release(covarTable({ 3: 'x', 9: 'y' })).manifestPath });
+    const below = await ingestInProcess(config, {
+      manifestPath: release(covarTable({ 3: 'x', 9: 'y' })).manifestPath,
+    });
     expect(below.nRejects).toBe(0);
+    expect(below.notes?.[0]).toBe(
+      'tables/covar column bmi is text: only 148 of 150 present values (98.67 %) are numbers (numeric needs 99 %); first non-number "x", covar.csv line 4',
+    );
     // Declared a number: the same table fails at the first bad value (line 4).
     const declared = (await ingestInProcess(testConfig(tempDir('data')), {
       manifestPath: release(covarTable({ 3: 'x', 9: 'y' }), { bmi: 'number' }).manifestPath,
@@ -112,7 +127,9 @@ describe('numeric user columns', () => {
     await withCompute(config, async (conn) => {
       const q = async (sql: string) => (await conn.runAndReadAll(sql)).getRowsJson();
       expect(
-        await q(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '${below.dataPath}/tables/covar.parquet')`),
+        await q(
+          `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '${below.dataPath}/tables/covar.parquet')`,
+        ),
       ).toEqual([
         ['person_id', 'VARCHAR'],
         ['bmi', 'VARCHAR'],
@@ -120,7 +137,9 @@ describe('numeric user columns', () => {
         ['score', 'DOUBLE'],
       ]);
       expect(
-        await q(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '${text.dataPath}/tables/covar.parquet')`),
+        await q(
+          `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '${text.dataPath}/tables/covar.parquet')`,
+        ),
       ).toEqual([
         ['person_id', 'VARCHAR'],
         ['bmi', 'DOUBLE'],

@@ -83,7 +83,9 @@ describe('categorical covariate level cap', () => {
     const err = (await covar(['age', 'cov.many']).catch((e) => e)) as InputError;
     expect(err).toBeInstanceOf(InputError);
     expect(err.location).toEqual({ file: 'spec.json', field: 'covariates[1]' });
-    expect(err.message).toMatch(/categorical covariate cov\.many has 51 levels among 120 persons \(at most 50/);
+    expect(err.message).toMatch(
+      /categorical covariate cov\.many has 51 levels among 120 persons \(at most 50/,
+    );
     expect(err.message).not.toMatch(/meant to be numeric/);
   });
 
@@ -91,7 +93,9 @@ describe('categorical covariate level cap', () => {
     const err = (await covar(['cov.bmi_text']).catch((e) => e)) as InputError;
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toMatch(/has 120 levels/);
-    expect(err.message).toMatch(/120 of the levels are numbers, so the column was probably meant to be numeric/);
+    expect(err.message).toMatch(
+      /120 of the levels are numbers, so the column was probably meant to be numeric/,
+    );
     expect(err.hint).toMatch(/ingest it again/);
   });
 });

@@ -1,0 +1,136 @@
+/**
+ * The files a run's results live in, recorded in the catalog (`run_files`: run id, path
+ * relative to the data folder, size and sha256), so the results views read exactly those files —
+ * never a glob that would pick up a stray or half-written file — and `biobank verify` can check
+ * every one. Only GWAS results live in files (`runs/<run>/gwas/phenotype=…/chrom=…/*.parquet`);
+ * the other result tables are rows of the engine database.
+ */
+import { stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { EngineConfig } from '../temporal.config.js';
+import { withEngineDb } from './duckdb.js';
+import { exists, sha256File } from './fsutil.js';
+
+export const RUN_FILES_DDL = `CREATE TABLE IF NOT EXISTS run_files (
+  run_id VARCHAR NOT NULL,
+  path VARCHAR NOT NULL,
+  size BIGINT NOT NULL,
+  sha256 VARCHAR NOT NULL,
+  PRIMARY KEY (run_id, path))`;
+
+export interface RunFile {
+  run_id: string;
+  /** Relative to the data folder. */
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+async function describeFile(dataDir: string, runId: string, abs: string): Promise<RunFile> {
+  return {
+    run_id: runId,
+    path: relative(dataDir, abs),
+    size: (await stat(abs)).size,
+    sha256: await sha256File(abs),
+  };
+}
+
+/** Replace the recorded files of `runId` with `files` (absolute paths), in the caller's transaction. */
+export async function recordRunFiles(
+  conn: DuckDBConnection,
+  dataDir: string,
+  runId: string,
+  files: string[],
+): Promise<void> {
+  const rows = await Promise.all(files.map((f) => describeFile(dataDir, runId, f)));
+  await conn.run(RUN_FILES_DDL);
+  await conn.run('DELETE FROM run_files WHERE run_id = $1', [runId]);
+  for (const r of rows)
+    await conn.run('INSERT INTO run_files VALUES ($1, $2, $3, $4)', [r.run_id, r.path, r.size, r.sha256]);
+}
+
+/**
+ * Create `run_files` if missing. A catalog made before it existed has GWAS files but no record
+ * of them: they are recorded once, as found (the files the old glob view read).
+ */
+export async function ensureRunFiles(
+  conn: DuckDBConnection,
+  dataDir: string,
+  globbed: () => Promise<string[]>,
+) {
+  const t = await conn.runAndReadAll(
+    `SELECT count(*) FROM information_schema.tables
+     WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = 'run_files'`,
+  );
+  if (Number(t.getRows()[0][0]) > 0) return;
+  await conn.run(RUN_FILES_DDL);
+  const byRun = new Map<string, string[]>();
+  for (const f of await globbed()) {
+    const runId = relative(join(dataDir, 'runs'), f).split(/[\\/]/)[0];
+    byRun.set(runId, [...(byRun.get(runId) ?? []), f]);
+  }
+  for (const [runId, files] of byRun) await recordRunFiles(conn, dataDir, runId, files);
+}
+
+/** Absolute paths of every recorded GWAS file (of one run, or all), in a stable order. */
+export async function recordedFiles(
+  conn: DuckDBConnection,
+  dataDir: string,
+  runId?: string,
+): Promise<string[]> {
+  const r = await conn.runAndReadAll(
+    `SELECT path FROM run_files ${runId === undefined ? '' : 'WHERE run_id = $1'} ORDER BY run_id, path`,
+    runId === undefined ? [] : [runId],
+  );
+  return r.getRows().map((row) => join(dataDir, row[0] as string));
+}
+
+export interface VerifyReport {
+  checked: number;
+  missing: RunFile[];
+  changed: (RunFile & { actualSize: number; actualSha256: string })[];
+  /** Files under runs/<run>/gwas/ that no run recorded (absolute paths). */
+  unrecorded: string[];
+}
+
+/** Check every recorded file (of one run, or all) against the catalog, and find unrecorded ones. */
+export async function verifyRunFiles(
+  config: EngineConfig,
+  listGwasFiles: (runId?: string) => Promise<string[]>,
+  runId?: string,
+): Promise<VerifyReport> {
+  const recorded = (await exists(config.database))
+    ? await withEngineDb(
+        config,
+        async (conn) => {
+          const t = await conn.runAndReadAll(
+            `SELECT count(*) FROM information_schema.tables
+             WHERE table_catalog = current_database() AND table_name = 'run_files'`,
+          );
+          if (Number(t.getRows()[0][0]) === 0) return [] as RunFile[];
+          const r = await conn.runAndReadAll(
+            `SELECT run_id, path, size::DOUBLE AS size, sha256 FROM run_files ${runId ? 'WHERE run_id = $1' : ''} ORDER BY run_id, path`,
+            runId ? [runId] : [],
+          );
+          return r.getRowObjectsJS() as unknown as RunFile[];
+        },
+        { readOnly: true },
+      )
+    : [];
+  const report: VerifyReport = { checked: recorded.length, missing: [], changed: [], unrecorded: [] };
+  const known = new Set<string>();
+  for (const f of recorded) {
+    const abs = join(config.dataDir, f.path);
+    known.add(abs);
+    if (!(await exists(abs))) {
+      report.missing.push(f);
+      continue;
+    }
+    const actual = await describeFile(config.dataDir, f.run_id, abs);
+    if (actual.size !== Number(f.size) || actual.sha256 !== f.sha256)
+      report.changed.push({ ...f, actualSize: actual.size, actualSha256: actual.sha256 });
+  }
+  for (const f of await listGwasFiles(runId)) if (!known.has(f)) report.unrecorded.push(f);
+  return report;
+}
