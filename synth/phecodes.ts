@@ -15,8 +15,7 @@
  * noise never creates planted cases.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { InputError } from '../engine/errors.js';
 import { PROJECT_ROOT } from '../engine/temporal-bin.js';

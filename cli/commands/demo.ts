@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Client } from '@temporalio/client';
 import { withEngineDb } from '../../engine/duckdb.js';
 import { suppressedCountGroupSql } from '../../engine/privacy.js';
 import { loadManifest, releaseFingerprint } from '../../engine/release.js';

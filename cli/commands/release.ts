@@ -8,7 +8,7 @@
  * (`runIngestSteps`), for machines where no Temporal server can run; it is not durable.
  */
 import { resolve } from 'node:path';
-import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { createIngestActivities } from '../../activities/ingest.js';
 import { listReleases, loadManifest, releaseFingerprint } from '../../engine/release.js';
 import { ensureServices } from '../../engine/services.js';

@@ -76,9 +76,7 @@ describe('biobank release', () => {
     const second = await biobank(['release', 'add', b.manifestPath], env);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/registered release b2b-b/);
-    expect(second.stderr).toMatch(
-      /starting an in-process worker .*no worker took its tasks/,
-    );
+    expect(second.stderr).toMatch(/starting an in-process worker .*no worker took its tasks/);
     expect(Date.now() - t0).toBeLessThan(60_000);
   });
 
