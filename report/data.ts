@@ -445,8 +445,10 @@ export async function geneResults(
   const phewas = await fromEngine(config, 'phewas_results', [] as PhewasResultRow[], (conn) =>
     selectObjects<PhewasResultRow>(
       conn,
-      // Burden predictors are named gene__mask__bin (activities/burden.ts columnName).
-      `SELECT * FROM phewas_results WHERE predictor_type = 'burden' AND starts_with(predictor, $1 || '__')
+      // Burden predictors are named gene__mask__bin (activities/burden.ts columnName); runs of
+      // other tools, and older ones, name them gene/mask/bin.
+      `SELECT * FROM phewas_results WHERE predictor_type = 'burden'
+         AND (starts_with(predictor, $1 || '__') OR starts_with(predictor, $1 || '/'))
        ORDER BY run_id, category NULLS LAST, phecode, predictor`,
       [gene],
     ),

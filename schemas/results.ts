@@ -155,7 +155,7 @@ export const gwasPhenotypeRowSchema = z.strictObject({
 
 export const phewasResultRowSchema = z.strictObject({
   run_id: runId(),
-  /** Variant id, `gene__mask__aaf_bin` for a burden score, or `table.column`. */
+  /** Variant id, `gene__mask__aaf_bin` for a burden score (`gene/mask/aaf_bin` from older runs), or `table.column`. */
   predictor: text(),
   predictor_type: oneOf(PREDICTOR_TYPES),
   phecode: text(),
