@@ -3,9 +3,10 @@
  * server (the command starts an in-process worker when none polls the queue), then bad
  * input with its exit code and message.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
 import { freePort } from '../helpers/ports.js';
@@ -78,6 +79,33 @@ describe('biobank release', () => {
     expect(second.stdout).toMatch(/registered release b2b-b/);
     expect(second.stderr).toMatch(/starting an in-process worker .*no worker took its tasks/);
     expect(Date.now() - t0).toBeLessThan(60_000);
+
+    // Ctrl-C of `study run` stops following, not the study: exit 130, and it says how to go on.
+    const specPath = join(tempDir('cli-b2b-spec'), 'spec.json');
+    writeFileSync(
+      specPath,
+      JSON.stringify({
+        studyId: 'b2b-interrupt',
+        kind: 'phenotype-first',
+        release: 'b2b-a',
+        phenotype: { type: 'column', table: 'pheno', column: 'LDL', trait: 'quantitative' },
+        covariates: ['age'],
+      }),
+    );
+    const child = spawn('node', [bin, 'study', 'run', specPath], { env: { ...process.env, ...env } });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const until = Date.now() + 30_000;
+    while (!/started phenotypeFirstStudy/.test(stderr) && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toMatch(/interrupted: study \S+ goes on in Temporal/);
+    expect(stderr).toMatch(/biobank study status \S+ --watch/);
+    expect(stderr).toMatch(/temporal workflow cancel --workflow-id \S+/);
   });
 
   it('a configured TEMPORAL_ADDRESS with no server: exit 3 at once, no local server started', async () => {
