@@ -16,6 +16,7 @@ import {
   PERSONS_TSV,
   type ReleaseFolderOptions,
   readText,
+  repeatedVcfLines,
   tempDir,
   testConfig,
 } from './helpers.js';
@@ -62,16 +63,7 @@ describe('bad input is reported with file, line and field', () => {
   });
 
   it('a malformed line deep inside a sharded bgzipped VCF', async () => {
-    const lines = vcfLines();
-    const header = lines.filter((l) => l.startsWith('#'));
-    const body = lines.filter((l) => !l.startsWith('#') && l.startsWith('1\t'));
-    const out = [...header];
-    for (let rep = 0; rep < 300; rep++)
-      for (const l of body) {
-        const f = l.split('\t');
-        f[1] = String(Number(f[1]) + rep * 1_000_000);
-        out.push(f.join('\t'));
-      }
+    const out = repeatedVcfLines();
     const bad = out.length - 40;
     out[bad] = out[bad].split('\t').slice(0, 6).join('\t'); // truncated record
     await expectRejected(

@@ -113,3 +113,20 @@ export function sh(cmd: string): string {
 export function readText(path: string): string {
   return readFileSync(path, 'utf8');
 }
+
+/**
+ * The fixture VCF's chromosome-1 records repeated `reps` times at shifted positions: a file
+ * large enough to split into several shards (and BGZF blocks). Returns its lines.
+ */
+export function repeatedVcfLines(reps = 300): string[] {
+  const lines = readText(FIXTURE_VCF).trimEnd().split('\n');
+  const out = lines.filter((l) => l.startsWith('#'));
+  const body = lines.filter((l) => !l.startsWith('#') && l.startsWith('1\t'));
+  for (let rep = 0; rep < reps; rep++)
+    for (const l of body) {
+      const f = l.split('\t');
+      f[1] = String(Number(f[1]) + rep * 1_000_000);
+      out.push(f.join('\t'));
+    }
+  return out;
+}

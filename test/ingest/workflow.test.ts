@@ -17,7 +17,7 @@ import { workflowBundle } from '../../engine/temporal.js';
 import { ingestShard, type ShardTask } from '../../ingest/vcf/shard.js';
 import type { IngestReleaseResult } from '../../workflows/ingest-release.js';
 import { makeTestEngine, type TestEngine } from '../helpers/engine.js';
-import { FIXTURE_VCF, makeReleaseFolder, readText, sh } from './helpers.js';
+import { FIXTURE_VCF, makeReleaseFolder, readText, repeatedVcfLines, sh } from './helpers.js';
 
 let engine: TestEngine;
 beforeAll(async () => {
@@ -164,16 +164,7 @@ describe('ingestRelease workflow', () => {
 
   it('a truncated VCF.gz is bad input: one attempt, named file and byte, staging removed', async () => {
     // A bgzipped VCF cut off in the middle of a BGZF block, as an interrupted copy leaves it.
-    const lines = readText(FIXTURE_VCF).trimEnd().split('\n');
-    const header = lines.filter((l) => l.startsWith('#'));
-    const body = lines.filter((l) => !l.startsWith('#') && l.startsWith('1\t'));
-    const out = [...header];
-    for (let rep = 0; rep < 300; rep++)
-      for (const l of body) {
-        const f = l.split('\t');
-        f[1] = String(Number(f[1]) + rep * 1_000_000);
-        out.push(f.join('\t'));
-      }
+    const out = repeatedVcfLines();
     const { manifestPath, vcf } = makeReleaseFolder({
       vcfText: `${out.join('\n')}\n`,
       bgzip: true,

@@ -12,7 +12,7 @@ import { withEngineDb } from '../../engine/duckdb.js';
 import { runIdOf } from '../../engine/study.js';
 import { startOrAttach } from '../../engine/temporal.js';
 import { exportGwasSsf } from '../../export/gwas-ssf.js';
-import { type StudySpec, studySpecSchema } from '../../schemas/study.js';
+import { type StudySpec, studySpecSchema, workflowTypeFor } from '../../schemas/study.js';
 import type { StudyResult } from '../../schemas/study-io.js';
 import { generateBiobank } from '../../synth/index.js';
 import { makeTestEngine, type TestEngine } from '../helpers/engine.js';
@@ -54,33 +54,25 @@ async function ingestShape(releaseId: string, edit: (m: Record<string, unknown>)
   return (await ingestManifest(engine.client, engine.taskQueue, path)).releaseId;
 }
 
-async function run(spec: StudySpec): Promise<StudyResult> {
+/** Start a study of either kind on the test queue. */
+async function start(spec: StudySpec) {
   const workflowId = await runIdOf(engine.config, spec);
-  const { handle } = await startOrAttach(
-    engine.client,
-    spec.kind === 'phenotype-first' ? 'phenotypeFirstStudy' : 'genotypeFirstStudy',
-    {
-      workflowId,
-      taskQueue: engine.taskQueue,
-      args: [spec],
-    },
-  );
-  return (await handle.result()) as StudyResult;
+  const { handle } = await startOrAttach(engine.client, workflowTypeFor(spec), {
+    workflowId,
+    taskQueue: engine.taskQueue,
+    args: [spec],
+  });
+  return handle;
+}
+
+async function run(spec: StudySpec): Promise<StudyResult> {
+  return (await (await start(spec)).result()) as StudyResult;
 }
 
 /** Run a study that must fail at once; returns the failure's message and the activities that ran. */
 async function refused(spec: StudySpec): Promise<{ message: string; activities: string[]; seconds: number }> {
-  const workflowId = await runIdOf(engine.config, spec);
   const t0 = Date.now();
-  const { handle } = await startOrAttach(
-    engine.client,
-    spec.kind === 'phenotype-first' ? 'phenotypeFirstStudy' : 'genotypeFirstStudy',
-    {
-      workflowId,
-      taskQueue: engine.taskQueue,
-      args: [spec],
-    },
-  );
+  const handle = await start(spec);
   const err = await handle.result().catch((e) => e);
   const seconds = (Date.now() - t0) / 1000;
   expect(err).toBeInstanceOf(WorkflowFailedError);
