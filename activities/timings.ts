@@ -7,7 +7,7 @@
  * and the wall time from its first start to its last end. Workflow code is not involved, so
  * recorded histories replay unchanged.
  */
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface PhaseTiming {
@@ -57,9 +57,9 @@ export function withRunTimings<T extends Record<string, (...args: never[]) => Pr
             attempt: attemptOf(),
             ok,
           });
-          await mkdir(runDir, { recursive: true })
-            .then(() => appendFile(join(runDir, 'timings.jsonl'), `${line}\n`))
-            .catch(() => undefined); // timings must never fail the work
+          // Only into an existing run folder: a run discarded meanwhile (cancelled) stays gone.
+          // Timings must never fail the work.
+          await appendFile(join(runDir, 'timings.jsonl'), `${line}\n`, { flag: 'a' }).catch(() => undefined);
         }
       }
     };
