@@ -7,7 +7,8 @@
  * recordRun did not land stays for the re-run to record) with its close time and a one-line
  * reason. Partial outputs stay on disk for a re-run to resume (finished GWAS shards are reused);
  * result tables only ever hold rows of completed runs. The CLI calls it whenever it looks at
- * or starts a study (`study status`, `study run`), and `biobank verify` reports what it fixed.
+ * or starts a study (`study status`, `study run`). (`biobank verify` checks result files only;
+ * it needs no server and does not reconcile.)
  */
 import type { Client } from '@temporalio/client';
 import type { EngineConfig } from '../temporal.config.js';

@@ -136,12 +136,15 @@ async function globFiles(conn: DuckDBConnection, glob: string): Promise<string[]
   return r.getRows().map((row) => row[0] as string);
 }
 
-/** Every GWAS Parquet file under the runs folder (of one run, or all), found on disk. */
+/**
+ * Every GWAS Parquet file under the runs folder (of one run, or all), found on disk.
+ * Names in `runs/` that are not run ids (`.DS_Store`, an editor's backup) are not runs and are skipped.
+ */
 export async function gwasFilesOnDisk(dataDir: string, runId?: string): Promise<string[]> {
   const runs =
     runId === undefined
       ? (await exists(join(dataDir, 'runs')))
-        ? await readdir(join(dataDir, 'runs'))
+        ? (await readdir(join(dataDir, 'runs'))).filter((name) => RUN_ID_PATTERN.test(name))
         : []
       : [runId];
   const out: string[] = [];
@@ -631,4 +634,16 @@ export async function deleteRun(config: EngineConfig, runId: string): Promise<vo
   });
   if (await exists(target)) await rename(target, old);
   await rm(old, { recursive: true, force: true });
+}
+
+/** The run, or an InputError naming the known runs. */
+export async function requireRun(config: EngineConfig, runId: string): Promise<RunRow> {
+  const run = RUN_ID_PATTERN.test(runId) ? await getRun(config, runId) : undefined;
+  if (run) return run;
+  const known = (await listRuns(config)).slice(0, 5).map((r) => r.run_id);
+  throw new InputError(
+    `unknown run id ${JSON.stringify(runId)}`,
+    { field: '--run' },
+    known.length > 0 ? `recent runs: ${known.join(', ')}` : 'no runs are recorded yet; run a study first',
+  );
 }

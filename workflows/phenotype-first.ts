@@ -92,13 +92,21 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
     // Keep each run's history bounded at any shard count (issue 18 §4): stop starting shards
     // when the server suggests continue-as-new or the history is long, let in-flight ones end,
     // then continue as new carrying only how many leading shards are done.
+    // Each run starts at least one shard before it may stop, so a run whose history is already
+    // long after its prologue (or a server that suggests continue-as-new early) still makes
+    // progress instead of continuing as new forever.
     const bounded = patched('bounded-history');
+    const progressFirst = bounded && patched('progress-before-continue');
+    let startedHere = 0;
     const historyFull = () =>
-      bounded && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS);
+      bounded &&
+      (!progressFirst || startedHere > 0) &&
+      (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS);
     await mapBounded(
       todo,
       spec.gwas.maxParallelShards,
       async (shard): Promise<GwasShardResult> => {
+        startedHere++;
         const r = await long.runGwasShard({ run, shard, analysis, gwas: spec.gwas });
         done.add(shard.shardId);
         progress.shardsDone = done.size;

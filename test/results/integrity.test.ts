@@ -65,6 +65,18 @@ describe('recorded result files', () => {
     expect((await verify()).code).toBe(0);
   });
 
+  it('names in the runs folder that are not run ids (.DS_Store, backups) are not runs', async () => {
+    const junk = [join(fx.dataDir, 'runs', '.DS_Store'), join(fx.dataDir, 'runs', 'notes.txt~')];
+    for (const f of junk) appendFileSync(f, 'x');
+    try {
+      const r = await verify(['--json']);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout).unrecorded).toEqual([]);
+    } finally {
+      for (const f of junk) rmSync(f);
+    }
+  });
+
   it('changed and missing files are reported', async () => {
     const dir = join(fx.dataDir, 'runs', fx.runId, 'gwas', 'phenotype=LDL');
     const chrom = readdirSync(dir).sort();
