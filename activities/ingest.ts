@@ -8,17 +8,17 @@
  */
 import { Context } from '@temporalio/activity';
 import { withCompute } from '../engine/duckdb.js';
+import { loadManifest } from '../engine/release.js';
+import { type EhrResult, ingestEhr } from '../ingest/ehr/ehr.js';
 import {
   abortRelease,
   type FinalizeInput,
   type FinalizeResult,
   finalizeRelease,
-  loadManifest,
   type PlanInput,
   planRelease,
   type ReleasePlan,
-} from '../engine/release.js';
-import { type EhrResult, ingestEhr } from '../ingest/ehr/ehr.js';
+} from '../ingest/release.js';
 import { ingestShard, type ShardProgress, type ShardResult, type ShardTask } from '../ingest/vcf/shard.js';
 import { ingestShardInThread } from '../ingest/vcf/shard-thread.js';
 import type { EngineConfig } from '../temporal.config.js';

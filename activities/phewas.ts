@@ -27,6 +27,7 @@ import { sqlIdent, sqlString, withCompute } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, exists } from '../engine/fsutil.js';
 import { decodeDs, GT_PACKED_MISSING, packedCode } from '../engine/genotypes.js';
 import { runInThread, sourceModule } from '../engine/thread.js';
+import { loadAnalysis } from '../phenotype/analysis-table.js';
 import { buildPhenome } from '../phenotype/build.js';
 import { mapTables, resolveMapsDir } from '../phenotype/maps.js';
 import type { StudySpec } from '../schemas/study.js';
@@ -38,7 +39,6 @@ import type {
   RunContext,
 } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
-import { loadAnalysis } from './gwas.js';
 import { cancellableStep } from './keepalive.js';
 import { fitPhecodes, type PhecodeFit, type PhecodeSets, type PhewasBatch } from './phewas-fit.js';
 import { type ManyBatch, type PhecodeRows, scorePhecodes } from './phewas-many-fit.js';

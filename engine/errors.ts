@@ -42,12 +42,5 @@ export class ServerUnreachableError extends Error {
   override name = 'ServerUnreachableError';
 }
 
-/** Failure type names that workflows and retry policies treat as non-retryable. */
-export const NON_RETRYABLE_TYPES = [
-  'InputError',
-  'ValidationError',
-  'ConfigError',
-  'CorruptInput',
-  'MissingFile',
-  'DataError',
-] as const;
+/** Failure type names that workflows and retry policies treat as non-retryable (a contract: schemas/presets.ts). */
+export { NON_RETRYABLE_TYPES } from '../schemas/presets.js';

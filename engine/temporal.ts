@@ -109,7 +109,7 @@ export interface EngineWorkerOptions {
 
 /** Modules the engine's activities run on pooled worker threads (engine/thread.ts). */
 export const THREAD_MODULES = [
-  sourceModule('activities/gwas-thread.ts'),
+  sourceModule('gwas/thread.ts'),
   sourceModule('activities/phewas-fit.ts'),
   sourceModule('ingest/vcf/shard-job.ts'),
 ];

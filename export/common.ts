@@ -9,8 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { withCompute } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { exists, tempPathFor } from '../engine/fsutil.js';
-import { getRun, gwasGlob, gwasReadSql, listRuns } from '../engine/results.js';
-import { RUN_ID_PATTERN, type RunRow } from '../schemas/results.js';
+import { gwasGlob, gwasReadSql } from '../engine/results.js';
 import type { EngineConfig } from '../temporal.config.js';
 
 // The small-cell rule lives in engine/privacy.ts (used by exports, report and viewer alike).
@@ -21,6 +20,7 @@ export {
   suppressCountGroup,
   suppressedCountGroupSql,
 } from '../engine/privacy.js';
+export { requireRun } from '../engine/results.js';
 
 /**
  * SQL giving the GWAS-SSF chromosome code of a `chrom` value: 1–22, X = 23, Y = 24, MT = 25,
@@ -40,18 +40,6 @@ export function pValueTextSql(p: string, negLog10P: string): string {
   return `CASE WHEN ${p} > 0 THEN CAST(${p} AS VARCHAR)
     WHEN ${p} = 0 AND ${negLog10P} > 0 AND isfinite(${negLog10P})
       THEN printf('%.4fe-%d', pow(10, ceil(${negLog10P}) - ${negLog10P}), CAST(ceil(${negLog10P}) AS INTEGER)) END`;
-}
-
-/** The run, or an InputError naming the known runs. */
-export async function requireRun(config: EngineConfig, runId: string): Promise<RunRow> {
-  const run = RUN_ID_PATTERN.test(runId) ? await getRun(config, runId) : undefined;
-  if (run) return run;
-  const known = (await listRuns(config)).slice(0, 5).map((r) => r.run_id);
-  throw new InputError(
-    `unknown run id ${JSON.stringify(runId)}`,
-    { field: '--run' },
-    known.length > 0 ? `recent runs: ${known.join(', ')}` : 'no runs are recorded yet; run a study first',
-  );
 }
 
 /** The run's GWAS phenotypes (from its Parquet files), sorted. */

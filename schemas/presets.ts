@@ -3,7 +3,19 @@
  * code cannot read the environment); `temporal.config.ts` embeds the same object.
  */
 import type { ActivityOptions } from '@temporalio/common';
-import { NON_RETRYABLE_TYPES } from '../engine/errors.js';
+
+/**
+ * Failure type names that workflows and retry policies treat as non-retryable. The error
+ * classes carrying them are in engine/errors.ts.
+ */
+export const NON_RETRYABLE_TYPES = [
+  'InputError',
+  'ValidationError',
+  'ConfigError',
+  'CorruptInput',
+  'MissingFile',
+  'DataError',
+] as const;
 
 export const ACTIVITY_PRESETS = {
   /** Quick catalog and bookkeeping steps. */

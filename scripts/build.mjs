@@ -14,11 +14,14 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Folders (and files) of the engine that the CLI and the worker import. */
 export const SOURCES = [
   'activities',
+  'burden',
   'cli',
   'engine',
   'export',
+  'gwas',
   'ingest',
   'phenotype',
+  'phewas',
   'report',
   'schemas',
   'stats',
@@ -26,6 +29,7 @@ export const SOURCES = [
   'viewer',
   'workflows',
   'temporal.config.ts',
+  'worker.ts',
 ];
 
 function listTs(path, out) {

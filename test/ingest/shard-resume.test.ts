@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withCompute } from '../../engine/duckdb.js';
-import { planRelease } from '../../engine/release.js';
+import { planRelease } from '../../ingest/release.js';
 import { ingestShard } from '../../ingest/vcf/shard.js';
 import { FIXTURE_VCF, makeReleaseFolder, readText, tempDir, testConfig } from './helpers.js';
 

@@ -1,17 +1,22 @@
-/** Worker-thread side of `runGwasShard` (engine/thread.ts calls `threadMain`). */
+/**
+ * Worker-thread side of `runGwasShard` (engine/thread.ts calls `threadMain`). The thread keeps
+ * one null-model cache, so consecutive shards of a study reuse the fitted model.
+ */
 
 import { computeDb } from '../engine/duckdb.js';
 import type { GwasShardResult } from '../schemas/study-io.js';
 import { wasmScanAvailable } from '../stats/kernel.js';
 import type { EngineConfig } from '../temporal.config.js';
-import { computeGwasShard, type GwasThreadInput, type ShardCursor } from './gwas.js';
+import { computeGwasShard, type GwasThreadInput, type ShardCursor, ShardModelCache } from './shard.js';
+
+const models = new ShardModelCache();
 
 export function threadMain(
   data: GwasThreadInput,
   progress: (cursor: ShardCursor) => void,
   signal: AbortSignal,
 ): Promise<GwasShardResult> {
-  return computeGwasShard(data.config, data.input, data.resumed, progress, signal);
+  return computeGwasShard(data.config, data.input, data.resumed, progress, signal, models);
 }
 
 /**
