@@ -15,6 +15,10 @@
  * | worker.duckdbThreads             | BIOBANK_DUCKDB_THREADS        | number of CPUs               |
  * | worker.duckdbMemoryLimit         | BIOBANK_DUCKDB_MEMORY         | 4GB                          |
  * | worker.shutdownGraceSeconds      | BIOBANK_SHUTDOWN_GRACE        | 60                           |
+ * | worker.logLevel                  | BIOBANK_LOG_LEVEL             | WARN                         |
+ * | worker.scanKernel                | SCAN_KERNEL                   | auto (or wasm, scalar)       |
+ * | worker.phewasThreadMinWork       | BIOBANK_PHEWAS_THREAD_MIN_WORK| 5000000                      |
+ * | ingest.shardThreads              | BIOBANK_INGEST_THREADS        | 1 (0: no threads)            |
  * | ingest.genotypeCompression       | BIOBANK_GENOTYPE_COMPRESSION  | lz4 (or zstd)                |
  * | privacy.smallCellMax             | BIOBANK_SMALL_CELL_MAX        | 20 (All of Us policy: 1–20)  |
  * | schedule.id                      | BIOBANK_SCHEDULE_ID           | biobank-release-refresh      |
@@ -24,8 +28,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import type { z } from 'zod';
-import { DEFAULT_SMALL_CELL_MAX } from './engine/privacy.js';
-import { configSchema, type EngineConfig } from './schemas/config.js';
+import { configSchema, DEFAULT_SMALL_CELL_MAX, type EngineConfig } from './schemas/config.js';
 import { ACTIVITY_PRESETS } from './schemas/presets.js';
 
 export type { EngineConfig } from './schemas/config.js';
@@ -42,6 +45,10 @@ export const ENV_VARS: Record<string, string> = {
   BIOBANK_DUCKDB_THREADS: 'worker.duckdbThreads',
   BIOBANK_DUCKDB_MEMORY: 'worker.duckdbMemoryLimit',
   BIOBANK_SHUTDOWN_GRACE: 'worker.shutdownGraceSeconds',
+  BIOBANK_LOG_LEVEL: 'worker.logLevel',
+  SCAN_KERNEL: 'worker.scanKernel',
+  BIOBANK_PHEWAS_THREAD_MIN_WORK: 'worker.phewasThreadMinWork',
+  BIOBANK_INGEST_THREADS: 'ingest.shardThreads',
   BIOBANK_GENOTYPE_COMPRESSION: 'ingest.genotypeCompression',
   BIOBANK_SMALL_CELL_MAX: 'privacy.smallCellMax',
   BIOBANK_SCHEDULE_ID: 'schedule.id',
@@ -53,6 +60,8 @@ const NUMERIC = new Set([
   'worker.maxConcurrentActivities',
   'worker.duckdbThreads',
   'worker.shutdownGraceSeconds',
+  'worker.phewasThreadMinWork',
+  'ingest.shardThreads',
   'privacy.smallCellMax',
 ]);
 
@@ -66,8 +75,11 @@ export function defaults(): EngineConfig {
       duckdbThreads: Math.max(1, availableParallelism()),
       duckdbMemoryLimit: '4GB',
       shutdownGraceSeconds: 60,
+      logLevel: 'WARN',
+      scanKernel: 'auto',
+      phewasThreadMinWork: 5_000_000,
     },
-    ingest: { genotypeCompression: 'lz4' },
+    ingest: { genotypeCompression: 'lz4', shardThreads: 1 },
     activities: structuredClone(ACTIVITY_PRESETS) as unknown as EngineConfig['activities'],
     privacy: { smallCellMax: DEFAULT_SMALL_CELL_MAX },
     schedule: { id: 'biobank-release-refresh', every: '1h' },
@@ -97,7 +109,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   for (const [name, path] of Object.entries(ENV_VARS)) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    const value = NUMERIC.has(path) && /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw.trim();
+    const value =
+      path === 'worker.logLevel'
+        ? raw.trim().toUpperCase()
+        : NUMERIC.has(path) && /^-?\d+(\.\d+)?$/.test(raw.trim())
+          ? Number(raw)
+          : raw.trim();
     setPath(candidate, path, value);
     origin.set(path, name);
   }

@@ -58,7 +58,7 @@ export function createIngestActivities(config: EngineConfig) {
         heartbeat: (progress: ShardProgress) => ctx?.heartbeat(progress),
         signal: ctx?.cancellationSignal,
       };
-      if (process.env.BIOBANK_INGEST_THREADS === '0')
+      if (config.ingest.shardThreads === 0)
         return withCompute(config, (conn) => ingestShard(conn, task, hooks));
       return ingestShardInThread(config, task, hooks);
     },

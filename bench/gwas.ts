@@ -21,7 +21,6 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createGwasActivities } from '../activities/gwas.js';
 import { computeDb } from '../engine/duckdb.js';
 import { packGt } from '../engine/genotypes.js';
-import { THREAD_MODULES } from '../engine/temporal.js';
 import { prewarmThreads } from '../engine/thread.js';
 import { GENOTYPE_COMPRESSION, GENOTYPE_ROW_GROUP } from '../ingest/vcf/shard.js';
 import { gwasSpecSchema } from '../schemas/study.js';
@@ -33,6 +32,7 @@ import type {
   RunContext,
 } from '../schemas/study-io.js';
 import { loadConfig } from '../temporal.config.js';
+import { THREAD_MODULES } from '../worker.js';
 
 const { values } = parseArgs({
   options: {

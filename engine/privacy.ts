@@ -17,7 +17,9 @@
  */
 
 /** The All of Us policy's threshold: counts 1–20 are not shown. */
-export const DEFAULT_SMALL_CELL_MAX = 20;
+import { DEFAULT_SMALL_CELL_MAX } from '../schemas/config.js';
+
+export { DEFAULT_SMALL_CELL_MAX };
 
 /** Off, on with the default threshold, or on with a given threshold (largest hidden count). */
 export type Suppression = boolean | number;

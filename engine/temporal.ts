@@ -6,12 +6,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createActivities } from '../activities/index.js';
+import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
 import type { EngineConfig } from '../temporal.config.js';
 import { atomicWriteFile, exists, sha256Text } from './fsutil.js';
 import { PROJECT_ROOT } from './temporal-bin.js';
-import { sourceModule } from './thread.js';
 
 export const WORKFLOWS_PATH = join(PROJECT_ROOT, 'workflows', 'index.ts');
 
@@ -98,57 +96,20 @@ const quietLogger = {
   },
 };
 
-export interface EngineWorkerOptions {
-  /** Use this connection instead of opening one to `config.temporal.address`. */
-  connection?: NativeConnection;
-  /** Override the task queue (tests use one per test file). */
-  taskQueue?: string;
-  /** Worker identity shown in Temporal's UI and activity attempts. */
-  identity?: string;
-}
-
-/** Modules the engine's activities run on pooled worker threads (engine/thread.ts). */
-export const THREAD_MODULES = [
-  sourceModule('gwas/thread.ts'),
-  sourceModule('activities/phewas-fit.ts'),
-  sourceModule('ingest/vcf/shard-job.ts'),
-];
-
 let runtimeInstalled = false;
 
 /**
  * Install the Temporal runtime once per process with a quieter logger (BIOBANK_LOG_LEVEL,
  * default WARN) and graceful shutdown on SIGINT/SIGTERM.
  */
-export function installRuntime(): void {
+export function installRuntime(level: EngineConfig['worker']['logLevel'] = 'WARN'): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  const level = (process.env.BIOBANK_LOG_LEVEL ?? 'WARN').toUpperCase() as 'WARN';
   try {
     Runtime.install({ logger: new DefaultLogger(level), shutdownSignals: ['SIGINT', 'SIGTERM'] });
   } catch {
     // Already installed by the embedding process (e.g. a test harness): keep theirs.
   }
-}
-
-/** The engine's worker: every workflow and activity, concurrency from the config. */
-export async function createEngineWorker(
-  config: EngineConfig,
-  options: EngineWorkerOptions = {},
-): Promise<Worker> {
-  installRuntime();
-  const connection =
-    options.connection ?? (await NativeConnection.connect({ address: config.temporal.address }));
-  return Worker.create({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: options.taskQueue ?? config.temporal.taskQueue,
-    workflowBundle: await workflowBundle(config),
-    activities: createActivities({ config }),
-    maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
-    shutdownGraceTime: `${config.worker.shutdownGraceSeconds}s`,
-    ...(options.identity ? { identity: options.identity } : {}),
-  });
 }
 
 /**

@@ -5,7 +5,7 @@
 
 import { computeDb } from '../engine/duckdb.js';
 import type { GwasShardResult } from '../schemas/study-io.js';
-import { wasmScanAvailable } from '../stats/kernel.js';
+import { setScanBackend, wasmScanAvailable } from '../stats/kernel.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { computeGwasShard, type GwasThreadInput, type ShardCursor, ShardModelCache } from './shard.js';
 
@@ -16,6 +16,7 @@ export function threadMain(
   progress: (cursor: ShardCursor) => void,
   signal: AbortSignal,
 ): Promise<GwasShardResult> {
+  setScanBackend(data.config.worker.scanKernel);
   return computeGwasShard(data.config, data.input, data.resumed, progress, signal, models);
 }
 
@@ -25,6 +26,7 @@ export function threadMain(
  * and compile the WASM scan kernel.
  */
 export async function warmUp(config?: EngineConfig): Promise<void> {
+  if (config) setScanBackend(config.worker.scanKernel);
   wasmScanAvailable();
   if (config) await computeDb({ ...config, worker: { ...config.worker, duckdbThreads: 1 } });
 }

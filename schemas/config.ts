@@ -23,6 +23,9 @@ export const activityPresetSchema = z.strictObject({
   retry: retryPresetSchema,
 });
 
+/** The All of Us small-cell rule: counts 1–20 are hidden (engine/privacy.ts). */
+export const DEFAULT_SMALL_CELL_MAX = 20;
+
 export const configSchema = z.strictObject({
   temporal: z.strictObject({
     /** host:port of the Temporal frontend (TEMPORAL_ADDRESS). */
@@ -49,6 +52,18 @@ export const configSchema = z.strictObject({
       .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must look like 4GB'),
     /** Seconds a shutting-down worker waits for running activities to drain. */
     shutdownGraceSeconds: z.number().int().min(0),
+    /** Temporal runtime log level of the worker and CLI (BIOBANK_LOG_LEVEL). */
+    logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']),
+    /**
+     * GWAS scan kernel (SCAN_KERNEL): `auto` uses the WASM kernel where it runs, `scalar` the
+     * plain JavaScript one (stats/kernel-wasm.ts); results are the same.
+     */
+    scanKernel: z.enum(['auto', 'wasm', 'scalar']),
+    /**
+     * A PheWAS fits on pooled threads when (analysis samples) × (phecodes with enough cases)
+     * reaches this (BIOBANK_PHEWAS_THREAD_MIN_WORK; 0 always threads).
+     */
+    phewasThreadMinWork: z.number().int().min(0),
   }),
   ingest: z.strictObject({
     /**
@@ -56,6 +71,8 @@ export const configSchema = z.strictObject({
      * `lz4` (default: GWAS scans ≈ 8 % faster) or `zstd` (level 1: ≈ 2/3 of LZ4's disk).
      */
     genotypeCompression: z.enum(['lz4', 'zstd']),
+    /** 1: VCF shards are parsed on pooled threads; 0: in the activity's own thread (BIOBANK_INGEST_THREADS). */
+    shardThreads: z.number().int().min(0).max(1),
   }),
   activities: z.strictObject({
     /** Quick catalog and bookkeeping steps. */

@@ -42,7 +42,7 @@
  * prepareLogistic fill their rows once); the copy is keyed by the Float64Array's identity.
  *
  * When WebAssembly SIMD is unavailable, or memory cannot grow, the scalar path runs instead.
- * `setScanBackend('scalar')` (or env SCAN_KERNEL=scalar) forces the scalar path.
+ * `setScanBackend('scalar')` (the engine setting `worker.scanKernel`, env SCAN_KERNEL=scalar) forces the scalar path.
  */
 import type { ScanScratch } from './kernel.js';
 import { SCAN_WASM_BASE64 } from './wasm/scan-wasm.js';
@@ -111,7 +111,8 @@ const HARD_CAP = 2 ** 32 - PAGE;
 
 export type ScanBackend = 'auto' | 'wasm' | 'scalar';
 
-let backend: ScanBackend = process.env.SCAN_KERNEL === 'scalar' ? 'scalar' : 'auto';
+/** Set from the engine configuration (`worker.scanKernel`) by the GWAS thread (gwas/thread.ts). */
+let backend: ScanBackend = 'auto';
 /** undefined: not loaded yet; null: unavailable. */
 let ex: ScanExports | null | undefined;
 let sums: SumFn[] = [];

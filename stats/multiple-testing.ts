@@ -21,6 +21,14 @@ import normalQuantile from '@stdlib/stats-base-dists-normal-quantile';
 /** Median of χ²(1): qchisq(0.5, 1). */
 export const CHISQ1_MEDIAN = 0.454936423119572;
 
+/**
+ * The Bonferroni significance threshold α / m for m tests (m < 1 counts as one test, so a
+ * PheWAS with nothing tested has threshold α). A p-value is significant when p < α / m.
+ */
+export function bonferroniThreshold(alpha: number, m: number): number {
+  return alpha / Math.max(1, m);
+}
+
 /** Bonferroni-adjusted p-values; `m` defaults to the number of non-NaN p-values. */
 export function bonferroni(p: ArrayLike<number>, m?: number): Float64Array {
   let count = 0;

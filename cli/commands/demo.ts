@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { withEngineDb } from '../../engine/duckdb.js';
 import { suppressedCountGroupSql } from '../../engine/privacy.js';
 import { loadManifest, releaseFingerprint } from '../../engine/release.js';
-import { ensureServices, type Services } from '../../engine/services.js';
 import { runIdOf } from '../../engine/study.js';
 import { startOrAttach } from '../../engine/temporal.js';
 import { PROJECT_ROOT } from '../../engine/temporal-bin.js';
@@ -17,6 +16,7 @@ import type { Command } from '../command.js';
 import { EXIT } from '../command.js';
 import { type Row, render } from '../format.js';
 import { followProgress } from '../progress.js';
+import { ensureServices, type Services } from '../services.js';
 
 const DEMO_DIR = join(PROJECT_ROOT, 'data', 'demo');
 

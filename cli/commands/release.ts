@@ -11,7 +11,6 @@ import { resolve } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { createIngestActivities } from '../../activities/ingest.js';
 import { listReleases, loadManifest, releaseFingerprint } from '../../engine/release.js';
-import { ensureServices } from '../../engine/services.js';
 import { startOrAttach } from '../../engine/temporal.js';
 import { loadConfig } from '../../temporal.config.js';
 import {
@@ -24,6 +23,7 @@ import { CliError, type Command, EXIT } from '../command.js';
 import { explainFailure } from '../failure.js';
 import { type Format, type Row, render } from '../format.js';
 import { followProgress } from '../progress.js';
+import { ensureServices } from '../services.js';
 
 function failureMessage(err: WorkflowFailedError): CliError {
   const f = explainFailure(err);

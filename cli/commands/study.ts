@@ -1,6 +1,5 @@
 import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { reconcileRuns } from '../../engine/reconcile.js';
-import { ensureServices, watchForWorker } from '../../engine/services.js';
 import { readStudySpec, runIdOf } from '../../engine/study.js';
 import { connectClient, isServerReachable, startOrAttach } from '../../engine/temporal.js';
 import { workflowTypeFor } from '../../schemas/study.js';
@@ -10,6 +9,7 @@ import { parse } from '../args.js';
 import { CliError, type Command, EXIT } from '../command.js';
 import { explainFailure } from '../failure.js';
 import { describeProgress, followProgress } from '../progress.js';
+import { ensureServices, watchForWorker } from '../services.js';
 
 function summarise(result: StudyResult): string {
   const lines = [

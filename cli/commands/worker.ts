@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import { NativeConnection } from '@temporalio/worker';
-import { createEngineWorker, installRuntime, THREAD_MODULES } from '../../engine/temporal.js';
+import { installRuntime } from '../../engine/temporal.js';
 import { prewarmThreads } from '../../engine/thread.js';
 import { loadConfig } from '../../temporal.config.js';
+import { createEngineWorker, THREAD_MODULES } from '../../worker.js';
 import { parse } from '../args.js';
 import { CliError, type Command, EXIT } from '../command.js';
 
@@ -23,7 +24,7 @@ Options:
   async run(argv) {
     const { values } = parse(argv, { identity: { type: 'string' } });
     const config = loadConfig();
-    installRuntime();
+    installRuntime(config.worker.logLevel);
     let connection: NativeConnection;
     try {
       connection = await NativeConnection.connect({ address: config.temporal.address });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPhewasActivities, PHEWAS_THREADING } from '../../activities/phewas.js';
+import { createPhewasActivities } from '../../activities/phewas.js';
 import { GT_PACKED_MISSING, packedCode } from '../../engine/genotypes.js';
 import { shippedMapsDir } from '../../phenotype/maps.js';
 import { phewasSpecSchema } from '../../schemas/study.js';
@@ -219,10 +219,13 @@ describe('PheWAS of a variant over phecode 1.2', () => {
       phewas,
       predictor: { ...variant, id: 'inline' },
     });
-    const saved = PHEWAS_THREADING.minWork;
-    PHEWAS_THREADING.minWork = 0;
-    try {
-      const threaded = await runActivity(acts.runPhewas, {
+    // Every PheWAS on pooled threads (minimum work 0).
+    const threadedActs = createPhewasActivities({
+      ...config,
+      worker: { ...config.worker, phewasThreadMinWork: 0 },
+    });
+    {
+      const threaded = await runActivity(threadedActs.runPhewas, {
         run,
         analysis,
         phenome,
@@ -240,8 +243,6 @@ describe('PheWAS of a variant over phecode 1.2', () => {
         ).getRowObjectsJS();
       expect(await read(threaded.path)).toEqual(await read(inline.path));
       conn.closeSync();
-    } finally {
-      PHEWAS_THREADING.minWork = saved;
     }
   });
 });
@@ -485,10 +486,13 @@ for (code in c(${codes.map((c) => `'${c}'`).join(', ')})) {
       phewas,
       predictors,
     });
-    const saved = PHEWAS_THREADING.minWork;
-    PHEWAS_THREADING.minWork = 0;
-    try {
-      const threaded = await runActivity(acts.runPhewasMany, {
+    // Every PheWAS on pooled threads (minimum work 0).
+    const threadedActs = createPhewasActivities({
+      ...config,
+      worker: { ...config.worker, phewasThreadMinWork: 0 },
+    });
+    {
+      const threaded = await runActivity(threadedActs.runPhewasMany, {
         run: runIn('m-threaded'),
         analysis,
         phenome,
@@ -497,8 +501,6 @@ for (code in c(${codes.map((c) => `'${c}'`).join(', ')})) {
       });
       for (const [k] of predictors.entries())
         expect(await readRows(threaded[k].path)).toEqual(await readRows(inline[k].path));
-    } finally {
-      PHEWAS_THREADING.minWork = saved;
     }
   });
 });

@@ -12,9 +12,10 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { afterAll, describe, expect, it } from 'vitest';
 import { devServerDbPath, type RunningDevServer, startDevServer } from '../../engine/dev-server.js';
-import { createEngineWorker, installRuntime } from '../../engine/temporal.js';
+import { installRuntime } from '../../engine/temporal.js';
 import { requireTemporalCli } from '../../engine/temporal-bin.js';
 import { loadConfig } from '../../temporal.config.js';
+import { createEngineWorker } from '../../worker.js';
 import { freePort } from '../helpers/ports.js';
 
 const run = promisify(execFile);

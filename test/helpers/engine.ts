@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
-import { createEngineWorker, installRuntime } from '../../engine/temporal.js';
+import { installRuntime } from '../../engine/temporal.js';
 import { type EngineConfig, loadConfig } from '../../temporal.config.js';
+import { createEngineWorker } from '../../worker.js';
 
 export interface TestEngine {
   config: EngineConfig;

@@ -13,9 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningDevServer, startDevServer } from '../../engine/dev-server.js';
 import { withEngineDb } from '../../engine/duckdb.js';
 import { runIdOf } from '../../engine/study.js';
-import { createEngineWorker, installRuntime, startOrAttach } from '../../engine/temporal.js';
+import { installRuntime, startOrAttach } from '../../engine/temporal.js';
 import type { StudyResult } from '../../schemas/study-io.js';
 import { type EngineConfig, loadConfig } from '../../temporal.config.js';
+import { createEngineWorker } from '../../worker.js';
 import { freePort } from '../helpers/ports.js';
 import { ingestSyntheticRelease, ldlSpec } from '../helpers/study-fixture.js';
 

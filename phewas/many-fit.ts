@@ -13,7 +13,7 @@
  *      (missing calls count as 0), so a burden PheWAS fits one null model per phecode.
  *   2. For each predictor: the counts, `monomorphic` and separation checks of the full fit (the
  *      predictor's range among cases and among controls), then the score test.
- *   3. A full fit (activities/phewas-fit.ts, the exact `runPhewas` code: Wald, Firth fallback)
+ *   3. A full fit (phewas/fit.ts, the exact `runPhewas` code: Wald, Firth fallback)
  *      replaces the score row when the score p < `scoreThreshold` (the REGENIE / SAIGE practice:
  *      a predictor that separates — no carrier among the cases or the controls — is refitted,
  *      with Firth, only when its score p reaches the threshold), or the score test is
@@ -34,7 +34,7 @@ import {
   type PhecodeSets,
   phecodeFitter,
   tooFew,
-} from './phewas-fit.js';
+} from './fit.js';
 
 export interface ManyBatch extends FitSettings {
   /** one n-vector per predictor (NaN = missing). */

@@ -12,17 +12,12 @@
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
+import { type RunningDevServer, startDevServer } from '../engine/dev-server.js';
+import { ServerUnreachableError } from '../engine/errors.js';
+import { connectClient, installRuntime, isServerReachable } from '../engine/temporal.js';
+import { prewarmThreads } from '../engine/thread.js';
 import type { EngineConfig } from '../temporal.config.js';
-import { type RunningDevServer, startDevServer } from './dev-server.js';
-import { ServerUnreachableError } from './errors.js';
-import {
-  connectClient,
-  createEngineWorker,
-  installRuntime,
-  isServerReachable,
-  THREAD_MODULES,
-} from './temporal.js';
-import { prewarmThreads } from './thread.js';
+import { createEngineWorker, THREAD_MODULES } from '../worker.js';
 
 export interface Services {
   client: Client;
@@ -128,7 +123,7 @@ export async function ensureServices(
   const startWorker = (reason: string): Promise<void> => {
     starting ??= (async () => {
       log(`starting an in-process worker on task queue '${config.temporal.taskQueue}' (${reason})`);
-      installRuntime();
+      installRuntime(config.worker.logLevel);
       connection = await NativeConnection.connect({ address: config.temporal.address });
       void prewarmThreads(THREAD_MODULES, config.worker.maxConcurrentActivities, config);
       worker = await createEngineWorker(config, { connection, identity: `cli-${process.pid}` });

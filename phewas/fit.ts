@@ -54,7 +54,7 @@ export interface PhecodeFit {
   ci_high: number | null;
   p: number | null;
   neg_log10_p: number | null;
-  /** `score` rows come from the many-predictor path (activities/phewas-many-fit.ts). */
+  /** `score` rows come from the many-predictor path (phewas/many-fit.ts). */
   test: 'score' | 'wald' | 'firth' | null;
   status: string;
   reason: string | null;

@@ -1,0 +1,136 @@
+import { runInThread, sourceModule } from '../engine/thread.js';
+import { fitPhecodes, type PhecodeFit, type PhecodeSets, type PhewasBatch } from './fit.js';
+import { type ManyBatch, type PhecodeRows, scorePhecodes } from './many-fit.js';
+
+/**
+ * Fitting runs on pooled worker threads (engine/thread.ts) when the work is large enough to pay
+ * for them: (analysis samples) × (phecodes with enough cases) ≥ `minWork`. Tests lower it to
+ * exercise the threaded path on small data.
+ */
+export const PHEWAS_THREAD_MIN_WORK = 5_000_000;
+
+/** How the fits report progress and learn of cancellation (an activity's heartbeat and signal). */
+export interface Heartbeat {
+  heartbeat(details: unknown): void;
+  signal: AbortSignal;
+}
+
+/** Threads to fit on and the work (samples × phecodes) below which fits stay inline. */
+export interface Threading {
+  threads: number;
+  minWork: number;
+}
+
+const PHEWAS_THREAD = sourceModule('phewas/fit.ts');
+
+/**
+ * Phecodes `candidates` in ~6 interleaved batches per thread (each batch mixes common and rare
+ * phecodes, whose fits cost more iterations) on up to `threads` pooled threads running
+ * `module`'s threadMain with `{ ...batch, phecodes }`; heartbeats the number done. Appends to
+ * `out` (rows already computed inline) and returns it in phecode order.
+ */
+async function inThreadBatches<B extends object, R extends { index: number }>(
+  module: URL,
+  batch: B,
+  candidates: PhecodeSets[],
+  out: R[],
+  threads: number,
+  ctx: Heartbeat,
+): Promise<R[]> {
+  const signal = ctx.signal;
+  const nBatches = Math.min(candidates.length, threads * 6);
+  const queue = Array.from({ length: nBatches }, (_, b) => candidates.filter((_, k) => k % nBatches === b));
+  let done = out.length;
+  await Promise.all(
+    Array.from({ length: threads }, async () => {
+      for (let part = queue.shift(); part; part = queue.shift()) {
+        if (signal.aborted) throw signal.reason ?? new Error('cancelled');
+        let partDone = 0;
+        const rows = await runInThread<B & { phecodes: PhecodeSets[] }, R[], number>(
+          module,
+          { ...batch, phecodes: part },
+          {
+            onProgress: (k) => {
+              done += k - partDone;
+              partDone = k;
+              ctx.heartbeat({ phecodes: done });
+            },
+            signal,
+          },
+        );
+        done += part.length - partDone;
+        ctx.heartbeat({ phecodes: done });
+        out.push(...rows);
+      }
+    }),
+  );
+  return out.sort((p, q) => p.index - q.index);
+}
+
+/**
+ * Fit every phecode: inline for small jobs, else in batches on up to `duckdbThreads` pooled
+ * threads (the per-phecode fits are independent; each batch gets the predictor and covariates
+ * and its phecodes' sets). Results come back in phecode order either way.
+ */
+export async function fitAll(
+  batch: Omit<PhewasBatch, 'phecodes'>,
+  sets: PhecodeSets[],
+  threading: Threading,
+  ctx: Heartbeat,
+): Promise<PhecodeFit[]> {
+  const signal = ctx.signal;
+  const candidates = sets.filter((s) => s.cases.length >= batch.minCases);
+  const { threads, minWork } = threading;
+  if (threads === 1 || batch.n * candidates.length < minWork) {
+    let last = 0;
+    return fitPhecodes(
+      { ...batch, phecodes: sets },
+      (k) => {
+        if (k - last >= 50) {
+          last = k;
+          ctx.heartbeat({ phecodes: k });
+        }
+      },
+      signal,
+    );
+  }
+  // Phecodes below minCases (by their cohort case count, an upper bound) only need counting:
+  // done inline. The rest go out in ~6 batches per thread, interleaved so that each batch
+  // mixes common and rare phecodes (fit cost grows with the iterations rare ones need).
+  const out: PhecodeFit[] = fitPhecodes({
+    ...batch,
+    phecodes: sets.filter((s) => s.cases.length < batch.minCases),
+  });
+  return inThreadBatches(PHEWAS_THREAD, batch, candidates, out, threads, ctx);
+}
+
+const PHEWAS_MANY_THREAD = sourceModule('phewas/many-fit.ts');
+
+/**
+ * The many-predictor path over every phecode: inline (in slices, yielding to the event loop so
+ * heartbeats go out) for small jobs, else in interleaved batches on pooled threads, as `fitAll`.
+ * Results come back in phecode order.
+ */
+export async function scoreAll(
+  batch: Omit<ManyBatch, 'phecodes'>,
+  sets: PhecodeSets[],
+  threading: Threading,
+  ctx: Heartbeat,
+): Promise<PhecodeRows[]> {
+  const signal = ctx.signal;
+  const candidates = sets.filter((s) => s.cases.length >= batch.minCases);
+  const few = sets.filter((s) => s.cases.length < batch.minCases);
+  const { threads, minWork } = threading;
+  const work = batch.n * candidates.length * Math.max(1, batch.xs.length / 10);
+  const out: PhecodeRows[] = [];
+  if (threads === 1 || work < minWork) {
+    for (let k = 0; k < sets.length; k += 20) {
+      out.push(...scorePhecodes({ ...batch, phecodes: sets.slice(k, k + 20) }, undefined, signal));
+      ctx.heartbeat({ phecodes: out.length });
+      await new Promise((r) => setImmediate(r));
+    }
+    return out;
+  }
+  out.push(...scorePhecodes({ ...batch, phecodes: few }));
+  return inThreadBatches(PHEWAS_MANY_THREAD, batch, candidates, out, threads, ctx);
+}
