@@ -7,9 +7,15 @@
 import { pathToFileURL } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities/index.js';
+import { createIngestActivities } from './activities/ingest.js';
 import { installRuntime, workflowBundle } from './engine/temporal.js';
 import { prewarmThreads, sourceModule } from './engine/thread.js';
 import { type EngineConfig, loadConfig } from './temporal.config.js';
+import {
+  type IngestReleaseInput,
+  type IngestReleaseResult,
+  runIngestSteps,
+} from './workflows/ingest-release.js';
 
 export interface EngineWorkerOptions {
   /** Use this connection instead of opening one to `config.temporal.address`. */
@@ -45,6 +51,17 @@ export async function createEngineWorker(
     shutdownGraceTime: `${config.worker.shutdownGraceSeconds}s`,
     ...(options.identity ? { identity: options.identity } : {}),
   });
+}
+
+/**
+ * `release add --in-process`: the ingest workflow's steps in this process, calling the same
+ * activities in the same order without Temporal (not durable; for machines with no server).
+ */
+export function runIngestInProcess(
+  config: EngineConfig,
+  input: IngestReleaseInput,
+): Promise<IngestReleaseResult> {
+  return runIngestSteps(createIngestActivities(config), input);
 }
 
 /** Run a worker until SIGINT/SIGTERM (the runtime installed by installRuntime shuts it down). */

@@ -17,6 +17,7 @@ import { sqlIdent, sqlString, withCompute } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { atomicProduce } from '../engine/fsutil.js';
 import { unpackGt } from '../engine/genotypes.js';
+import { buildAnalysisTable } from '../phenotype/analysis.js';
 import { loadAnalysis } from '../phenotype/analysis-table.js';
 import type { GenotypeFirstSpec } from '../schemas/study.js';
 import type { AnalysisTable, BurdenPlan, RunContext } from '../schemas/study-io.js';
@@ -25,7 +26,6 @@ import { linearGwas, prepareLinear } from '../stats/linear.js';
 import { logisticGwas, prepareLogistic } from '../stats/logistic.js';
 import { STATUS, TEST } from '../stats/status.js';
 import type { EngineConfig } from '../temporal.config.js';
-import { buildAnalysisTable } from './analysis.js';
 import { cancellableStep } from './keepalive.js';
 
 function columnName(gene: string, mask: string, bin: string): string {

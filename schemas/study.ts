@@ -10,6 +10,7 @@ import { z } from 'zod';
 import {
   cohortSpecSchema,
   covariateSpecSchema,
+  type PhecodeVersion,
   phecodeVersionSchema,
   phenotypeLabel,
   phenotypeSpecSchema,
@@ -122,20 +123,38 @@ const commonFields = {
   phewas: phewasSpecSchema.prefault({}),
 };
 
-export const phenotypeFirstSpecSchema = z.strictObject({
-  kind: z.literal('phenotype-first'),
-  ...commonFields,
-  phenotype: phenotypeSpecSchema,
-  /**
-   * More quantitative traits tested in the same genotype pass as `phenotype` (one scan of the
-   * genotypes for all of them). Every trait is tested on the persons who have all the traits
-   * and covariates, i.e. one shared missingness pattern. Their results, λGC and rows in
-   * `gwas_phenotypes` are recorded next to the main phenotype's; lead loci and the PheWAS
-   * follow the main phenotype.
-   */
-  extraTraits: uniqueList(phenotypeSpecSchema, SPEC_LIMITS.traits, 'traits', phenotypeLabel).optional(),
-  gwas: gwasSpecSchema.prefault({}),
-});
+export const phenotypeFirstSpecSchema = z
+  .strictObject({
+    kind: z.literal('phenotype-first'),
+    ...commonFields,
+    phenotype: phenotypeSpecSchema,
+    /**
+     * More quantitative traits tested in the same genotype pass as `phenotype` (one scan of the
+     * genotypes for all of them). Every trait is tested on the persons who have all the traits
+     * and covariates, i.e. one shared missingness pattern. Their results, λGC and rows in
+     * `gwas_phenotypes` are recorded next to the main phenotype's; lead loci and the PheWAS
+     * follow the main phenotype.
+     */
+    extraTraits: uniqueList(phenotypeSpecSchema, SPEC_LIMITS.traits, 'traits', phenotypeLabel).optional(),
+    gwas: gwasSpecSchema.prefault({}),
+  })
+  .superRefine((s, ctx) => {
+    // Extra traits share one genotype pass with the main phenotype: quantitative, and new.
+    for (const [i, p] of (s.extraTraits ?? []).entries()) {
+      if (p.type === 'phecode')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['extraTraits', i],
+          message: 'extra traits must be quantitative; a phecode is binary (run it as its own study)',
+        });
+      else if (phenotypeLabel(p) === phenotypeLabel(s.phenotype))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['extraTraits', i],
+          message: `${phenotypeLabel(p)} is already tested in this study`,
+        });
+    }
+  });
 
 export const genotypeFirstSpecSchema = z
   .strictObject({
@@ -197,4 +216,17 @@ export function describeIssues(error: z.ZodError): string[] {
 /** Validate a parsed JSON spec. Throws a ZodError; use `describeIssues` for messages. */
 export function parseStudySpec(value: unknown): StudySpec {
   return studySpecSchema.parse(value);
+}
+
+/** Phecode versions a spec's cohort criteria and phenotype(s) refer to (their maps must be loaded). */
+export function phecodeVersionsUsed(spec: StudySpec): Set<PhecodeVersion> {
+  const out = new Set<PhecodeVersion>();
+  for (const c of [...(spec.cohort.include ?? []), ...(spec.cohort.exclude ?? [])]) {
+    if (c.type === 'phecode') out.add(c.phecodeVersion);
+  }
+  if (spec.kind === 'phenotype-first' && spec.phenotype.type === 'phecode')
+    out.add(spec.phenotype.phecodeVersion);
+  if (spec.kind === 'genotype-first')
+    for (const t of spec.traits) if (t.type === 'phecode') out.add(t.phecodeVersion);
+  return out;
 }

@@ -3,21 +3,17 @@
  *
  * `release add` runs the `ingestRelease` workflow through Temporal: it uses the configured
  * server and worker when they are up, and otherwise starts a dev server and an in-process
- * worker for the duration of the command (engine/services.ts). `--in-process` skips
+ * worker for the duration of the command (cli/services.ts). `--in-process` skips
  * Temporal altogether and calls the same activities in the same order in this process
  * (`runIngestSteps`), for machines where no Temporal server can run; it is not durable.
  */
 import { resolve } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { createIngestActivities } from '../../activities/ingest.js';
 import { listReleases, loadManifest, releaseFingerprint } from '../../engine/release.js';
 import { startOrAttach } from '../../engine/temporal.js';
 import { loadConfig } from '../../temporal.config.js';
-import {
-  type IngestReleaseInput,
-  type IngestReleaseResult,
-  runIngestSteps,
-} from '../../workflows/ingest-release.js';
+import { runIngestInProcess } from '../../worker.js';
+import type { IngestReleaseInput, IngestReleaseResult } from '../../workflows/ingest-release.js';
 import { parse } from '../args.js';
 import { CliError, type Command, EXIT } from '../command.js';
 import { explainFailure } from '../failure.js';
@@ -79,7 +75,7 @@ Options:
     const t0 = Date.now();
     let result: IngestReleaseResult;
     if (values['in-process']) {
-      result = await runIngestSteps(createIngestActivities(config), input);
+      result = await runIngestInProcess(config, input);
     } else {
       const services = await ensureServices(config);
       try {
