@@ -1,271 +1,39 @@
 /**
- * Gene burden activities (genotype-first): select each mask's variants from the release's
- * annotations and combine their genotypes into a per-person burden score.
- *
- * Mask semantics follow REGENIE's `--mask-def` / `--aaf-bins`: a mask is a union of
- * consequence classes (the variant's most severe VEP/SnpEff consequence, as ingested); an
- * optional INFO score threshold (e.g. REVEL ≥ 0.5) applies to every variant of the mask, and a
- * variant without the score does not qualify. Each mask is built once per alternate-allele-
- * frequency bin: AAF ≤ bin, where AAF is the release-wide ALT frequency, and `singleton` means
- * ALT allele count = 1. Scores combine hard calls by `max` (carrier), `sum` or `comphet`
- * (stats/burden.ts; missing calls count as 0).
+ * Gene burden activities (genotype-first): the burden scores of every gene × mask × AAF bin
+ * (burden/scores.ts) and their direct tests against the spec's traits (burden/tests.ts).
  */
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { DuckDBBlobValue } from '@duckdb/node-api';
-import { sqlIdent, sqlString, withCompute } from '../engine/duckdb.js';
-import { InputError } from '../engine/errors.js';
-import { atomicProduce } from '../engine/fsutil.js';
-import { unpackGt } from '../engine/genotypes.js';
-import { buildAnalysisTable } from '../phenotype/analysis.js';
-import { loadAnalysis } from '../phenotype/analysis-table.js';
+
+import { buildBurdenScores } from '../burden/scores.js';
+import { runBurdenTests } from '../burden/tests.js';
+import { withCompute } from '../engine/duckdb.js';
 import type { GenotypeFirstSpec } from '../schemas/study.js';
 import type { AnalysisTable, BurdenPlan, RunContext } from '../schemas/study-io.js';
-import { burdenScore } from '../stats/burden.js';
-import { linearGwas, prepareLinear } from '../stats/linear.js';
-import { logisticGwas, prepareLogistic } from '../stats/logistic.js';
-import { STATUS, TEST } from '../stats/status.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { cancellableStep } from './keepalive.js';
 
-function columnName(gene: string, mask: string, bin: string): string {
-  return `${gene}__${mask}__${bin}`.replace(/[^A-Za-z0-9_.-]/g, '_');
-}
-
-function binLabel(bin: number | 'singleton'): string {
-  return bin === 'singleton' ? 'singleton' : String(bin);
-}
-
 export function createBurdenActivities(config: EngineConfig) {
   return {
-    /**
-     * Build every gene × mask × AAF-bin burden score for the analysis samples. Writes one
-     * Parquet (`person_id` + one DOUBLE column per score) and returns the variant and carrier
-     * counts of each mask. Masks with no qualifying variant are reported with zero counts.
-     */
+    /** Every gene × mask × AAF-bin burden score for the analysis samples (burden/scores.ts). */
     async buildBurden(input: {
       run: RunContext;
       spec: GenotypeFirstSpec;
       analysis: AnalysisTable;
     }): Promise<BurdenPlan> {
-      const { run, spec, analysis } = input;
-      const variantsPath = join(run.releaseDir, 'variants.parquet');
-      const scoresPath = join(run.runDir, 'burden', 'scores.parquet');
-      return withCompute(config, async (conn) => {
-        const cols = new Set(
-          (await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${sqlString(variantsPath)})`))
-            .getRows()
-            .map((r) => String(r[0])),
-        );
-        for (const [i, mask] of spec.masks.entries()) {
-          if (mask.score && !cols.has(mask.score.name)) {
-            throw new InputError(
-              `the release has no variant score '${mask.score.name}' (columns: ${[...cols].join(', ')})`,
-              { field: `masks.${i}.score.name` },
-            );
-          }
-        }
-        const analysisRows = (
-          await conn.runAndReadAll(
-            `SELECT sample_idx, CAST(person_id AS VARCHAR) FROM read_parquet(${sqlString(analysis.path)}) ORDER BY sample_idx`,
-          )
-        ).getRows();
-        const sampleIdx = Int32Array.from(analysisRows, (r) => Number(r[0]));
-        const nGeno = Number(
-          (
-            await conn.runAndReadAll(
-              `SELECT count(*) FROM read_parquet(${sqlString(join(run.releaseDir, 'samples.parquet'))})`,
-            )
-          ).getRows()[0][0],
-        );
-
-        // Genes: the spec's list, or the genes of the explicit variants.
-        const explicit = spec.variants ?? null;
-        const genes = spec.genes ?? ['variants'];
-        const masks: BurdenPlan['masks'] = [];
-        const scores: { column: string; values: Float32Array }[] = [];
-        for (const gene of genes) {
-          for (const mask of spec.masks) {
-            for (const bin of mask.aafBins) {
-              const params: (string | number)[] = [];
-              const where: string[] = [];
-              if (explicit) {
-                params.push(JSON.stringify(explicit));
-                where.push(
-                  `list_contains(CAST(json($${params.length}) AS VARCHAR[]), chrom || ':' || pos || ':' || ref || ':' || alt)`,
-                );
-              } else {
-                params.push(gene);
-                where.push(`gene = $${params.length}`);
-                params.push(JSON.stringify(mask.consequences));
-                where.push(`list_contains(CAST(json($${params.length}) AS VARCHAR[]), consequence)`);
-              }
-              if (mask.score) {
-                params.push(mask.score.min);
-                where.push(`${sqlIdent(mask.score.name)} >= $${params.length}`);
-              }
-              if (bin === 'singleton') where.push('ac = 1');
-              else {
-                params.push(bin);
-                where.push(`af <= $${params.length}`);
-              }
-              const selected = (
-                await conn.runAndReadAll(
-                  `SELECT variant_idx, shard FROM read_parquet(${sqlString(variantsPath)})
-                   WHERE ${where.join(' AND ')} ORDER BY variant_idx`,
-                  params,
-                )
-              ).getRows();
-              const byShard = new Map<string, number[]>();
-              for (const [idx, shard] of selected) {
-                const list = byShard.get(String(shard)) ?? [];
-                list.push(Number(idx));
-                byShard.set(String(shard), list);
-              }
-              const gts: Uint8Array[] = [];
-              for (const [shard, idxs] of byShard) {
-                const r = await conn.runAndReadAll(
-                  `SELECT gt FROM read_parquet(${sqlString(join(run.releaseDir, 'genotypes', `${shard}.parquet`))})
-                   WHERE list_contains(CAST(json($1) AS BIGINT[]), variant_idx)`,
-                  [JSON.stringify(idxs)],
-                );
-                for (const [blob] of r.getRows()) gts.push(unpackGt((blob as DuckDBBlobValue).bytes, nGeno));
-              }
-              const column = columnName(gene, mask.name, binLabel(bin));
-              const full =
-                gts.length > 0 ? burdenScore(gts, spec.burden, nGeno).score : new Float32Array(nGeno);
-              const values = Float32Array.from(sampleIdx, (k) => full[k]);
-              let carriers = 0;
-              for (const v of values) if (v > 0) carriers++;
-              masks.push({
-                gene,
-                mask: mask.name,
-                aafBin: binLabel(bin),
-                column,
-                nVariants: gts.length,
-                nCarriers: carriers,
-              });
-              scores.push({ column, values });
-            }
-          }
-        }
-
-        const table = `burden_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-        await conn.run(
-          `CREATE OR REPLACE TABLE ${table} (person_id VARCHAR${scores.map((s) => `, ${sqlIdent(s.column)} DOUBLE`).join('')})`,
-        );
-        const app = await conn.createAppender(table);
-        for (let i = 0; i < analysisRows.length; i++) {
-          app.appendVarchar(String(analysisRows[i][1]));
-          for (const s of scores) app.appendDouble(s.values[i]);
-          app.endRow();
-        }
-        app.closeSync();
-        await mkdir(join(run.runDir, 'burden'), { recursive: true });
-        await atomicProduce(scoresPath, (tmp) =>
-          conn.run(`COPY ${table} TO ${sqlString(tmp)} (FORMAT parquet)`),
-        );
-        await conn.run(`DROP TABLE ${table}`);
-        return { scoresPath, masks };
-      });
+      return withCompute(config, (conn) => buildBurdenScores(conn, input.run, input.spec, input.analysis));
     },
 
-    /**
-     * Burden tests of every mask column against each of the spec's traits: linear regression
-     * (quantitative) or logistic with Firth fallback (binary) of the trait on the burden score
-     * plus the covariates (stats/linear.ts, stats/logistic.ts with a full fit for every mask).
-     * Writes `burden/tests.parquet` with the `burden_results` columns (without run_id).
-     */
+    /** Burden tests of every mask against each of the spec's traits (burden/tests.ts). */
     async runBurdenTests(input: {
       run: RunContext;
       spec: GenotypeFirstSpec;
       analysis: AnalysisTable;
       burden: BurdenPlan;
     }): Promise<{ path: string; nTests: number }> {
-      const { run, spec, burden } = input;
-      const out = join(run.runDir, 'burden', 'tests.parquet');
-      return withCompute(config, async (conn) => {
-        const nGeno = Number(
-          (
-            await conn.runAndReadAll(
-              `SELECT count(*) FROM read_parquet(${sqlString(join(run.releaseDir, 'samples.parquet'))})`,
-            )
-          ).getRows()[0][0],
-        );
-        const rows: (string | number | null)[][] = [];
-        for (const [t, trait] of spec.traits.entries()) {
-          const label =
-            trait.type === 'phecode'
-              ? `phecode_${trait.phecode}`
-              : trait.type === 'measurement'
-                ? trait.name
-                : `${trait.table}.${trait.column}`;
-          const tablePath = join(run.runDir, 'burden', `analysis-trait-${t}.parquet`);
-          await mkdir(join(run.runDir, 'burden'), { recursive: true });
-          const analysis = await cancellableStep(conn, { step: 'runBurdenTests', trait: t }, (c) =>
-            buildAnalysisTable(c, config, run, spec, trait, tablePath),
-          );
-          const a = await loadAnalysis(conn, analysis);
-          const scores = await conn.runAndReadAll(
-            `SELECT s.sample_idx, b.* EXCLUDE (person_id)
-             FROM read_parquet(${sqlString(burden.scoresPath)}) b
-             JOIN read_parquet(${sqlString(join(run.releaseDir, 'samples.parquet'))}) s USING (person_id)`,
-          );
-          const names = scores.columnNames().slice(1);
-          const vectors = names.map(() => new Float32Array(nGeno).fill(Number.NaN));
-          for (const row of scores.getRows()) {
-            const k = Number(row[0]);
-            for (let j = 0; j < names.length; j++) vectors[j][k] = Number(row[1 + j]);
-          }
-          const binary = analysis.trait === 'binary';
-          const res = binary
-            ? logisticGwas(
-                prepareLogistic(a.y, a.cov, a.c, nGeno, a.sampleIdx, { fullFitBelow: 1, firth: 'fallback' }),
-                vectors,
-              )
-            : linearGwas(prepareLinear([a.y], a.cov, a.c, nGeno, a.sampleIdx), vectors);
-          for (const [j, name] of names.entries()) {
-            const m = burden.masks.find((x) => x.column === name);
-            if (!m) continue;
-            const ok = STATUS[res.status[j]] === 'ok';
-            rows.push([
-              m.gene,
-              m.mask,
-              m.aafBin,
-              m.nVariants,
-              m.nCarriers,
-              label,
-              ok ? res.beta[j] : null,
-              ok ? res.se[j] : null,
-              ok ? res.p[j] : null,
-              TEST[res.test[j]] === 'linear_t'
-                ? 'linear'
-                : TEST[res.test[j]] === 'none'
-                  ? null
-                  : TEST[res.test[j]],
-              STATUS[res.status[j]],
-            ]);
-          }
-        }
-        const table = `burden_tests_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-        await conn.run(`CREATE OR REPLACE TABLE ${table} (gene VARCHAR, mask VARCHAR, aaf_bin VARCHAR,
-          n_variants INTEGER, n_carriers INTEGER, phenotype VARCHAR, beta DOUBLE, se DOUBLE, p DOUBLE,
-          test VARCHAR, status VARCHAR)`);
-        const app = await conn.createAppender(table);
-        for (const row of rows) {
-          row.forEach((v, i) => {
-            if (v === null || (typeof v === 'number' && !Number.isFinite(v))) app.appendNull();
-            else if (i === 3 || i === 4) app.appendInteger(Number(v));
-            else if (typeof v === 'number') app.appendDouble(v);
-            else app.appendVarchar(v);
-          });
-          app.endRow();
-        }
-        app.closeSync();
-        await atomicProduce(out, (tmp) => conn.run(`COPY ${table} TO ${sqlString(tmp)} (FORMAT parquet)`));
-        await conn.run(`DROP TABLE ${table}`);
-        return { path: out, nTests: rows.length };
-      });
+      return withCompute(config, (conn) =>
+        runBurdenTests(conn, config, input.run, input.spec, input.burden, (trait, fn) =>
+          cancellableStep(conn, { step: 'runBurdenTests', trait }, fn),
+        ),
+      );
     },
   };
 }

@@ -5,6 +5,7 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { listValue } from '@duckdb/node-api';
 import { Context } from '@temporalio/activity';
 import { sqlString, withCompute } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, canonicalJson, exists } from '../engine/fsutil.js';
@@ -134,16 +135,24 @@ export function createStudyActivities(config: EngineConfig) {
           // Staged outside runs/<id>/gwas/, which the results store replaces as a whole.
           const merged = join(run.runDir, 'gwas-merged.parquet');
           const labels = result.gwas?.traits?.map((t) => t.phenotype) ?? [phenotype];
-          const traitLabels = `[${labels.map((l) => sqlString(l)).join(', ')}]`;
+          // Trait labels are user text: bound as a parameter, never spliced into the SQL.
+          await conn.run(
+            `CREATE OR REPLACE TEMP TABLE _trait_labels AS
+             SELECT generate_subscripts(l, 1) - 1 AS trait_k, unnest(l) AS label FROM (SELECT $1::VARCHAR[] AS l)`,
+            [listValue(labels)],
+          );
+          // Shard files written before the engine's test vocabulary was one say 'linear_t'.
           await atomicProduce(merged, (tmp) =>
             conn.run(
-              `COPY (SELECT ${traitLabels}[trait + 1] AS phenotype, chrom, pos, ref, alt,
+              `COPY (SELECT lab.label AS phenotype, chrom, pos, ref, alt,
                        chrom || ':' || pos || ':' || ref || ':' || alt AS variant_id, rsid, n, af, beta, se, stat,
                        p, neg_log10_p, CASE test WHEN 'linear_t' THEN 'linear' ELSE test END AS test, status
-                     FROM read_parquet(${sqlString(result.gwas!.resultsGlob)}) WHERE test <> 'none')
+                     FROM read_parquet(${sqlString(result.gwas!.resultsGlob)}) r
+                     JOIN _trait_labels lab ON lab.trait_k = r.trait WHERE test <> 'none')
                TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 8192)`,
             ),
           );
+          await conn.run('DROP TABLE _trait_labels');
           await writeRunResults(config, run.runId, 'gwas_results', { parquet: merged });
           await rm(merged, { force: true });
         });

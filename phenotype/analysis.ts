@@ -107,9 +107,16 @@ export async function buildAnalysisTable(
   // Extra traits of one genotype pass (quantitative only), each into _trait_<k>.
   const extras = spec.kind === 'phenotype-first' && phenotype ? (spec.extraTraits ?? []) : [];
   for (const [i, p] of extras.entries()) {
-    // The spec schema has checked that each is quantitative by type and not the main phenotype.
+    // The spec schema has checked that none repeats the main phenotype.
     const field = `extraTraits[${i}]`;
-    if (p.type === 'phecode') throw new InputError('extra traits must be quantitative', { field });
+    if (p.type === 'phecode') {
+      throw new InputError(
+        'extra traits must be quantitative; a phecode is binary (run it as its own study)',
+        {
+          field,
+        },
+      );
+    }
     const t =
       p.type === 'measurement'
         ? await measurementTrait(conn, rel, p, '_cohort')

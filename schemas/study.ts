@@ -139,15 +139,10 @@ export const phenotypeFirstSpecSchema = z
     gwas: gwasSpecSchema.prefault({}),
   })
   .superRefine((s, ctx) => {
-    // Extra traits share one genotype pass with the main phenotype: quantitative, and new.
+    // Extra traits share one genotype pass with the main phenotype: each is a new trait. (That
+    // each is quantitative is checked on the data: phenotype/analysis.ts.)
     for (const [i, p] of (s.extraTraits ?? []).entries()) {
-      if (p.type === 'phecode')
-        ctx.addIssue({
-          code: 'custom',
-          path: ['extraTraits', i],
-          message: 'extra traits must be quantitative; a phecode is binary (run it as its own study)',
-        });
-      else if (phenotypeLabel(p) === phenotypeLabel(s.phenotype))
+      if (phenotypeLabel(p) === phenotypeLabel(s.phenotype))
         ctx.addIssue({
           code: 'custom',
           path: ['extraTraits', i],

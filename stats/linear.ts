@@ -339,7 +339,7 @@ export function linearTestVariant(
     out.mlog10p[r] = p >= 1e-290 ? -Math.log10(p) : mlog10PTwoSidedT(t, df);
     out.nObs[r] = nObs;
     out.status[r] = STATUS_CODE.ok;
-    out.test[r] = TEST_CODE.linear_t;
+    out.test[r] = TEST_CODE.linear;
   }
 }
 

@@ -31,7 +31,7 @@ export const STATUS_CODE: Readonly<Record<Status, number>> = Object.fromEntries(
 ) as Record<Status, number>;
 
 /** Which test produced a row. `none` for rows that were not tested (status explains). */
-export const TEST = ['none', 'linear_t', 'score', 'wald', 'firth'] as const;
+export const TEST = ['none', 'linear', 'score', 'wald', 'firth'] as const;
 export type TestName = (typeof TEST)[number];
 export const TEST_CODE: Readonly<Record<TestName, number>> = Object.fromEntries(
   TEST.map((s, i) => [s, i]),
