@@ -25,6 +25,7 @@ export const SOURCES = [
   'report',
   'schemas',
   'stats',
+  'study',
   'synth',
   'viewer',
   'workflows',
