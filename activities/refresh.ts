@@ -9,6 +9,7 @@ import { exists } from '../engine/fsutil.js';
 import { findRelease, loadManifest, releaseFingerprint } from '../engine/release.js';
 import { runIdFor } from '../engine/results.js';
 import { specHash } from '../engine/study.js';
+import { RUN_COMPARISONS_DDL } from '../schemas/catalog.js';
 import { type StudySpec, studySpecSchema, workflowTypeFor } from '../schemas/study.js';
 import type { EngineConfig } from '../temporal.config.js';
 
@@ -104,9 +105,7 @@ export function createRefreshActivities(config: EngineConfig) {
     async compareRuns(input: { newRunId: string; previousRunId: string }): Promise<RunComparison> {
       const { newRunId, previousRunId } = input;
       return withEngineDb(config, async (conn) => {
-        await conn.run(`CREATE TABLE IF NOT EXISTS run_comparisons (
-          new_run_id VARCHAR, previous_run_id VARCHAR, kind VARCHAR, key VARCHAR,
-          change VARCHAR, neg_log10_p_before DOUBLE, neg_log10_p_after DOUBLE)`);
+        await conn.run(RUN_COMPARISONS_DDL);
         await conn.run('DELETE FROM run_comparisons WHERE new_run_id = $1 AND previous_run_id = $2', [
           newRunId,
           previousRunId,

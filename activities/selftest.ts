@@ -7,6 +7,7 @@ import { heartbeat } from '@temporalio/activity';
 import { sqlString, withCompute, withEngineDb } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { atomicProduce, exists } from '../engine/fsutil.js';
+import { SELFTEST_RUNS_DDL } from '../schemas/catalog.js';
 import type { EngineConfig } from '../temporal.config.js';
 
 export interface SelfTestTableInput {
@@ -70,9 +71,7 @@ export function createSelfTestActivities(config: EngineConfig) {
       table: SelfTestTableResult;
     }): Promise<number> {
       return withEngineDb(config, async (conn) => {
-        await conn.run(`CREATE TABLE IF NOT EXISTS selftest_runs (
-          run_id VARCHAR PRIMARY KEY, workflow_id VARCHAR, parquet_path VARCHAR,
-          n_variants INTEGER, mean_af DOUBLE, recorded_at TIMESTAMP DEFAULT current_timestamp)`);
+        await conn.run(SELFTEST_RUNS_DDL);
         await conn.run(
           `INSERT OR REPLACE INTO selftest_runs (run_id, workflow_id, parquet_path, n_variants, mean_af)
            VALUES ($1, $2, $3, $4, $5)`,

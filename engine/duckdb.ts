@@ -14,18 +14,19 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type DuckDBBlobVector, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import duckdbBindings from '@duckdb/node-bindings';
+import { quoteIdent, quoteValue } from '../schemas/columns.js';
 import type { EngineConfig } from '../temporal.config.js';
 
 let compute: Promise<DuckDBInstance> | undefined;
 
 /** Quote an SQL string literal. Only for paths and names the engine itself produced. */
 export function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
+  return quoteValue(value);
 }
 
 /** Quote an SQL identifier. */
 export function sqlIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
+  return quoteIdent(name);
 }
 
 /** The process's compute instance, created on first use. */

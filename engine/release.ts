@@ -8,6 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ZodError } from 'zod';
+import type { ReleaseRow } from '../schemas/catalog.js';
 import {
   CATALOG_VARIANTS_DDL,
   RELEASES_DDL,
@@ -136,22 +137,8 @@ export function stagingDir(config: EngineConfig, releaseId: string, fingerprint:
   return join(config.dataDir, 'releases', releaseId, `.staging-${fingerprint.slice(0, 12)}`);
 }
 
-export interface RegisteredRelease {
-  release_id: string;
-  fingerprint: string;
-  manifest_path: string;
-  data_path: string;
-  n_samples: number;
-  n_variants: number;
-  n_persons: number;
-  n_conditions: number;
-  n_measurements: number;
-  n_rejects: number;
-  n_unknown_codes: number;
-  created_at: string;
-  /** GRCh37 or GRCh38, from the manifest or the VCF headers; null when neither says. */
-  assembly: string | null;
-}
+/** A row of the `releases` catalog table (schemas/catalog.ts). */
+export type RegisteredRelease = ReleaseRow;
 
 /** Create the catalog tables if absent. */
 export async function ensureCatalog(conn: DuckDBConnection): Promise<void> {

@@ -8,24 +8,12 @@
 import { stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { RUN_FILES_DDL, type RunFile } from '../schemas/catalog.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { withEngineDb } from './duckdb.js';
 import { exists, sha256File } from './fsutil.js';
 
-export const RUN_FILES_DDL = `CREATE TABLE IF NOT EXISTS run_files (
-  run_id VARCHAR NOT NULL,
-  path VARCHAR NOT NULL,
-  size BIGINT NOT NULL,
-  sha256 VARCHAR NOT NULL,
-  PRIMARY KEY (run_id, path))`;
-
-export interface RunFile {
-  run_id: string;
-  /** Relative to the data folder. */
-  path: string;
-  size: number;
-  sha256: string;
-}
+export { RUN_FILES_DDL, type RunFile } from '../schemas/catalog.js';
 
 async function describeFile(dataDir: string, runId: string, abs: string): Promise<RunFile> {
   return {

@@ -119,7 +119,7 @@ export async function planRelease(
   };
   const existing = await findRelease(config, manifest.releaseId);
   if (existing && existing.fingerprint === fingerprint && (await exists(finalDir))) {
-    return { ...base, alreadyRegistered: true, nSamples: existing.n_samples, scores: [], shards: [] };
+    return { ...base, alreadyRegistered: true, nSamples: existing.n_samples ?? 0, scores: [], shards: [] };
   }
 
   const headers = [];

@@ -15,6 +15,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlString } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { atomicProduce, canonicalJson, exists, sha256File, sha256Text } from '../engine/fsutil.js';
+import { PHENOME_COUNTS_DDL } from '../schemas/catalog.js';
 import type { PhecodeMapInfo, PhecodeVersion } from '../schemas/phenotype.js';
 import { loadPhecodeMaps } from './maps.js';
 import {
@@ -154,10 +155,7 @@ export async function recordPhenomeCounts(
   releaseId: string,
   version: PhecodeVersion,
 ): Promise<void> {
-  await conn.run(`CREATE TABLE IF NOT EXISTS phenome_counts (
-    release_id VARCHAR NOT NULL, phecode_version VARCHAR NOT NULL, phecode VARCHAR NOT NULL,
-    n_cases BIGINT NOT NULL, n_controls BIGINT NOT NULL, n_excluded BIGINT NOT NULL,
-    PRIMARY KEY (release_id, phecode_version, phecode))`);
+  await conn.run(PHENOME_COUNTS_DDL);
   await conn.run('BEGIN TRANSACTION');
   try {
     await conn.run('DELETE FROM phenome_counts WHERE release_id = $1 AND phecode_version = $2', [

@@ -118,44 +118,10 @@ export function missingTokens(table: { missing?: string[] }): string[] {
 export const VOCABULARIES = ['ICD9CM', 'ICD10CM', 'ICD10'] as const;
 export type Vocabulary = (typeof VOCABULARIES)[number];
 
-/** Columns of the `releases` catalog table in the engine database. */
-export const RELEASES_DDL = `CREATE TABLE IF NOT EXISTS releases (
-  release_id VARCHAR PRIMARY KEY,
-  fingerprint VARCHAR NOT NULL,
-  manifest_path VARCHAR NOT NULL,
-  data_path VARCHAR NOT NULL,
-  n_samples BIGINT, n_variants BIGINT, n_persons BIGINT, n_conditions BIGINT, n_measurements BIGINT,
-  n_rejects BIGINT, n_unknown_codes BIGINT,
-  created_at TIMESTAMP DEFAULT current_timestamp,
-  assembly VARCHAR)`;
-
-/** Columns added to `releases` since its first version, for catalogs made by older engines. */
-export const RELEASES_MIGRATIONS = ['ALTER TABLE releases ADD COLUMN IF NOT EXISTS assembly VARCHAR'];
-
-/** Catalog `variants` table: the queryable core of every release's variants.parquet. */
-export const CATALOG_VARIANTS_DDL = `CREATE TABLE IF NOT EXISTS variants (
-  release_id VARCHAR, variant_idx BIGINT, chrom VARCHAR, pos BIGINT, rsid VARCHAR, ref VARCHAR, alt VARCHAR,
-  qual DOUBLE, filter VARCHAR, af DOUBLE, ac BIGINT, an BIGINT, call_rate DOUBLE, hwe_p DOUBLE,
-  gene VARCHAR, consequence VARCHAR, impact VARCHAR, shard VARCHAR)`;
-
-/** Columns of the catalog `variants` table, in order (a subset of variants.parquet). */
-export const CATALOG_VARIANT_COLUMNS = [
-  'release_id',
-  'variant_idx',
-  'chrom',
-  'pos',
-  'rsid',
-  'ref',
-  'alt',
-  'qual',
-  'filter',
-  'af',
-  'ac',
-  'an',
-  'call_rate',
-  'hwe_p',
-  'gene',
-  'consequence',
-  'impact',
-  'shard',
-] as const;
+// The catalog tables (releases, variants) are contracts in schemas/catalog.ts.
+export {
+  CATALOG_VARIANT_COLUMNS,
+  CATALOG_VARIANTS_DDL,
+  RELEASES_DDL,
+  RELEASES_MIGRATIONS,
+} from './catalog.js';

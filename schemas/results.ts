@@ -16,43 +16,29 @@
  * Pure zod, no I/O: workflow code may import it.
  */
 import { z } from 'zod';
+import {
+  bigint,
+  type ColumnInfo,
+  col,
+  columnDefinitionsOf,
+  columnsOfSchema,
+  createTableSqlOf,
+  int,
+  intOrNull,
+  json,
+  jsonOrNull,
+  oneOf,
+  oneOfOrNull,
+  prob,
+  realOrNull,
+  text,
+  textOrNull,
+  timestamp,
+  timestampOrNull,
+  violationPredicatesOf,
+} from './columns.js';
 
-// --- Column helpers: a zod schema plus the DuckDB type it maps to ---
-
-/** DuckDB column type of each column schema. */
-const sqlTypes = z.registry<{ sql: string }>();
-
-function col<T extends z.ZodType>(schema: T, sql: string): T {
-  sqlTypes.add(schema, { sql });
-  return schema;
-}
-
-const text = () => col(z.string().min(1), 'VARCHAR');
-const textOrNull = () => col(z.string().nullable(), 'VARCHAR');
-const int = () => col(z.int().min(0), 'INTEGER');
-const intOrNull = () => col(z.int().min(0).nullable(), 'INTEGER');
-const bigint = () => col(z.int().min(0), 'BIGINT');
-const realOrNull = () => col(z.number().nullable(), 'DOUBLE');
-const prob = () => col(z.number().min(0).max(1).nullable(), 'DOUBLE');
-const timestamp = () => col(z.iso.datetime({ offset: true }), 'TIMESTAMP WITH TIME ZONE');
-const timestampOrNull = () => col(z.iso.datetime({ offset: true }).nullable(), 'TIMESTAMP WITH TIME ZONE');
-const json = () => col(z.string().refine(isJson, 'must be a JSON text'), 'JSON');
-const jsonOrNull = () => col(z.string().refine(isJson, 'must be a JSON text').nullable(), 'JSON');
-function oneOf<const V extends readonly [string, ...string[]]>(values: V) {
-  return col(z.enum(values), 'VARCHAR');
-}
-function oneOfOrNull<const V extends readonly [string, ...string[]]>(values: V) {
-  return col(z.enum(values).nullable(), 'VARCHAR');
-}
-
-function isJson(value: string): boolean {
-  try {
-    JSON.parse(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export type { ColumnInfo } from './columns.js';
 
 /** Run ids: `<studyId>-<16 hex>` (see `runIdFor` in engine/results.ts); safe as a folder name. */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{16}$/;
@@ -269,61 +255,21 @@ const PRIMARY_KEYS: Partial<Record<TableName, string[]>> = {
   runs: ['run_id'],
 };
 
-// --- Derived column metadata and DDL ---
-
-export interface ColumnInfo {
-  name: string;
-  /** DuckDB type. */
-  sql: string;
-  nullable: boolean;
-  /** Allowed values for enumerations. */
-  values?: readonly string[];
-}
-
-function unwrap(schema: z.ZodType): z.ZodType {
-  return schema instanceof z.ZodNullable ? (schema.unwrap() as z.ZodType) : schema;
-}
+// --- Derived column metadata and DDL (schemas/columns.ts) ---
 
 /** Columns of a table, in order, as the DDL declares them. */
 export function columnsOf(table: TableName): ColumnInfo[] {
-  const shape = TABLE_SCHEMAS[table].shape as Record<string, z.ZodType>;
-  return Object.entries(shape).map(([name, schema]) => {
-    const meta = sqlTypes.get(schema);
-    if (!meta) throw new Error(`schemas/results.ts: column ${table}.${name} has no SQL type`);
-    const inner = unwrap(schema);
-    return {
-      name,
-      sql: meta.sql,
-      nullable: schema.safeParse(null).success,
-      values: inner instanceof z.ZodEnum ? (inner.options as string[]) : undefined,
-    };
-  });
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-function quoteValue(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
+  return columnsOfSchema(table, TABLE_SCHEMAS[table]);
 }
 
 /** SQL column definitions of a table (name, type, NOT NULL, CHECK on enumerations). */
 export function columnDefinitions(table: TableName): string {
-  const defs = columnsOf(table).map((c) => {
-    const parts = [quoteIdent(c.name), c.sql];
-    if (!c.nullable) parts.push('NOT NULL');
-    if (c.values) parts.push(`CHECK (${quoteIdent(c.name)} IN (${c.values.map(quoteValue).join(', ')}))`);
-    return parts.join(' ');
-  });
-  const pk = PRIMARY_KEYS[table];
-  if (pk) defs.push(`PRIMARY KEY (${pk.map(quoteIdent).join(', ')})`);
-  return defs.join(',\n  ');
+  return columnDefinitionsOf(table, TABLE_SCHEMAS[table], PRIMARY_KEYS[table]);
 }
 
 /** `CREATE TABLE IF NOT EXISTS` for one table. */
 export function createTableSql(table: TableName): string {
-  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(table)} (\n  ${columnDefinitions(table)}\n)`;
+  return createTableSqlOf(table, TABLE_SCHEMAS[table], PRIMARY_KEYS[table]);
 }
 
 /**
@@ -332,23 +278,5 @@ export function createTableSql(table: TableName): string {
  * bypass the table constraints.
  */
 export function violationPredicates(table: TableName): { column: string; predicate: string }[] {
-  const shape = TABLE_SCHEMAS[table].shape as Record<string, z.ZodType>;
-  return columnsOf(table).flatMap((c) => {
-    const id = quoteIdent(c.name);
-    const out: { column: string; predicate: string }[] = [];
-    if (!c.nullable) out.push({ column: c.name, predicate: `${id} IS NULL` });
-    if (c.values)
-      out.push({ column: c.name, predicate: `${id} NOT IN (${c.values.map(quoteValue).join(', ')})` });
-    const inner = unwrap(shape[c.name]);
-    if (inner instanceof z.ZodNumber) {
-      if (inner.minValue !== null && Number.isFinite(inner.minValue))
-        out.push({ column: c.name, predicate: `${id} < ${inner.minValue}` });
-      if (inner.maxValue !== null && Number.isFinite(inner.maxValue))
-        out.push({ column: c.name, predicate: `${id} > ${inner.maxValue}` });
-      if (c.sql === 'DOUBLE') out.push({ column: c.name, predicate: `(isnan(${id}) OR isinf(${id}))` });
-    }
-    if (c.sql === 'VARCHAR' && !c.nullable && !c.values)
-      out.push({ column: c.name, predicate: `${id} = ''` });
-    return out;
-  });
+  return violationPredicatesOf(table, TABLE_SCHEMAS[table]);
 }
