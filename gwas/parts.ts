@@ -11,24 +11,16 @@ import {
   UTINYINT,
 } from '@duckdb/node-api';
 import { sqlString } from '../engine/duckdb.js';
+import { columnsOfSchema } from '../schemas/columns.js';
+import { GWAS_PART_DDL, gwasPartRowSchema } from '../schemas/layouts.js';
 import { type AssocColumns, allocAssocColumns } from '../stats/status.js';
 
-/** Columns of a part file: numbers only; names and codes are joined in when the shard is finished. */
-export const PART_DDL = `variant_idx INTEGER, n INTEGER, af DOUBLE, beta DOUBLE, se DOUBLE, stat DOUBLE, p DOUBLE,
-  neg_log10_p DOUBLE, test UTINYINT, status UTINYINT, trait SMALLINT`;
-export const PART_TYPES = [
-  INTEGER,
-  INTEGER,
-  DOUBLE,
-  DOUBLE,
-  DOUBLE,
-  DOUBLE,
-  DOUBLE,
-  DOUBLE,
-  UTINYINT,
-  UTINYINT,
-  SMALLINT,
-];
+/** Columns of a part file (schemas/layouts.ts); the data-chunk types follow the same contract. */
+export const PART_DDL = GWAS_PART_DDL;
+const DUCKDB_TYPES = { INTEGER, DOUBLE, UTINYINT, SMALLINT } as const;
+export const PART_TYPES = columnsOfSchema('gwas part', gwasPartRowSchema).map(
+  (c) => DUCKDB_TYPES[c.sql as keyof typeof DUCKDB_TYPES],
+);
 /** Rows per data chunk handed to the appender (DuckDB's vector size). */
 export const CHUNK_ROWS = 2048;
 

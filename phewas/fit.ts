@@ -9,6 +9,7 @@
  * phenome's bit strings). Scratch arrays (status, design, y) are allocated once per batch at the
  * largest size and reused across phecodes.
  */
+import type { PhecodeFit } from '../schemas/layouts.js';
 import {
   type FirthMode,
   firthFit,
@@ -42,23 +43,8 @@ export interface PhewasBatch {
   phecodes: PhecodeSets[];
 }
 
-export interface PhecodeFit {
-  index: number;
-  n_cases: number;
-  n_controls: number;
-  n_excluded: number;
-  beta: number | null;
-  se: number | null;
-  odds_ratio: number | null;
-  ci_low: number | null;
-  ci_high: number | null;
-  p: number | null;
-  neg_log10_p: number | null;
-  /** `score` rows come from the many-predictor path (phewas/many-fit.ts). */
-  test: 'score' | 'wald' | 'firth' | null;
-  status: string;
-  reason: string | null;
-}
+/** One phecode's fit: the PheWAS row's statistics (schemas/layouts.ts). */
+export type { PhecodeFit } from '../schemas/layouts.js';
 
 /** The model settings of a PheWAS fit (everything in a batch but the phecodes). */
 export type FitSettings = Omit<PhewasBatch, 'phecodes' | 'x'>;

@@ -7,37 +7,16 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlString } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile } from '../engine/fsutil.js';
+import { columnsOfSchema } from '../schemas/columns.js';
+import { PHEWAS_ROW_DDL, type PhewasRow, phewasRowSchema } from '../schemas/layouts.js';
 import type { PhenomeRef, PhewasPredictor, PhewasResult, RunContext } from '../schemas/study-io.js';
 import { bonferroniThreshold } from '../stats/multiple-testing.js';
 import type { PhecodeFit } from './fit.js';
 import { type PhecodeInfo, safeName } from './inputs.js';
 
-export interface PhewasRow {
-  predictor: string;
-  predictor_type: PhewasPredictor['type'];
-  phecode: string;
-  phecode_version: string;
-  description: string | null;
-  category: string | null;
-  n_cases: number;
-  n_controls: number;
-  n_excluded: number;
-  beta: number | null;
-  se: number | null;
-  odds_ratio: number | null;
-  ci_low: number | null;
-  ci_high: number | null;
-  p: number | null;
-  neg_log10_p: number | null;
-  test: 'score' | 'wald' | 'firth' | null;
-  status: string;
-  reason: string | null;
-}
+export type { PhewasRow } from '../schemas/layouts.js';
 
-export const ROW_DDL = `predictor VARCHAR, predictor_type VARCHAR, phecode VARCHAR, phecode_version VARCHAR,
-  description VARCHAR, category VARCHAR, n_cases DOUBLE, n_controls DOUBLE, n_excluded DOUBLE,
-  beta DOUBLE, se DOUBLE, odds_ratio DOUBLE, ci_low DOUBLE, ci_high DOUBLE, p DOUBLE, neg_log10_p DOUBLE,
-  test VARCHAR, status VARCHAR, reason VARCHAR`;
+const ROW_COLUMNS = columnsOfSchema('phewas rows', phewasRowSchema);
 
 /** Write one predictor's rows (one per phecode, in phecode order) and its record; its summary. */
 export async function writePhewas(
@@ -76,27 +55,23 @@ export async function writePhewas(
   });
 
   const table = `phewas_rows_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  await conn.run(`CREATE OR REPLACE TABLE ${table} (${ROW_DDL})`);
+  // The staging table carries the results contract's constraints (schemas/layouts.ts), so a
+  // row that breaks it fails here, before any file is written.
+  await conn.run(`CREATE OR REPLACE TABLE ${table} (${PHEWAS_ROW_DDL})`);
   const app = await conn.createAppender(table);
   for (const row of rows) {
-    for (const v of Object.values(row)) {
-      if (v === null) app.appendNull();
-      else if (typeof v === 'number') {
-        if (Number.isFinite(v)) app.appendDouble(v);
-        else app.appendNull();
-      } else app.appendVarchar(String(v));
+    for (const c of ROW_COLUMNS) {
+      const v = row[c.name as keyof PhewasRow];
+      if (v === null || (typeof v === 'number' && !Number.isFinite(v))) app.appendNull();
+      else if (c.sql === 'INTEGER') app.appendInteger(v as number);
+      else if (c.sql === 'DOUBLE') app.appendDouble(v as number);
+      else app.appendVarchar(String(v));
     }
     app.endRow();
   }
   app.closeSync();
   await mkdir(join(run.runDir, 'phewas'), { recursive: true });
-  await atomicProduce(out, (tmp) =>
-    conn.run(
-      `COPY (SELECT * REPLACE (CAST(n_cases AS INTEGER) AS n_cases, CAST(n_controls AS INTEGER) AS n_controls,
-                               CAST(n_excluded AS INTEGER) AS n_excluded) FROM ${table})
-       TO ${sqlString(tmp)} (FORMAT parquet)`,
-    ),
-  );
+  await atomicProduce(out, (tmp) => conn.run(`COPY ${table} TO ${sqlString(tmp)} (FORMAT parquet)`));
   await conn.run(`DROP TABLE ${table}`);
 
   const tested = rows.filter((r) => r.status === 'ok');
