@@ -9,6 +9,7 @@ import { createBurdenActivities } from './burden.js';
 import { withFailureMapping } from './failures.js';
 import { createGwasActivities } from './gwas.js';
 import { createIngestActivities } from './ingest.js';
+import { withPayloadValidation } from './payloads.js';
 import { createPhenotypeActivities } from './phenotype.js';
 import { createPhewasActivities } from './phewas.js';
 import { createRefreshActivities } from './refresh.js';
@@ -31,18 +32,20 @@ function currentAttempt(): number {
 }
 
 export function createActivities({ config }: ActivityDeps) {
-  const acts = withFailureMapping({
-    ...createSelfTestActivities(config),
-    ...createIngestActivities(config),
-    ...createResultsActivities(config),
-    ...createPhenotypeActivities(config),
-    ...createStudyActivities(config),
-    ...createAnalysisActivities(config),
-    ...createGwasActivities(config),
-    ...createPhewasActivities(config),
-    ...createBurdenActivities(config),
-    ...createRefreshActivities(config),
-  });
+  const acts = withFailureMapping(
+    withPayloadValidation({
+      ...createSelfTestActivities(config),
+      ...createIngestActivities(config),
+      ...createResultsActivities(config),
+      ...createPhenotypeActivities(config),
+      ...createStudyActivities(config),
+      ...createAnalysisActivities(config),
+      ...createGwasActivities(config),
+      ...createPhewasActivities(config),
+      ...createBurdenActivities(config),
+      ...createRefreshActivities(config),
+    }),
+  );
   return withRunTimings(acts, currentAttempt);
 }
 

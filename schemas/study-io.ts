@@ -1,145 +1,192 @@
 /**
  * What study workflows and their activities pass to each other: references (paths, ids,
- * hashes) and counts, never data. Pure types and small helpers, safe in workflow code.
+ * hashes) and counts, never data. Each payload is a zod schema (the TypeScript type is inferred
+ * from it); the worker validates every activity's input against `ACTIVITY_INPUTS` before the
+ * activity runs (activities/payloads.ts), so a malformed payload fails at once, non-retryably,
+ * naming the field. Pure zod, safe in workflow code.
  */
-import type { PhecodeVersion } from './phenotype.js';
-import type { StudySpec } from './study.js';
+import { z } from 'zod';
+import { phecodeVersionSchema } from './phenotype.js';
+import { genotypeFirstSpecSchema, phenotypeFirstSpecSchema, studySpecSchema } from './study.js';
+
+const count = () => z.int().min(0);
+const path = () => z.string().min(1);
 
 /** A study run: one study spec on one release. */
-export interface RunContext {
+export const runContextSchema = z.object({
   /** `<studyId>-<16 hex>` from study, release fingerprint and spec hash (engine/results.ts `runIdFor`): a re-run for the same release and spec has the same id. */
-  runId: string;
-  studyId: string;
-  releaseId: string;
-  releaseFingerprint: string;
+  runId: z.string().min(1),
+  studyId: z.string().min(1),
+  releaseId: z.string().min(1),
+  releaseFingerprint: z.string().min(1),
   /** Folder of the ingested release (Parquet tables). */
-  releaseDir: string;
-  specHash: string;
+  releaseDir: path(),
+  specHash: z.string().min(1),
   /** Folder for this run's outputs. */
-  runDir: string;
-}
+  runDir: path(),
+});
+export type RunContext = z.infer<typeof runContextSchema>;
 
 /** The per-person analysis table: phenotype, covariates and genotype column index, aligned. */
-export interface AnalysisTable {
+export const analysisTableSchema = z.object({
   /** Parquet with sample_idx, person_id, y (then y_1, y_2, … for `traits[1…]`), covariate columns. */
-  path: string;
-  trait: 'quantitative' | 'binary' | 'none';
+  path: path(),
+  trait: z.enum(['quantitative', 'binary', 'none']),
   /**
    * Labels of the traits in the table when there are several (the study's `extraTraits`):
    * traits[0] is y, traits[k] is y_k. Absent: one trait, y.
    */
-  traits?: string[];
-  nSamples: number;
-  nCases?: number;
-  nControls?: number;
-  covariates: string[];
+  traits: z.array(z.string()).optional(),
+  nSamples: count(),
+  nCases: count().optional(),
+  nControls: count().optional(),
+  covariates: z.array(z.string()),
   /** Covariates dropped as constant or collinear, with the reason. */
-  droppedCovariates: { name: string; reason: string }[];
-}
+  droppedCovariates: z.array(z.object({ name: z.string(), reason: z.string() })),
+});
+export type AnalysisTable = z.infer<typeof analysisTableSchema>;
 
 /** A contiguous slice of the genome's variants. */
-export interface GwasShard {
-  shardId: string;
+export const gwasShardSchema = z.object({
+  shardId: z.string().min(1),
   /** The shard's chromosome, or `<first>-<last>` when it spans the end of one and the start of the next. */
-  chrom: string;
+  chrom: z.string().min(1),
   /** Genotype Parquet file(s) of the release holding these variants. */
-  files: string[];
-  firstVariantIdx: number;
-  lastVariantIdx: number;
-  nVariants: number;
-}
+  files: z.array(path()),
+  firstVariantIdx: count(),
+  lastVariantIdx: count(),
+  nVariants: count(),
+});
+export type GwasShard = z.infer<typeof gwasShardSchema>;
 
-export interface QcCounts {
+export const qcCountsSchema = z.object({
   /** Variants entering the shard. */
-  nInput: number;
-  removedMac: number;
-  removedMaf: number;
-  removedMissing: number;
-  removedHwe: number;
+  nInput: count(),
+  removedMac: count(),
+  removedMaf: count(),
+  removedMissing: count(),
+  removedHwe: count(),
   /** Variants tested after QC. */
-  nTested: number;
-}
+  nTested: count(),
+});
+export type QcCounts = z.infer<typeof qcCountsSchema>;
 
-export interface GwasShardResult {
-  shardId: string;
+export const gwasShardResultSchema = z.object({
+  shardId: z.string(),
   /** Parquet of this shard's result rows. */
-  path: string;
-  sha256: string;
-  qc: QcCounts;
+  path: path(),
+  sha256: z.string(),
+  qc: qcCountsSchema,
   /** Rows with a status other than `ok`. */
-  nNotOk: number;
+  nNotOk: count(),
   /** Smallest p in the shard (for progress display). */
-  minP: number | null;
-}
+  minP: z.number().nullable(),
+});
+export type GwasShardResult = z.infer<typeof gwasShardResultSchema>;
 
-export interface LeadLocus {
-  locusId: string;
-  variantIdx: number;
-  chrom: string;
-  pos: number;
-  ref: string;
-  alt: string;
-  p: number;
-  beta: number | null;
-  start: number;
-  end: number;
-  nVariants: number;
-}
+export const leadLocusSchema = z.object({
+  locusId: z.string(),
+  variantIdx: count(),
+  chrom: z.string(),
+  pos: count(),
+  ref: z.string(),
+  alt: z.string(),
+  p: z.number(),
+  beta: z.number().nullable(),
+  start: count(),
+  end: count(),
+  nVariants: count(),
+});
+export type LeadLocus = z.infer<typeof leadLocusSchema>;
 
-export interface GwasSummary {
+const statusCounts = () => z.record(z.string(), z.number());
+
+export const gwasSummarySchema = z.object({
   /** Glob of the merged result Parquet partitions. */
-  resultsGlob: string;
-  nTested: number;
+  resultsGlob: z.string(),
+  nTested: count(),
   /**
    * Result rows of the main phenotype by status (`ok`, `collinear`, …; stats/status.ts). Absent
    * in results recorded before this field existed.
    */
-  statusCounts?: Record<string, number>;
+  statusCounts: statusCounts().optional(),
   /** λGC of the main phenotype (the first trait). */
-  lambdaGc: number | null;
+  lambdaGc: z.number().nullable(),
   /** With several traits in one pass: λGC and result rows by status per trait label, the main phenotype first. */
-  traits?: { phenotype: string; lambdaGc: number | null; statusCounts?: Record<string, number> }[];
-  leadLoci: LeadLocus[];
-  qc: QcCounts;
-}
+  traits: z
+    .array(
+      z.object({
+        phenotype: z.string(),
+        lambdaGc: z.number().nullable(),
+        statusCounts: statusCounts().optional(),
+      }),
+    )
+    .optional(),
+  leadLoci: z.array(leadLocusSchema),
+  qc: qcCountsSchema,
+});
+export type GwasSummary = z.infer<typeof gwasSummarySchema>;
 
-export interface PhenomeRef {
+export const phenomeRefSchema = z.object({
   /** Folder of the materialised phenome (phenome.parquet, cohort.parquet, counts.parquet). */
-  dir: string;
+  dir: path(),
   /** Parquet of every phecode of the version: phecode, description, category, sex ('M'|'F'|NULL). */
-  phecodesPath: string;
-  phecodeVersion: PhecodeVersion;
-  nPhecodes: number;
+  phecodesPath: path(),
+  phecodeVersion: phecodeVersionSchema,
+  nPhecodes: count(),
   /** Map files and their sha256, recorded with the run. */
-  maps: { name: string; sha256: string }[];
-}
+  maps: z.array(z.object({ name: z.string(), sha256: z.string() })),
+});
+export type PhenomeRef = z.infer<typeof phenomeRefSchema>;
 
 /** A predictor for PheWAS: a variant's dosage, a burden score, or a person-level column. */
-export type PhewasPredictor =
-  | { type: 'variant'; id: string; variantIdx: number; chrom: string; pos: number; ref: string; alt: string }
-  | { type: 'burden'; id: string; path: string; column: string }
-  | { type: 'column'; id: string; path: string; column: string };
+export const phewasPredictorSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('variant'),
+    id: z.string().min(1),
+    variantIdx: count(),
+    chrom: z.string(),
+    pos: count(),
+    ref: z.string(),
+    alt: z.string(),
+  }),
+  z.object({ type: z.literal('burden'), id: z.string().min(1), path: path(), column: z.string().min(1) }),
+  z.object({ type: z.literal('column'), id: z.string().min(1), path: path(), column: z.string().min(1) }),
+]);
+export type PhewasPredictor = z.infer<typeof phewasPredictorSchema>;
 
-export interface PhewasResult {
-  predictorId: string;
-  path: string;
-  nTested: number;
-  nSignificant: number;
-  top: { phecode: string; description: string; p: number; oddsRatio: number | null; nCases: number }[];
-}
+export const phewasResultSchema = z.object({
+  predictorId: z.string(),
+  path: path(),
+  nTested: count(),
+  nSignificant: count(),
+  top: z.array(
+    z.object({
+      phecode: z.string(),
+      description: z.string(),
+      p: z.number(),
+      oddsRatio: z.number().nullable(),
+      nCases: count(),
+    }),
+  ),
+});
+export type PhewasResult = z.infer<typeof phewasResultSchema>;
 
-export interface BurdenPlan {
+export const burdenPlanSchema = z.object({
   /** Parquet of per-person burden scores, one column per gene × mask × bin. */
-  scoresPath: string;
-  masks: {
-    gene: string;
-    mask: string;
-    aafBin: string;
-    column: string;
-    nVariants: number;
-    nCarriers: number;
-  }[];
-}
+  scoresPath: path(),
+  masks: z.array(
+    z.object({
+      gene: z.string(),
+      mask: z.string(),
+      aafBin: z.string(),
+      column: z.string(),
+      nVariants: count(),
+      nCarriers: count(),
+    }),
+  ),
+});
+export type BurdenPlan = z.infer<typeof burdenPlanSchema>;
 
 export type StudyPhase =
   | 'validating'
@@ -172,17 +219,94 @@ export interface StudyProgress {
   message: string | null;
 }
 
-export interface StudyResult {
-  runId: string;
-  workflowKind: StudySpec['kind'];
-  releaseId: string;
-  releaseFingerprint: string;
+export const studyResultSchema = z.object({
+  runId: z.string(),
+  workflowKind: z.enum(['phenotype-first', 'genotype-first']),
+  releaseId: z.string(),
+  releaseFingerprint: z.string(),
   /** True if this release and spec had already been run and nothing new was written. */
-  reused: boolean;
+  reused: z.boolean(),
   /** Who was analysed: trait type and counts (person counts; exports suppress 1–20). */
-  analysis: { trait: AnalysisTable['trait']; nSamples: number; nCases?: number; nControls?: number };
-  gwas?: Omit<GwasSummary, 'resultsGlob'> & { resultsGlob: string };
-  phewas: PhewasResult[];
-  burden?: BurdenPlan;
-  reportPath?: string;
-}
+  analysis: z.object({
+    trait: analysisTableSchema.shape.trait,
+    nSamples: count(),
+    nCases: count().optional(),
+    nControls: count().optional(),
+  }),
+  gwas: gwasSummarySchema.optional(),
+  phewas: z.array(phewasResultSchema),
+  burden: burdenPlanSchema.optional(),
+  reportPath: z.string().optional(),
+});
+export type StudyResult = z.infer<typeof studyResultSchema>;
+
+const phenotypeFirstGwas = phenotypeFirstSpecSchema.shape.gwas;
+const phewasSpec = phenotypeFirstSpecSchema.shape.phewas;
+const leadLociSpec = z.object({ p: z.number(), windowKb: z.number(), max: count() });
+
+/**
+ * The input of every study activity that takes references, by activity name. The worker checks
+ * each payload against its schema before the activity runs (activities/payloads.ts).
+ */
+export const ACTIVITY_INPUTS = {
+  prepareRun: z.object({ spec: studySpecSchema, workflowId: z.string().min(1) }),
+  materializeAnalysis: z.object({ run: runContextSchema, spec: studySpecSchema }),
+  planGwasShards: z.object({
+    run: runContextSchema,
+    chromosomes: z.array(z.string()).nullable(),
+    shardVariants: z.int().min(1),
+  }),
+  runGwasShard: z.object({
+    run: runContextSchema,
+    shard: gwasShardSchema,
+    analysis: analysisTableSchema,
+    gwas: phenotypeFirstGwas,
+    batchVariants: z.int().min(1).optional(),
+    partVariants: z.int().min(1).optional(),
+  }),
+  mergeGwas: z.object({
+    run: runContextSchema,
+    nShards: count(),
+    leadLoci: leadLociSpec,
+    traits: z.array(z.string()).optional(),
+  }),
+  buildRunPhenome: z.object({ run: runContextSchema, analysis: analysisTableSchema, phewas: phewasSpec }),
+  runPhewas: z.object({
+    run: runContextSchema,
+    analysis: analysisTableSchema,
+    phenome: phenomeRefSchema,
+    phewas: phewasSpec,
+    predictor: phewasPredictorSchema,
+  }),
+  runPhewasMany: z.object({
+    run: runContextSchema,
+    analysis: analysisTableSchema,
+    phenome: phenomeRefSchema,
+    phewas: phewasSpec,
+    predictors: z.array(phewasPredictorSchema),
+  }),
+  buildBurden: z.object({
+    run: runContextSchema,
+    spec: genotypeFirstSpecSchema,
+    analysis: analysisTableSchema,
+  }),
+  runBurdenTests: z.object({
+    run: runContextSchema,
+    spec: genotypeFirstSpecSchema,
+    analysis: analysisTableSchema,
+    burden: burdenPlanSchema,
+  }),
+  recordRun: z.object({
+    run: runContextSchema,
+    spec: studySpecSchema,
+    status: z.literal('completed'),
+    result: studyResultSchema,
+    workflowId: z.string(),
+  }),
+  discardRun: z.object({
+    run: runContextSchema,
+    status: z.enum(['cancelled', 'failed']),
+    reason: z.string(),
+  }),
+  writeReport: z.object({ run: runContextSchema }),
+} as const;

@@ -64,8 +64,8 @@ const LAYERS: Record<string, string[]> = {
   viewer: [...INFRA, 'ingest', 'export', 'report'],
   cli: [...INFRA, 'synth', 'ingest', 'phenotype', 'export', 'report', 'viewer', 'worker'],
 };
-/** Activity modules every adapter may use: the failure mapping, timings, keep-alive, the index. */
-const SHARED_ACTIVITY_MODULES = new Set(['failures', 'timings', 'keepalive', 'context']);
+/** Activity modules every adapter may use: failure mapping, payload checks, timings, keep-alive. */
+const SHARED_ACTIVITY_MODULES = new Set(['failures', 'timings', 'keepalive', 'payloads']);
 /** Type-only imports that are allowed although the layer is not (workflows need the activity types). */
 const TYPE_ONLY_ALLOWED: Record<string, string[]> = { workflows: ['activities'], cli: ['workflows'] };
 
