@@ -42,9 +42,6 @@ import { cancellableStep } from './keepalive.js';
 
 type PhewasSpec = StudySpec['phewas'];
 
-/** Defaults of the many-predictor score path (spec fields `scoreThreshold`, `scoreMinCarriers`). */
-export const PHEWAS_SCORE_DEFAULTS = { scoreThreshold: 0.05, minCarriers: 0 };
-
 function heartbeatOf(ctx: Context): Heartbeat {
   return { heartbeat: (d) => ctx.heartbeat(d), signal: ctx.cancellationSignal };
 }
@@ -170,8 +167,8 @@ export function createPhewasActivities(config: EngineConfig) {
             minCases: phewas.minCases,
             minControls: phewas.minControls,
             firth: phewas.firth,
-            scoreThreshold: phewas.scoreThreshold ?? PHEWAS_SCORE_DEFAULTS.scoreThreshold,
-            minCarriers: phewas.scoreMinCarriers ?? PHEWAS_SCORE_DEFAULTS.minCarriers,
+            scoreThreshold: phewas.scoreThreshold,
+            minCarriers: phewas.scoreMinCarriers,
           };
           const perPhecode = await scoreAll(batch, inp.sets, threading, heartbeatOf(ctx));
           for (const [k, p] of todo.entries()) {

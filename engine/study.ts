@@ -4,7 +4,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { ZodError } from 'zod';
-import { describeIssues, type StudySpec, studySpecSchema } from '../schemas/study.js';
+import { describeIssues, hashedSpecPart, type StudySpec, studySpecSchema } from '../schemas/study.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { InputError } from './errors.js';
 import { canonicalJson, sha256Text } from './fsutil.js';
@@ -72,10 +72,12 @@ export async function readStudySpec(file: string): Promise<StudySpec> {
   }
 }
 
-/** sha256 of the spec's canonical JSON, without the release it runs on. */
+/**
+ * sha256 of the parsed spec's canonical JSON, without the release it runs on and without late
+ * defaults at their default (schemas/study.ts `hashedSpecPart`, LATE_DEFAULTS).
+ */
 export function specHash(spec: StudySpec): string {
-  const { release: _release, ...rest } = spec;
-  return sha256Text(canonicalJson(rest));
+  return sha256Text(canonicalJson(hashedSpecPart(spec)));
 }
 
 export interface ReleaseRef {

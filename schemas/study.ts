@@ -75,16 +75,16 @@ export const phewasSpecSchema = z.strictObject({
   /**
    * Many predictors (genotype-first): score test of each predictor against one null fit per
    * phecode, full Wald/Firth fit where the score p < this (default 0.05; 1 = fit every row).
-   * Optional without a default so that specs without it keep their hash (and run id).
+   * A late default: see LATE_DEFAULTS.
    */
-  scoreThreshold: z.number().gt(0).max(1).optional(),
+  scoreThreshold: z.number().gt(0).max(1).default(0.05),
   /**
    * Many predictors: also refit when the cases or the controls have fewer carriers (predictor ≠ 0)
    * than this. Default 0: the score p alone decides, also for a predictor with no carrier on one
    * side (REGENIE/SAIGE practice); 1 refits every such row (the GWAS zero-count rule; slow for
-   * rare burden masks).
+   * rare burden masks). A late default: see LATE_DEFAULTS.
    */
-  scoreMinCarriers: z.int().min(0).optional(),
+  scoreMinCarriers: z.int().min(0).default(0),
   leadLoci: leadLociSpecSchema.prefault({}),
 });
 
@@ -224,4 +224,28 @@ export function phecodeVersionsUsed(spec: StudySpec): Set<PhecodeVersion> {
   if (spec.kind === 'genotype-first')
     for (const t of spec.traits) if (t.type === 'phecode') out.add(t.phecodeVersion);
   return out;
+}
+
+/**
+ * Spec fields whose default was added after studies had already run, with that default. The
+ * spec hash (and so the run id) is taken over the parsed spec, defaults included, except that a
+ * field listed here is left out while it holds its default: adding a default to the schema
+ * never changes an existing study's run id. (A spec that set such a field explicitly to its
+ * default before it had one hashes as if it had not set it.)
+ */
+export const LATE_DEFAULTS: readonly { path: readonly string[]; value: unknown }[] = [
+  { path: ['phewas', 'scoreThreshold'], value: 0.05 },
+  { path: ['phewas', 'scoreMinCarriers'], value: 0 },
+];
+
+/** The part of a parsed spec its hash covers: all of it but the release and late defaults at their default. */
+export function hashedSpecPart(spec: StudySpec): Record<string, unknown> {
+  const { release: _release, ...rest } = structuredClone(spec) as StudySpec & Record<string, unknown>;
+  for (const { path, value } of LATE_DEFAULTS) {
+    let node = rest as Record<string, unknown>;
+    for (const key of path.slice(0, -1)) node = (node?.[key] ?? {}) as Record<string, unknown>;
+    const last = path[path.length - 1];
+    if (node && node[last] === value) delete node[last];
+  }
+  return rest;
 }
