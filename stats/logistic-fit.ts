@@ -37,7 +37,23 @@
  */
 import { mlog10PTwoSidedNormal, pTwoSidedNormal, Z_975 } from './distributions.js';
 import { cholesky, choleskyInverse, choleskyLogDet, choleskySolve } from './linalg.js';
+import {
+  evaluate,
+  firthScoreGeneric,
+  firthScoreKernel,
+  information,
+  informationAndScore,
+  MAX_FUSED_P,
+} from './logistic-kernels.js';
+import { newtonAscent, smallStep } from './newton.js';
 import type { Status } from './status.js';
+
+export {
+  evaluateGeneric,
+  firthScoreGeneric,
+  fusedKernels,
+  informationGeneric,
+} from './logistic-kernels.js';
 
 export interface LogisticFitOptions {
   /** maximum Newton iterations (default 25 for ML, 100 for Firth). */
@@ -87,317 +103,6 @@ export function designMatrix(n: number, columns: readonly Float64Array[], interc
   }
   return x;
 }
-
-/**
- * Fused one-pass kernels, generated per p (≤ MAX_FUSED_P) and cached: the generic loops below
- * make one pass over the samples per coefficient (η) or per pair of columns (XᵀWX), and each
- * sum is one serial chain of dependent adds; the fused kernels read each sample once and keep
- * the p(p+1)/2 + p sums in independent registers. Every sum still adds the same terms in the
- * same sample order, so the results are bitwise identical to the generic loops (which remain
- * for larger p and as the reference; test/stats checks the two agree exactly).
- */
-const MAX_FUSED_P = 12;
-
-type EvaluateKernel = (
-  y: Float64Array,
-  x: Float64Array,
-  n: number,
-  beta: Float64Array,
-  eta: Float64Array,
-  mu: Float64Array,
-  w: Float64Array,
-) => number;
-type CrossKernel = (
-  x: Float64Array,
-  n: number,
-  w: Float64Array,
-  info: Float64Array,
-  y: Float64Array | null,
-  mu: Float64Array | null,
-  score: Float64Array | null,
-) => void;
-
-const evaluateKernels = new Map<number, EvaluateKernel>();
-const crossKernels = new Map<string, CrossKernel>();
-/** A generated function with a name (so that CPU profiles tell the kernels apart). */
-function named(name: string, params: string[], body: string): unknown {
-  return new Function(`return function ${name}(${params.join(', ')}) {${body}\n};`)();
-}
-const range = (p: number) => Array.from({ length: p }, (_, j) => j);
-
-function evaluateKernel(p: number): EvaluateKernel {
-  let k = evaluateKernels.get(p);
-  if (k) return k;
-  const js = range(p);
-  // e accumulates b_j·x_ij in column order from +0, as the generic loop's η[i] does (a zero
-  // coefficient's term is ±0 there and changes nothing: the generic loop may skip it).
-  const body = `
-    ${js.map((j) => `const b${j} = beta[${j}], o${j} = ${j} * n;`).join(' ')}
-    let ll = 0;
-    for (let i = 0; i < n; i++) {
-      let e = 0;
-      ${js.map((j) => `e += b${j} * x[o${j} + i];`).join(' ')}
-      eta[i] = e;
-      const t = Math.exp(-Math.abs(e));
-      const m = e >= 0 ? 1 / (1 + t) : t / (1 + t);
-      mu[i] = m;
-      w[i] = m * (1 - m);
-      ll += y[i] * e - (Math.max(e, 0) + Math.log1p(t));
-    }
-    return ll;`;
-  k = named(`evaluate_p${p}`, ['y', 'x', 'n', 'beta', 'eta', 'mu', 'w'], body) as EvaluateKernel;
-  evaluateKernels.set(p, k);
-  return k;
-}
-
-function crossKernel(p: number, withScore: boolean): CrossKernel {
-  const key = `${p}:${withScore}`;
-  let k = crossKernels.get(key);
-  if (k) return k;
-  const js = range(p);
-  const pairs = js.flatMap((j) => range(j + 1).map((l) => [j, l] as const));
-  // s_jl = Σ (w_i·x_ij)·x_il (the generic loop's w[i] * x[oj + i] * x[ol + i]);
-  // u_j = Σ x_ij·(y_i − μ_i)
-  const body = `
-    ${js.map((j) => `const o${j} = ${j} * n;`).join(' ')}
-    ${pairs.map(([j, l]) => `let s${j}_${l} = 0;`).join(' ')}
-    ${withScore ? js.map((j) => `let u${j} = 0;`).join(' ') : ''}
-    for (let i = 0; i < n; i++) {
-      const wi = w[i];
-      ${js.map((j) => `const x${j} = x[o${j} + i]; const t${j} = wi * x${j};`).join(' ')}
-      ${pairs.map(([j, l]) => `s${j}_${l} += t${j} * x${l};`).join(' ')}
-      ${withScore ? `const r = y[i] - mu[i]; ${js.map((j) => `u${j} += x${j} * r;`).join(' ')}` : ''}
-    }
-    ${pairs.map(([j, l]) => `info[${j + l * p}] = s${j}_${l}; info[${l + j * p}] = s${j}_${l};`).join(' ')}
-    ${withScore ? js.map((j) => `score[${j}] = u${j};`).join(' ') : ''}`;
-  k = named(
-    `cross_p${p}${withScore ? '_score' : ''}`,
-    ['x', 'n', 'w', 'info', 'y', 'mu', 'score'],
-    body,
-  ) as CrossKernel;
-  crossKernels.set(key, k);
-  return k;
-}
-
-type FirthScoreKernel = (
-  x: Float64Array,
-  n: number,
-  y: Float64Array,
-  mu: Float64Array,
-  w: Float64Array,
-  chol: Float64Array,
-  score: Float64Array,
-) => void;
-const firthScoreKernels = new Map<number, FirthScoreKernel>();
-
-/** Firth's modified score with the Cholesky factor's entries held in locals (see firthScoreGeneric). */
-function firthScoreKernel(p: number): FirthScoreKernel {
-  let k = firthScoreKernels.get(p);
-  if (k) return k;
-  const js = range(p);
-  const body = `
-    ${js
-      .map((j) =>
-        range(j + 1)
-          .map((l) => `const L${j}_${l} = chol[${j + l * p}];`)
-          .join(' '),
-      )
-      .join(' ')}
-    ${js.map((j) => `const o${j} = ${j} * n; let u${j} = 0;`).join(' ')}
-    for (let i = 0; i < n; i++) {
-      ${js
-        .map(
-          (j) =>
-            `const x${j} = x[o${j} + i]; let s${j} = x${j}; ${range(j)
-              .map((l) => `s${j} -= L${j}_${l} * v${l};`)
-              .join(' ')} const v${j} = s${j} / L${j}_${j};`,
-        )
-        .join(' ')}
-      let h = 0;
-      ${js.map((j) => `h += v${j} * v${j};`).join(' ')}
-      h *= w[i];
-      const m = mu[i];
-      const resid = y[i] - m + h * (0.5 - m);
-      ${js.map((j) => `u${j} += resid * x${j};`).join(' ')}
-    }
-    ${js.map((j) => `score[${j}] = u${j};`).join(' ')}`;
-  k = named(`firthScore_p${p}`, ['x', 'n', 'y', 'mu', 'w', 'chol', 'score'], body) as FirthScoreKernel;
-  firthScoreKernels.set(p, k);
-  return k;
-}
-
-/**
- * Firth's modified score U*_j = Σ_i (y_i − μ_i + h_i(½ − μ_i)) x_ij, with the hat-matrix
- * diagonal h_i = w_i ‖L⁻¹x_i‖² (`chol` holds the Cholesky factor L of XᵀWX).
- */
-function firthScoreGeneric(
-  x: Float64Array,
-  n: number,
-  p: number,
-  y: Float64Array,
-  mu: Float64Array,
-  w: Float64Array,
-  chol: Float64Array,
-  v: Float64Array,
-  score: Float64Array,
-): void {
-  score.fill(0);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < p; j++) {
-      let s = x[j * n + i];
-      for (let k = 0; k < j; k++) s -= chol[j + k * p] * v[k];
-      v[j] = s / chol[j + j * p];
-    }
-    let h = 0;
-    for (let j = 0; j < p; j++) h += v[j] * v[j];
-    h *= w[i];
-    const resid = y[i] - mu[i] + h * (0.5 - mu[i]);
-    for (let j = 0; j < p; j++) score[j] += resid * x[j * n + i];
-  }
-}
-
-/** η = Xβ, μ, w and ℓ; returns ℓ. */
-function evaluate(
-  y: Float64Array,
-  x: Float64Array,
-  n: number,
-  p: number,
-  beta: Float64Array,
-  eta: Float64Array,
-  mu: Float64Array,
-  w: Float64Array,
-): number {
-  if (p <= MAX_FUSED_P) return evaluateKernel(p)(y, x, n, beta, eta, mu, w);
-  return evaluateGeneric(y, x, n, p, beta, eta, mu, w);
-}
-
-/** XᵀWX into info (p×p, full symmetric). */
-function information(x: Float64Array, n: number, p: number, w: Float64Array, info: Float64Array): void {
-  if (p <= MAX_FUSED_P) crossKernel(p, false)(x, n, w, info, null, null, null);
-  else informationGeneric(x, n, p, w, info);
-}
-
-/** XᵀWX into info and the score Xᵀ(y − μ) into score, in one pass when p is small. */
-function informationAndScore(
-  x: Float64Array,
-  n: number,
-  p: number,
-  w: Float64Array,
-  info: Float64Array,
-  y: Float64Array,
-  mu: Float64Array,
-  score: Float64Array,
-): void {
-  if (p <= MAX_FUSED_P) {
-    crossKernel(p, true)(x, n, w, info, y, mu, score);
-    return;
-  }
-  informationGeneric(x, n, p, w, info);
-  scoreGeneric(x, n, p, y, mu, score);
-}
-
-/** The generic (one pass per coefficient) η, μ, w and ℓ: the reference for the fused kernel. */
-export function evaluateGeneric(
-  y: Float64Array,
-  x: Float64Array,
-  n: number,
-  p: number,
-  beta: Float64Array,
-  eta: Float64Array,
-  mu: Float64Array,
-  w: Float64Array,
-): number {
-  eta.fill(0);
-  for (let j = 0; j < p; j++) {
-    const b = beta[j];
-    if (b === 0) continue;
-    const off = j * n;
-    for (let i = 0; i < n; i++) eta[i] += b * x[off + i];
-  }
-  let ll = 0;
-  for (let i = 0; i < n; i++) {
-    // one exp per sample: t = e^{−|η|} ∈ (0, 1]; μ and log(1 + e^η) from t without overflow
-    const e = eta[i];
-    const t = Math.exp(-Math.abs(e));
-    const m = e >= 0 ? 1 / (1 + t) : t / (1 + t);
-    mu[i] = m;
-    w[i] = m * (1 - m);
-    ll += y[i] * e - (Math.max(e, 0) + Math.log1p(t));
-  }
-  return ll;
-}
-
-/** The generic (one pass per pair of columns) XᵀWX: the reference for the fused kernel. */
-export function informationGeneric(
-  x: Float64Array,
-  n: number,
-  p: number,
-  w: Float64Array,
-  info: Float64Array,
-): void {
-  for (let j = 0; j < p; j++) {
-    const oj = j * n;
-    for (let l = 0; l <= j; l++) {
-      const ol = l * n;
-      let s = 0;
-      for (let i = 0; i < n; i++) s += w[i] * x[oj + i] * x[ol + i];
-      info[j + l * p] = s;
-      info[l + j * p] = s;
-    }
-  }
-}
-
-function scoreGeneric(
-  x: Float64Array,
-  n: number,
-  p: number,
-  y: Float64Array,
-  mu: Float64Array,
-  score: Float64Array,
-): void {
-  for (let j = 0; j < p; j++) {
-    const off = j * n;
-    let s = 0;
-    for (let i = 0; i < n; i++) s += x[off + i] * (y[i] - mu[i]);
-    score[j] = s;
-  }
-}
-
-/** The fused kernels of `evaluate` and `information`, exported for the exactness test. */
-export const fusedKernels = {
-  evaluate: (
-    y: Float64Array,
-    x: Float64Array,
-    n: number,
-    p: number,
-    beta: Float64Array,
-    eta: Float64Array,
-    mu: Float64Array,
-    w: Float64Array,
-  ) => evaluateKernel(p)(y, x, n, beta, eta, mu, w),
-  informationAndScore: (
-    x: Float64Array,
-    n: number,
-    p: number,
-    w: Float64Array,
-    info: Float64Array,
-    y: Float64Array,
-    mu: Float64Array,
-    score: Float64Array,
-  ) => crossKernel(p, true)(x, n, w, info, y, mu, score),
-  firthScore: (
-    x: Float64Array,
-    n: number,
-    p: number,
-    y: Float64Array,
-    mu: Float64Array,
-    w: Float64Array,
-    chol: Float64Array,
-    score: Float64Array,
-  ) => firthScoreKernel(p)(x, n, y, mu, w, chol, score),
-  maxP: MAX_FUSED_P,
-};
-export { firthScoreGeneric };
 
 function emptyFit(n: number, p: number, status: Status, test: 'wald' | 'firth'): LogisticFit {
   const nan = () => new Float64Array(p).fill(Number.NaN);
@@ -489,35 +194,32 @@ export function logisticFit(
   const info = new Float64Array(p * p);
   const score = new Float64Array(p);
   const trial = new Float64Array(p);
-  let ll = evaluate(y, x, n, p, beta, eta, mu, w);
-  let converged = false;
-  let iter = 0;
-  while (iter < maxIter) {
-    iter++;
-    informationAndScore(x, n, p, w, info, y, mu, score);
-    if (!cholesky(info, p)) {
-      // singular at the start: collinear design; later: the weights of the samples that a
-      // column separates collapsed towards 0 as β diverged (separation)
-      const status: Status = iter === 1 ? 'collinear' : 'separation';
-      return { ...emptyFit(n, p, status, 'wald'), iterations: iter };
-    }
-    const delta = Float64Array.from(score);
-    choleskySolve(info, p, delta);
-    let llNew = Number.NEGATIVE_INFINITY;
-    for (let half = 0; half <= 20; half++) {
-      for (let j = 0; j < p; j++) trial[j] = beta[j] + delta[j];
-      llNew = evaluate(y, x, n, p, trial, eta, mu, w);
-      if (llNew >= ll - 1e-12 * Math.abs(ll)) break;
-      for (let j = 0; j < p; j++) delta[j] /= 2;
-    }
-    beta.set(trial);
-    ll = llNew;
-    let small = true;
-    for (let j = 0; j < p; j++) if (Math.abs(delta[j]) > tol * (1 + Math.abs(beta[j]))) small = false;
-    if (small) {
-      converged = true;
-      break;
-    }
+  // Newton–Raphson on ℓ; a step that lowers ℓ is halved, up to 20 times, and the last
+  // trial is taken even if none raised ℓ (R glm's convention; non-convergence is caught below).
+  const run = newtonAscent(beta, trial, evaluate(y, x, n, p, beta, eta, mu, w), {
+    maxIter,
+    maxHalvings: 20,
+    acceptUnimproved: true,
+    stopWhenUnmoved: false,
+    step() {
+      informationAndScore(x, n, p, w, info, y, mu, score);
+      if (!cholesky(info, p)) return null;
+      const delta = Float64Array.from(score);
+      choleskySolve(info, p, delta);
+      return delta;
+    },
+    objective: (b) => evaluate(y, x, n, p, b, eta, mu, w),
+    improves: (next, current) => next >= current - 1e-12 * Math.abs(current),
+    converged: (delta) => smallStep(delta, beta, tol),
+  });
+  const iter = run.iterations;
+  const ll = run.objective;
+  const converged = run.outcome === 'converged';
+  if (run.outcome === 'singular') {
+    // singular at the start: collinear design; later: the weights of the samples that a
+    // column separates collapsed towards 0 as β diverged (separation)
+    const status: Status = iter === 1 ? 'collinear' : 'separation';
+    return { ...emptyFit(n, p, status, 'wald'), iterations: iter };
   }
   let extreme = false;
   for (let i = 0; i < n; i++) if (Math.abs(eta[i]) > 15) extreme = true;
@@ -566,66 +268,52 @@ export function firthFit(
   };
 
   let ll = evaluate(y, x, n, p, beta, eta, mu, w);
-  let pll = penalised(ll);
+  const pll = penalised(ll);
   if (Number.isNaN(pll)) return emptyFit(n, p, 'collinear', 'firth');
-  let converged = false;
-  let iter = 0;
-  while (iter < maxIter) {
-    iter++;
-    // modified score with hat-matrix diagonal h_i = w_i ‖L⁻¹x_i‖² (info holds L here)
-    if (p <= MAX_FUSED_P) firthScoreKernel(p)(x, n, y, mu, w, info, score);
-    else firthScoreGeneric(x, n, p, y, mu, w, info, v, score);
-    const delta = Float64Array.from(score);
-    choleskySolve(info, p, delta);
-    let maxAbs = 0;
-    for (let j = 0; j < p; j++) maxAbs = Math.max(maxAbs, Math.abs(delta[j]));
-    if (maxAbs > maxStep) for (let j = 0; j < p; j++) delta[j] *= maxStep / maxAbs;
-    // score in standard-error units: |U*_j| / √I_jj (I_jj = Σ_k L_jk², info holds L)
-    let maxScore = 0;
-    for (let j = 0; j < p; j++) {
-      let ijj = 0;
-      for (let k = 0; k <= j; k++) ijj += info[j + k * p] * info[j + k * p];
-      maxScore = Math.max(maxScore, Math.abs(score[j]) / Math.sqrt(ijj));
-    }
-    // Step-halving on ℓ* with strict ascent: the step I⁻¹U* ignores ∂h/∂β and can overshoot
-    // (e.g. a singleton carrier), oscillating around the optimum unless halved.
-    let pllNew = Number.NaN;
-    let llNew = Number.NaN;
-    let improved = false;
-    for (let half = 0; half <= 40; half++) {
-      let moved = false;
+  // score in standard-error units at the last step: |U*_j| / √I_jj (I_jj = Σ_k L_jk², info holds L)
+  let maxScore = 0;
+  let trialLl = Number.NaN;
+  // Newton ascent on ℓ* with strict ascent: the step I⁻¹U* ignores ∂h/∂β and can overshoot
+  // (e.g. a singleton carrier), oscillating around the optimum unless halved.
+  const run = newtonAscent(beta, trial, pll, {
+    maxIter,
+    maxHalvings: 40,
+    acceptUnimproved: false,
+    // A step below half an ulp of every β_j leaves β unchanged, so ℓ* cannot increase, nor
+    // can it for the smaller steps after: stop halving (the outcome is the same, sooner).
+    stopWhenUnmoved: true,
+    step() {
+      // modified score with hat-matrix diagonal h_i = w_i ‖L⁻¹x_i‖² (info holds L here)
+      if (p <= MAX_FUSED_P) firthScoreKernel(p)(x, n, y, mu, w, info, score);
+      else firthScoreGeneric(x, n, p, y, mu, w, info, v, score);
+      const delta = Float64Array.from(score);
+      choleskySolve(info, p, delta);
+      let maxAbs = 0;
+      for (let j = 0; j < p; j++) maxAbs = Math.max(maxAbs, Math.abs(delta[j]));
+      if (maxAbs > maxStep) for (let j = 0; j < p; j++) delta[j] *= maxStep / maxAbs;
+      maxScore = 0;
       for (let j = 0; j < p; j++) {
-        trial[j] = beta[j] + delta[j];
-        if (trial[j] !== beta[j]) moved = true;
+        let ijj = 0;
+        for (let k = 0; k <= j; k++) ijj += info[j + k * p] * info[j + k * p];
+        maxScore = Math.max(maxScore, Math.abs(score[j]) / Math.sqrt(ijj));
       }
-      // A step below half an ulp of every β_j leaves β unchanged, so ℓ* cannot increase, nor
-      // can it for the smaller steps after: stop halving (the outcome is the same, sooner).
-      if (!moved && half > 0) break;
-      llNew = evaluate(y, x, n, p, trial, eta, mu, w);
-      pllNew = penalised(llNew);
-      if (pllNew > pll || (pllNew === pll && half === 0)) {
-        improved = true;
-        break;
-      }
-      for (let j = 0; j < p; j++) delta[j] /= 2;
-    }
-    if (!improved) {
-      // No ascent left at double precision: β is the maximiser if the score is ~0.
-      evaluate(y, x, n, p, beta, eta, mu, w);
-      penalised(ll);
-      converged = maxScore < 1e-5;
-      break;
-    }
-    beta.set(trial);
-    ll = llNew;
-    pll = pllNew;
-    let small = true;
-    for (let j = 0; j < p; j++) if (Math.abs(delta[j]) > tol * (1 + Math.abs(beta[j]))) small = false;
-    if (small && maxScore < 1e-7) {
-      converged = true;
-      break;
-    }
-  }
+      return delta;
+    },
+    objective(b) {
+      trialLl = evaluate(y, x, n, p, b, eta, mu, w);
+      return penalised(trialLl);
+    },
+    improves: (next, current, half) => next > current || (next === current && half === 0),
+    converged: (delta) => smallStep(delta, beta, tol) && maxScore < 1e-7,
+  });
+  const iter = run.iterations;
+  let converged = run.outcome === 'converged';
+  if (run.outcome === 'stalled') {
+    // No ascent left at double precision: β is the maximiser if the score is ~0.
+    ll = evaluate(y, x, n, p, beta, eta, mu, w);
+    penalised(ll);
+    converged = maxScore < 1e-5;
+  } else ll = trialLl;
   if (!converged) return { ...emptyFit(n, p, 'not_converged', 'firth'), iterations: iter };
   const fit = emptyFit(n, p, 'ok', 'firth');
   fit.converged = true;
