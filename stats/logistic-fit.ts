@@ -172,6 +172,38 @@ function finish(
   return fit;
 }
 
+/** The arrays one fit works in: β (from `init` or 0), η, μ, w (length n), XᵀWX, score, trial β. */
+function workspace(n: number, p: number, init?: Float64Array) {
+  return {
+    beta: init ? Float64Array.from(init) : new Float64Array(p),
+    eta: new Float64Array(n),
+    mu: new Float64Array(n),
+    w: new Float64Array(n),
+    info: new Float64Array(p * p),
+    score: new Float64Array(p),
+    trial: new Float64Array(p),
+  };
+}
+
+/** A converged fit at β with its log-likelihood and fitted μ, completed with Wald statistics. */
+function convergedFit(
+  test: 'wald' | 'firth',
+  iterations: number,
+  ws: { beta: Float64Array; mu: Float64Array; w: Float64Array; info: Float64Array },
+  ll: number,
+  x: Float64Array,
+  n: number,
+  p: number,
+): LogisticFit {
+  const fit = emptyFit(n, p, 'ok', test);
+  fit.converged = true;
+  fit.iterations = iterations;
+  fit.beta.set(ws.beta);
+  fit.logLik = ll;
+  fit.fitted.set(ws.mu);
+  return finish(fit, x, n, p, ws.w, ws.info);
+}
+
 /**
  * Maximum-likelihood logistic regression of y (0/1) on the columns of X (n×p, column-major), with
  * Wald statistics for every coefficient. See the module comment for the algorithm and statuses.
@@ -187,13 +219,7 @@ export function logisticFit(
   if (bad) return emptyFit(n, p, bad, 'wald');
   const maxIter = options.maxIter ?? 25;
   const tol = options.tol ?? 1e-8;
-  const beta = options.init ? Float64Array.from(options.init) : new Float64Array(p);
-  const eta = new Float64Array(n);
-  const mu = new Float64Array(n);
-  const w = new Float64Array(n);
-  const info = new Float64Array(p * p);
-  const score = new Float64Array(p);
-  const trial = new Float64Array(p);
+  const { beta, eta, mu, w, info, score, trial } = workspace(n, p, options.init);
   // Newton–Raphson on ℓ; a step that lowers ℓ is halved, up to 20 times, and the last
   // trial is taken even if none raised ℓ (R glm's convention; non-convergence is caught below).
   const run = newtonAscent(beta, trial, evaluate(y, x, n, p, beta, eta, mu, w), {
@@ -226,13 +252,7 @@ export function logisticFit(
   if (!converged) {
     return { ...emptyFit(n, p, extreme ? 'separation' : 'not_converged', 'wald'), iterations: iter };
   }
-  const fit = emptyFit(n, p, 'ok', 'wald');
-  fit.converged = true;
-  fit.iterations = iter;
-  fit.beta.set(beta);
-  fit.logLik = ll;
-  fit.fitted.set(mu);
-  return finish(fit, x, n, p, w, info);
+  return convergedFit('wald', iter, { beta, mu, w, info }, ll, x, n, p);
 }
 
 /**
@@ -251,14 +271,8 @@ export function firthFit(
   const maxIter = options.maxIter ?? 100;
   const tol = options.tol ?? 1e-9;
   const maxStep = 5;
-  const beta = options.init ? Float64Array.from(options.init) : new Float64Array(p);
-  const eta = new Float64Array(n);
-  const mu = new Float64Array(n);
-  const w = new Float64Array(n);
-  const info = new Float64Array(p * p);
-  const trial = new Float64Array(p);
+  const { beta, eta, mu, w, info, score, trial } = workspace(n, p, options.init);
   const v = new Float64Array(p);
-  const score = new Float64Array(p);
 
   // penalised log-likelihood at the current evaluate() state; leaves the Cholesky factor in info
   const penalised = (ll: number): number => {
@@ -315,13 +329,7 @@ export function firthFit(
     converged = maxScore < 1e-5;
   } else ll = trialLl;
   if (!converged) return { ...emptyFit(n, p, 'not_converged', 'firth'), iterations: iter };
-  const fit = emptyFit(n, p, 'ok', 'firth');
-  fit.converged = true;
-  fit.iterations = iter;
-  fit.beta.set(beta);
-  fit.logLik = ll;
-  fit.fitted.set(mu);
-  return finish(fit, x, n, p, w, info);
+  return convergedFit('firth', iter, { beta, mu, w, info }, ll, x, n, p);
 }
 
 export type FirthMode = 'fallback' | 'never' | 'always';
