@@ -1,6 +1,6 @@
 /**
- * Pieces shared by the study workflows: spec validation as a non-retryable failure, the
- * progress query, a bounded-parallel map, and the record/report and failure endings of a run.
+ * Pieces shared by the study workflows: the prologue (spec validation as a non-retryable
+ * failure, the progress query, prepareRun), a bounded-parallel map, and the record/report and failure endings of a run.
  * Deterministic: no I/O here.
  */
 import {
@@ -9,6 +9,7 @@ import {
   defineQuery,
   isCancellation,
   proxyActivities,
+  setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
@@ -100,6 +101,36 @@ export async function mapBounded<T, R>(
 }
 
 const short = proxyActivities<Activities>(activityOptions('short'));
+
+/** A study run as its workflow starts it: progress, validated spec, run, and a completed result to reuse. */
+export interface StudyStart<S extends StudySpec> {
+  progress: StudyProgress;
+  spec: S;
+  run: RunContext;
+  /** The stored result when this study already completed on this release: return it as is. */
+  completed: StudyResult | null;
+}
+
+/**
+ * The prologue of every study workflow: the progress query, the spec validated as a
+ * non-retryable failure, and `prepareRun` (release, run id, prerequisites, run row).
+ */
+export async function beginStudy<S extends StudySpec>(
+  input: unknown,
+  kind: S['kind'],
+): Promise<StudyStart<S>> {
+  const progress = newProgress();
+  setHandler(progressQuery, () => progress);
+  const spec = validateSpec(input, kind) as S;
+  enter(progress, 'preparing', 'prepareRun');
+  const prepared = await short.prepareRun({ spec, workflowId: workflowInfo().workflowId });
+  progress.runId = prepared.run.runId;
+  if (prepared.completed) {
+    enter(progress, 'completed');
+    progress.message = 'this study already ran on this release; nothing new to do';
+  }
+  return { progress, spec, run: prepared.run, completed: prepared.completed };
+}
 
 /** The result of a finished study run (before its report path is known). */
 export function studyResult(

@@ -11,40 +11,20 @@
  *      histories from before the patch 'phewas-many-predictors' replay runPhewas × mask)
  *   7. record the run and write its report           (recordRun, writeReport)
  */
-import { patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { activityOptions } from '../schemas/presets.js';
 import type { GenotypeFirstSpec } from '../schemas/study.js';
 import type { PhewasResult, StudyResult } from '../schemas/study-io.js';
-import {
-  discardAndRethrow,
-  enter,
-  mapBounded,
-  newProgress,
-  progressQuery,
-  recordAndReport,
-  studyResult,
-  validateSpec,
-} from './common.js';
+import { beginStudy, discardAndRethrow, enter, mapBounded, recordAndReport, studyResult } from './common.js';
 
-const short = proxyActivities<Activities>(activityOptions('short'));
+const _short = proxyActivities<Activities>(activityOptions('short'));
 const long = proxyActivities<Activities>(activityOptions('long'));
 
 // --- Workflow ---
 export async function genotypeFirstStudy(input: unknown): Promise<StudyResult> {
-  const progress = newProgress();
-  setHandler(progressQuery, () => progress);
-
-  const spec = validateSpec(input, 'genotype-first') as GenotypeFirstSpec;
-  enter(progress, 'preparing', 'prepareRun');
-  const prepared = await short.prepareRun({ spec, workflowId: workflowInfo().workflowId });
-  const run = prepared.run;
-  progress.runId = run.runId;
-  if (prepared.completed) {
-    enter(progress, 'completed');
-    progress.message = 'this study already ran on this release; nothing new to do';
-    return prepared.completed;
-  }
+  const { progress, spec, run, completed } = await beginStudy<GenotypeFirstSpec>(input, 'genotype-first');
+  if (completed) return completed;
 
   try {
     enter(progress, 'phenotyping', 'materializeAnalysis');

@@ -13,28 +13,12 @@
  * run's partial outputs and records the run as cancelled. A failed run is recorded as failed
  * and keeps its finished shards, so a re-run after the cause is fixed resumes from them.
  */
-import {
-  ContinueAsNew,
-  continueAsNew,
-  patched,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ContinueAsNew, continueAsNew, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { activityOptions } from '../schemas/presets.js';
 import type { PhenotypeFirstSpec } from '../schemas/study.js';
-import type { GwasShardResult, PhewasResult, RunContext, StudyResult } from '../schemas/study-io.js';
-import {
-  discardAndRethrow,
-  enter,
-  mapBounded,
-  newProgress,
-  progressQuery,
-  recordAndReport,
-  studyResult,
-  validateSpec,
-} from './common.js';
+import type { GwasShardResult, PhewasResult, StudyResult } from '../schemas/study-io.js';
+import { beginStudy, discardAndRethrow, enter, mapBounded, recordAndReport, studyResult } from './common.js';
 
 const short = proxyActivities<Activities>(activityOptions('short'));
 const long = proxyActivities<Activities>(activityOptions('long'));
@@ -59,19 +43,8 @@ export const MAX_HISTORY_EVENTS = 10_000;
 
 // --- Workflow ---
 export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirstState): Promise<StudyResult> {
-  const progress = newProgress();
-  setHandler(progressQuery, () => progress);
-
-  const spec = validateSpec(input, 'phenotype-first') as PhenotypeFirstSpec;
-  enter(progress, 'preparing', 'prepareRun');
-  const prepared = await short.prepareRun({ spec, workflowId: workflowInfo().workflowId });
-  const run: RunContext = prepared.run;
-  progress.runId = run.runId;
-  if (prepared.completed) {
-    enter(progress, 'completed');
-    progress.message = 'this study already ran on this release; nothing new to do';
-    return prepared.completed;
-  }
+  const { progress, spec, run, completed } = await beginStudy<PhenotypeFirstSpec>(input, 'phenotype-first');
+  if (completed) return completed;
 
   try {
     enter(progress, 'phenotyping', 'materializeAnalysis');
