@@ -15,6 +15,7 @@
 import { makeScratch, type ScanBackend, scanCodes, scanDosages, setScanBackend } from '../stats/kernel.js';
 import { linearTestVariant, prepareLinear } from '../stats/linear.js';
 import { logisticTestVariant, prepareLogistic } from '../stats/logistic.js';
+import { boxMullerNormal, mulberry32 } from '../stats/random.js';
 import { allocAssocColumns, TEST } from '../stats/status.js';
 
 const n = Number(process.argv[2] ?? 10_000);
@@ -22,18 +23,8 @@ const nVar = Number(process.argv[3] ?? 100_000);
 const missRate = Number(process.argv[4] ?? 0.01);
 const mafMax = Number(process.argv[5] ?? 0.5);
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const u = rng(1);
-const gauss = () => Math.sqrt(-2 * Math.log(Math.max(u(), 1e-300))) * Math.cos(2 * Math.PI * u());
+const u = mulberry32(1);
+const gauss = () => boxMullerNormal(u);
 
 const POOL = 512;
 const pool: Uint8Array[] = [];

@@ -37,6 +37,7 @@
  * ≤ r2. The result depends on order (like PLINK's), is deterministic and keeps the first
  * variant of each correlated run.
  */
+import { mulberry32 } from './random.js';
 
 /** A genotype block: `gt[j * nSamples + i]` is sample i at variant j (0/1/2, 255 missing). */
 export interface GenotypeMatrix {
@@ -142,16 +143,9 @@ export function ldPrune(g: GenotypeMatrix, options: LdPruneOptions = {}): Int32A
   return Int32Array.from(kept);
 }
 
-/** A small deterministic PRNG (mulberry32) and Box–Muller normals, for Ω. */
+/** Deterministic normals for Ω: mulberry32 (stats/random.ts) through Box–Muller, both branches. */
 function normals(count: number, seed: number): Float64Array {
-  let a = seed >>> 0;
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const u = mulberry32(seed);
   const out = new Float64Array(count);
   for (let k = 0; k < count; k += 2) {
     const r = Math.sqrt(-2 * Math.log(u() + 1e-300));
