@@ -10,6 +10,7 @@
  * ALT allele count = 1. Scores combine hard calls by `max` (carrier), `sum` or `comphet`
  * (stats/burden.ts; missing calls count as 0).
  */
+
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBBlobValue, DuckDBConnection } from '@duckdb/node-api';
@@ -17,6 +18,7 @@ import { sqlIdent, sqlString } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { atomicProduce } from '../engine/fsutil.js';
 import { unpackGt } from '../engine/genotypes.js';
+import { variantIdSql } from '../schemas/results.js';
 import type { GenotypeFirstSpec } from '../schemas/study.js';
 import type { AnalysisTable, BurdenPlan, RunContext } from '../schemas/study-io.js';
 import { burdenScore } from '../stats/burden.js';
@@ -81,9 +83,7 @@ export async function buildBurdenScores(
         const where: string[] = [];
         if (explicit) {
           params.push(JSON.stringify(explicit));
-          where.push(
-            `list_contains(CAST(json($${params.length}) AS VARCHAR[]), chrom || ':' || pos || ':' || ref || ':' || alt)`,
-          );
+          where.push(`list_contains(CAST(json($${params.length}) AS VARCHAR[]), ${variantIdSql()})`);
         } else {
           params.push(gene);
           where.push(`gene = $${params.length}`);

@@ -40,6 +40,20 @@ import {
 
 export type { ColumnInfo } from './columns.js';
 
+/**
+ * A variant's id in every results table, report and export: `chrom:pos:ref:alt` (the chromosome
+ * as the release names it). `variantIdSql` builds the same from columns of that name.
+ */
+export function variantId(v: { chrom: string; pos: number; ref: string; alt: string }): string {
+  return `${v.chrom}:${v.pos}:${v.ref}:${v.alt}`;
+}
+
+/** SQL of {@link variantId} over the columns chrom, pos, ref, alt (optionally of a table alias). */
+export function variantIdSql(alias?: string): string {
+  const c = (name: string) => (alias ? `${alias}.${name}` : name);
+  return `${c('chrom')} || ':' || ${c('pos')} || ':' || ${c('ref')} || ':' || ${c('alt')}`;
+}
+
 /** Run ids: `<studyId>-<16 hex>` (see `runIdFor` in engine/results.ts); safe as a folder name. */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{16}$/;
 const runId = () => col(z.string().regex(RUN_ID_PATTERN, 'must be <studyId>-<16 hex digits>'), 'VARCHAR');

@@ -4,6 +4,7 @@
  * run's result tables, and discard a cancelled or failed one. No Temporal here: the activities
  * (activities/study.ts) pass in the workflow ids and the run's timings reader.
  */
+
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listValue } from '@duckdb/node-api';
@@ -23,6 +24,7 @@ import {
 import { resolveRelease, specHash } from '../engine/study.js';
 import { checkStudyPrerequisites, phecodeMapsUsed } from '../phenotype/prerequisites.js';
 import { phenotypeLabel } from '../schemas/phenotype.js';
+import { variantId, variantIdSql } from '../schemas/results.js';
 import type { StudySpec } from '../schemas/study.js';
 import type { RunContext, StudyResult } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
@@ -143,7 +145,7 @@ export async function recordCompletedRun(
       await atomicProduce(merged, (tmp) =>
         conn.run(
           `COPY (SELECT lab.label AS phenotype, chrom, pos, ref, alt,
-                   chrom || ':' || pos || ':' || ref || ':' || alt AS variant_id, rsid, n, af, beta, se, stat,
+                   ${variantIdSql()} AS variant_id, rsid, n, af, beta, se, stat,
                    p, neg_log10_p, CASE test WHEN 'linear_t' THEN 'linear' ELSE test END AS test, status
                  FROM read_parquet(${sqlString(result.gwas!.resultsGlob)}) r
                  JOIN _trait_labels lab ON lab.trait_k = r.trait WHERE test <> 'none')
@@ -165,7 +167,7 @@ export async function recordCompletedRun(
         pos: l.pos,
         ref: l.ref,
         alt: l.alt,
-        variant_id: `${l.chrom}:${l.pos}:${l.ref}:${l.alt}`,
+        variant_id: variantId(l),
         p: l.p,
         beta: l.beta,
         start: l.start,

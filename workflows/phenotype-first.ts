@@ -16,6 +16,7 @@
 import { ContinueAsNew, continueAsNew, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { activityOptions } from '../schemas/presets.js';
+import { variantId } from '../schemas/results.js';
 import type { PhenotypeFirstSpec } from '../schemas/study.js';
 import type { GwasShardResult, PhewasResult, StudyResult } from '../schemas/study-io.js';
 import { beginStudy, discardAndRethrow, enter, mapBounded, recordAndReport, studyResult } from './common.js';
@@ -118,7 +119,7 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
           phewas: spec.phewas,
           predictor: {
             type: 'variant',
-            id: `${locus.chrom}:${locus.pos}:${locus.ref}:${locus.alt}`,
+            id: variantId(locus),
             variantIdx: locus.variantIdx,
             chrom: locus.chrom,
             pos: locus.pos,
