@@ -204,6 +204,23 @@ describe('import boundaries', () => {
     }
   });
 
+  it('engine code reads the environment only in temporal.config.ts', () => {
+    // Allowed elsewhere, each for a reason: where the temporal binary is (PATH), and whether the
+    // user configured a server address at all (a configured server is never replaced).
+    const allowed = new Set(['temporal.config.ts', 'engine/temporal-bin.ts', 'cli/services.ts']);
+    const files = [
+      join(ROOT, 'worker.ts'),
+      ...Object.keys(LAYERS)
+        .filter((l) => l !== 'config' && l !== 'worker')
+        .flatMap((l) => sourceFiles(join(ROOT, l))),
+    ].filter((f) => !relative(ROOT, f).startsWith('stats/wasm/')); // a build tool, run by hand
+    const readers = files
+      .filter((f) => /process\.env\b/.test(readFileSync(f, 'utf8')))
+      .map((f) => relative(ROOT, f))
+      .filter((f) => !allowed.has(f));
+    expect(readers).toEqual([]);
+  });
+
   it('workflow code imports no Node built-ins (it runs in the deterministic sandbox)', () => {
     const bad = sourceFiles(join(ROOT, 'workflows')).flatMap((f) =>
       [...readFileSync(f, 'utf8').matchAll(/from '(node:[^']+|fs|path|os|crypto)'/g)].map(
