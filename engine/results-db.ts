@@ -1,0 +1,169 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import {
+  columnsOf,
+  createTableSql,
+  RESULT_TABLE_NAMES,
+  RUN_ID_PATTERN,
+  type TableName,
+} from '../schemas/results.js';
+import { sqlIdent, sqlString } from './duckdb.js';
+import { exists } from './fsutil.js';
+import { ensureRunFiles, recordedFiles } from './run-files.js';
+import { gwasDir, gwasGlob, gwasReadSql } from './run-paths.js';
+
+// --- Schema ---
+
+/** Files matching `glob` (DuckDB's glob, as the old view read them). */
+async function globFiles(conn: DuckDBConnection, glob: string): Promise<string[]> {
+  const r = await conn.runAndReadAll(`SELECT file FROM glob(${sqlString(glob)}) ORDER BY file`);
+  return r.getRows().map((row) => row[0] as string);
+}
+
+/**
+ * Every GWAS Parquet file under the runs folder (of one run, or all), found on disk.
+ * Names in `runs/` that are not run ids (`.DS_Store`, an editor's backup) are not runs and are skipped.
+ */
+export async function gwasFilesOnDisk(dataDir: string, runId?: string): Promise<string[]> {
+  const runs =
+    runId === undefined
+      ? (await exists(join(dataDir, 'runs')))
+        ? (await readdir(join(dataDir, 'runs'))).filter((name) => RUN_ID_PATTERN.test(name))
+        : []
+      : [runId];
+  const out: string[] = [];
+  for (const r of runs) {
+    const dir = gwasDir(dataDir, r);
+    for (const f of await listParquet(dir)) out.push(join(dir, f));
+  }
+  return out.sort();
+}
+
+async function gwasRelationKind(conn: DuckDBConnection): Promise<'table' | 'view' | undefined> {
+  const reader = await conn.runAndReadAll(
+    `SELECT table_type FROM information_schema.tables
+     WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = 'gwas_results'`,
+  );
+  const type = reader.getRows()[0]?.[0];
+  return type === undefined ? undefined : type === 'VIEW' ? 'view' : 'table';
+}
+
+export async function inTransaction<T>(conn: DuckDBConnection, fn: () => Promise<T>): Promise<T> {
+  await conn.run('BEGIN TRANSACTION');
+  try {
+    const out = await fn();
+    await conn.run('COMMIT');
+    return out;
+  } catch (err) {
+    await conn.run('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Make `gwas_results` a view over the GWAS files the runs recorded (`run_files`: never a glob, so
+ * a stray or half-written file is never a result) when there is at least one, and an empty table
+ * otherwise. The swap happens in one transaction.
+ */
+export async function syncGwasRelation(conn: DuckDBConnection, dataDir: string): Promise<void> {
+  await ensureRunFiles(conn, dataDir, () => globFiles(conn, gwasGlob(dataDir)));
+  // A recorded file that is gone (deleted by hand; `biobank verify` reports it) is left out, so
+  // one lost file cannot stop every later write.
+  const recorded: string[] = [];
+  for (const f of await recordedFiles(conn, dataDir)) if (await exists(f)) recorded.push(f);
+  const hasFiles = recorded.length > 0;
+  const kind = await gwasRelationKind(conn);
+  if (hasFiles) {
+    await inTransaction(conn, async () => {
+      if (kind === 'table') await conn.run('DROP TABLE gwas_results');
+      await conn.run(`CREATE OR REPLACE VIEW gwas_results AS ${gwasReadSql(recorded)}`);
+    });
+  } else if (kind !== 'table') {
+    await inTransaction(conn, async () => {
+      if (kind === 'view') await conn.run('DROP VIEW gwas_results');
+      await conn.run(createTableSql('gwas_results'));
+    });
+  }
+}
+
+/**
+ * Create the results tables if missing and point `gwas_results` at the data folder's Parquet.
+ * Idempotent; needs the engine database attached writable (inside `withEngineDb`).
+ */
+export async function ensureResultsSchema(conn: DuckDBConnection, dataDir: string): Promise<void> {
+  for (const table of ['studies', 'runs', ...RESULT_TABLE_NAMES] as TableName[]) {
+    if (table !== 'gwas_results') await conn.run(createTableSql(table));
+  }
+  await syncGwasRelation(conn, dataDir);
+}
+
+// --- Row conversion ---
+
+export function toSqlValue(value: unknown): DuckDBValue {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') return value;
+  return JSON.stringify(value);
+}
+
+/** DuckDB JS values → plain JSON-able values (BIGINT → number, timestamps → ISO strings). */
+export function fromSqlValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return Number(value);
+  if (value instanceof Date) return value.toISOString();
+  return value;
+}
+
+export async function selectRows(conn: DuckDBConnection, sql: string, params: DuckDBValue[] = []) {
+  const reader = await conn.runAndReadAll(sql, params);
+  return reader
+    .getRowObjectsJS()
+    .map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, fromSqlValue(v)])));
+}
+
+/** Insert validated rows in batches of bound parameters (values are never concatenated). */
+export async function insertRows(
+  conn: DuckDBConnection,
+  qualifiedTable: string,
+  table: TableName,
+  rows: object[],
+) {
+  const cols = columnsOf(table);
+  const names = cols.map((c) => sqlIdent(c.name)).join(', ');
+  const batch = Math.max(1, Math.floor(8000 / cols.length));
+  for (let start = 0; start < rows.length; start += batch) {
+    const chunk = rows.slice(start, start + batch);
+    const params: DuckDBValue[] = [];
+    const tuples = chunk.map((row) => {
+      const slots = cols.map((c) => {
+        params.push(toSqlValue((row as Record<string, unknown>)[c.name]));
+        return `CAST($${params.length} AS ${c.sql})`;
+      });
+      return `(${slots.join(', ')})`;
+    });
+    await conn.run(`INSERT INTO ${qualifiedTable} (${names}) VALUES ${tuples.join(', ')}`, params);
+  }
+}
+
+export async function hasTable(conn: DuckDBConnection, name: string): Promise<boolean> {
+  const reader = await conn.runAndReadAll(
+    `SELECT 1 FROM information_schema.tables
+     WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = $1`,
+    [name],
+  );
+  return reader.getRows().length > 0;
+}
+
+export async function listParquet(dir: string): Promise<string[]> {
+  if (!(await exists(dir))) return [];
+  const out: string[] = [];
+  for (const p of await readdir(dir, { withFileTypes: true })) {
+    if (!p.isDirectory() || !p.name.startsWith('phenotype=')) continue;
+    for (const c of await readdir(join(dir, p.name), { withFileTypes: true })) {
+      if (!c.isDirectory() || !c.name.startsWith('chrom=')) continue;
+      for (const f of await readdir(join(dir, p.name, c.name))) {
+        if (f.endsWith('.parquet')) out.push(join(p.name, c.name, f));
+      }
+    }
+  }
+  return out;
+}
