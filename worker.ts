@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities/index.js';
 import { createIngestActivities } from './activities/ingest.js';
+import { createEngineContext } from './engine/context.js';
 import { installRuntime, workflowBundle } from './engine/temporal.js';
 import { prewarmThreads, sourceModule } from './engine/thread.js';
 import { type EngineConfig, loadConfig } from './temporal.config.js';
@@ -46,7 +47,7 @@ export async function createEngineWorker(
     namespace: config.temporal.namespace,
     taskQueue: options.taskQueue ?? config.temporal.taskQueue,
     workflowBundle: await workflowBundle(config),
-    activities: createActivities({ config }),
+    activities: createActivities({ config, context: createEngineContext(config) }),
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     shutdownGraceTime: `${config.worker.shutdownGraceSeconds}s`,
     ...(options.identity ? { identity: options.identity } : {}),

@@ -4,7 +4,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withCompute } from '../engine/duckdb.js';
+import { asEngineContext, type EngineContext } from '../engine/context.js';
 import { atomicWriteFile, exists } from '../engine/fsutil.js';
 import { buildAnalysisTable } from '../phenotype/analysis.js';
 import type { StudySpec } from '../schemas/study.js';
@@ -12,7 +12,9 @@ import type { AnalysisTable, RunContext } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { cancellableStep } from './keepalive.js';
 
-export function createAnalysisActivities(config: EngineConfig) {
+export function createAnalysisActivities(from: EngineConfig | EngineContext) {
+  const engine = asEngineContext(from);
+  const { config } = engine;
   return {
     /** Build (or reuse) the run's analysis table. See the module comment. */
     async materializeAnalysis(input: { run: RunContext; spec: StudySpec }): Promise<AnalysisTable> {
@@ -23,7 +25,7 @@ export function createAnalysisActivities(config: EngineConfig) {
         return JSON.parse(await readFile(record, 'utf8')) as AnalysisTable;
       }
       await mkdir(run.runDir, { recursive: true });
-      return withCompute(config, async (conn) => {
+      return engine.compute(async (conn) => {
         const analysis = await cancellableStep(conn, { step: 'materializeAnalysis' }, (c) =>
           buildAnalysisTable(
             c,

@@ -5,13 +5,15 @@
 
 import { buildBurdenScores } from '../burden/scores.js';
 import { runBurdenTests } from '../burden/tests.js';
-import { withCompute } from '../engine/duckdb.js';
+import { asEngineContext, type EngineContext } from '../engine/context.js';
 import type { GenotypeFirstSpec } from '../schemas/study.js';
 import type { AnalysisTable, BurdenPlan, RunContext } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { cancellableStep } from './keepalive.js';
 
-export function createBurdenActivities(config: EngineConfig) {
+export function createBurdenActivities(from: EngineConfig | EngineContext) {
+  const engine = asEngineContext(from);
+  const { config } = engine;
   return {
     /** Every gene × mask × AAF-bin burden score for the analysis samples (burden/scores.ts). */
     async buildBurden(input: {
@@ -19,7 +21,7 @@ export function createBurdenActivities(config: EngineConfig) {
       spec: GenotypeFirstSpec;
       analysis: AnalysisTable;
     }): Promise<BurdenPlan> {
-      return withCompute(config, (conn) => buildBurdenScores(conn, input.run, input.spec, input.analysis));
+      return engine.compute((conn) => buildBurdenScores(conn, input.run, input.spec, input.analysis));
     },
 
     /** Burden tests of every mask against each of the spec's traits (burden/tests.ts). */
@@ -29,7 +31,7 @@ export function createBurdenActivities(config: EngineConfig) {
       analysis: AnalysisTable;
       burden: BurdenPlan;
     }): Promise<{ path: string; nTests: number }> {
-      return withCompute(config, (conn) =>
+      return engine.compute((conn) =>
         runBurdenTests(conn, config, input.run, input.spec, input.burden, (trait, fn) =>
           cancellableStep(conn, { step: 'runBurdenTests', trait }, fn),
         ),

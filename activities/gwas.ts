@@ -6,9 +6,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
-import { withCompute } from '../engine/duckdb.js';
+import { asEngineContext, type EngineContext } from '../engine/context.js';
 import { exists, sha256File } from '../engine/fsutil.js';
-import { runInThread, sourceModule } from '../engine/thread.js';
+import { sourceModule } from '../engine/thread.js';
 import { mergeShards } from '../gwas/merge.js';
 import { planShards } from '../gwas/plan.js';
 import { type GwasShardInput, type GwasThreadInput, type ShardCursor, shardOutput } from '../gwas/shard.js';
@@ -17,7 +17,9 @@ import type { EngineConfig } from '../temporal.config.js';
 
 const GWAS_THREAD = sourceModule('gwas/thread.ts');
 
-export function createGwasActivities(config: EngineConfig) {
+export function createGwasActivities(from: EngineConfig | EngineContext) {
+  const engine = asEngineContext(from);
+  const { config } = engine;
   return {
     /** Shards of about `shardVariants` variants in genome order (gwas/plan.ts). */
     async planGwasShards(input: {
@@ -25,9 +27,7 @@ export function createGwasActivities(config: EngineConfig) {
       chromosomes: string[] | null;
       shardVariants: number;
     }): Promise<GwasShard[]> {
-      return withCompute(config, (conn) =>
-        planShards(conn, input.run, input.chromosomes, input.shardVariants),
-      );
+      return engine.compute((conn) => planShards(conn, input.run, input.chromosomes, input.shardVariants));
     },
 
     /** Test every variant of one shard. Idempotent and resumable (gwas/shard.ts). */
@@ -45,7 +45,7 @@ export function createGwasActivities(config: EngineConfig) {
         input,
         resumed: (ctx.info.heartbeatDetails as ShardCursor | undefined) ?? null,
       };
-      return runInThread<GwasThreadInput, GwasShardResult, ShardCursor>(GWAS_THREAD, threadInput, {
+      return engine.inThread<GwasThreadInput, GwasShardResult, ShardCursor>(GWAS_THREAD, threadInput, {
         onProgress: (cursor) => ctx.heartbeat(cursor),
         signal: ctx.cancellationSignal,
       });
@@ -67,7 +67,7 @@ export function createGwasActivities(config: EngineConfig) {
       const records = await Promise.all(
         names.map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8')) as GwasShardResult),
       );
-      return withCompute(config, (conn) => mergeShards(conn, dir, records, input.leadLoci, input.traits));
+      return engine.compute((conn) => mergeShards(conn, dir, records, input.leadLoci, input.traits));
     },
   };
 }

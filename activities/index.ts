@@ -3,6 +3,7 @@
  * `proxyActivities<Activities>(…)`. Each area builds its activities from shared deps.
  */
 import { Context } from '@temporalio/activity';
+import { createEngineContext, type EngineContext } from '../engine/context.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { createAnalysisActivities } from './analysis.js';
 import { createBurdenActivities } from './burden.js';
@@ -20,6 +21,8 @@ import { withRunTimings } from './timings.js';
 
 export interface ActivityDeps {
   config: EngineConfig;
+  /** The worker's context (engine/context.ts); built from `config` when absent. */
+  context?: EngineContext;
 }
 
 /** The running activity's attempt number (1 outside an activity, e.g. in direct calls). */
@@ -31,19 +34,20 @@ function currentAttempt(): number {
   }
 }
 
-export function createActivities({ config }: ActivityDeps) {
+export function createActivities({ config, context }: ActivityDeps) {
+  const engine = context ?? createEngineContext(config);
   const acts = withFailureMapping(
     withPayloadValidation({
-      ...createSelfTestActivities(config),
-      ...createIngestActivities(config),
-      ...createResultsActivities(config),
-      ...createPhenotypeActivities(config),
-      ...createStudyActivities(config),
-      ...createAnalysisActivities(config),
-      ...createGwasActivities(config),
-      ...createPhewasActivities(config),
-      ...createBurdenActivities(config),
-      ...createRefreshActivities(config),
+      ...createSelfTestActivities(engine),
+      ...createIngestActivities(engine),
+      ...createResultsActivities(engine),
+      ...createPhenotypeActivities(engine),
+      ...createStudyActivities(engine),
+      ...createAnalysisActivities(engine),
+      ...createGwasActivities(engine),
+      ...createPhewasActivities(engine),
+      ...createBurdenActivities(engine),
+      ...createRefreshActivities(engine),
     }),
   );
   return withRunTimings(acts, currentAttempt);

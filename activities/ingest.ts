@@ -7,7 +7,7 @@
  * committed chunk.
  */
 import { Context } from '@temporalio/activity';
-import { withCompute } from '../engine/duckdb.js';
+import { asEngineContext, type EngineContext } from '../engine/context.js';
 import { loadManifest } from '../engine/release.js';
 import { type EhrResult, ingestEhr } from '../ingest/ehr/ehr.js';
 import {
@@ -42,7 +42,9 @@ function today(): string {
   return new Date().toISOString().slice(0, 10);
 }
 
-export function createIngestActivities(config: EngineConfig) {
+export function createIngestActivities(from: EngineConfig | EngineContext) {
+  const engine = asEngineContext(from);
+  const { config } = engine;
   return {
     /** Validate the manifest, fingerprint it and plan the VCF shards. */
     async planReleaseIngest(input: PlanInput): Promise<ReleasePlan> {
@@ -58,8 +60,7 @@ export function createIngestActivities(config: EngineConfig) {
         heartbeat: (progress: ShardProgress) => ctx?.heartbeat(progress),
         signal: ctx?.cancellationSignal,
       };
-      if (config.ingest.shardThreads === 0)
-        return withCompute(config, (conn) => ingestShard(conn, task, hooks));
+      if (config.ingest.shardThreads === 0) return engine.compute((conn) => ingestShard(conn, task, hooks));
       return ingestShardInThread(config, task, hooks);
     },
 
@@ -68,7 +69,7 @@ export function createIngestActivities(config: EngineConfig) {
       const loaded = await loadManifest(input.manifestPath);
       const ctx = activityContext();
       ctx?.heartbeat({ phase: 'ehr' });
-      return withCompute(config, (conn) =>
+      return engine.compute((conn) =>
         ingestEhr(conn, {
           heartbeat: (progress) => ctx?.heartbeat({ phase: 'ehr', ...progress }),
           manifest: loaded.manifest,

@@ -7,7 +7,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { heartbeat } from '@temporalio/activity';
-import { sqlString, withCompute, withEngineDb } from '../engine/duckdb.js';
+import { asEngineContext, type EngineContext } from '../engine/context.js';
+import { sqlString } from '../engine/duckdb.js';
 import { atomicProduce, exists } from '../engine/fsutil.js';
 import { buildPhenome, recordPhenomeCounts } from '../phenotype/build.js';
 import { compileCohort, materializeCohort } from '../phenotype/cohort.js';
@@ -61,7 +62,9 @@ function mapsFolder(config: EngineConfig, version: PhecodeVersion, mapsDir?: str
   return resolveMapsDir(config.dataDir, version, mapsDir);
 }
 
-export function createPhenotypeActivities(config: EngineConfig) {
+export function createPhenotypeActivities(from: EngineConfig | EngineContext) {
+  const engine = asEngineContext(from);
+  const { config } = engine;
   const releaseDirOf = async (r: ReleaseRef) =>
     r.releaseDir ?? (await resolveReleaseDir(config, r.releaseId));
 
@@ -94,7 +97,7 @@ export function createPhenotypeActivities(config: EngineConfig) {
       const version = phecodeVersionSchema.parse(input.phecodeVersion);
       const releaseDir = await releaseDirOf(input);
       heartbeat({ phase: 'phenome' });
-      const res = await withCompute(config, (conn) =>
+      const res = await engine.compute((conn) =>
         buildPhenome(conn, {
           releaseId: input.releaseId,
           releaseDir,
@@ -107,7 +110,7 @@ export function createPhenotypeActivities(config: EngineConfig) {
         }),
       );
       if (!input.cohortPath) {
-        await withEngineDb(config, (conn) => recordPhenomeCounts(conn, res.counts, input.releaseId, version));
+        await engine.engineDb((conn) => recordPhenomeCounts(conn, res.counts, input.releaseId, version));
       }
       return {
         dir: res.dir,
@@ -131,7 +134,7 @@ export function createPhenotypeActivities(config: EngineConfig) {
       const rel = releaseTables(await releaseDirOf(input));
       const target = join(config.dataDir, 'runs', input.runId, 'cohort.parquet');
       const ref = await reuseJson(target, (tmp) =>
-        withCompute(config, async (conn) => {
+        engine.compute(async (conn) => {
           const versions = new Set(
             [...spec.include, ...spec.exclude].flatMap((c) =>
               c.type === 'phecode' ? [c.phecodeVersion] : [],
@@ -162,7 +165,7 @@ export function createPhenotypeActivities(config: EngineConfig) {
       const rel = releaseTables(releaseDir);
       const target = join(config.dataDir, 'runs', input.runId, 'phenotype.parquet');
       return reuseJson(target, (tmp) =>
-        withCompute(config, async (conn) => {
+        engine.compute(async (conn) => {
           await conn.run(
             `CREATE OR REPLACE TEMP TABLE _study_cohort AS SELECT DISTINCT CAST(person_id AS VARCHAR) AS person_id
              FROM read_parquet(${sqlString(input.cohortPath)})`,
@@ -230,7 +233,7 @@ export function createPhenotypeActivities(config: EngineConfig) {
       const rel = releaseTables(await releaseDirOf(input));
       const target = join(config.dataDir, 'runs', input.runId, 'covariates.parquet');
       return reuseJson(target, (tmp) =>
-        withCompute(config, async (conn) => {
+        engine.compute(async (conn) => {
           await conn.run(
             `CREATE OR REPLACE TEMP TABLE _study_cohort AS SELECT DISTINCT CAST(person_id AS VARCHAR) AS person_id
              FROM read_parquet(${sqlString(input.cohortPath)})`,
@@ -257,7 +260,7 @@ export function createPhenotypeActivities(config: EngineConfig) {
       input: ReleaseRef & { k: number; minMaf?: number; r2?: number; window?: number },
     ): Promise<PcaBuildResult> {
       const releaseDir = await releaseDirOf(input);
-      return withCompute(config, (conn) =>
+      return engine.compute((conn) =>
         buildPcs(
           conn,
           releaseDir,

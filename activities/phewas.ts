@@ -20,7 +20,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
-import { sqlString, withCompute } from '../engine/duckdb.js';
+import { asEngineContext, type EngineContext } from '../engine/context.js';
+import { sqlString } from '../engine/duckdb.js';
 import { atomicProduce, exists } from '../engine/fsutil.js';
 import { buildPhenome } from '../phenotype/build.js';
 import { mapTables, resolveMapsDir } from '../phenotype/maps.js';
@@ -46,7 +47,9 @@ function heartbeatOf(ctx: Context): Heartbeat {
   return { heartbeat: (d) => ctx.heartbeat(d), signal: ctx.cancellationSignal };
 }
 
-export function createPhewasActivities(config: EngineConfig) {
+export function createPhewasActivities(from: EngineConfig | EngineContext) {
+  const engine = asEngineContext(from);
+  const { config } = engine;
   const threading: Threading = {
     threads: Math.max(1, Math.min(availableParallelism(), config.worker.duckdbThreads)),
     minWork: config.worker.phewasThreadMinWork,
@@ -63,7 +66,7 @@ export function createPhewasActivities(config: EngineConfig) {
     }): Promise<PhenomeRef> {
       const { run, analysis, phewas } = input;
       const mapsDir = resolveMapsDir(config.dataDir, phewas.phecodeVersion, phewas.maps);
-      return withCompute(config, async (conn) => {
+      return engine.compute(async (conn) => {
         const built = await cancellableStep(conn, { step: 'buildRunPhenome' }, (c) =>
           buildPhenome(c, {
             releaseId: run.releaseId,
@@ -112,7 +115,7 @@ export function createPhewasActivities(config: EngineConfig) {
         return JSON.parse(await readFile(record, 'utf8')) as PhewasResult;
       }
       const ctx = Context.current();
-      return withCompute(config, async (conn) => {
+      return engine.compute(async (conn) => {
         const inp = await loadPhewasInputs(conn, analysis, phenome);
         const x = await loadPredictor(conn, run, predictor, inp.ids, inp.a.sampleIdx);
         const batch: Omit<PhewasBatch, 'phecodes'> = {
@@ -155,7 +158,7 @@ export function createPhewasActivities(config: EngineConfig) {
       const todo = predictors.filter((p) => !done.has(p.id));
       if (todo.length > 0) {
         const ctx = Context.current();
-        await withCompute(config, async (conn) => {
+        await engine.compute(async (conn) => {
           const inp = await loadPhewasInputs(conn, analysis, phenome);
           const xs = await loadPredictors(conn, run, todo, inp.ids, inp.a.sampleIdx);
           const batch: Omit<ManyBatch, 'phecodes'> = {

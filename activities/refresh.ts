@@ -1,46 +1,23 @@
 /**
  * Activities of `refreshOnRelease`: is a manifest's release new, which studies are
  * registered, what would each study's run on the new release be called, and how its results
- * differ from the study's previous run.
+ * differ from the study's previous run (study/refresh.ts).
  */
-
-import { withEngineDb } from '../engine/duckdb.js';
-import { exists } from '../engine/fsutil.js';
+import { asEngineContext, type EngineContext } from '../engine/context.js';
 import { findRelease, loadManifest, releaseFingerprint } from '../engine/release.js';
-import { runIdFor } from '../engine/results.js';
-import { specHash } from '../engine/study.js';
-import { RUN_COMPARISONS_DDL } from '../schemas/catalog.js';
-import { type StudySpec, studySpecSchema, workflowTypeFor } from '../schemas/study.js';
+import {
+  compareRuns,
+  planStudyRuns,
+  type ReleaseCheck,
+  type RunComparison,
+  type StudyRunPlan,
+} from '../study/refresh.js';
 import type { EngineConfig } from '../temporal.config.js';
 
-export interface ReleaseCheck {
-  manifestPath: string;
-  releaseId: string;
-  fingerprint: string;
-  /** True when a release with this id and fingerprint is already registered. */
-  registered: boolean;
-}
+export type { ReleaseCheck, RunComparison, StudyRunPlan } from '../study/refresh.js';
 
-export interface StudyRunPlan {
-  studyId: string;
-  workflowType: 'phenotypeFirstStudy' | 'genotypeFirstStudy';
-  workflowId: string;
-  spec: StudySpec;
-  /** The study's latest completed run on another release, to compare against. */
-  previousRunId: string | null;
-}
-
-export interface RunComparison {
-  newRunId: string;
-  previousRunId: string;
-  /** Lead loci / significant PheWAS pairs present now but not before, and the reverse. */
-  newHits: number;
-  lostHits: number;
-  /** Shared hits with the largest change in −log10 p. */
-  largestChanges: { key: string; before: number; after: number }[];
-}
-
-export function createRefreshActivities(config: EngineConfig) {
+export function createRefreshActivities(from: EngineConfig | EngineContext) {
+  const { config } = asEngineContext(from);
   return {
     /** Fingerprint a manifest's files and check whether that release is registered. */
     async checkRelease(input: { manifestPath: string }): Promise<ReleaseCheck> {
@@ -57,101 +34,12 @@ export function createRefreshActivities(config: EngineConfig) {
 
     /** For each registered study: its run on `release` (workflow type and id) and its previous run. */
     async planStudyRuns(input: { releaseId: string; fingerprint: string }): Promise<StudyRunPlan[]> {
-      if (!(await exists(config.database))) return [];
-      const rows = await withEngineDb(
-        config,
-        async (conn) => {
-          const has = await conn.runAndReadAll(
-            `SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_name = 'studies'`,
-          );
-          if (Number(has.getRows()[0][0]) === 0) return [];
-          const r = await conn.runAndReadAll(
-            `SELECT s.study_id, CAST(s.spec_json AS VARCHAR) AS spec_json,
-                    (SELECT r.run_id FROM runs r
-                      WHERE r.study_id = s.study_id AND r.status = 'completed' AND r.release_fingerprint <> $1
-                      ORDER BY r.finished_at DESC LIMIT 1) AS previous_run_id
-             FROM studies s ORDER BY s.study_id`,
-            [input.fingerprint],
-          );
-          return r.getRowObjectsJS() as {
-            study_id: string;
-            spec_json: string;
-            previous_run_id: string | null;
-          }[];
-        },
-        { readOnly: true },
-      );
-      return rows.map((row) => {
-        const spec = studySpecSchema.parse({ ...JSON.parse(row.spec_json), release: input.releaseId });
-        return {
-          studyId: row.study_id,
-          workflowType: workflowTypeFor(spec),
-          workflowId: runIdFor({
-            studyId: spec.studyId,
-            releaseFingerprint: input.fingerprint,
-            specHash: specHash(spec),
-          }),
-          spec,
-          previousRunId: row.previous_run_id,
-        };
-      });
+      return planStudyRuns(config, input);
     },
 
-    /**
-     * Compare a study's new run with its previous one: lead loci (by chrom:pos:ref:alt) and
-     * Bonferroni-significant PheWAS pairs (predictor × phecode). Writes the comparison to the
-     * `run_comparisons` table (replacing an earlier write for the same pair of runs).
-     */
+    /** Compare a study's new run with its previous one; recorded in `run_comparisons`. */
     async compareRuns(input: { newRunId: string; previousRunId: string }): Promise<RunComparison> {
-      const { newRunId, previousRunId } = input;
-      return withEngineDb(config, async (conn) => {
-        await conn.run(RUN_COMPARISONS_DDL);
-        await conn.run('DELETE FROM run_comparisons WHERE new_run_id = $1 AND previous_run_id = $2', [
-          newRunId,
-          previousRunId,
-        ]);
-        const hits = (runParam: string) => `
-          SELECT 'lead_locus' AS kind, variant_id AS key, -log10(greatest(p, 1e-320)) AS s FROM lead_loci WHERE run_id = ${runParam}
-          UNION ALL
-          SELECT 'phewas', predictor || ' ~ ' || phecode, neg_log10_p FROM phewas_results
-          WHERE run_id = ${runParam} AND status = 'ok'
-            AND p * (SELECT count(*) FROM phewas_results q WHERE q.run_id = ${runParam} AND q.status = 'ok') < 0.05`;
-        const haveTables = await conn.runAndReadAll(
-          `SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_name IN ('lead_loci', 'phewas_results')`,
-        );
-        if (Number(haveTables.getRows()[0][0]) < 2) {
-          return { newRunId, previousRunId, newHits: 0, lostHits: 0, largestChanges: [] };
-        }
-        await conn.run(
-          `INSERT INTO run_comparisons
-           SELECT $1, $2, coalesce(a.kind, b.kind), coalesce(a.key, b.key),
-                  CASE WHEN b.key IS NULL THEN 'new' WHEN a.key IS NULL THEN 'lost' ELSE 'shared' END,
-                  b.s, a.s
-           FROM (${hits('$1')}) a FULL OUTER JOIN (${hits('$2')}) b ON a.kind = b.kind AND a.key = b.key`,
-          [newRunId, previousRunId],
-        );
-        const counts = await conn.runAndReadAll(
-          `SELECT count(*) FILTER (WHERE change = 'new')::INTEGER, count(*) FILTER (WHERE change = 'lost')::INTEGER
-           FROM run_comparisons WHERE new_run_id = $1 AND previous_run_id = $2`,
-          [newRunId, previousRunId],
-        );
-        const top = await conn.runAndReadAll(
-          `SELECT kind || ' ' || key, neg_log10_p_before, neg_log10_p_after FROM run_comparisons
-           WHERE new_run_id = $1 AND previous_run_id = $2 AND change = 'shared'
-           ORDER BY abs(neg_log10_p_after - neg_log10_p_before) DESC LIMIT 10`,
-          [newRunId, previousRunId],
-        );
-        const [newHits, lostHits] = counts.getRows()[0].map(Number);
-        return {
-          newRunId,
-          previousRunId,
-          newHits,
-          lostHits,
-          largestChanges: top
-            .getRows()
-            .map((r) => ({ key: String(r[0]), before: Number(r[1]), after: Number(r[2]) })),
-        };
-      });
+      return compareRuns(config, input.newRunId, input.previousRunId);
     },
   };
 }

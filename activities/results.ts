@@ -5,6 +5,7 @@
  * per-phenotype summaries), whose rows are a few KB.
  */
 
+import { asEngineContext, type EngineContext } from '../engine/context.js';
 import { InputError } from '../engine/errors.js';
 import {
   finishRun,
@@ -55,7 +56,9 @@ export interface ExportRunInput {
   genomeAssembly?: string;
 }
 
-export function createResultsActivities(config: EngineConfig) {
+export function createResultsActivities(from: EngineConfig | EngineContext) {
+  const engine = asEngineContext(from);
+  const { config } = engine;
   return {
     /** Insert or update the study row. */
     async recordStudy(study: StudyRow): Promise<void> {

@@ -4,7 +4,8 @@
  */
 import { join } from 'node:path';
 import { heartbeat } from '@temporalio/activity';
-import { sqlString, withCompute, withEngineDb } from '../engine/duckdb.js';
+import { asEngineContext, type EngineContext } from '../engine/context.js';
+import { sqlString } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { atomicProduce, exists } from '../engine/fsutil.js';
 import { SELFTEST_RUNS_DDL } from '../schemas/catalog.js';
@@ -27,7 +28,9 @@ export interface SelfTestTableResult {
   reused: boolean;
 }
 
-export function createSelfTestActivities(config: EngineConfig) {
+export function createSelfTestActivities(from: EngineConfig | EngineContext) {
+  const engine = asEngineContext(from);
+  const { config } = engine;
   return {
     /** Write a Parquet table of `nVariants` synthetic allele frequencies (idempotent). */
     async writeSelfTestTable(input: SelfTestTableInput): Promise<SelfTestTableResult> {
@@ -41,7 +44,7 @@ export function createSelfTestActivities(config: EngineConfig) {
       const reused = await exists(path);
       if (!reused) {
         await atomicProduce(path, (tmp) =>
-          withCompute(config, async (conn) => {
+          engine.compute(async (conn) => {
             heartbeat({ phase: 'write' });
             await conn.run(
               `COPY (
@@ -55,7 +58,7 @@ export function createSelfTestActivities(config: EngineConfig) {
           }),
         );
       }
-      const stats = await withCompute(config, async (conn) => {
+      const stats = await engine.compute(async (conn) => {
         const reader = await conn.runAndReadAll(
           `SELECT count(*)::INTEGER AS n, avg(af)::DOUBLE AS mean_af FROM read_parquet(${sqlString(path)})`,
         );
@@ -70,7 +73,7 @@ export function createSelfTestActivities(config: EngineConfig) {
       workflowId: string;
       table: SelfTestTableResult;
     }): Promise<number> {
-      return withEngineDb(config, async (conn) => {
+      return engine.engineDb(async (conn) => {
         await conn.run(SELFTEST_RUNS_DDL);
         await conn.run(
           `INSERT OR REPLACE INTO selftest_runs (run_id, workflow_id, parquet_path, n_variants, mean_af)

@@ -4,6 +4,7 @@
  * (`discardRun`), and write the run's report (`writeReport`). The logic is study/lifecycle.ts.
  */
 import { Context } from '@temporalio/activity';
+import { asEngineContext, type EngineContext } from '../engine/context.js';
 import { writeRunReport } from '../report/index.js';
 import type { StudySpec } from '../schemas/study.js';
 import type { RunContext, StudyResult } from '../schemas/study-io.js';
@@ -22,7 +23,9 @@ function currentWorkflowRunId(): string | null {
   }
 }
 
-export function createStudyActivities(config: EngineConfig) {
+export function createStudyActivities(from: EngineConfig | EngineContext) {
+  const engine = asEngineContext(from);
+  const { config } = engine;
   return {
     /** Resolve release and run id; reuse a completed run; check prerequisites; record the run. */
     async prepareRun(input: { spec: StudySpec; workflowId: string }): Promise<PrepareRunResult> {
