@@ -33,95 +33,34 @@
  * covariates itself), timed under GNU time, with the largest β difference to ours.
  */
 
-import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createPhewasActivities } from '../activities/phewas.js';
 import { sqlString, withCompute } from '../engine/duckdb.js';
-import { phewasSpecSchema } from '../schemas/study.js';
-import type {
-  AnalysisTable,
-  PhenomeRef,
-  PhewasPredictor,
-  PhewasResult,
-  RunContext,
-} from '../schemas/study-io.js';
-import { loadConfig } from '../temporal.config.js';
-import { personIdSql, shippedMaps, synthesiseEhr } from './synth-ehr.js';
-
-const { values } = parseArgs({
-  options: {
-    persons: { type: 'string', default: '50000' },
-    'codes-per-person': { type: 'string', default: '16' },
-    'dates-per-code': { type: 'string', default: '4' },
-    predictor: { type: 'string', default: 'dosage' },
-    out: { type: 'string', default: 'bench/out/phewas' },
-    'r-compare': { type: 'string', default: '0' },
-    /** Also run plink2 --glm firth-fallback over the phecodes we tested, same rows. */
-    plink2: { type: 'boolean', default: false },
-    predictors: { type: 'string', default: '1' },
-    'old-sample': { type: 'string', default: '5' },
-    reuse: { type: 'boolean', default: false },
-    keep: { type: 'boolean', default: false },
-    /** Internal: run the timed part on an existing folder and print JSON. */
-    child: { type: 'boolean', default: false },
-  },
-});
-const N = Number(values.persons);
-const K = Math.max(1, Number(values.predictors));
-const OLD_SAMPLE = Math.max(1, Math.min(K, Number(values['old-sample'])));
-const OUT = resolve(values.out as string);
-const PREDICTOR = values.predictor === 'burden' || K > 1 ? 'burden' : 'dosage';
-const MAPS = shippedMaps('1.2');
-const releaseDir = join(OUT, 'release');
-const config = loadConfig({
-  BIOBANK_DATA_DIR: join(OUT, 'data'),
-  BIOBANK_DUCKDB_THREADS: '2',
-  BIOBANK_DUCKDB_MEMORY: '4GB',
-});
-const run: RunContext = {
-  runId: 'bench-phewas-0123456789abcdef',
-  studyId: 'bench-phewas',
-  releaseId: 'bench',
-  releaseFingerprint: '0'.repeat(64),
+import type { PhenomeRef, PhewasResult } from '../schemas/study-io.js';
+import { comparePlink2, compareR, summarise } from './phewas-compare.js';
+import {
+  analysis,
+  config,
+  K,
+  MAPS,
+  manyPredictors,
+  N,
+  nullRate,
+  OLD_SAMPLE,
+  OUT,
+  PREDICTOR,
+  phewas,
+  predictor,
+  predictorSql,
   releaseDir,
-  specHash: '0'.repeat(64),
-  runDir: join(OUT, 'run'),
-};
-const analysis: AnalysisTable = {
-  path: join(OUT, 'analysis.parquet'),
-  trait: 'none',
-  nSamples: N,
-  covariates: ['sex', 'age', 'pc1'],
-  droppedCovariates: [],
-};
-const predictor: PhewasPredictor = {
-  type: PREDICTOR === 'burden' ? 'burden' : 'column',
-  id: `bench-${PREDICTOR}`,
-  path: join(OUT, 'predictor.parquet'),
-  column: 'score',
-};
-/** Many-predictor mode: `score` (planted) and the null carrier scores score_1 … score_{K−1}. */
-const manyPredictors: PhewasPredictor[] = Array.from({ length: K }, (_, k) => ({
-  type: 'burden',
-  id: k === 0 ? 'bench-burden' : `bench-null-${k}`,
-  path: join(OUT, 'predictor.parquet'),
-  column: k === 0 ? 'score' : `score_${k}`,
-}));
-/** carriers per 10,000 of the null score k (0.2 %, 0.5 %, 1 %, 2 %, 5 %). */
-const nullRate = (k: number) => [20, 50, 100, 200, 500][k % 5];
-const phewas = phewasSpecSchema.parse({ phecodeVersion: '1.2', maps: MAPS });
-
-/** The predictor of person index `i`, as SQL. */
-function predictorSql(i: string): string {
-  return PREDICTOR === 'burden'
-    ? `(hash(${i}, 13) % 1000 < 20)::INTEGER`
-    : `((hash(${i}, 11) % 1000 < 250)::INTEGER + (hash(${i}, 12) % 1000 < 250)::INTEGER)`;
-}
+  run,
+  values,
+} from './phewas-setup.js';
+import { personIdSql, synthesiseEhr } from './synth-ehr.js';
 
 async function generate(): Promise<void> {
   await rm(OUT, { recursive: true, force: true });
@@ -176,10 +115,13 @@ async function generate(): Promise<void> {
   });
 }
 
-/** The timed part (child process): phenome build, then the PheWAS. */
-async function timed() {
+/**
+ * Removes the outputs of an earlier timed run (the release's derived folder and `runDirs`), then
+ * builds the phenome through the activity; `t1` is when the build ended.
+ */
+async function freshPhenome(...runDirs: string[]) {
   await rm(join(releaseDir, 'derived'), { recursive: true, force: true });
-  await rm(run.runDir, { recursive: true, force: true });
+  for (const dir of runDirs) await rm(dir, { recursive: true, force: true });
   const acts = createPhewasActivities(config);
   const t0 = performance.now();
   const phenome = (await new MockActivityEnvironment().run(acts.buildRunPhenome, {
@@ -188,6 +130,12 @@ async function timed() {
     phewas,
   })) as PhenomeRef;
   const t1 = performance.now();
+  return { acts, phenome, phenomeSeconds: (t1 - t0) / 1000, t1 };
+}
+
+/** The timed part (child process): phenome build, then the PheWAS. */
+async function timed() {
+  const { acts, phenome, phenomeSeconds, t1 } = await freshPhenome(run.runDir);
   const result = (await new MockActivityEnvironment().run(acts.runPhewas, {
     run,
     analysis,
@@ -196,23 +144,13 @@ async function timed() {
     predictor,
   })) as PhewasResult;
   const t2 = performance.now();
-  return { phenomeSeconds: (t1 - t0) / 1000, phewasSeconds: (t2 - t1) / 1000, phenome, result };
+  return { phenomeSeconds, phewasSeconds: (t2 - t1) / 1000, phenome, result };
 }
 
 /** The timed part in many-predictor mode: phenome, new path (all K), old path (first OLD_SAMPLE). */
 async function timedMany() {
-  await rm(join(releaseDir, 'derived'), { recursive: true, force: true });
-  await rm(run.runDir, { recursive: true, force: true });
   const manyRun = { ...run, runDir: join(OUT, 'run-many') };
-  await rm(manyRun.runDir, { recursive: true, force: true });
-  const acts = createPhewasActivities(config);
-  const t0 = performance.now();
-  const phenome = (await new MockActivityEnvironment().run(acts.buildRunPhenome, {
-    run,
-    analysis,
-    phewas,
-  })) as PhenomeRef;
-  const t1 = performance.now();
+  const { acts, phenome, phenomeSeconds, t1 } = await freshPhenome(run.runDir, manyRun.runDir);
   const many = (await new MockActivityEnvironment().run(acts.runPhewasMany, {
     run: manyRun,
     analysis,
@@ -234,7 +172,7 @@ async function timedMany() {
     );
   const t3 = performance.now();
   return {
-    phenomeSeconds: (t1 - t0) / 1000,
+    phenomeSeconds,
     newSeconds: (t2 - t1) / 1000,
     oldSampleSeconds: (t3 - t2) / 1000,
     phenome,
@@ -270,194 +208,6 @@ async function compareMany(r: Awaited<ReturnType<typeof timedMany>>) {
     ).getRowObjectsJS()[0];
     return { counts, oldVsNew: cmp };
   });
-}
-
-/** Status / test counts of a results file and a digest of its numbers (to compare code versions). */
-async function summarise(path: string) {
-  return withCompute(config, async (conn) => {
-    const counts = (
-      await conn.runAndReadAll(
-        `SELECT status, coalesce(test, '-') AS test, count(*)::INTEGER AS n FROM read_parquet(${sqlString(path)})
-         GROUP BY ALL ORDER BY ALL`,
-      )
-    ).getRowObjectsJS() as { status: string; test: string; n: number }[];
-    const rows = (
-      await conn.runAndReadAll(
-        `SELECT phecode, n_cases, n_controls, n_excluded, beta, se, p, test, status
-         FROM read_parquet(${sqlString(path)}) ORDER BY phecode`,
-      )
-    ).getRows();
-    const digest = createHash('sha256').update(JSON.stringify(rows)).digest('hex').slice(0, 16);
-    const top = (
-      await conn.runAndReadAll(
-        `SELECT phecode, n_cases, round(beta, 4) AS beta, p, test FROM read_parquet(${sqlString(path)})
-         WHERE status = 'ok' ORDER BY p LIMIT 3`,
-      )
-    ).getRowObjectsJS();
-    return { counts, digest, top };
-  });
-}
-
-/** Refit `k` tested phecodes with R glm on the same rows: R's time per fit, and β agreement. */
-async function compareR(phenome: PhenomeRef, resultPath: string, k: number) {
-  const dir = join(OUT, 'r');
-  await mkdir(dir, { recursive: true });
-  const picked = await withCompute(config, async (conn) => {
-    const tested = (
-      await conn.runAndReadAll(
-        `SELECT r.phecode, r.beta, r.test, p.sex FROM read_parquet(${sqlString(resultPath)}) r
-         JOIN read_parquet(${sqlString(phenome.phecodesPath)}) p USING (phecode)
-         WHERE r.status = 'ok' AND r.test = 'wald' ORDER BY hash(r.phecode) LIMIT ${k}`,
-      )
-    ).getRowObjectsJS() as { phecode: string; beta: number; test: string; sex: string | null }[];
-    for (const t of tested) {
-      await conn.run(
-        `COPY (
-           SELECT CASE WHEN substr(ph.cases, c.person_idx + 1, 1) = '1' THEN 1 ELSE 0 END AS y,
-                  x.score AS g, a.cov_sex AS sex, a.cov_age AS age, a.cov_pc1 AS pc1
-           FROM read_parquet(${sqlString(analysis.path)}) a
-           JOIN read_parquet(${sqlString(join(phenome.dir, 'cohort.parquet'))}) c USING (person_id)
-           JOIN read_parquet(${sqlString(predictor.type === 'variant' ? '' : predictor.path)}) x USING (person_id)
-           LEFT JOIN (SELECT * FROM read_parquet(${sqlString(join(phenome.dir, 'phenome.parquet'))})
-                      WHERE phecode = ${sqlString(t.phecode)}) ph ON true
-           WHERE coalesce(substr(ph.excluded, c.person_idx + 1, 1), '0') <> '1'
-           ORDER BY a.sample_idx)
-         TO ${sqlString(join(dir, `${t.phecode}.csv`))} (HEADER)`,
-      );
-    }
-    return tested;
-  });
-  const script = picked
-    .map(
-      (t) => `d <- read.csv('${join(dir, `${t.phecode}.csv`)}')
-t0 <- proc.time()[['elapsed']]
-f <- glm(${t.sex ? 'y ~ g + age + pc1' : 'y ~ g + sex + age + pc1'}, family = binomial, data = d)
-el <- proc.time()[['elapsed']] - t0
-cat(sprintf('%s %.12g %.4f\\n', '${t.phecode}', coef(f)[['g']], el))`,
-    )
-    .join('\n');
-  const out = execFileSync('Rscript', ['-e', script], { encoding: 'utf8' }).trim().split('\n');
-  return out.map((line, j) => {
-    const [phecode, rBeta, seconds] = line.split(' ');
-    const ours = Number(picked[j].beta);
-    return {
-      phecode,
-      rGlmSeconds: Number(seconds),
-      relDiffBeta: Number((Math.abs(ours - Number(rBeta)) / Math.abs(Number(rBeta))).toExponential(2)),
-    };
-  });
-}
-
-/** The same PheWAS with plink2 --glm (one variant, one binary phenotype per tested phecode). */
-async function comparePlink2(phenome: PhenomeRef, resultPath: string) {
-  const dir = join(OUT, 'plink2');
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  const { phecodes, persons, score, covRows, statusCols } = await withCompute(config, async (conn) => {
-    const tested = (
-      await conn.runAndReadAll(
-        `SELECT phecode FROM read_parquet(${sqlString(resultPath)}) WHERE status = 'ok' ORDER BY phecode`,
-      )
-    ).getRows();
-    const codes = tested.map((r) => String(r[0]));
-    const a = (
-      await conn.runAndReadAll(
-        `SELECT a.person_id, c.person_idx, x.score, a.cov_sex, a.cov_age, a.cov_pc1
-         FROM read_parquet(${sqlString(analysis.path)}) a
-         JOIN read_parquet(${sqlString(join(phenome.dir, 'cohort.parquet'))}) c USING (person_id)
-         JOIN read_parquet(${sqlString(predictor.type === 'variant' ? '' : predictor.path)}) x USING (person_id)
-         ORDER BY a.sample_idx`,
-      )
-    ).getRows();
-    const bits = new Map(
-      (
-        await conn.runAndReadAll(
-          `SELECT phecode, cases, excluded FROM read_parquet(${sqlString(join(phenome.dir, 'phenome.parquet'))})`,
-        )
-      )
-        .getRows()
-        .map((r) => [String(r[0]), [r[1] as string | null, r[2] as string | null]] as const),
-    );
-    // one column per phecode: 2 case, 1 control, NA excluded (PLINK's 1/2 coding)
-    const cols = codes.map((code) => {
-      const [cases, excl] = bits.get(code) ?? [null, null];
-      return a.map((r) => {
-        const p = Number(r[1]);
-        if (excl && excl.charCodeAt(p) === 49) return 'NA';
-        return cases && cases.charCodeAt(p) === 49 ? '2' : '1';
-      });
-    });
-    return {
-      phecodes: codes,
-      persons: a.map((r) => String(r[0])),
-      score: a.map((r) => Number(r[2])),
-      covRows: a.map((r) => `${r[0]}\t${r[0]}\t${r[3]}\t${r[4]}\t${r[5]}`),
-      statusCols: cols,
-    };
-  });
-  const n = persons.length;
-  // .bed: one variant, SNP-major; A1 = ALT so the dosage counts ALT; 2 → 00, 1 → 10, 0 → 11
-  const bed = Buffer.alloc(3 + Math.ceil(n / 4));
-  bed.set([0x6c, 0x1b, 0x01]);
-  for (let i = 0; i < n; i++) {
-    const g = Math.round(score[i]);
-    const code = g >= 2 ? 0 : g === 1 ? 2 : 3;
-    bed[3 + (i >> 2)] |= code << ((i & 3) * 2);
-  }
-  await writeFile(join(dir, 'x.bed'), bed);
-  await writeFile(join(dir, 'x.bim'), '1\tpredictor\t0\t1000\tA\tG\n');
-  await writeFile(join(dir, 'x.fam'), `${persons.map((p) => `${p}\t${p}\t0\t0\t0\t-9`).join('\n')}\n`);
-  await writeFile(join(dir, 'covar.tsv'), `#FID\tIID\tsex\tage\tpc1\n${covRows.join('\n')}\n`);
-  const lines = [`#FID\tIID\t${phecodes.map((c) => `P${c}`).join('\t')}`];
-  for (let i = 0; i < n; i++)
-    lines.push(`${persons[i]}\t${persons[i]}\t${statusCols.map((c) => c[i]).join('\t')}`);
-  await writeFile(join(dir, 'pheno.tsv'), `${lines.join('\n')}\n`);
-  const args = [
-    '-f',
-    'BENCH_TIME %e %M',
-    'plink2',
-    '--bfile',
-    join(dir, 'x'),
-    '--pheno',
-    join(dir, 'pheno.tsv'),
-    '--covar',
-    join(dir, 'covar.tsv'),
-    '--glm',
-    'hide-covar',
-    'firth-fallback',
-    '--threads',
-    '2',
-    '--memory',
-    '4000',
-    '--out',
-    join(dir, 'plink'),
-  ];
-  const r = spawnSync('/usr/bin/time', args, { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`plink2 failed: ${String(r.stderr).slice(-2000)}`);
-  const m = /BENCH_TIME ([\d.]+) (\d+)/.exec(String(r.stderr));
-  const agreement = await withCompute(config, async (conn) => {
-    const row = (
-      await conn.runAndReadAll(
-        `WITH p AS (
-           SELECT regexp_extract(filename, 'plink\\.P(.*)\\.glm\\.logistic\\.hybrid$', 1) AS phecode,
-                  TRY_CAST("OR" AS DOUBLE) AS odds, "FIRTH?" AS firth
-           FROM read_csv(${sqlString(join(dir, 'plink.P*.glm.logistic.hybrid'))}, filename = true, delim = '\t',
-                         header = true, all_varchar = true))
-         SELECT count(*)::INTEGER AS n, count(odds)::INTEGER AS n_estimated,
-                count(*) FILTER (WHERE firth = 'Y')::INTEGER AS n_firth,
-                max(abs(ln(odds) - o.beta) / abs(o.beta)) FILTER (WHERE abs(o.beta) > 1e-3) AS max_rel_diff_beta,
-                quantile_cont(abs(ln(odds) - o.beta) / abs(o.beta), 0.5) FILTER (WHERE abs(o.beta) > 1e-3) AS median_rel_diff_beta
-         FROM p JOIN read_parquet(${sqlString(resultPath)}) o USING (phecode)`,
-      )
-    ).getRowObjectsJS()[0];
-    return row;
-  });
-  return {
-    plink2Seconds: m ? Number(m[1]) : null,
-    plink2PeakRssMiB: m ? Math.round(Number(m[2]) / 1024) : null,
-    phenotypes: phecodes.length,
-    ...agreement,
-  };
 }
 
 async function main() {

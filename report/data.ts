@@ -8,17 +8,24 @@
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import quantile from '@stdlib/stats-base-dists-normal-quantile';
-import { withCompute, withEngineDb } from '../engine/duckdb.js';
-import { exists } from '../engine/fsutil.js';
+import { withCompute } from '../engine/duckdb.js';
 import { gwasGlob, gwasReadSql } from '../engine/results.js';
-import type {
-  BurdenResultRow,
-  GwasPhenotypeRow,
-  LeadLocusRow,
-  PhewasResultRow,
-  QcSummaryRow,
-} from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
+import { selectObjects } from './select.js';
+
+export {
+  burdenPhewas,
+  type GeneVariant,
+  geneResults,
+  knownGene,
+  knownPhecode,
+  phewasForPhecode,
+  phewasForPredictor,
+  type RunTables,
+  runTables,
+  variantsInGene,
+} from './data-engine.js';
+export { selectObjects } from './select.js';
 
 /** Variants drawn as single points in a Manhattan plot: at most this many … */
 export const MANHATTAN_MAX_POINTS = 5000;
@@ -30,24 +37,6 @@ export const MANHATTAN_X_BINS = 2000;
 export const MANHATTAN_Y_STEP = 0.05;
 /** QQ points kept exactly (the most significant); the rest are rounded to 0.01 and deduplicated. */
 export const QQ_EXACT_POINTS = 2000;
-
-/** DuckDB values → JSON-able values (BIGINT → number, dates → ISO text). */
-function plain(value: unknown): unknown {
-  if (typeof value === 'bigint') return Number(value);
-  if (value instanceof Date) return value.toISOString();
-  return value;
-}
-
-export async function selectObjects<T>(
-  conn: DuckDBConnection,
-  sql: string,
-  params: DuckDBValue[] = [],
-): Promise<T[]> {
-  const reader = await conn.runAndReadAll(sql, params);
-  return reader
-    .getRowObjectsJS()
-    .map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, plain(v)])) as T);
-}
 
 /** Rank of a chromosome name for genome order: 1–22, X, Y, MT, then other contigs. */
 export function chromRank(chrom: string): number {
@@ -361,208 +350,4 @@ export async function findVariants(
       params,
     );
   });
-}
-
-// --- Engine database tables ---
-
-/** Run `fn` on the engine database read-only; without a database or the table, return `empty`. */
-async function fromEngine<T>(
-  config: EngineConfig,
-  table: string,
-  empty: T,
-  fn: (conn: DuckDBConnection) => Promise<T>,
-): Promise<T> {
-  if (!(await exists(config.database))) return empty;
-  return withEngineDb(
-    config,
-    async (conn) => {
-      const r = await conn.runAndReadAll(
-        `SELECT 1 FROM information_schema.tables
-         WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = $1`,
-        [table],
-      );
-      return r.getRows().length === 0 ? empty : fn(conn);
-    },
-    { readOnly: true, lockTimeoutMs: 15_000 },
-  );
-}
-
-/** PheWAS rows of one predictor (a variant id or a burden mask) across runs, or in one run. */
-export async function phewasForPredictor(
-  config: EngineConfig,
-  predictor: string,
-  runId?: string,
-): Promise<PhewasResultRow[]> {
-  return fromEngine(config, 'phewas_results', [], (conn) =>
-    selectObjects<PhewasResultRow>(
-      conn,
-      `SELECT * FROM phewas_results WHERE predictor = $1 AND ($2 IS NULL OR run_id = $2)
-       ORDER BY run_id, category NULLS LAST, phecode`,
-      [predictor, runId ?? null],
-    ),
-  );
-}
-
-/** One run's PheWAS rows of burden predictors (the genotype-first burden PheWAS). */
-export async function burdenPhewas(config: EngineConfig, runId: string): Promise<PhewasResultRow[]> {
-  return fromEngine(config, 'phewas_results', [], (conn) =>
-    selectObjects<PhewasResultRow>(
-      conn,
-      `SELECT * FROM phewas_results WHERE run_id = $1 AND predictor_type = 'burden'
-       ORDER BY category NULLS LAST, phecode, predictor`,
-      [runId],
-    ),
-  );
-}
-
-/** PheWAS rows of one phecode across runs and predictors, most significant first. */
-export async function phewasForPhecode(
-  config: EngineConfig,
-  phecode: string,
-  limit = 500,
-): Promise<PhewasResultRow[]> {
-  return fromEngine(config, 'phewas_results', [], (conn) =>
-    selectObjects<PhewasResultRow>(
-      conn,
-      `SELECT * FROM phewas_results WHERE phecode = $1 ORDER BY neg_log10_p DESC NULLS LAST, run_id, predictor LIMIT $2`,
-      [phecode, limit],
-    ),
-  );
-}
-
-/** Burden test rows of a gene across runs, and its burden PheWAS rows (predictor `gene/…`). */
-export async function geneResults(
-  config: EngineConfig,
-  gene: string,
-): Promise<{ burden: BurdenResultRow[]; phewas: PhewasResultRow[] }> {
-  const burden = await fromEngine(config, 'burden_results', [] as BurdenResultRow[], (conn) =>
-    selectObjects<BurdenResultRow>(
-      conn,
-      `SELECT * FROM burden_results WHERE gene = $1 ORDER BY p NULLS LAST, run_id, mask, aaf_bin, phenotype`,
-      [gene],
-    ),
-  );
-  const phewas = await fromEngine(config, 'phewas_results', [] as PhewasResultRow[], (conn) =>
-    selectObjects<PhewasResultRow>(
-      conn,
-      // Burden predictors are named gene__mask__bin (activities/burden.ts columnName); runs of
-      // other tools, and older ones, name them gene/mask/bin.
-      `SELECT * FROM phewas_results WHERE predictor_type = 'burden'
-         AND (starts_with(predictor, $1 || '__') OR starts_with(predictor, $1 || '/'))
-       ORDER BY run_id, category NULLS LAST, phecode, predictor`,
-      [gene],
-    ),
-  );
-  return { burden, phewas };
-}
-
-/** A variant of a registered release annotated with the gene. */
-export interface GeneVariant {
-  release_id: string;
-  variant_id: string;
-  rsid: string | null;
-  consequence: string | null;
-  af: number | null;
-}
-
-/** Variants annotated with `gene` in the registered releases (the catalog's `variants` table). */
-export async function variantsInGene(
-  config: EngineConfig,
-  gene: string,
-  limit = 500,
-): Promise<GeneVariant[]> {
-  return fromEngine(config, 'variants', [] as GeneVariant[], (conn) =>
-    selectObjects<GeneVariant>(
-      conn,
-      `SELECT release_id, chrom || ':' || pos || ':' || ref || ':' || alt AS variant_id, rsid, consequence, af
-       FROM variants WHERE gene = $1 ORDER BY release_id, chrom, pos, ref, alt LIMIT ${Math.floor(limit)}`,
-      [gene],
-    ),
-  );
-}
-
-/** Does any result or release know this gene? (for search) */
-export async function knownGene(config: EngineConfig, gene: string): Promise<boolean> {
-  const r = await geneResults(config, gene);
-  return r.burden.length > 0 || r.phewas.length > 0 || (await variantsInGene(config, gene, 1)).length > 0;
-}
-
-export async function knownPhecode(config: EngineConfig, phecode: string): Promise<boolean> {
-  return (await phewasForPhecode(config, phecode, 1)).length > 0;
-}
-
-/** Everything the report needs from the engine database for one run, in one read-only visit. */
-export interface RunTables {
-  phenotypes: GwasPhenotypeRow[];
-  lead: LeadLocusRow[];
-  qc: QcSummaryRow[];
-  burden: BurdenResultRow[];
-  /** PheWAS rows of the lead variants. */
-  leadPhewas: PhewasResultRow[];
-  /** PheWAS rows of burden predictors. */
-  burdenPhewas: PhewasResultRow[];
-  spec: unknown;
-}
-
-export async function runTables(config: EngineConfig, runId: string): Promise<RunTables> {
-  const out: RunTables = {
-    phenotypes: [],
-    lead: [],
-    qc: [],
-    burden: [],
-    leadPhewas: [],
-    burdenPhewas: [],
-    spec: null,
-  };
-  if (!(await exists(config.database))) return out;
-  return withEngineDb(
-    config,
-    async (conn) => {
-      const tables = new Set(
-        (
-          await selectObjects<{ table_name: string }>(
-            conn,
-            `SELECT table_name FROM information_schema.tables
-             WHERE table_catalog = current_database() AND table_schema = current_schema()`,
-          )
-        ).map((r) => r.table_name),
-      );
-      const q = async <T>(table: string, sql: string): Promise<T[]> =>
-        tables.has(table) ? selectObjects<T>(conn, sql, [runId]) : [];
-      out.phenotypes = await q(
-        'gwas_phenotypes',
-        'SELECT * FROM gwas_phenotypes WHERE run_id = $1 ORDER BY phenotype',
-      );
-      out.lead = await q(
-        'lead_loci',
-        'SELECT * FROM lead_loci WHERE run_id = $1 ORDER BY phenotype, locus_id',
-      );
-      out.qc = await q(
-        'qc_summary',
-        'SELECT * FROM qc_summary WHERE run_id = $1 ORDER BY step, n_before DESC, filter',
-      );
-      out.burden = await q(
-        'burden_results',
-        'SELECT * FROM burden_results WHERE run_id = $1 ORDER BY p NULLS LAST, gene, mask, aaf_bin, phenotype',
-      );
-      out.leadPhewas = await q(
-        'phewas_results',
-        `SELECT * FROM phewas_results WHERE run_id = $1
-           AND predictor IN (SELECT variant_id FROM lead_loci WHERE run_id = $1)
-         ORDER BY predictor, category NULLS LAST, phecode`,
-      );
-      out.burdenPhewas = await q(
-        'phewas_results',
-        `SELECT * FROM phewas_results WHERE run_id = $1 AND predictor_type = 'burden'
-         ORDER BY category NULLS LAST, phecode, predictor`,
-      );
-      const spec = await q<{ spec_json: string }>(
-        'studies',
-        'SELECT s.spec_json FROM studies s JOIN runs r USING (study_id) WHERE r.run_id = $1 AND s.spec_hash = r.spec_hash',
-      );
-      out.spec = spec[0] ? JSON.parse(String(spec[0].spec_json)) : null;
-      return out;
-    },
-    { readOnly: true, lockTimeoutMs: 30_000 },
-  );
 }

@@ -45,55 +45,8 @@
  * `setScanBackend('scalar')` (the engine setting `worker.scanKernel`, env SCAN_KERNEL=scalar) forces the scalar path.
  */
 import type { ScanScratch } from './kernel.js';
+import type { ScanExports, SumFn, WasmApi, WSumFn } from './kernel-wasm-api.js';
 import { SCAN_WASM_BASE64 } from './wasm/scan-wasm.js';
-
-type SumFn = (list: number, count: number, base: number, out: number) => void;
-type WSumFn = (list: number, vals: number, count: number, base: number, out: number) => void;
-
-/** The parts of the WebAssembly JS API used here (the project's type libs do not declare it). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: unknown };
-}
-
-interface ScanExports {
-  mem: WasmMemory;
-  compact_codes(
-    gt: number,
-    nBlocks: number,
-    stride: number,
-    l1: number,
-    l2: number,
-    lm: number,
-    counts: number,
-  ): void;
-  compact_packed(
-    gt: number,
-    nBlocks: number,
-    stride: number,
-    l1: number,
-    l2: number,
-    lm: number,
-    counts: number,
-  ): void;
-  count_packed(p: number, nBlocks: number, out: number, maskOff: number): void;
-  compact_dosages(
-    ds: number,
-    nBlocks: number,
-    stride: number,
-    lo: number,
-    lv: number,
-    lm: number,
-    counts: number,
-  ): void;
-  wsq2(list: number, vals: number, count: number, a: number, b: number, out: number): void;
-  [fn: `sum_${number}`]: SumFn;
-  [fn: `wsum_${number}`]: WSumFn;
-}
 
 /** widest column chunk, in f64x2 lanes (must equal MAX_W in wasm/build.ts). */
 const MAX_W = 6;

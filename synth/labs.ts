@@ -39,6 +39,24 @@ class LineWriter {
   }
 }
 
+/** Writes `header` and the lines `body` adds to a new file at `path`; returns the lines after the header. */
+async function writeLines(
+  path: string,
+  header: string,
+  body: (w: LineWriter) => Promise<void>,
+): Promise<number> {
+  const fh = await open(path, 'w');
+  try {
+    const w = new LineWriter(fh);
+    await w.add(header);
+    await body(w);
+    await w.flush();
+    return w.lines - 1;
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Write labs.csv; returns the number of measurement rows. */
 export async function writeLabs(
   seed: number,
@@ -49,10 +67,7 @@ export async function writeLabs(
   extractDay: number,
 ): Promise<number> {
   const rng = new Rng(seed, 'labs');
-  const fh = await open(path, 'w');
-  try {
-    const w = new LineWriter(fh);
-    await w.add('person_id,name,loinc,value,unit,date');
+  return writeLines(path, 'person_id,name,loinc,value,unit,date', async (w) => {
     const t2d = phenotypes.cases.get('T2D')!;
     for (let i = 0; i < persons.n; i++) {
       const start = visits.ehrStart[i];
@@ -77,11 +92,7 @@ export async function writeLabs(
       rows.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
       for (const [day, text] of rows) await w.add(`${text},${isoOf(day)}`);
     }
-    await w.flush();
-    return w.lines - 1;
-  } finally {
-    await fh.close();
-  }
+  });
 }
 
 /** Write pheno.txt; returns the number of data rows. */
@@ -92,10 +103,7 @@ export async function writePheno(
   phenotypes: Phenotypes,
 ): Promise<number> {
   const rng = new Rng(seed, 'pheno');
-  const fh = await open(path, 'w');
-  try {
-    const w = new LineWriter(fh);
-    await w.add('FID IID LDL HbA1c BMI batch');
+  return writeLines(path, 'FID IID LDL HbA1c BMI batch', async (w) => {
     const t2d = phenotypes.cases.get('T2D')!;
     const miss = (): string => (rng.float() < 0.5 ? '-9' : 'NA');
     for (let i = 0; i < persons.n; i++) {
@@ -109,9 +117,5 @@ export async function writePheno(
       const bmiText = rng.float() < 0.05 ? miss() : Math.max(15, bmi).toFixed(1);
       await w.add(`${id} ${id} ${ldlText} ${a1cText} ${bmiText} ${BATCHES[b]}`);
     }
-    await w.flush();
-    return w.lines - 1;
-  } finally {
-    await fh.close();
-  }
+  });
 }

@@ -7,14 +7,25 @@
  * case) and listed in `unknown_codes.parquet`, never dropped silently.
  */
 import { join } from 'node:path';
-import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
-import { z } from 'zod';
-import { sqlIdent, sqlString } from '../../engine/duckdb.js';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { InputError } from '../../engine/errors.js';
-import { atomicProduce } from '../../engine/fsutil.js';
-import { type ExtraTable, missingTokens, type ReleaseManifest, VOCABULARIES } from '../../schemas/release.js';
-import { normalizeIcd, parseVocabulary } from './icd.js';
-import { openTable, requireColumn } from './table.js';
+import type { ReleaseManifest } from '../../schemas/release.js';
+import { ingestExtraTable } from './ehr-extra.js';
+import { type Birth, conditionRow, measurementRow, openSource, personRow, RowErrors } from './ehr-rows.js';
+import {
+  CONDITIONS_TABLE,
+  MEASUREMENTS_TABLE,
+  PERSONS_TABLE,
+  put,
+  type RowSink,
+  writeEmptyTable,
+  writeTable,
+  writeValidRows,
+} from './ehr-write.js';
+import { normalizeIcd } from './icd.js';
+import { requireColumn } from './table.js';
+
+export { NUMERIC_COLUMN_MIN_SHARE } from './ehr-extra.js';
 
 export interface EhrInput {
   manifest: ReleaseManifest;
@@ -43,128 +54,6 @@ export interface EhrResult {
   notes: string[];
 }
 
-const isoDate = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
-  .refine((s) => {
-    const d = new Date(`${s}T00:00:00Z`);
-    return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
-  }, 'is not a calendar date');
-
-const personRow = z
-  .strictObject({
-    person_id: z.string().min(1, 'is empty'),
-    sex: z.preprocess(
-      (v) =>
-        typeof v === 'string'
-          ? ({ MALE: 'M', FEMALE: 'F', UNKNOWN: 'U' }[v.toUpperCase()] ?? v.toUpperCase())
-          : 'U',
-      z.enum(['M', 'F', 'U'], 'must be M, F or U'),
-    ),
-    birth_date: isoDate.nullable(),
-    birth_year: z.coerce.number().int('must be a whole year').min(1850, 'is before 1850').nullable(),
-    ancestry: z.string().nullable(),
-  })
-  .superRefine((p, ctx) => {
-    if (p.birth_date === null && p.birth_year === null)
-      ctx.addIssue({ code: 'custom', path: ['birth_year'], message: 'birth_date or birth_year is required' });
-    if (p.birth_date !== null && p.birth_year !== null && Number(p.birth_date.slice(0, 4)) !== p.birth_year)
-      ctx.addIssue({ code: 'custom', path: ['birth_year'], message: 'disagrees with birth_date' });
-  });
-
-const conditionRow = z.strictObject({
-  person_id: z.string().min(1, 'is empty'),
-  code: z.string().min(1, 'is empty'),
-  vocabulary: z.string().transform((v, ctx) => {
-    const voc = parseVocabulary(v);
-    if (!voc) {
-      ctx.addIssue({ code: 'custom', message: `must be one of ${VOCABULARIES.join(', ')}` });
-      return z.NEVER;
-    }
-    return voc;
-  }),
-  date: isoDate,
-});
-
-const measurementRow = z
-  .strictObject({
-    person_id: z.string().min(1, 'is empty'),
-    name: z.string().nullable(),
-    loinc: z.string().nullable(),
-    value: z.coerce.number('must be a number').refine(Number.isFinite, 'must be a finite number'),
-    unit: z.string().nullable(),
-    date: isoDate,
-  })
-  .superRefine((m, ctx) => {
-    if (m.name === null && m.loinc === null)
-      ctx.addIssue({ code: 'custom', path: ['name'], message: 'name or loinc is required' });
-  });
-
-interface Birth {
-  date: string | null;
-  year: number;
-}
-
-/** Collects rejects (quarantine) or throws at the first bad row. */
-class RowErrors {
-  readonly rows: Array<[string, string, number, string, string]> = [];
-  constructor(private readonly quarantine: boolean) {}
-  report(table: string, file: string, line: number, field: string, reason: string): void {
-    if (!this.quarantine)
-      throw new InputError(reason, { file, line, field }, 'fix the row, or ingest with --quarantine');
-    this.rows.push([table, file, line, field, reason]);
-  }
-}
-
-function zodFailure(err: z.ZodError, columnOf: (key: string) => string): { field: string; reason: string } {
-  const issue = err.issues[0];
-  const key = String(issue.path[0] ?? '');
-  return { field: columnOf(key) || key, reason: `${key || 'row'} ${issue.message}` };
-}
-
-/** Appender columns and the canonical SELECT of the conditions and measurements tables. */
-const CONDITIONS_DDL = 'person_id VARCHAR, code VARCHAR, vocabulary VARCHAR, date VARCHAR';
-const CONDITIONS_SELECT = 'person_id, code, vocabulary, CAST(date AS DATE) AS date';
-const MEASUREMENTS_DDL =
-  'person_id VARCHAR, name VARCHAR, loinc VARCHAR, value DOUBLE, unit VARCHAR, date VARCHAR';
-const MEASUREMENTS_SELECT =
-  'person_id, coalesce(name, loinc) AS name, loinc, value, unit, CAST(date AS DATE) AS date';
-
-async function writeTable(
-  conn: DuckDBConnection,
-  name: string,
-  ddl: string,
-  select: string,
-  target: string,
-  fill: (app: DuckDBAppender) => Promise<number>,
-): Promise<number> {
-  const t = sqlIdent(`ehr_${name}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`);
-  await conn.run(`CREATE OR REPLACE TABLE ${t} (${ddl})`);
-  try {
-    const app = await conn.createAppender(t.slice(1, -1));
-    let n: number;
-    try {
-      n = await fill(app);
-    } finally {
-      app.closeSync();
-    }
-    await atomicProduce(target, (tmp) =>
-      conn.run(
-        `COPY (SELECT ${select} FROM ${t}) TO ${sqlString(tmp)} (FORMAT parquet, ROW_GROUP_SIZE 65536)`,
-      ),
-    );
-    return n;
-  } finally {
-    await conn.run(`DROP TABLE IF EXISTS ${t}`);
-  }
-}
-
-function put(app: DuckDBAppender, v: string | number | null): void {
-  if (v === null) app.appendNull();
-  else if (typeof v === 'number') app.appendDouble(v);
-  else app.appendVarchar(v);
-}
-
 /** Ingest every EHR table of the manifest into `outDir`. */
 export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promise<EhrResult> {
   const { manifest, baseDir, outDir, today } = input;
@@ -173,14 +62,13 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
   const tick = (table: string) => {
     if ((++rowsSeen & 0xffff) === 0) input.heartbeat?.({ table, rows: rowsSeen });
   };
+  const sink: RowSink = { conn, outDir, errors, tick };
   const births = new Map<string, Birth>();
 
   // persons
   const pt = manifest.persons;
-  const pFile = pt.path;
-  const persons = await openTable(conn, join(baseDir, pt.path), pt.format, missingTokens(pt), pFile);
-  const pCol = (key: string) =>
-    key === 'person_id' ? pt.idColumn : (pt.columns?.[key as keyof typeof pt.columns] ?? key);
+  const persons = await openSource(conn, baseDir, pt);
+  const { file: pFile, col: pCol } = persons;
   const pIdx = {
     person_id: requireColumn(persons.columns, pt.idColumn, pFile, 'persons.idColumn'),
     sex: requireColumn(persons.columns, pCol('sex'), pFile, 'persons column sex'),
@@ -194,57 +82,40 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
       line: 1,
       field: pCol('birth_year'),
     });
-  const nPersons = await writeTable(
-    conn,
-    'persons',
-    'person_id VARCHAR, sex VARCHAR, birth_date VARCHAR, birth_year INTEGER, ancestry VARCHAR',
-    'person_id, sex, CAST(birth_date AS DATE) AS birth_date, birth_year, ancestry',
-    join(outDir, 'persons.parquet'),
-    async (app) => {
-      let n = 0;
-      for await (const row of persons.rows) {
-        tick('persons');
-        const at = (i: number) => (i >= 0 ? row.values[i] : null);
-        const parsed = personRow.safeParse({
-          person_id: at(pIdx.person_id) ?? '',
-          sex: at(pIdx.sex),
-          birth_date: at(pIdx.birth_date),
-          birth_year: at(pIdx.birth_year),
-          ancestry: at(pIdx.ancestry),
-        });
-        if (!parsed.success) {
-          const { field, reason } = zodFailure(parsed.error, pCol);
-          errors.report('persons', pFile, row.line, field, reason);
-          continue;
-        }
-        const p = parsed.data;
-        if (births.has(p.person_id)) {
-          errors.report('persons', pFile, row.line, pt.idColumn, `duplicate person_id ${p.person_id}`);
-          continue;
-        }
-        if (p.birth_date !== null && p.birth_date > today) {
-          errors.report(
-            'persons',
-            pFile,
-            row.line,
-            pCol('birth_date'),
-            `birth_date ${p.birth_date} is in the future`,
-          );
-          continue;
-        }
-        const year = p.birth_year ?? Number(p.birth_date!.slice(0, 4));
-        births.set(p.person_id, { date: p.birth_date, year });
-        app.appendVarchar(p.person_id);
-        app.appendVarchar(p.sex);
-        put(app, p.birth_date);
-        app.appendInteger(year);
-        put(app, p.ancestry);
-        app.endRow();
-        n++;
+  const nPersons = await writeValidRows(sink, PERSONS_TABLE, persons, {
+    schema: personRow,
+    input: (at) => ({
+      person_id: at(pIdx.person_id) ?? '',
+      sex: at(pIdx.sex),
+      birth_date: at(pIdx.birth_date),
+      birth_year: at(pIdx.birth_year),
+      ancestry: at(pIdx.ancestry),
+    }),
+    append: (app, p, line) => {
+      if (births.has(p.person_id)) {
+        errors.report('persons', pFile, line, pt.idColumn, `duplicate person_id ${p.person_id}`);
+        return false;
       }
-      return n;
+      if (p.birth_date !== null && p.birth_date > today) {
+        errors.report(
+          'persons',
+          pFile,
+          line,
+          pCol('birth_date'),
+          `birth_date ${p.birth_date} is in the future`,
+        );
+        return false;
+      }
+      const year = p.birth_year ?? Number(p.birth_date!.slice(0, 4));
+      births.set(p.person_id, { date: p.birth_date, year });
+      app.appendVarchar(p.person_id);
+      app.appendVarchar(p.sex);
+      put(app, p.birth_date);
+      app.appendInteger(year);
+      put(app, p.ancestry);
+      return true;
     },
-  );
+  });
 
   const checkDate = (
     table: string,
@@ -276,19 +147,10 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
   const unknown = new Map<string, { code: string; vocabulary: string; n: number; line: number }>();
   let nConditions = 0;
   if (!ct) {
-    await writeTable(
-      conn,
-      'conditions',
-      CONDITIONS_DDL,
-      CONDITIONS_SELECT,
-      join(outDir, 'conditions.parquet'),
-      async () => 0,
-    );
+    await writeEmptyTable(sink, CONDITIONS_TABLE);
   } else {
-    const cFile = ct.path;
-    const conditions = await openTable(conn, join(baseDir, ct.path), ct.format, missingTokens(ct), cFile);
-    const cCol = (key: string) =>
-      key === 'person_id' ? ct.idColumn : (ct.columns?.[key as keyof typeof ct.columns] ?? key);
+    const conditions = await openSource(conn, baseDir, ct);
+    const { file: cFile, col: cCol } = conditions;
     const cIdx = {
       person_id: requireColumn(conditions.columns, ct.idColumn, cFile, 'conditions.idColumn'),
       code: requireColumn(conditions.columns, cCol('code'), cFile, 'conditions column code'),
@@ -300,48 +162,32 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
       ),
       date: requireColumn(conditions.columns, cCol('date'), cFile, 'conditions column date'),
     };
-    nConditions = await writeTable(
-      conn,
-      'conditions',
-      CONDITIONS_DDL,
-      CONDITIONS_SELECT,
-      join(outDir, 'conditions.parquet'),
-      async (app) => {
-        let n = 0;
-        for await (const row of conditions.rows) {
-          tick('conditions');
-          const parsed = conditionRow.safeParse({
-            person_id: row.values[cIdx.person_id] ?? '',
-            code: row.values[cIdx.code] ?? '',
-            vocabulary: row.values[cIdx.vocabulary] ?? '',
-            date: row.values[cIdx.date] ?? '',
-          });
-          if (!parsed.success) {
-            const { field, reason } = zodFailure(parsed.error, cCol);
-            errors.report('conditions', cFile, row.line, field, reason);
-            continue;
-          }
-          const c = parsed.data;
-          if (!checkDate('conditions', cFile, row.line, [ct.idColumn, cCol('date')], c.person_id, c.date))
-            continue;
-          let code = normalizeIcd(c.code, c.vocabulary);
-          if (code === null) {
-            code = c.code.trim().toUpperCase();
-            const key = `${c.vocabulary}\t${code}`;
-            const u = unknown.get(key);
-            if (u) u.n++;
-            else unknown.set(key, { code, vocabulary: c.vocabulary, n: 1, line: row.line });
-          }
-          app.appendVarchar(c.person_id);
-          app.appendVarchar(code);
-          app.appendVarchar(c.vocabulary);
-          app.appendVarchar(c.date);
-          app.endRow();
-          n++;
+    nConditions = await writeValidRows(sink, CONDITIONS_TABLE, conditions, {
+      schema: conditionRow,
+      input: (at) => ({
+        person_id: at(cIdx.person_id) ?? '',
+        code: at(cIdx.code) ?? '',
+        vocabulary: at(cIdx.vocabulary) ?? '',
+        date: at(cIdx.date) ?? '',
+      }),
+      append: (app, c, line) => {
+        if (!checkDate('conditions', cFile, line, [ct.idColumn, cCol('date')], c.person_id, c.date))
+          return false;
+        let code = normalizeIcd(c.code, c.vocabulary);
+        if (code === null) {
+          code = c.code.trim().toUpperCase();
+          const key = `${c.vocabulary}\t${code}`;
+          const u = unknown.get(key);
+          if (u) u.n++;
+          else unknown.set(key, { code, vocabulary: c.vocabulary, n: 1, line });
         }
-        return n;
+        app.appendVarchar(c.person_id);
+        app.appendVarchar(code);
+        app.appendVarchar(c.vocabulary);
+        app.appendVarchar(c.date);
+        return true;
       },
-    );
+    });
   }
   await writeTable(
     conn,
@@ -366,10 +212,8 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
   let nMeasurements = 0;
   const mt = manifest.measurements;
   if (mt) {
-    const mFile = mt.path;
-    const meas = await openTable(conn, join(baseDir, mt.path), mt.format, missingTokens(mt), mFile);
-    const mCol = (key: string) =>
-      key === 'person_id' ? mt.idColumn : (mt.columns?.[key as keyof typeof mt.columns] ?? key);
+    const meas = await openSource(conn, baseDir, mt);
+    const { file: mFile, col: mCol } = meas;
     const mIdx = {
       person_id: requireColumn(meas.columns, mt.idColumn, mFile, 'measurements.idColumn'),
       name: meas.columns.indexOf(mCol('name')),
@@ -380,55 +224,31 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
     };
     if (mIdx.name < 0 && mIdx.loinc < 0)
       requireColumn(meas.columns, mCol('name'), mFile, 'measurements column name');
-    nMeasurements = await writeTable(
-      conn,
-      'measurements',
-      MEASUREMENTS_DDL,
-      MEASUREMENTS_SELECT,
-      join(outDir, 'measurements.parquet'),
-      async (app) => {
-        let n = 0;
-        for await (const row of meas.rows) {
-          tick('measurements');
-          const at = (i: number) => (i >= 0 ? row.values[i] : null);
-          const parsed = measurementRow.safeParse({
-            person_id: at(mIdx.person_id) ?? '',
-            name: at(mIdx.name),
-            loinc: at(mIdx.loinc),
-            value: at(mIdx.value) ?? undefined,
-            unit: at(mIdx.unit),
-            date: at(mIdx.date) ?? '',
-          });
-          if (!parsed.success) {
-            const { field, reason } = zodFailure(parsed.error, mCol);
-            errors.report('measurements', mFile, row.line, field, reason);
-            continue;
-          }
-          const m = parsed.data;
-          if (!checkDate('measurements', mFile, row.line, [mt.idColumn, mCol('date')], m.person_id, m.date))
-            continue;
-          put(app, m.person_id);
-          put(app, m.name);
-          put(app, m.loinc);
-          app.appendDouble(m.value);
-          put(app, m.unit);
-          put(app, m.date);
-          app.endRow();
-          n++;
-        }
-        return n;
+    nMeasurements = await writeValidRows(sink, MEASUREMENTS_TABLE, meas, {
+      schema: measurementRow,
+      input: (at) => ({
+        person_id: at(mIdx.person_id) ?? '',
+        name: at(mIdx.name),
+        loinc: at(mIdx.loinc),
+        value: at(mIdx.value) ?? undefined,
+        unit: at(mIdx.unit),
+        date: at(mIdx.date) ?? '',
+      }),
+      append: (app, m, line) => {
+        if (!checkDate('measurements', mFile, line, [mt.idColumn, mCol('date')], m.person_id, m.date))
+          return false;
+        put(app, m.person_id);
+        put(app, m.name);
+        put(app, m.loinc);
+        app.appendDouble(m.value);
+        put(app, m.unit);
+        put(app, m.date);
+        return true;
       },
-    );
+    });
   } else {
     // No measurements table: an empty one with the canonical columns (see conditions above).
-    await writeTable(
-      conn,
-      'measurements',
-      MEASUREMENTS_DDL,
-      MEASUREMENTS_SELECT,
-      join(outDir, 'measurements.parquet'),
-      async () => 0,
-    );
+    await writeEmptyTable(sink, MEASUREMENTS_TABLE);
   }
 
   const tables: Record<string, number> = {};
@@ -473,150 +293,4 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
     tables,
     notes,
   };
-}
-
-/**
- * A user column is numeric when at least this share of its present (non-missing) values are
- * numbers. Its other values are bad values: without `--quarantine` the ingest fails naming the
- * first one (file, line, column) and how many there are; with it, their rows go to
- * `rejects.parquet`. Below the share the column is text, kept as written. The manifest's
- * `types` overrides the rule per column. See docs/ARCHITECTURE.md (Release layout).
- */
-export const NUMERIC_COLUMN_MIN_SHARE = 0.99;
-
-/** A decimal number as written in a table: sign, digits, optional fraction and exponent. */
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
-function isNumber(v: string): boolean {
-  return NUMBER.test(v) && Number.isFinite(Number(v));
-}
-
-/** What the first pass saw in one column. */
-interface ColumnTally {
-  present: number;
-  numbers: number;
-  /** First value that is not a number, and its line. */
-  firstOther: { line: number; value: string } | null;
-}
-
-/** Share of a count, for messages: "2,318 of 2,319 (99.96 %)". */
-function ofPresent(n: number, present: number): string {
-  return `${n.toLocaleString('en-US')} of ${present.toLocaleString('en-US')} present values (${((100 * n) / present).toFixed(2)} %)`;
-}
-
-/**
- * An extra table: every column kept, the id column renamed `person_id`, missing tokens
- * NULL; a column is DOUBLE by the rule of `NUMERIC_COLUMN_MIN_SHARE` (or the manifest's
- * `types`), else VARCHAR. Two passes over the file: one to type the columns, one to write.
- */
-async function ingestExtraTable(
-  conn: DuckDBConnection,
-  t: ExtraTable,
-  baseDir: string,
-  outDir: string,
-  births: Map<string, Birth>,
-  errors: RowErrors,
-  tick: (table: string) => void,
-  quarantine: boolean,
-  notes: string[],
-): Promise<number> {
-  const path = join(baseDir, t.path);
-  const first = await openTable(conn, path, t.format, missingTokens(t), t.path);
-  const idIdx = requireColumn(first.columns, t.idColumn, t.path, `tables[${t.name}].idColumn`);
-  for (const col of Object.keys(t.types ?? {}))
-    requireColumn(first.columns, col, t.path, `tables[${t.name}].types`);
-  const tally: ColumnTally[] = first.columns.map(() => ({ present: 0, numbers: 0, firstOther: null }));
-  for await (const row of first.rows) {
-    tick(`tables/${t.name}`);
-    row.values.forEach((v, i) => {
-      if (v === null) return;
-      const c = tally[i];
-      c.present++;
-      if (isNumber(v)) c.numbers++;
-      else c.firstOther ??= { line: row.line, value: v };
-    });
-  }
-  const numeric = first.columns.map((col, i) => {
-    if (i === idIdx) return false;
-    const declared = t.types?.[col];
-    if (declared) return declared === 'number';
-    const c = tally[i];
-    return c.numbers > 0 && c.numbers >= NUMERIC_COLUMN_MIN_SHARE * c.present;
-  });
-  // Bad values of numeric columns: named at once without quarantine (nothing of the table written).
-  first.columns.forEach((col, i) => {
-    const c = tally[i];
-    if (!numeric[i] || c.firstOther === null || quarantine) return;
-    const rule = t.types?.[col]
-      ? `the manifest declares it a number (tables[${t.name}].types)`
-      : `it is numeric because ${ofPresent(c.numbers, c.present)} are numbers (rule: at least ${100 * NUMERIC_COLUMN_MIN_SHARE} %)`;
-    throw new InputError(
-      `${JSON.stringify(c.firstOther.value)} is not a number in column ${col}; ${rule}; ${ofPresent(c.present - c.numbers, c.present)} are not numbers`,
-      { file: t.path, line: c.firstOther.line, field: col },
-      `fix the value, add it to the table's "missing" tokens, declare the column text ("types": { ${JSON.stringify(col)}: "text" }), or ingest with --quarantine to reject those rows`,
-    );
-  });
-  first.columns.forEach((col, i) => {
-    const c = tally[i];
-    if (i === idIdx || c.firstOther === null) return;
-    const where = `${t.path} line ${c.firstOther.line}`;
-    if (numeric[i])
-      notes.push(
-        `tables/${t.name} column ${col} is numeric; ${ofPresent(c.present - c.numbers, c.present)} are not numbers and their rows were rejected (first ${JSON.stringify(c.firstOther.value)}, ${where})`,
-      );
-    else if (!t.types?.[col] && c.numbers >= 0.5 * c.present)
-      notes.push(
-        `tables/${t.name} column ${col} is text: only ${ofPresent(c.numbers, c.present)} are numbers (numeric needs ${100 * NUMERIC_COLUMN_MIN_SHARE} %); first non-number ${JSON.stringify(c.firstOther.value)}, ${where}`,
-      );
-  });
-  const names = first.columns.map((c, i) => (i === idIdx ? 'person_id' : c));
-  if (names.filter((n) => n === 'person_id').length > 1)
-    throw new InputError('a column other than the id column is named person_id', {
-      file: t.path,
-      line: 1,
-      field: 'person_id',
-    });
-  const ddl = names.map((c, i) => `${sqlIdent(c)} ${numeric[i] ? 'DOUBLE' : 'VARCHAR'}`).join(', ');
-  const second = await openTable(conn, path, t.format, missingTokens(t), t.path);
-  return writeTable(
-    conn,
-    `t_${t.name}`,
-    ddl,
-    '*',
-    join(outDir, 'tables', `${t.name}.parquet`),
-    async (app) => {
-      let n = 0;
-      rows: for await (const row of second.rows) {
-        const pid = row.values[idIdx];
-        if (pid === null || !births.has(pid)) {
-          errors.report(
-            `tables/${t.name}`,
-            t.path,
-            row.line,
-            t.idColumn,
-            `person_id ${pid ?? '(missing)'} is not in persons`,
-          );
-          continue;
-        }
-        for (const [i, v] of row.values.entries()) {
-          if (numeric[i] && v !== null && !isNumber(v)) {
-            errors.report(
-              `tables/${t.name}`,
-              t.path,
-              row.line,
-              first.columns[i],
-              `${JSON.stringify(v)} is not a number in numeric column ${first.columns[i]}`,
-            );
-            continue rows;
-          }
-        }
-        row.values.forEach((v, i) => {
-          put(app, v === null ? null : numeric[i] ? Number(v) : v);
-        });
-        app.endRow();
-        n++;
-      }
-      return n;
-    },
-  );
 }

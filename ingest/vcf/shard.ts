@@ -20,19 +20,22 @@
  * anything later, so no record is written twice. A finished shard (done.json whose row
  * counts match its files) is skipped.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { sqlIdent, sqlString } from '../../engine/duckdb.js';
 import { InputError } from '../../engine/errors.js';
-import { atomicProduce, atomicWriteFile, exists } from '../../engine/fsutil.js';
+import { atomicProduce, atomicWriteFile } from '../../engine/fsutil.js';
 import { encodeDs, packedGtBytes, packGt } from '../../engine/genotypes.js';
 import { hweExactP } from '../../stats/hwe.js';
 import { type AlleleAnnotation, csqLayout, parseAnn, parseCsq } from './annotation.js';
 import { parseVcfHeader, type ScoreColumn, type VcfHeader } from './header.js';
 import { LineSplitter } from './lines.js';
 import { type AlleleCounts, RecordError, RecordParser, splitAllele } from './record.js';
+import { infoNumbers, infoValue } from './record-info.js';
+import { chunkName, finishedShard, resumePoint } from './shard-parts.js';
 import { type ByteRange, type Cursor, readChunks, type SourceKind, sourceKind } from './source.js';
+
+export { infoValue } from './record-info.js';
 
 /** Parquet row group size of genotype parts: small, so a per-variant scan reads little. */
 export const GENOTYPE_ROW_GROUP = 256;
@@ -168,53 +171,6 @@ export async function lineNumberAt(path: string, kind: SourceKind, cursor: Curso
     if (stop) break;
   }
   return lines;
-}
-
-function chunkName(k: number): string {
-  return `c${String(k).padStart(5, '0')}`;
-}
-
-async function rowCount(conn: DuckDBConnection, files: string[]): Promise<number> {
-  if (files.length === 0) return 0;
-  const r = await conn.runAndReadAll(
-    `SELECT count(*)::BIGINT AS n FROM read_parquet([${files.map(sqlString).join(', ')}])`,
-  );
-  return Number(r.getRows()[0][0]);
-}
-
-/** True when `done.json` exists and its counts match the part files. */
-async function finishedShard(conn: DuckDBConnection, dir: string): Promise<ShardResult | null> {
-  const donePath = join(dir, 'done.json');
-  if (!(await exists(donePath))) return null;
-  const done = JSON.parse(await readFile(donePath, 'utf8')) as ShardResult;
-  const gt: string[] = [];
-  const vr: string[] = [];
-  for (let k = 0; k < done.chunks; k++) {
-    gt.push(join(dir, `${chunkName(k)}.gt.parquet`));
-    vr.push(join(dir, `${chunkName(k)}.var.parquet`));
-  }
-  for (const f of [...gt, ...vr]) if (!(await exists(f))) return null;
-  const expectGt = done.nGenotypeRows ?? done.nVariants;
-  if ((await rowCount(conn, vr)) !== done.nVariants || (await rowCount(conn, gt)) !== expectGt) return null;
-  return { ...done, reused: true };
-}
-
-/** Last committed chunk (from its JSON), after removing anything written after it. */
-async function resumePoint(dir: string): Promise<ShardProgress | null> {
-  if (!(await exists(dir))) return null;
-  const names = await readdir(dir);
-  let last: ShardProgress | null = null;
-  for (let k = 0; ; k++) {
-    const name = `${chunkName(k)}.json`;
-    if (!names.includes(name)) break;
-    last = JSON.parse(await readFile(join(dir, name), 'utf8')) as ShardProgress;
-  }
-  const keepUpTo = last ? last.chunk : -1;
-  for (const name of names) {
-    const m = /^c(\d{5})\./.exec(name);
-    if ((m && Number(m[1]) > keepUpTo) || name.startsWith('.')) await rm(join(dir, name), { force: true });
-  }
-  return last;
 }
 
 /**
@@ -414,27 +370,4 @@ function appendText(app: DuckDBAppender, v: string | null): void {
 function appendNum(app: DuckDBAppender, v: number | null): void {
   if (v === null || !Number.isFinite(v)) app.appendNull();
   else app.appendDouble(v);
-}
-
-/** The value of INFO key `key` (null when absent; '' for a flag). */
-export function infoValue(info: string, key: string): string | null {
-  let i = 0;
-  while (i <= info.length) {
-    const semi = info.indexOf(';', i);
-    const end = semi < 0 ? info.length : semi;
-    if (info.startsWith(key, i) && (info[i + key.length] === '=' || i + key.length === end)) {
-      return info[i + key.length] === '=' ? info.slice(i + key.length + 1, end) : '';
-    }
-    if (semi < 0) break;
-    i = semi + 1;
-  }
-  return null;
-}
-
-function infoNumbers(info: string, key: string): Array<number | null> | null {
-  const v = infoValue(info, key);
-  if (v === null || v === '') return null;
-  return v
-    .split(',')
-    .map((x) => (x === '.' || x === '' ? null : Number.isFinite(Number(x)) ? Number(x) : null));
 }

@@ -1,0 +1,95 @@
+/**
+ * Splitting a parsed multi-allelic record into one biallelic record per ALT: the `gt` bytes
+ * and the allele counts of each ALT (`splitAllele`).
+ */
+import type { RecordParser } from './record.js';
+
+// The parser's allele markers (record.ts), as local constants for the per-sample loop.
+/** Missing allele marker in `allele1`/`allele2`. */
+const MISSING = -1;
+/** `allele2` of a haploid call. */
+const NONE = -2;
+
+/** Per-ALT genotype summary written by `splitAllele`. */
+export interface AlleleCounts {
+  ac: number;
+  an: number;
+  nCalled: number;
+  homRef: number;
+  het: number;
+  homAlt: number;
+  dosageSum: number;
+}
+
+/**
+ * The `gt` bytes (one per sample: ALT copies, 255 missing) of ALT number `alt` (1-based),
+ * with its allele counts in `out`. Other ALT alleles count as REF. For a biallelic record
+ * this is the parser's own `gt1` (no copy); otherwise `gt` is filled and returned.
+ */
+export function splitAllele(
+  parser: RecordParser,
+  alt: number,
+  gt: Uint8Array,
+  out: AlleleCounts,
+): Uint8Array {
+  const n = parser.nSamples;
+  if (parser.alts.length === 1) {
+    parser.biallelicCounts(out);
+    return parser.gt1;
+  }
+  const a1 = parser.allele1;
+  const a2 = parser.allele2;
+  let ac = 0;
+  let an = 0;
+  let called = 0;
+  let homRef = 0;
+  let het = 0;
+  let homAlt = 0;
+  for (let s = 0; s < n; s++) {
+    const x = a1[s];
+    if (x === MISSING) {
+      gt[s] = 255;
+      continue;
+    }
+    const y = a2[s];
+    called++;
+    if (y === NONE) {
+      const g = x === alt ? 1 : 0;
+      gt[s] = g;
+      ac += g;
+      an += 1;
+    } else {
+      const g = (x === alt ? 1 : 0) + (y === alt ? 1 : 0);
+      gt[s] = g;
+      ac += g;
+      an += 2;
+      if (g === 0) homRef++;
+      else if (g === 1) het++;
+      else homAlt++;
+    }
+  }
+  const dsum = dosageSum(parser, alt);
+  out.ac = ac;
+  out.an = an;
+  out.nCalled = called;
+  out.homRef = homRef;
+  out.het = het;
+  out.homAlt = homAlt;
+  out.dosageSum = dsum;
+  return gt;
+}
+
+/** Σ of the non-missing dosages of ALT number `alt` (1-based); 0 without dosages. */
+export function dosageSum(parser: RecordParser, alt: number): number {
+  let dsum = 0;
+  if (parser.hasDosage) {
+    const n = parser.nSamples;
+    const d = parser.dosage;
+    const off = (alt - 1) * n;
+    for (let s = 0; s < n; s++) {
+      const v = d[off + s];
+      if (!Number.isNaN(v)) dsum += v;
+    }
+  }
+  return dsum;
+}

@@ -1,0 +1,150 @@
+/**
+ * `truth.json` of a generated release: the generator's settings and counts, and what was planted
+ * (causal variants and their effects, case counts, the burden gene, null variants and genes).
+ */
+import { join } from 'node:path';
+import { sha256File } from '../engine/fsutil.js';
+import type { PlantedCount } from './ehr.js';
+import type { SynthCounts } from './generate.js';
+import type { GenotypeResult } from './genotypes.js';
+import { ANCESTRIES, BATCHES } from './persons.js';
+import { type CodePools, mapCsvPath } from './phecodes.js';
+import { LDL_SD, type Phenotypes } from './phenotypes.js';
+import { BURDEN_GENE, LDL_VARIANTS, PLANTED_BINARY, PLANTED_BURDEN } from './planted.js';
+
+/** What `buildTruth` records: the generator's settings and what the generation produced. */
+export interface TruthInputs {
+  /** The generator's settings (compared by `ifExists: 'reuse'`). */
+  generator: unknown;
+  counts: SynthCounts;
+  extractDate: string;
+  fst: number;
+  /** The folder of real phecode maps given in the options, or undefined (the shipped demo map). */
+  phecodeMaps: string | undefined;
+  pools: CodePools;
+  geno: GenotypeResult;
+  phenotypes: Phenotypes;
+  plantedCounts: PlantedCount[];
+  nPersons: number;
+}
+
+/** The content of truth.json (written as formatted JSON, keys in this order). */
+export async function buildTruth(t: TruthInputs) {
+  const { generator, counts, extractDate, fst, pools, geno, phenotypes, plantedCounts, nPersons } = t;
+  const causal = new Map(geno.causal.map((c) => [c.key, c]));
+  const variantOut = (key: string) => {
+    const v = causal.get(key)!;
+    return { id: v.id, chrom: v.chrom, pos: v.pos, ref: v.ref, alt: v.alt, af: Number(v.af.toFixed(6)) };
+  };
+  const round = (x: number) => Number(x.toPrecision(6));
+  const countOf = (key: string) => plantedCounts.find((p) => p.key === key)!;
+  const carriers = geno.burdenCarrier.reduce((a, b) => a + b, 0);
+  const caseCarriers = (key: string) => {
+    const c = phenotypes.cases.get(key)!;
+    let k = 0;
+    for (let i = 0; i < nPersons; i++) k += c[i] & geno.burdenCarrier[i];
+    return k;
+  };
+  const step = Math.max(1, Math.floor(geno.nullCandidates.length / 50));
+  const truth = {
+    generator,
+    counts,
+    extractDate,
+    ancestry: { groups: [...ANCESTRIES], fst, model: 'Balding-Nichols' },
+    batches: [...BATCHES],
+    // Repository-relative for the shipped demo map, so truth.json is the same in every checkout.
+    phecodeMaps: t.phecodeMaps
+      ? {
+          v12: pools.mapDir,
+          X: pools.mapDirX ?? null,
+          sha256: await sha256File(mapCsvPath(join(pools.mapDir, 'phecode_map.csv'))),
+        }
+      : {
+          v12: 'data/demo-phecode-map/v1.2',
+          X: 'data/demo-phecode-map/X',
+          sha256: await sha256File(mapCsvPath(join(pools.mapDir, 'phecode_map.csv'))),
+        },
+    spectrum: geno.spectrum,
+    recordsWithDs: geno.nWithDs,
+    recordsLowCallRate: geno.nLowCallRate,
+    quantitative: [
+      {
+        trait: 'LDL',
+        unit: 'mg/dL',
+        sources: ['measurements: name LDL (LOINC 13457-7 mg/dL; 22748-8 mmol/L)', 'tables.pheno: column LDL'],
+        model: 'LDL = 120 + 0.35(age-55) + 4 female + ancestry(EUR 0, AFR -10, EAS +8) + 32 (sum b z + e)',
+        sd: LDL_SD,
+        causal: phenotypes.ldlEffects.map((e) => ({
+          key: e.key,
+          ...variantOut(e.key),
+          r2: e.r2,
+          betaStd: round(e.betaStd),
+          betaPerAllele: round(e.betaPerAllele),
+        })),
+      },
+    ],
+    binary: PLANTED_BINARY.map((spec) => ({
+      key: spec.key,
+      name: spec.name,
+      phecode12: spec.phecode12,
+      phecodeX: spec.phecodeX,
+      prevalence: spec.prevalence,
+      model: 'liability threshold',
+      cases: countOf(spec.key).cases,
+      singleCodePersons: countOf(spec.key).singleCode,
+      causal: phenotypes.effects.get(spec.key)!.map((e) => ({
+        key: e.key,
+        ...variantOut(e.key),
+        r2: e.r2,
+        betaStd: round(e.betaStd),
+        liabilityPerAllele: round(e.betaPerAllele),
+      })),
+    })),
+    burden: {
+      gene: BURDEN_GENE,
+      mask: 'pLoF',
+      consequences: [
+        'stop_gained',
+        'frameshift_variant',
+        'splice_donor_variant',
+        'splice_acceptor_variant',
+        'start_lost',
+      ],
+      variants: geno.burdenPlof,
+      carriers,
+      phecodes: PLANTED_BURDEN.map((spec) => ({
+        key: spec.key,
+        name: spec.name,
+        phecode12: spec.phecode12,
+        phecodeX: spec.phecodeX,
+        prevalence: spec.prevalence,
+        liabilityShift: spec.shift,
+        cases: countOf(spec.key).cases,
+        casesAmongCarriers: caseCarriers(spec.key),
+        singleCodePersons: countOf(spec.key).singleCode,
+      })),
+    },
+    nullVariants: geno.nullCandidates
+      .filter((_, i) => i % step === 0)
+      .slice(0, 50)
+      .map((v) => ({
+        id: v.id,
+        chrom: v.chrom,
+        pos: v.pos,
+        ref: v.ref,
+        alt: v.alt,
+        af: Number(v.af.toFixed(6)),
+      })),
+    nullGenes: geno.genes
+      .filter((g) => g.symbol !== BURDEN_GENE)
+      .map((g) => ({
+        symbol: g.symbol,
+        chrom: g.chrom,
+        plof: g.plof.length,
+        missense: g.missense.length,
+        plofCarriers: g.plofCarriers,
+      })),
+    plantedLdlVariantCount: LDL_VARIANTS.length,
+  };
+  return truth;
+}

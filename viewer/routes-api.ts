@@ -1,0 +1,107 @@
+/** The viewer's JSON API: the same data as the pages, person counts suppressed alike. */
+import { type Suppression, suppressCount, suppressCountGroup, suppressReason } from '../engine/privacy.js';
+import { listRuns } from '../engine/results.js';
+import { requireRun } from '../export/common.js';
+import {
+  geneResults,
+  gwasPhenotypeNames,
+  manhattanData,
+  phewasForPhecode,
+  phewasForPredictor,
+  qqData,
+  topHits,
+  variantGwasRows,
+  variantsInGene,
+} from '../report/data.js';
+import {
+  badRequest,
+  type Context,
+  check,
+  checkRunId,
+  GENE,
+  json,
+  notFound,
+  PHECODE,
+  phenotypeOf,
+  type Reply,
+  VARIANT_ID,
+} from './routes-common.js';
+import { search } from './search.js';
+
+export async function apiRuns(ctx: Context): Promise<Reply> {
+  return json({ runs: await listRuns(ctx.config) });
+}
+
+export async function apiRun(ctx: Context, [runId]: string[]): Promise<Reply> {
+  const run = await requireRun(ctx.config, checkRunId(runId));
+  return json({ run, phenotypes: await gwasPhenotypeNames(ctx.config, runId) });
+}
+
+export async function apiGwas(ctx: Context, [runId, phenotype]: string[]): Promise<Reply> {
+  await phenotypeOf(ctx, runId, phenotype);
+  const limit = Number(ctx.query.get('limit') ?? 50);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw badRequest('limit (1–10000)');
+  const [manhattan, qq, top] = await Promise.all([
+    manhattanData(ctx.config, runId, phenotype),
+    qqData(ctx.config, runId, phenotype),
+    topHits(ctx.config, runId, phenotype, limit),
+  ]);
+  return json({ run_id: runId, phenotype, top: suppressTop(top, ctx.suppress), manhattan, qq });
+}
+
+function suppressTop<T extends { n: number | null }>(rows: T[], suppress: Suppression) {
+  return rows.map((r) => ({ ...r, n: suppressCount(r.n, suppress) }));
+}
+
+export async function apiVariant(ctx: Context, [variantId]: string[]): Promise<Reply> {
+  check(variantId, VARIANT_ID, 'variant id');
+  const [gwas, phewas] = await Promise.all([
+    variantGwasRows(ctx.config, variantId),
+    phewasForPredictor(ctx.config, variantId),
+  ]);
+  if (gwas.length === 0 && phewas.length === 0) throw notFound();
+  return json({
+    variant_id: variantId,
+    gwas: suppressTop(gwas, ctx.suppress),
+    phewas: suppressPhewas(phewas, ctx.suppress),
+  });
+}
+
+function suppressPhewas<
+  T extends { n_cases: number; n_controls: number; n_excluded: number; reason: string | null },
+>(rows: T[], suppress: Suppression) {
+  return rows.map((r) => {
+    const shown = suppressCountGroup(
+      { n_cases: r.n_cases, n_controls: r.n_controls, n_excluded: r.n_excluded },
+      suppress,
+    );
+    return { ...r, ...shown, reason: suppressReason(r.reason, shown, suppress) };
+  });
+}
+
+export async function apiGene(ctx: Context, [gene]: string[]): Promise<Reply> {
+  check(gene, GENE, 'gene');
+  const { burden, phewas } = await geneResults(ctx.config, gene);
+  const variants = await variantsInGene(ctx.config, gene);
+  if (burden.length === 0 && phewas.length === 0 && variants.length === 0) throw notFound();
+  return json({
+    gene,
+    variants,
+    burden: burden.map((b) => ({
+      ...b,
+      n_carriers: suppressCount(b.n_carriers, ctx.suppress),
+    })),
+    phewas: suppressPhewas(phewas, ctx.suppress),
+  });
+}
+
+export async function apiPhecode(ctx: Context, [phecode]: string[]): Promise<Reply> {
+  check(phecode, PHECODE, 'phecode');
+  const rows = await phewasForPhecode(ctx.config, phecode);
+  if (rows.length === 0) throw notFound();
+  return json({ phecode, phewas: suppressPhewas(rows, ctx.suppress) });
+}
+
+export async function apiSearch(ctx: Context): Promise<Reply> {
+  return json({ hits: await search(ctx.config, ctx.query.get('q') ?? '') });
+}
