@@ -8,23 +8,14 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { packGt } from '../engine/genotypes.js';
 import { GENOTYPE_COMPRESSION, GENOTYPE_ROW_GROUP } from '../ingest/vcf/shard.js';
+import { boxMullerNormal, mulberry32 } from '../stats/random.js';
 
 /** Variants per genotype file of the generated release (as ingest shards would write them). */
 const SHARD = 25_000;
 
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    normal: () => Math.sqrt(-2 * Math.log(Math.max(next(), 1e-300))) * Math.cos(2 * Math.PI * next()),
-  };
+  const next = mulberry32(seed);
+  return { next, normal: () => boxMullerNormal(next) };
 }
 
 /** Writes the benchmark data for `samples` × `variants` into `dir`. */

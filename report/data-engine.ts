@@ -2,6 +2,7 @@
  * The report's and the viewer's queries of the engine database's result tables (PheWAS, burden,
  * lead loci, QC, studies; the catalog's variants), attached read-only.
  */
+
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { withEngineDb } from '../engine/duckdb.js';
 import { exists } from '../engine/fsutil.js';
@@ -12,6 +13,7 @@ import type {
   PhewasResultRow,
   QcSummaryRow,
 } from '../schemas/results.js';
+import { variantIdSql } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { selectObjects } from './select.js';
 
@@ -124,7 +126,7 @@ export async function variantsInGene(
   return fromEngine(config, 'variants', [] as GeneVariant[], (conn) =>
     selectObjects<GeneVariant>(
       conn,
-      `SELECT release_id, chrom || ':' || pos || ':' || ref || ':' || alt AS variant_id, rsid, consequence, af
+      `SELECT release_id, ${variantIdSql()} AS variant_id, rsid, consequence, af
        FROM variants WHERE gene = $1 ORDER BY release_id, chrom, pos, ref, alt LIMIT ${Math.floor(limit)}`,
       [gene],
     ),

@@ -2,6 +2,7 @@
  * What the Vega-Lite specs share (specs.ts, specs-phewas.ts): the schema, colours, the −log10 p
  * scale and tick labels, number formatting and the Bonferroni line.
  */
+import { bonferroniThreshold } from '../stats/multiple-testing.js';
 
 export type VegaLiteSpec = Record<string, unknown>;
 
@@ -50,5 +51,5 @@ export function fmt(x: number | null, digits = 3): string {
  * count). m = 0 is treated as 1. Conservative when the tests are correlated (nested phecodes).
  */
 export function bonferroniNlp(nTested: number): number {
-  return -Math.log10(0.05 / Math.max(1, nTested));
+  return -Math.log10(bonferroniThreshold(0.05, nTested));
 }

@@ -29,6 +29,7 @@
  * Memory: one block of haplotypes (variants × 2N bytes) and one VCF line; nothing grows
  * with the number of variants except small per-variant summaries kept for truth.json.
  */
+import { variantId } from '../schemas/results.js';
 import { BgzfWriter } from './bgzf.js';
 import { CHROM_LENGTHS, GENES, type GenomePlan } from './genome.js';
 import { type BlockModel, drawBlock } from './genotype-block.js';
@@ -255,7 +256,7 @@ export async function writeGenotypes(opts: GenotypeOptions): Promise<GenotypeRes
             alt = refBase;
           }
         }
-        const id = `${block.chrom}:${pos}:${ref}:${alt}`;
+        const id = variantId({ chrom: block.chrom, pos, ref, alt });
         const af = an[j] > 0 ? ac[j] / an[j] : 0;
         const maf = Math.min(af, 1 - af);
         const sp = result.spectrum;
