@@ -1,6 +1,6 @@
 /**
  * The genotype BLOB layout of `releases/<id>/<fp12>/genotypes/<shard>.parquet`
- * (`variant_idx BIGINT, gt BLOB, ds BLOB NULL`, one row per biallelic variant):
+ * (`variant_idx BIGINT, gt BLOB, ds BLOB NULL, hap BLOB NULL`, one row per biallelic variant):
  *
  * - `gt`: hard calls packed two bits per sample, four samples per byte, in `sample_idx`
  *   order: sample i is bits 2·(i mod 4) … 2·(i mod 4)+1 of byte ⌊i/4⌋ (the first sample in
@@ -11,6 +11,10 @@
  *   layout would.
  * - `ds`: one little-endian IEEE float32 per sample: ALT dosage, NaN when missing. NULL
  *   when the record carried neither DS nor GP.
+ * - `hap`: which calls are haploid (males on chrX outside the PARs, chrY, MT), as a packed
+ *   mask of the `gt` layout: 2-bit field 3 for a haploid call, 0 otherwise. NULL when every
+ *   call is diploid or missing (and in releases ingested before the column existed). QC counts
+ *   a haploid call as one allele and leaves it out of Hardy–Weinberg (gwas/shard.ts).
  *
  * In memory, readers work on unpacked codes, one byte per sample: 0/1/2 and
  * {@link GT_MISSING} (255) for a missing call (`unpackGt`).

@@ -130,11 +130,22 @@ async function buildShardModel(
  * footer statistics: false only when every row group of `ds` reports as many NULLs as values.
  */
 async function hasDosages(conn: DuckDBConnection, files: string[]): Promise<boolean> {
+  return hasValues(conn, files, 'ds');
+}
+
+/**
+ * Whether `column` may hold a non-NULL value in these files (Parquet footer statistics), and
+ * every file has the column (`hap` is absent from releases ingested before it existed).
+ */
+async function hasValues(conn: DuckDBConnection, files: string[], column: string): Promise<boolean> {
   const r = await conn.runAndReadAll(
-    `SELECT count(*) FILTER (WHERE stats_null_count IS NULL OR stats_null_count < num_values)::INTEGER
-     FROM parquet_metadata([${files.map(sqlString).join(', ')}]) WHERE path_in_schema = 'ds'`,
+    `SELECT count(DISTINCT file_name)::INTEGER,
+            count(*) FILTER (WHERE stats_null_count IS NULL OR stats_null_count < num_values)::INTEGER
+     FROM parquet_metadata([${files.map(sqlString).join(', ')}]) WHERE path_in_schema = $1`,
+    [column],
   );
-  return Number(r.getRows()[0][0]) > 0;
+  const [withColumn, withValues] = r.getRows()[0].map(Number);
+  return withColumn === files.length && withValues > 0;
 }
 
 /**
@@ -233,6 +244,10 @@ export async function computeGwasShard(
     const dsItems = new Array<Uint8Array | null>(CHUNK_ROWS);
     const gtOf = new Array<Uint8Array | null>(BATCH);
     const dsOf = new Array<Uint8Array | null>(BATCH);
+    const hapItems = new Array<Uint8Array | null>(CHUNK_ROWS);
+    const hapOf = new Array<Uint8Array | null>(BATCH).fill(null);
+    const hapAnalysis = new Uint8Array(nPacked);
+    const hapCounts = new Int32Array(4);
     /**
      * The BLOBs of variants [from, to] into gtOf/dsOf (index − from). Streamed, not
      * materialised: DuckDB hands over each decoded chunk once (a materialised result would copy
@@ -242,11 +257,14 @@ export async function computeGwasShard(
     // Read `ds` only when some row group of these files holds a dosage (Parquet statistics):
     // decoding an all-NULL column still costs about a third of the read.
     const withDs = await hasDosages(conn, shard.files);
+    // Haploid calls (chrX of males…) only where the release recorded some.
+    const withHap = await hasValues(conn, shard.files, 'hap');
     const readBatch = async (from: number, to: number) => {
       gtOf.fill(null);
       dsOf.fill(null);
+      hapOf.fill(null);
       const result = await conn.stream(
-        `SELECT variant_idx::INTEGER AS i, gt, ${withDs ? 'ds' : 'NULL::BLOB AS ds'}
+        `SELECT variant_idx::INTEGER AS i, gt, ${withDs ? 'ds' : 'NULL::BLOB AS ds'}, ${withHap ? 'hap' : 'NULL::BLOB AS hap'}
          FROM read_parquet([${files}]) WHERE variant_idx BETWEEN $1 AND $2`,
         [from, to],
       );
@@ -260,10 +278,12 @@ export async function computeGwasShard(
         const dv = chunk.getColumnVector(2) as DuckDBBlobVector;
         blobItems(gv, chunk.rowCount, gtItems);
         blobItems(dv, chunk.rowCount, dsItems);
+        if (withHap) blobItems(chunk.getColumnVector(3) as DuckDBBlobVector, chunk.rowCount, hapItems);
         for (let r = 0; r < chunk.rowCount; r++) {
           const k = (iv.getItem(r) as number) - from;
           gtOf[k] = gtItems[r];
           dsOf[k] = dsItems[r];
+          if (withHap) hapOf[k] = hapItems[r];
         }
       }
     };
@@ -283,15 +303,28 @@ export async function computeGwasShard(
           );
         }
         countPackedGt(packed, nGeno, counts, analysisMask, n);
+        // Haploid calls among the analysis samples (hapCounts: 0 = REF, 1 = ALT), if any: one
+        // allele each, and no part of Hardy–Weinberg (PLINK 2's rule for chrX: females only).
+        const hap = hapOf[k];
+        if (hap) {
+          for (let j = 0; j < nPacked; j++) hapAnalysis[j] = hap[j] & analysisMask[j];
+          countPackedGt(hapAnalysis, nGeno, hapCounts);
+          countPackedGt(packed, nGeno, hapCounts, hapAnalysis, hapCounts[3]);
+        } else hapCounts.fill(0);
         const called = counts[0] + counts[1] + counts[2];
-        const altCount = counts[1] + 2 * counts[2];
-        const af = called > 0 ? altCount / (2 * called) : Number.NaN;
-        const mac = Math.min(altCount, 2 * called - altCount);
+        const hapCalled = hapCounts[0] + hapCounts[1] + hapCounts[2];
+        const alleles = 2 * (called - hapCalled) + hapCalled;
+        const altCount = counts[1] + 2 * counts[2] - hapCounts[2];
+        const af = alleles > 0 ? altCount / alleles : Number.NaN;
+        const mac = Math.min(altCount, alleles - altCount);
+        const dip0 = counts[0] - hapCounts[0];
+        const dip1 = counts[1] - hapCounts[1];
+        const dip2 = counts[2] - hapCounts[2];
         cursor.qc.nInput++;
         if (called === 0 || counts[3] / n > gwas.maxMissing) cursor.qc.removedMissing++;
         else if (mac < gwas.minMac) cursor.qc.removedMac++;
         else if (Math.min(af, 1 - af) < gwas.minMaf) cursor.qc.removedMaf++;
-        else if (gwas.hweP > 0 && hweExactP(counts[0], counts[1], counts[2]) < gwas.hweP)
+        else if (gwas.hweP > 0 && dip0 + dip1 + dip2 > 0 && hweExactP(dip0, dip1, dip2) < gwas.hweP)
           cursor.qc.removedHwe++;
         else {
           const ds = dsOf[k];

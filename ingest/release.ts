@@ -282,7 +282,7 @@ export async function finalizeRelease(
           } else {
             await atomicProduce(target, (tmp) =>
               conn.run(
-                `COPY (SELECT variant_idx + ${offset} AS variant_idx, gt, ds FROM read_parquet(${sqlString(`${src}.gt.parquet`)})) TO ${sqlString(tmp)} (FORMAT parquet, ${genotypeCompressionSql(config.ingest.genotypeCompression)}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
+                `COPY (SELECT * REPLACE (variant_idx + ${offset} AS variant_idx) FROM read_parquet(${sqlString(`${src}.gt.parquet`)})) TO ${sqlString(tmp)} (FORMAT parquet, ${genotypeCompressionSql(config.ingest.genotypeCompression)}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
               ),
             );
           }

@@ -93,3 +93,18 @@ export function dosageSum(parser: RecordParser, alt: number): number {
   }
   return dsum;
 }
+
+/**
+ * The `hap` BLOB of a record with haploid calls (engine/genotypes.ts): a packed mask, 2-bit field
+ * 3 for each sample whose call is haploid (one allele, e.g. a male on chrX outside the PARs), 0
+ * otherwise (diploid or missing), written into `out` (⌈n/4⌉ bytes) and returned.
+ */
+export function haploidMask(parser: RecordParser, out: Uint8Array): Uint8Array {
+  out.fill(0);
+  const a1 = parser.allele1;
+  const a2 = parser.allele2;
+  for (let s = 0; s < parser.nSamples; s++) {
+    if (a1[s] !== MISSING && a2[s] === NONE) out[s >> 2] |= 3 << ((s & 3) << 1);
+  }
+  return out;
+}

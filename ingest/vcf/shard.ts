@@ -6,7 +6,7 @@
  * row) into two in-memory tables that are written out as Parquet every chunk:
  *
  * ```
- * <partsDir>/<shardKey>/c00000.gt.parquet    variant_idx (shard-local), gt BLOB (2-bit packed, engine/genotypes.ts), ds BLOB
+ * <partsDir>/<shardKey>/c00000.gt.parquet    variant_idx (shard-local), gt BLOB (2-bit packed, engine/genotypes.ts), ds BLOB, hap BLOB
  * <partsDir>/<shardKey>/c00000.var.parquet   variant stats and annotations (shard-local idx)
  * <partsDir>/<shardKey>/c00000.json          cursor after the chunk, cumulative counts
  * <partsDir>/<shardKey>/done.json            the shard's totals, written last
@@ -32,6 +32,7 @@ import { parseVcfHeader, type ScoreColumn, type VcfHeader } from './header.js';
 import { LineSplitter } from './lines.js';
 import { type AlleleCounts, RecordError, RecordParser, splitAllele } from './record.js';
 import { infoNumbers, infoValue } from './record-info.js';
+import { haploidMask } from './record-split.js';
 import { chunkName, finishedShard, resumePoint } from './shard-parts.js';
 import { type ByteRange, type Cursor, readChunks, type SourceKind, sourceKind } from './source.js';
 
@@ -197,6 +198,7 @@ export async function ingestShard(
   const parser = new RecordParser(header.samples);
   const gt = new Uint8Array(nSamples);
   const packed = new Uint8Array(packedGtBytes(nSamples));
+  const hap = new Uint8Array(packedGtBytes(nSamples));
   const counts: AlleleCounts = { ac: 0, an: 0, nCalled: 0, homRef: 0, het: 0, homAlt: 0, dosageSum: 0 };
   const csq = header.csqFields ? csqLayout(header.csqFields) : null;
   const chunkLimit = hooks.chunkVariants ?? CHUNK_VARIANTS;
@@ -206,7 +208,7 @@ export async function ingestShard(
   const varTable = sqlIdent(`ingest_var_${tag}`);
   const scoreDdl = task.scores.map((s) => `, ${sqlIdent(s.column)} DOUBLE`).join('');
   const createTables = async () => {
-    await conn.run(`CREATE OR REPLACE TABLE ${gtTable} (variant_idx BIGINT, gt BLOB, ds BLOB)`);
+    await conn.run(`CREATE OR REPLACE TABLE ${gtTable} (variant_idx BIGINT, gt BLOB, ds BLOB, hap BLOB)`);
     await conn.run(`CREATE OR REPLACE TABLE ${varTable} (${PART_VARIANT_COLUMNS}${scoreDdl})`);
   };
   let gtApp: DuckDBAppender;
@@ -287,6 +289,9 @@ export async function ingestShard(
         // A biallelic record of plain diploid calls comes packed from the parser.
         gtApp.appendBlob(parser.packedReady ? parser.packed : packGt(gtBytes, nSamples, packed));
         if (parser.hasDosage) gtApp.appendBlob(encodeDs(parser.dosage, nSamples, (a - 1) * nSamples));
+        else gtApp.appendNull();
+        // Haploid calls (chrX of males, chrY, MT): which samples, so QC counts them as one allele.
+        if (counts.an < 2 * counts.nCalled) gtApp.appendBlob(haploidMask(parser, hap));
         else gtApp.appendNull();
         gtApp.endRow();
       }
