@@ -9,6 +9,7 @@
  * phenome's bit strings). Scratch arrays (status, design, y) are allocated once per batch at the
  * largest size and reused across phecodes.
  */
+
 import type { PhecodeFit } from '../schemas/layouts.js';
 import {
   type FirthMode,
@@ -16,6 +17,7 @@ import {
   type LogisticFit,
   logisticFitWithFallback,
 } from '../stats/logistic-fit.js';
+import { throttled } from './progress.js';
 
 export interface PhecodeSets {
   /** position of the phecode in the activity's list (results are returned in input order). */
@@ -191,15 +193,5 @@ export async function threadMain(
   progress: (done: number) => void,
   signal: AbortSignal,
 ): Promise<PhecodeFit[]> {
-  let last = 0;
-  return fitPhecodes(
-    batch,
-    (k) => {
-      if (k - last >= 25) {
-        last = k;
-        progress(k);
-      }
-    },
-    signal,
-  );
+  return fitPhecodes(batch, throttled(progress, 25), signal);
 }

@@ -23,6 +23,7 @@
  *   Score rows carry test = 'score', the score p, β = U/V and SE = 1/√V (one-step estimates),
  *   OR = e^β and CI e^{β ± 1.96·SE}.
  */
+
 import { Z_975 } from '../stats/distributions.js';
 import { type ScoreNullModel, scoreNullModel, scoreTest } from '../stats/phewas-score.js';
 import {
@@ -35,6 +36,7 @@ import {
   phecodeFitter,
   tooFew,
 } from './fit.js';
+import { throttled } from './progress.js';
 
 export interface ManyBatch extends FitSettings {
   /** one n-vector per predictor (NaN = missing). */
@@ -233,15 +235,5 @@ export async function threadMain(
   progress: (done: number) => void,
   signal: AbortSignal,
 ): Promise<PhecodeRows[]> {
-  let last = 0;
-  return scorePhecodes(
-    batch,
-    (k) => {
-      if (k - last >= 10) {
-        last = k;
-        progress(k);
-      }
-    },
-    signal,
-  );
+  return scorePhecodes(batch, throttled(progress, 10), signal);
 }

@@ -253,14 +253,10 @@ function scanReady(rows: Float64Array, m: number, n: number): { e: ScanExports; 
   return { e, slot };
 }
 
+type F64 = Float64Array;
+
 /** WASM hard-call scan; false when the caller must run the scalar path. */
-export function wasmScanCodes(
-  gt: Uint8Array,
-  rows: Float64Array,
-  m: number,
-  sc: ScanScratch,
-  wCol: number,
-): boolean {
+export function wasmScanCodes(gt: Uint8Array, rows: F64, m: number, sc: ScanScratch, wCol: number): boolean {
   const n = gt.length;
   const ready = scanReady(rows, m, n);
   if (!ready) return false;
@@ -355,7 +351,7 @@ export function wasmCountPacked(
 /** WASM dosage scan; false when the caller must run the scalar path. */
 export function wasmScanDosages(
   ds: Float32Array,
-  rows: Float64Array,
+  rows: F64,
   m: number,
   sc: ScanScratch,
   wCol: number,

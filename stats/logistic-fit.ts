@@ -185,6 +185,29 @@ function workspace(n: number, p: number, init?: Float64Array) {
   };
 }
 
+/**
+ * The start of a fit: validate (an early fit with its status for too few samples or cases),
+ * then the iteration limits from `options` or the method's defaults, and the workspace.
+ */
+function startFit(
+  y: Float64Array,
+  x: Float64Array,
+  p: number,
+  test: 'wald' | 'firth',
+  options: LogisticFitOptions,
+  defaults: { maxIter: number; tol: number },
+): LogisticFit | { n: number; maxIter: number; tol: number; ws: ReturnType<typeof workspace> } {
+  const n = y.length;
+  const bad = validate(y, x, p, test === 'wald' ? 'logisticFit' : 'firthFit');
+  if (bad) return emptyFit(n, p, bad, test);
+  return {
+    n,
+    maxIter: options.maxIter ?? defaults.maxIter,
+    tol: options.tol ?? defaults.tol,
+    ws: workspace(n, p, options.init),
+  };
+}
+
 /** A converged fit at β with its log-likelihood and fitted μ, completed with Wald statistics. */
 function convergedFit(
   test: 'wald' | 'firth',
@@ -208,18 +231,11 @@ function convergedFit(
  * Maximum-likelihood logistic regression of y (0/1) on the columns of X (n×p, column-major), with
  * Wald statistics for every coefficient. See the module comment for the algorithm and statuses.
  */
-export function logisticFit(
-  y: Float64Array,
-  x: Float64Array,
-  p: number,
-  options: LogisticFitOptions = {},
-): LogisticFit {
-  const n = y.length;
-  const bad = validate(y, x, p, 'logisticFit');
-  if (bad) return emptyFit(n, p, bad, 'wald');
-  const maxIter = options.maxIter ?? 25;
-  const tol = options.tol ?? 1e-8;
-  const { beta, eta, mu, w, info, score, trial } = workspace(n, p, options.init);
+export function logisticFit(y: Float64Array, x: Float64Array, p: number, options: LogisticFitOptions = {}) {
+  const start = startFit(y, x, p, 'wald', options, { maxIter: 25, tol: 1e-8 });
+  if ('status' in start) return start;
+  const { n, maxIter, tol } = start;
+  const { beta, eta, mu, w, info, score, trial } = start.ws;
   // Newton–Raphson on ℓ; a step that lowers ℓ is halved, up to 20 times, and the last
   // trial is taken even if none raised ℓ (R glm's convention; non-convergence is caught below).
   const run = newtonAscent(beta, trial, evaluate(y, x, n, p, beta, eta, mu, w), {
@@ -259,19 +275,12 @@ export function logisticFit(
  * Firth-penalised logistic regression (bias-reduced; finite under separation). Same inputs and
  * output as `logisticFit`, with `test: 'firth'`.
  */
-export function firthFit(
-  y: Float64Array,
-  x: Float64Array,
-  p: number,
-  options: LogisticFitOptions = {},
-): LogisticFit {
-  const n = y.length;
-  const bad = validate(y, x, p, 'firthFit');
-  if (bad) return emptyFit(n, p, bad, 'firth');
-  const maxIter = options.maxIter ?? 100;
-  const tol = options.tol ?? 1e-9;
+export function firthFit(y: Float64Array, x: Float64Array, p: number, options: LogisticFitOptions = {}) {
+  const start = startFit(y, x, p, 'firth', options, { maxIter: 100, tol: 1e-9 });
+  if ('status' in start) return start;
+  const { n, maxIter, tol } = start;
   const maxStep = 5;
-  const { beta, eta, mu, w, info, score, trial } = workspace(n, p, options.init);
+  const { beta, eta, mu, w, info, score, trial } = start.ws;
   const v = new Float64Array(p);
 
   // penalised log-likelihood at the current evaluate() state; leaves the Cholesky factor in info

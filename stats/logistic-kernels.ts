@@ -89,15 +89,9 @@ function crossKernel(p: number, withScore: boolean): CrossKernel {
   return k;
 }
 
-type FirthScoreKernel = (
-  x: Float64Array,
-  n: number,
-  y: Float64Array,
-  mu: Float64Array,
-  w: Float64Array,
-  chol: Float64Array,
-  score: Float64Array,
-) => void;
+type F64 = Float64Array;
+/** (x, n, y, μ, w, Cholesky factor, score out) → writes Firth's modified score. */
+type FirthScoreKernel = (x: F64, n: number, y: F64, mu: F64, w: F64, chol: F64, score: F64) => void;
 const firthScoreKernels = new Map<number, FirthScoreKernel>();
 
 /** Firth's modified score with the Cholesky factor's entries held in locals (see firthScoreGeneric). */

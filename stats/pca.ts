@@ -156,60 +156,44 @@ function normals(count: number, seed: number): Float64Array {
   return out;
 }
 
-/** Y (n × l, row-major) = X · A, A (m × l). */
+/**
+ * Products with the standardised genotype matrix X (n × m, X_ij = lut[4j + code], 0 for a
+ * missing call), row-major: Y (n × l) = X · B for B (m × l), or with `transposed` Z (m × l) =
+ * Xᵀ · B for B (n × l). One pass over the codes per variant; zero entries are skipped.
+ */
 function mulX(
   c: Uint8Array,
   lut: Float64Array,
   n: number,
   m: number,
-  A: Float64Array,
+  B: Float64Array,
   l: number,
+  transposed = false,
 ): Float64Array {
-  const Y = new Float64Array(n * l);
-  for (let j = 0; j < m; j++) {
-    const base = j * n;
-    const a = j * l;
-    const l0 = lut[4 * j];
-    const l1 = lut[4 * j + 1];
-    const l2 = lut[4 * j + 2];
-    for (let i = 0; i < n; i++) {
-      const code = c[base + i];
-      const v = code === 0 ? l0 : code === 1 ? l1 : code === 2 ? l2 : 0;
-      if (v === 0) continue;
-      const y = i * l;
-      for (let k = 0; k < l; k++) Y[y + k] += v * A[a + k];
-    }
-  }
-  return Y;
-}
-
-/** Z (m × l, row-major) = Xᵀ · Q, Q (n × l). */
-function mulXt(
-  c: Uint8Array,
-  lut: Float64Array,
-  n: number,
-  m: number,
-  Q: Float64Array,
-  l: number,
-): Float64Array {
-  const Z = new Float64Array(m * l);
+  const out = new Float64Array((transposed ? m : n) * l);
   const acc = new Float64Array(l);
   for (let j = 0; j < m; j++) {
-    acc.fill(0);
     const base = j * n;
     const l0 = lut[4 * j];
     const l1 = lut[4 * j + 1];
     const l2 = lut[4 * j + 2];
+    if (transposed) acc.fill(0);
     for (let i = 0; i < n; i++) {
       const code = c[base + i];
       const v = code === 0 ? l0 : code === 1 ? l1 : code === 2 ? l2 : 0;
       if (v === 0) continue;
-      const q = i * l;
-      for (let k = 0; k < l; k++) acc[k] += v * Q[q + k];
+      if (transposed) {
+        const q = i * l;
+        for (let k = 0; k < l; k++) acc[k] += v * B[q + k];
+      } else {
+        const y = i * l;
+        const a = j * l;
+        for (let k = 0; k < l; k++) out[y + k] += v * B[a + k];
+      }
     }
-    Z.set(acc, j * l);
+    if (transposed) out.set(acc, j * l);
   }
-  return Z;
+  return out;
 }
 
 /** Orthonormalise the l columns of an n × l row-major matrix in place (MGS, twice). */
@@ -311,13 +295,13 @@ export function randomizedPca(g: GenotypeMatrix, options: PcaOptions): PcaResult
   let Q = mulX(c, lut, n, m, normals(m * l, options.seed ?? 12345), l);
   orthonormalise(Q, n, l);
   for (let it = 0; it < (options.powerIterations ?? 4); it++) {
-    const Z = mulXt(c, lut, n, m, Q, l);
+    const Z = mulX(c, lut, n, m, Q, l, true);
     // orthonormalising Z too keeps the iteration stable (Halko Alg. 4.4)
     orthonormalise(Z, m, l);
     Q = mulX(c, lut, n, m, Z, l);
     orthonormalise(Q, n, l);
   }
-  const Z = mulXt(c, lut, n, m, Q, l); // Bᵀ (m × l)
+  const Z = mulX(c, lut, n, m, Q, l, true); // Bᵀ (m × l)
   const BBt = new Float64Array(l * l);
   for (let j = 0; j < m; j++) {
     for (let a = 0; a < l; a++) {

@@ -36,93 +36,53 @@ function entry(name: string, summary: string, load: () => Promise<Module>): Comm
   return { name, summary, load: async () => pick(name, await load()) };
 }
 
-export const commands: CommandEntry[] = [
-  entry(
-    'demo',
-    'run both study kinds end to end on the embedded synthetic biobank',
-    () => import('./demo.js'),
-  ),
-  entry(
-    'dev-server',
-    'run a local Temporal server whose state persists under the data folder',
-    () => import('./dev-server.js'),
-  ),
-  entry('worker', 'serve the biobank task queue: every workflow and activity', () => import('./worker.js')),
-  entry(
-    'query',
-    'run read-only SQL over the engine database (releases, runs, results)',
-    () => import('./query.js'),
-  ),
-  entry(
-    'export',
-    'export a run as GWAS-SSF, PheWeb input files, or a PheWAS CSV (counts 1–20 suppressed)',
-    () => import('./export.js'),
-  ),
-  entry(
-    'report',
-    'write the HTML report of a run (Manhattan, QQ, lead loci, PheWAS, burden, QC, provenance)',
-    () => import('./report.js'),
-  ),
-  entry(
-    'serve',
-    'browse results in a local web viewer (read-only; 127.0.0.1 by default)',
-    () => import('./serve.js'),
-  ),
-  entry(
-    'synth',
-    'generate a deterministic synthetic biobank release (VCF, EHR, labs, truth)',
-    () => import('./synth.js'),
-  ),
-  entry(
-    'study run',
-    'start a study from a JSON spec, show progress and wait for it',
-    () => import('./study.js'),
-  ),
-  entry('study status', "show a running study's phase and progress", () => import('./study.js')),
-  entry(
-    'schedule create',
-    're-run registered studies whenever a release manifest changes (Temporal Schedule)',
-    () => import('./schedule.js'),
-  ),
-  entry('schedule trigger', 'start a refresh now', () => import('./schedule.js')),
-  entry('schedule describe', 'show the schedule and its recent runs', () => import('./schedule.js')),
-  entry('schedule delete', 'remove the schedule', () => import('./schedule.js')),
-  entry(
-    'release add',
-    'ingest a biobank release (VCF + EHR) from its manifest and register it',
-    () => import('./release.js'),
-  ),
-  entry(
-    'release list',
-    'list registered releases with their fingerprints and counts',
-    () => import('./release.js'),
-  ),
-  entry(
-    'phecodes fetch',
-    'download the public phecode 1.2 or phecodeX maps into the data folder',
-    () => import('./phecodes.js'),
-  ),
-  entry(
-    'phecodes load',
-    'check phecode map files from a local folder and install them in the data folder',
-    () => import('./phecodes.js'),
-  ),
-  entry(
-    'phenome build',
-    'materialise the case/control/excluded phenome of a release for phecode 1.2 or X',
-    () => import('./phenome.js'),
-  ),
-  entry(
-    'explain',
-    'say why a person is a case, control or excluded for a phecode',
-    () => import('./explain.js'),
-  ),
-  entry(
-    'verify',
-    'check every recorded result file against the catalog (size and sha256)',
-    () => import('./verify.js'),
-  ),
+/** Each command module's loader, by the command's first word. */
+const MODULES: Record<string, () => Promise<Module>> = {
+  demo: () => import('./demo.js'),
+  'dev-server': () => import('./dev-server.js'),
+  worker: () => import('./worker.js'),
+  query: () => import('./query.js'),
+  export: () => import('./export.js'),
+  report: () => import('./report.js'),
+  serve: () => import('./serve.js'),
+  synth: () => import('./synth.js'),
+  study: () => import('./study.js'),
+  schedule: () => import('./schedule.js'),
+  release: () => import('./release.js'),
+  phecodes: () => import('./phecodes.js'),
+  phenome: () => import('./phenome.js'),
+  explain: () => import('./explain.js'),
+  verify: () => import('./verify.js'),
+};
+
+/** Every command and its one-line summary, in `biobank --help` order. */
+const SUMMARIES: [name: string, summary: string][] = [
+  ['demo', 'run both study kinds end to end on the embedded synthetic biobank'],
+  ['dev-server', 'run a local Temporal server whose state persists under the data folder'],
+  ['worker', 'serve the biobank task queue: every workflow and activity'],
+  ['query', 'run read-only SQL over the engine database (releases, runs, results)'],
+  ['export', 'export a run as GWAS-SSF, PheWeb input files, or a PheWAS CSV (counts 1–20 suppressed)'],
+  ['report', 'write the HTML report of a run (Manhattan, QQ, lead loci, PheWAS, burden, QC, provenance)'],
+  ['serve', 'browse results in a local web viewer (read-only; 127.0.0.1 by default)'],
+  ['synth', 'generate a deterministic synthetic biobank release (VCF, EHR, labs, truth)'],
+  ['study run', 'start a study from a JSON spec, show progress and wait for it'],
+  ['study status', "show a running study's phase and progress"],
+  ['schedule create', 're-run registered studies whenever a release manifest changes (Temporal Schedule)'],
+  ['schedule trigger', 'start a refresh now'],
+  ['schedule describe', 'show the schedule and its recent runs'],
+  ['schedule delete', 'remove the schedule'],
+  ['release add', 'ingest a biobank release (VCF + EHR) from its manifest and register it'],
+  ['release list', 'list registered releases with their fingerprints and counts'],
+  ['phecodes fetch', 'download the public phecode 1.2 or phecodeX maps into the data folder'],
+  ['phecodes load', 'check phecode map files from a local folder and install them in the data folder'],
+  ['phenome build', 'materialise the case/control/excluded phenome of a release for phecode 1.2 or X'],
+  ['explain', 'say why a person is a case, control or excluded for a phecode'],
+  ['verify', 'check every recorded result file against the catalog (size and sha256)'],
 ];
+
+export const commands: CommandEntry[] = SUMMARIES.map(([name, summary]) =>
+  entry(name, summary, MODULES[name.split(' ')[0]]),
+);
 
 /** The sub-commands of a group word (`release` → `release add`, `release list`), if it is one. */
 export function groupOf(word: string): CommandEntry[] {
