@@ -8,15 +8,14 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { heartbeat } from '@temporalio/activity';
 import { asEngineContext, type EngineContext } from '../engine/context.js';
-import { sqlString } from '../engine/duckdb.js';
 import { atomicProduce, exists } from '../engine/fsutil.js';
 import { buildPhenome, recordPhenomeCounts } from '../phenotype/build.js';
-import { compileCohort, materializeCohort } from '../phenotype/cohort.js';
-import { buildCovariates, type CovariateResult } from '../phenotype/covariates.js';
-import { loadPhecodeMaps, resolveMapsDir } from '../phenotype/maps.js';
+import type { CovariateResult } from '../phenotype/covariates.js';
+import { resolveMapsDir } from '../phenotype/maps.js';
 import { buildPcs, type PcaBuildResult } from '../phenotype/pcs.js';
 import { releaseTables, resolveReleaseDir } from '../phenotype/release.js';
-import { columnTrait, measurementTrait, type TraitResult } from '../phenotype/traits.js';
+import { writeCohort, writeCovariates, writePhenotype } from '../phenotype/steps.js';
+import type { TraitResult } from '../phenotype/traits.js';
 import {
   cohortSpecSchema,
   covariateOptionsSchema,
@@ -134,21 +133,9 @@ export function createPhenotypeActivities(from: EngineConfig | EngineContext) {
       const rel = releaseTables(await releaseDirOf(input));
       const target = join(config.dataDir, 'runs', input.runId, 'cohort.parquet');
       const ref = await reuseJson(target, (tmp) =>
-        engine.compute(async (conn) => {
-          const versions = new Set(
-            [...spec.include, ...spec.exclude].flatMap((c) =>
-              c.type === 'phecode' ? [c.phecodeVersion] : [],
-            ),
-          );
-          for (const v of versions) await loadPhecodeMaps(conn, mapsFolder(config, v, input.mapsDir), v);
-          const compiled = await compileCohort(conn, rel, spec, 'cohort');
-          const n = await materializeCohort(conn, compiled, '_cohort');
-          await conn.run(
-            `COPY (SELECT person_id FROM _cohort ORDER BY person_id) TO ${sqlString(tmp)} (FORMAT parquet)`,
-          );
-          await conn.run('DROP TABLE _cohort');
-          return { n, referenceDate: compiled.referenceDate };
-        }),
+        engine.compute((conn) =>
+          writeCohort(conn, rel, spec, (v) => mapsFolder(config, v, input.mapsDir), tmp),
+        ),
       );
       return { path: ref.path, ...ref.summary };
     },
@@ -165,55 +152,21 @@ export function createPhenotypeActivities(from: EngineConfig | EngineContext) {
       const rel = releaseTables(releaseDir);
       const target = join(config.dataDir, 'runs', input.runId, 'phenotype.parquet');
       return reuseJson(target, (tmp) =>
-        engine.compute(async (conn) => {
-          await conn.run(
-            `CREATE OR REPLACE TEMP TABLE _study_cohort AS SELECT DISTINCT CAST(person_id AS VARCHAR) AS person_id
-             FROM read_parquet(${sqlString(input.cohortPath)})`,
-          );
-          let summary: TraitResult;
-          if (spec.type === 'phecode') {
-            const ph = await buildPhenome(conn, {
+        engine.compute((conn) =>
+          writePhenotype(
+            conn,
+            {
               releaseId: input.releaseId,
               releaseDir,
-              version: spec.phecodeVersion,
-              mapsDir: mapsFolder(config, spec.phecodeVersion, input.mapsDir),
-              minCodeCount: spec.minCodeCount,
-              exclusions: spec.exclusions,
+              rel,
               cohortPath: input.cohortPath,
-              outDir: join(config.dataDir, 'runs', input.runId, 'phenome'),
-            });
-            await conn.run(
-              `CREATE OR REPLACE TEMP TABLE _trait AS
-               WITH p AS (SELECT cases::BIT AS cases, excluded::BIT AS excluded FROM read_parquet(${sqlString(ph.phenome)}) WHERE phecode = $1)
-               SELECT c.person_id, CASE WHEN p.cases IS NOT NULL AND get_bit(p.cases, c.person_idx) = 1 THEN 1.0 ELSE 0.0 END AS y
-               FROM read_parquet(${sqlString(ph.cohort)}) c LEFT JOIN p ON true
-               WHERE p.excluded IS NULL OR get_bit(p.excluded, c.person_idx) = 0`,
-              [spec.phecode],
-            );
-            const cc = (
-              await conn.runAndReadAll(
-                'SELECT count(*)::INTEGER AS n, count(*) FILTER (WHERE y = 1)::INTEGER AS c FROM _trait',
-              )
-            ).getRowObjectsJS()[0];
-            summary = {
-              n: cc.n as number,
-              droppedUnit: 0,
-              droppedOutliers: 0,
-              unit: null,
-              binary: true,
-              nCases: cc.c as number,
-              nControls: (cc.n as number) - (cc.c as number),
-            };
-          } else if (spec.type === 'measurement') {
-            summary = await measurementTrait(conn, rel, spec, '_study_cohort', 'phenotype');
-          } else {
-            summary = await columnTrait(conn, rel, spec, '_study_cohort', 'phenotype');
-          }
-          await conn.run(
-            `COPY (SELECT person_id, y FROM _trait ORDER BY person_id) TO ${sqlString(tmp)} (FORMAT parquet)`,
-          );
-          return summary;
-        }),
+              phenomeDir: join(config.dataDir, 'runs', input.runId, 'phenome'),
+            },
+            spec,
+            (v) => mapsFolder(config, v, input.mapsDir),
+            tmp,
+          ),
+        ),
       );
     },
 
@@ -233,25 +186,15 @@ export function createPhenotypeActivities(from: EngineConfig | EngineContext) {
       const rel = releaseTables(await releaseDirOf(input));
       const target = join(config.dataDir, 'runs', input.runId, 'covariates.parquet');
       return reuseJson(target, (tmp) =>
-        engine.compute(async (conn) => {
-          await conn.run(
-            `CREATE OR REPLACE TEMP TABLE _study_cohort AS SELECT DISTINCT CAST(person_id AS VARCHAR) AS person_id
-             FROM read_parquet(${sqlString(input.cohortPath)})`,
-          );
-          const res = await buildCovariates(conn, {
-            rel,
-            cohortTable: '_study_cohort',
+        engine.compute((conn) =>
+          writeCovariates(
+            conn,
+            { rel, cohortPath: input.cohortPath, referenceDate: input.referenceDate, pcsPath: input.pcsPath },
             covariates,
             options,
-            referenceDate: input.referenceDate,
-            pcsPath: input.pcsPath,
-            specFile: 'covariates',
-          });
-          await conn.run(
-            `COPY (SELECT * FROM _covar ORDER BY person_id) TO ${sqlString(tmp)} (FORMAT parquet)`,
-          );
-          return res;
-        }),
+            tmp,
+          ),
+        ),
       );
     },
 
