@@ -122,3 +122,24 @@ export async function verifyRunFiles(
   for (const f of await listGwasFiles(runId)) if (!known.has(f)) report.unrecorded.push(f);
   return report;
 }
+
+/**
+ * The GWAS Parquet files of a run (or of every run) as recorded in `run_files`, absolute: what
+ * the report, the viewer and the exports read, so a stray or half-written file in a run's
+ * folder is never shown or exported ([] without a database or a record).
+ */
+export async function runGwasFiles(config: EngineConfig, runId?: string): Promise<string[]> {
+  if (!(await exists(config.database))) return [];
+  return withEngineDb(
+    config,
+    async (conn) => {
+      const t = await conn.runAndReadAll(
+        `SELECT 1 FROM information_schema.tables
+         WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = 'run_files'`,
+      );
+      if (t.getRows().length === 0) return [];
+      return recordedFiles(conn, config.dataDir, runId);
+    },
+    { readOnly: true, lockTimeoutMs: 15_000 },
+  );
+}

@@ -9,7 +9,8 @@ import { dirname, resolve } from 'node:path';
 import { withCompute } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { exists, tempPathFor } from '../engine/fsutil.js';
-import { gwasGlob, gwasReadSql } from '../engine/results.js';
+import { gwasReadSql } from '../engine/results.js';
+import { runGwasFiles } from '../engine/run-files.js';
 import type { EngineConfig } from '../temporal.config.js';
 
 // The small-cell rule lives in engine/privacy.ts (used by exports, report and viewer alike).
@@ -42,14 +43,13 @@ export function pValueTextSql(p: string, negLog10P: string): string {
       THEN printf('%.4fe-%d', pow(10, ceil(${negLog10P}) - ${negLog10P}), CAST(ceil(${negLog10P}) AS INTEGER)) END`;
 }
 
-/** The run's GWAS phenotypes (from its Parquet files), sorted. */
+/** The run's GWAS phenotypes (from its recorded Parquet files), sorted. */
 export async function gwasPhenotypes(config: EngineConfig, runId: string): Promise<string[]> {
-  const glob = gwasGlob(config.dataDir, runId);
+  const files = await runGwasFiles(config, runId);
+  if (files.length === 0) return [];
   return withCompute(config, async (conn) => {
-    const files = await conn.runAndReadAll(`SELECT count(*) FROM glob($1)`, [glob]);
-    if (Number(files.getRows()[0][0]) === 0) return [];
     const reader = await conn.runAndReadAll(
-      `SELECT DISTINCT phenotype FROM (${gwasReadSql(glob)}) ORDER BY 1`,
+      `SELECT DISTINCT phenotype FROM (${gwasReadSql(files)}) ORDER BY 1`,
     );
     return reader.getRows().map((r) => String(r[0]));
   });

@@ -30,7 +30,8 @@ import { sqlString, withCompute, withEngineDb } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { type Suppression, smallCellMax } from '../engine/privacy.js';
 import { releaseAssemblyOf } from '../engine/release.js';
-import { gwasGlob, gwasReadSql, readRunResults, softwareVersion } from '../engine/results.js';
+import { gwasReadSql, readRunResults, softwareVersion } from '../engine/results.js';
+import { runGwasFiles } from '../engine/run-files.js';
 import type { GwasPhenotypeRow } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
 import {
@@ -134,7 +135,7 @@ interface PhenotypeFile {
 /** Write one phenotype's data file; fails on duplicate variants. */
 async function writeDataFile(
   config: EngineConfig,
-  glob: string,
+  glob: string[],
   phenotype: string,
   path: string,
   suppress: Suppression,
@@ -215,7 +216,7 @@ export async function exportGwasSsf(config: EngineConfig, options: GwasSsfOption
   const info = new Map<string, GwasPhenotypeRow>(
     (await readRunResults(config, run.run_id, 'gwas_phenotypes')).map((p) => [p.phenotype, p]),
   );
-  const glob = gwasGlob(config.dataDir, run.run_id);
+  const glob = await runGwasFiles(config, run.run_id);
   const version = await softwareVersion();
 
   return produceFolder(options.out, async (tmp, finalDir) => {

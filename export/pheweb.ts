@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { sqlString, withCompute } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import type { Suppression } from '../engine/privacy.js';
-import { gwasGlob, gwasReadSql, readRunResults } from '../engine/results.js';
+import { gwasReadSql, readRunResults } from '../engine/results.js';
+import { runGwasFiles } from '../engine/run-files.js';
 import type { EngineConfig } from '../temporal.config.js';
 import {
   chromCodeSql,
@@ -81,7 +82,7 @@ export async function exportPheweb(config: EngineConfig, options: PhewebOptions)
   const info = new Map(
     (await readRunResults(config, run.run_id, 'gwas_phenotypes')).map((p) => [p.phenotype, p]),
   );
-  const glob = gwasGlob(config.dataDir, run.run_id);
+  const glob = await runGwasFiles(config, run.run_id);
   return produceFolder(options.out, async (tmp, finalDir) => {
     const list: PhenoListEntry[] = [];
     const files: string[] = [];

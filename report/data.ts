@@ -1,6 +1,6 @@
 /**
  * The named, parameterised queries behind the HTML report and the results viewer. GWAS rows are
- * read straight from a run's Parquet files (`gwasReadSql(gwasGlob(...))`) on the compute
+ * read straight from a run's recorded Parquet files (`run_files`, `gwasReadSql(files)`) on the compute
  * instance, so a genome-wide result never passes through JavaScript row by row: the Manhattan
  * and QQ plots are thinned inside DuckDB. The small tables come from the engine database,
  * attached read-only. Values are always bound (`$1`); the only SQL text built here is a glob
@@ -9,7 +9,8 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import quantile from '@stdlib/stats-base-dists-normal-quantile';
 import { withCompute } from '../engine/duckdb.js';
-import { gwasGlob, gwasReadSql } from '../engine/results.js';
+import { gwasReadSql } from '../engine/results.js';
+import { runGwasFiles } from '../engine/run-files.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { selectObjects } from './select.js';
 
@@ -53,9 +54,8 @@ export function compareChrom(a: string, b: string): number {
 }
 
 /** Does the run (or any run) have GWAS Parquet files? */
-async function hasGwasFiles(conn: DuckDBConnection, glob: string): Promise<boolean> {
-  const r = await conn.runAndReadAll('SELECT count(*) FROM glob($1)', [glob]);
-  return Number(r.getRows()[0][0]) > 0;
+async function hasGwasFiles(_conn: DuckDBConnection, files: string[]): Promise<boolean> {
+  return files.length > 0;
 }
 
 // --- GWAS: Manhattan, QQ, top hits ---
@@ -146,8 +146,8 @@ export function lambdaGcFromMedianP(medianP: number | null): number | null {
 }
 
 /** The SQL source of one run's GWAS rows (empty result when the run has none). */
-function gwasSource(config: EngineConfig, runId: string): string {
-  return `(${gwasReadSql(gwasGlob(config.dataDir, runId))})`;
+function gwasSource(files: string[]): string {
+  return `(${gwasReadSql(files)})`;
 }
 
 /**
@@ -171,9 +171,10 @@ export async function manhattanData(
     binBp: 1,
     maxNlp: 0,
   };
+  const files = await runGwasFiles(config, runId);
   return withCompute(config, async (conn) => {
-    if (!(await hasGwasFiles(conn, gwasGlob(config.dataDir, runId)))) return empty;
-    const src = gwasSource(config, runId);
+    if (!(await hasGwasFiles(conn, files))) return empty;
+    const src = gwasSource(files);
     const extents = await selectObjects<{ chrom: string; maxpos: number; n: number; maxnlp: number }>(
       conn,
       `SELECT chrom, max(pos) AS maxpos, count(*) AS n, max(neg_log10_p) AS maxnlp FROM ${src}
@@ -249,10 +250,10 @@ export async function manhattanData(
  * the rest are rounded to 0.01 on both axes and deduplicated (they lie on a dense curve).
  */
 export async function qqData(config: EngineConfig, runId: string, phenotype: string): Promise<QqData> {
+  const files = await runGwasFiles(config, runId);
   return withCompute(config, async (conn) => {
-    if (!(await hasGwasFiles(conn, gwasGlob(config.dataDir, runId))))
-      return { points: [], nVariants: 0, lambdaGc: null };
-    const src = gwasSource(config, runId);
+    if (!(await hasGwasFiles(conn, files))) return { points: [], nVariants: 0, lambdaGc: null };
+    const src = gwasSource(files);
     const ranked = `SELECT neg_log10_p AS o, row_number() OVER (ORDER BY neg_log10_p DESC) AS rn, count(*) OVER () AS n
       FROM ${src} WHERE phenotype = $1 AND neg_log10_p IS NOT NULL`;
     const points = await selectObjects<{ expected: number; observed: number }>(
@@ -283,12 +284,13 @@ export async function topHits(
   phenotype: string,
   limit = 20,
 ): Promise<TopHit[]> {
+  const files = await runGwasFiles(config, runId);
   return withCompute(config, async (conn) => {
-    if (!(await hasGwasFiles(conn, gwasGlob(config.dataDir, runId)))) return [];
+    if (!(await hasGwasFiles(conn, files))) return [];
     return selectObjects<TopHit>(
       conn,
       `SELECT variant_id, rsid, chrom, pos, ref, alt, n, af, beta, se, p, neg_log10_p AS nlp, test
-       FROM ${gwasSource(config, runId)} WHERE phenotype = $1 AND neg_log10_p IS NOT NULL
+       FROM ${gwasSource(files)} WHERE phenotype = $1 AND neg_log10_p IS NOT NULL
        ORDER BY neg_log10_p DESC, chrom, pos LIMIT $2`,
       [phenotype, limit],
     );
@@ -297,11 +299,12 @@ export async function topHits(
 
 /** The run's GWAS phenotypes as found in its Parquet files, sorted. */
 export async function gwasPhenotypeNames(config: EngineConfig, runId: string): Promise<string[]> {
+  const files = await runGwasFiles(config, runId);
   return withCompute(config, async (conn) => {
-    if (!(await hasGwasFiles(conn, gwasGlob(config.dataDir, runId)))) return [];
+    if (!(await hasGwasFiles(conn, files))) return [];
     const rows = await selectObjects<{ phenotype: string }>(
       conn,
-      `SELECT DISTINCT phenotype FROM ${gwasSource(config, runId)} ORDER BY 1`,
+      `SELECT DISTINCT phenotype FROM ${gwasSource(files)} ORDER BY 1`,
     );
     return rows.map((r) => r.phenotype);
   });
@@ -318,8 +321,9 @@ export interface VariantGwasRow extends TopHit {
  */
 export async function variantGwasRows(config: EngineConfig, variantId: string): Promise<VariantGwasRow[]> {
   const chrom = variantId.split(':')[0];
+  const files = await runGwasFiles(config);
   return withCompute(config, async (conn) => {
-    const glob = gwasGlob(config.dataDir);
+    const glob = files;
     if (!(await hasGwasFiles(conn, glob))) return [];
     return selectObjects<VariantGwasRow>(
       conn,
@@ -336,8 +340,9 @@ export async function findVariants(
   query: { rsid: string } | { chrom: string; pos: number },
   limit = 50,
 ): Promise<{ variant_id: string; rsid: string | null; chrom: string; pos: number }[]> {
+  const files = await runGwasFiles(config);
   return withCompute(config, async (conn) => {
-    const glob = gwasGlob(config.dataDir);
+    const glob = files;
     if (!(await hasGwasFiles(conn, glob))) return [];
     const [where, params]: [string, DuckDBValue[]] =
       'rsid' in query

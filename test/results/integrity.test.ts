@@ -4,12 +4,14 @@
  * never a result, and `biobank verify` reports missing, changed and unrecorded files (exit 1).
  */
 import { execFile } from 'node:child_process';
-import { appendFileSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withEngineDb } from '../../engine/duckdb.js';
+import { gwasPhenotypes } from '../../export/common.js';
+import { topHits } from '../../report/data.js';
 import { type Fixture, makeFixture } from './fixture.js';
 
 const bin = resolve(import.meta.dirname, '../../bin/biobank.mjs');
@@ -63,6 +65,27 @@ describe('recorded result files', () => {
     expect(r.stdout).toContain(`unrecorded ${stray}`);
     rmSync(stray);
     expect((await verify()).code).toBe(0);
+  });
+
+  it('reports and exports read only recorded files: a stray phenotype folder never shows', async () => {
+    const src = join(fx.dataDir, 'runs', fx.runId, 'gwas', 'phenotype=LDL', 'chrom=1');
+    const dir = join(fx.dataDir, 'runs', fx.runId, 'gwas', 'phenotype=STRAY', 'chrom=1');
+    mkdirSync(dir, { recursive: true });
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    await conn.run(
+      `COPY (SELECT * FROM read_parquet('${join(src, readdirSync(src)[0])}') LIMIT 5) TO '${join(dir, 'x.parquet')}' (FORMAT parquet)`,
+    );
+    conn.closeSync();
+    try {
+      const phenotypes = await gwasPhenotypes(fx.config, fx.runId);
+      expect(phenotypes).toContain('LDL');
+      expect(phenotypes).not.toContain('STRAY');
+      const top = await topHits(fx.config, fx.runId, 'STRAY');
+      expect(top).toEqual([]);
+    } finally {
+      rmSync(join(fx.dataDir, 'runs', fx.runId, 'gwas', 'phenotype=STRAY'), { recursive: true });
+    }
   });
 
   it('names in the runs folder that are not run ids (.DS_Store, backups) are not runs', async () => {
