@@ -108,6 +108,36 @@ describe('biobank release', () => {
     expect(stderr).toMatch(/temporal workflow cancel --workflow-id \S+/);
   });
 
+  it('study run of a spec naming an unknown column: exit 2, the field named, nothing left running', async () => {
+    const env = {
+      BIOBANK_DATA_DIR: tempDir('cli-col'),
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      BIOBANK_TASK_QUEUE: `col-${randomBytes(4).toString('hex')}`,
+      BIOBANK_DUCKDB_THREADS: '1',
+    };
+    const { manifestPath } = makeReleaseFolder({ releaseId: 'cli-col' });
+    expect((await biobank(['release', 'add', manifestPath], env)).code).toBe(0);
+    const specPath = join(tempDir('cli-col-spec'), 'spec.json');
+    writeFileSync(
+      specPath,
+      JSON.stringify({
+        studyId: 'unknown-column',
+        kind: 'phenotype-first',
+        release: 'cli-col',
+        phenotype: { type: 'column', table: 'pheno', column: 'weight', trait: 'quantitative' },
+        covariates: ['age'],
+      }),
+    );
+    const res = await biobank(['study', 'run', specPath, '--local'], env);
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr).toMatch(/field phenotype\.column: unknown column "weight" in user table pheno/);
+    const runs = await biobank(
+      ['query', "SELECT status FROM runs WHERE study_id = 'unknown-column'", '--format', 'csv'],
+      env,
+    );
+    expect(runs.stdout).not.toMatch(/running/);
+  });
+
   it('a configured TEMPORAL_ADDRESS with no server: exit 3 at once, no local server started', async () => {
     const port = await freePort();
     const { manifestPath } = makeReleaseFolder({ releaseId: 'cli-noserver' });
