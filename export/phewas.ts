@@ -49,13 +49,15 @@ export async function exportPhewas(config: EngineConfig, options: PhewasOptions)
     const written = await withEngineDb(
       config,
       async (conn) => {
-        // The run id was checked against the runs table above.
-        const where = `run_id = ${sqlString(run.run_id)}`;
+        // The run id is bound, never spliced into the statement.
         await conn.run(
-          `COPY (SELECT ${select} FROM phewas_results WHERE ${where} ORDER BY predictor, p NULLS LAST, phecode)
+          `COPY (SELECT ${select} FROM phewas_results WHERE run_id = $1 ORDER BY predictor, p NULLS LAST, phecode)
            TO ${sqlString(join(tmp, name))} (FORMAT csv, HEADER true)`,
+          [run.run_id],
         );
-        const r = await conn.runAndReadAll(`SELECT count(*) FROM phewas_results WHERE ${where}`);
+        const r = await conn.runAndReadAll('SELECT count(*) FROM phewas_results WHERE run_id = $1', [
+          run.run_id,
+        ]);
         return Number(r.getRows()[0][0]);
       },
       { readOnly: true },
