@@ -74,11 +74,23 @@ async function statementTypes(
   return types;
 }
 
-function refuse(type: number, i: number, n: number): never {
+function refuse(type: number, i: number, n: number, sql = ''): never {
+  // A PIVOT without an IN (…) list first creates an enum type of the values, so DuckDB reports
+  // it as a CREATE: say how to write it as a read.
+  const pivot =
+    type === StatementType.CREATE && /\bpivot\b/i.test(sql)
+      ? "list the pivoted values (PIVOT … ON col IN ('a', 'b') USING …) so that it reads only"
+      : undefined;
   throw new InputError(
     `${NAMES[type] ?? `type ${type}`} statements are not allowed: biobank query runs read statements only (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE)`,
     { field: n > 1 ? `SQL statement ${i + 1}` : 'SQL' },
+    pivot,
   );
+}
+
+/** `sql` without the comments and blank space before its first token. */
+function withoutLeadingComments(sql: string): string {
+  return sql.replace(/^(\s+|--[^\n]*(\n|$)|\/\*[\s\S]*?\*\/)*/, '');
 }
 
 /**
@@ -93,15 +105,15 @@ export async function checkReadOnlySql(conn: DuckDBConnection, sql: string): Pro
         throw new InputError('EXPLAIN must be run on its own, not with other statements', { field: 'SQL' });
       return; // its inner statement is checked below
     }
-    refuse(type, i, n);
+    refuse(type, i, n, sql);
   });
   if (types.length === 0) throw new InputError('no SQL statement given', { field: 'SQL' });
   if (types[0] === StatementType.EXPLAIN) {
-    const inner = sql.trim().replace(/^explain(\s+analyze)?\s+/i, '');
+    const inner = withoutLeadingComments(sql).replace(/^explain(\s+analyze)?\s+/i, '');
     await statementTypes(conn, inner, (type) => {
       if (type !== StatementType.SELECT)
         throw new InputError(
-          `only read statements may be explained; this EXPLAIN wraps a ${NAMES[type] ?? 'statement'}`,
+          `only read statements may be explained; this EXPLAIN wraps a statement of type ${NAMES[type] ?? type}`,
           { field: 'SQL' },
         );
     });

@@ -88,6 +88,8 @@ describe('biobank query sandbox', () => {
       'SHOW TABLES',
       'SUMMARIZE runs',
       'EXPLAIN SELECT * FROM runs',
+      '/* why is it slow? */\n  EXPLAIN SELECT * FROM runs',
+      `PIVOT runs ON status IN ('completed') USING count(*)`,
       'WITH a AS (SELECT 1 AS x) SELECT x FROM a',
       `SELECT count(*) FROM read_parquet('${join(dataDir, 'runs', '*', 'gwas', '*', '*', '*.parquet')}')`,
     ]) {
@@ -97,6 +99,13 @@ describe('biobank query sandbox', () => {
     const outsideRead = await biobank(['query', `SELECT * FROM read_csv('/etc/passwd')`]);
     expect(outsideRead.code).toBe(2);
     expect(outsideRead.stderr).toMatch(/Permission Error/);
+  });
+
+  it('a PIVOT that would create a type is refused with a hint to list its values', async () => {
+    const r = await biobank(['query', 'PIVOT runs ON status USING count(*)']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/CREATE statements are not allowed/);
+    expect(r.stderr).toMatch(/list the pivoted values/);
   });
 
   it('a syntax error is bad input: exit 2', async () => {
