@@ -29,6 +29,16 @@ export function sqlIdent(name: string): string {
   return quoteIdent(name);
 }
 
+/** Whether the current database and schema of `conn` have a table (or view) called `name`. */
+export async function hasTable(conn: DuckDBConnection, name: string): Promise<boolean> {
+  const reader = await conn.runAndReadAll(
+    `SELECT 1 FROM information_schema.tables
+     WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = $1`,
+    [name],
+  );
+  return reader.getRows().length > 0;
+}
+
 /** The process's compute instance, created on first use. */
 export function computeDb(config: EngineConfig): Promise<DuckDBInstance> {
   compute ??= (async () => {

@@ -12,7 +12,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { EngineConfig } from '../temporal.config.js';
-import { withEngineDb } from './duckdb.js';
+import { hasTable, withEngineDb } from './duckdb.js';
 import { exists } from './fsutil.js';
 
 const END_STATE: Record<string, string> = {
@@ -40,10 +40,7 @@ export async function reconcileRuns(
   const running = await withEngineDb(
     config,
     async (conn) => {
-      const t = await conn.runAndReadAll(
-        `SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() AND table_name = 'runs'`,
-      );
-      if (Number(t.getRows()[0][0]) === 0) return [];
+      if (!(await hasTable(conn, 'runs'))) return [];
       const r = await conn.runAndReadAll(`SELECT run_id, workflow_id FROM runs WHERE status = 'running'`);
       return r.getRowObjectsJS() as { run_id: string; workflow_id: string }[];
     },

@@ -17,7 +17,7 @@ import {
   releaseManifestSchema,
 } from '../schemas/release.js';
 import type { EngineConfig } from '../temporal.config.js';
-import { withEngineDb } from './duckdb.js';
+import { hasTable, withEngineDb } from './duckdb.js';
 import { InputError } from './errors.js';
 import { canonicalJson, exists, sha256Text } from './fsutil.js';
 
@@ -151,10 +151,7 @@ export async function ensureCatalog(conn: DuckDBConnection): Promise<void> {
 export async function listReleases(config: EngineConfig): Promise<RegisteredRelease[]> {
   if (!(await exists(config.database))) return [];
   return withEngineDb(config, async (conn) => {
-    const t = await conn.runAndReadAll(
-      `SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_catalog = 'engine' AND table_name = 'releases'`,
-    );
-    if (Number(t.getRows()[0][0]) === 0) return [];
+    if (!(await hasTable(conn, 'releases'))) return [];
     const r = await conn.runAndReadAll(
       'SELECT *, CAST(created_at AS VARCHAR) AS created_at FROM releases ORDER BY created_at DESC',
     );

@@ -8,7 +8,10 @@ import {
   RUN_ID_PATTERN,
   type TableName,
 } from '../schemas/results.js';
-import { sqlIdent, sqlString } from './duckdb.js';
+import { hasTable, sqlIdent, sqlString } from './duckdb.js';
+
+export { hasTable };
+
 import { exists } from './fsutil.js';
 import { ensureRunFiles, recordedFiles } from './run-files.js';
 import { gwasDir, gwasGlob, gwasReadSql } from './run-paths.js';
@@ -142,15 +145,6 @@ export async function insertRows(
     });
     await conn.run(`INSERT INTO ${qualifiedTable} (${names}) VALUES ${tuples.join(', ')}`, params);
   }
-}
-
-export async function hasTable(conn: DuckDBConnection, name: string): Promise<boolean> {
-  const reader = await conn.runAndReadAll(
-    `SELECT 1 FROM information_schema.tables
-     WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = $1`,
-    [name],
-  );
-  return reader.getRows().length > 0;
 }
 
 export async function listParquet(dir: string): Promise<string[]> {

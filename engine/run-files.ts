@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { RUN_FILES_DDL, type RunFile } from '../schemas/catalog.js';
 import type { EngineConfig } from '../temporal.config.js';
-import { withEngineDb } from './duckdb.js';
+import { hasTable, withEngineDb } from './duckdb.js';
 import { exists, sha256File } from './fsutil.js';
 
 export { RUN_FILES_DDL, type RunFile } from '../schemas/catalog.js';
@@ -47,11 +47,7 @@ export async function ensureRunFiles(
   dataDir: string,
   globbed: () => Promise<string[]>,
 ) {
-  const t = await conn.runAndReadAll(
-    `SELECT count(*) FROM information_schema.tables
-     WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = 'run_files'`,
-  );
-  if (Number(t.getRows()[0][0]) > 0) return;
+  if (await hasTable(conn, 'run_files')) return;
   await conn.run(RUN_FILES_DDL);
   const byRun = new Map<string, string[]>();
   for (const f of await globbed()) {
@@ -92,11 +88,7 @@ export async function verifyRunFiles(
     ? await withEngineDb(
         config,
         async (conn) => {
-          const t = await conn.runAndReadAll(
-            `SELECT count(*) FROM information_schema.tables
-             WHERE table_catalog = current_database() AND table_name = 'run_files'`,
-          );
-          if (Number(t.getRows()[0][0]) === 0) return [] as RunFile[];
+          if (!(await hasTable(conn, 'run_files'))) return [] as RunFile[];
           const r = await conn.runAndReadAll(
             `SELECT run_id, path, size::DOUBLE AS size, sha256 FROM run_files ${runId ? 'WHERE run_id = $1' : ''} ORDER BY run_id, path`,
             runId ? [runId] : [],
@@ -132,14 +124,7 @@ export async function runGwasFiles(config: EngineConfig, runId?: string): Promis
   if (!(await exists(config.database))) return [];
   return withEngineDb(
     config,
-    async (conn) => {
-      const t = await conn.runAndReadAll(
-        `SELECT 1 FROM information_schema.tables
-         WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = 'run_files'`,
-      );
-      if (t.getRows().length === 0) return [];
-      return recordedFiles(conn, config.dataDir, runId);
-    },
+    async (conn) => ((await hasTable(conn, 'run_files')) ? recordedFiles(conn, config.dataDir, runId) : []),
     { readOnly: true, lockTimeoutMs: 15_000 },
   );
 }

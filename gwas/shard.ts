@@ -126,26 +126,28 @@ async function buildShardModel(
 }
 
 /**
- * Whether any of the genotype files may hold a non-NULL `ds` (dosage) value, from the Parquet
- * footer statistics: false only when every row group of `ds` reports as many NULLs as values.
+ * Which of the optional genotype columns (`ds` dosages, `hap` haploid calls) hold a value in
+ * these files, from the Parquet footer statistics in one read: a column counts when every file
+ * has it (`hap` is absent from releases ingested before it existed) and some row group reports
+ * fewer NULLs than values. Decoding an all-NULL column still costs about a third of the read.
  */
-async function hasDosages(conn: DuckDBConnection, files: string[]): Promise<boolean> {
-  return hasValues(conn, files, 'ds');
-}
-
-/**
- * Whether `column` may hold a non-NULL value in these files (Parquet footer statistics), and
- * every file has the column (`hap` is absent from releases ingested before it existed).
- */
-async function hasValues(conn: DuckDBConnection, files: string[], column: string): Promise<boolean> {
+async function optionalColumns(
+  conn: DuckDBConnection,
+  files: string[],
+): Promise<{ ds: boolean; hap: boolean }> {
   const r = await conn.runAndReadAll(
-    `SELECT count(DISTINCT file_name)::INTEGER,
+    `SELECT path_in_schema, count(DISTINCT file_name)::INTEGER,
             count(*) FILTER (WHERE stats_null_count IS NULL OR stats_null_count < num_values)::INTEGER
-     FROM parquet_metadata([${files.map(sqlString).join(', ')}]) WHERE path_in_schema = $1`,
-    [column],
+     FROM parquet_metadata([${files.map(sqlString).join(', ')}]) WHERE path_in_schema IN ('ds', 'hap')
+     GROUP BY path_in_schema`,
   );
-  const [withColumn, withValues] = r.getRows()[0].map(Number);
-  return withColumn === files.length && withValues > 0;
+  const used = new Set(
+    r
+      .getRows()
+      .filter(([, withColumn, withValues]) => Number(withColumn) === files.length && Number(withValues) > 0)
+      .map(([column]) => String(column)),
+  );
+  return { ds: used.has('ds'), hap: used.has('hap') };
 }
 
 /**
@@ -254,15 +256,12 @@ export async function computeGwasShard(
      * every BLOB again, measured at ~2× the read cost), and the stream is drained before the
      * connection is used for anything else.
      */
-    // Read `ds` only when some row group of these files holds a dosage (Parquet statistics):
-    // decoding an all-NULL column still costs about a third of the read.
-    const withDs = await hasDosages(conn, shard.files);
-    // Haploid calls (chrX of males…) only where the release recorded some.
-    const withHap = await hasValues(conn, shard.files, 'hap');
+    // Read `ds` and `hap` only where some row group of these files holds one (Parquet statistics).
+    const { ds: withDs, hap: withHap } = await optionalColumns(conn, shard.files);
     const readBatch = async (from: number, to: number) => {
       gtOf.fill(null);
       dsOf.fill(null);
-      hapOf.fill(null);
+      if (withHap) hapOf.fill(null);
       const result = await conn.stream(
         `SELECT variant_idx::INTEGER AS i, gt, ${withDs ? 'ds' : 'NULL::BLOB AS ds'}, ${withHap ? 'hap' : 'NULL::BLOB AS hap'}
          FROM read_parquet([${files}]) WHERE variant_idx BETWEEN $1 AND $2`,

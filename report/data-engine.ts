@@ -4,7 +4,7 @@
  */
 
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { withEngineDb } from '../engine/duckdb.js';
+import { hasTable, withEngineDb } from '../engine/duckdb.js';
 import { exists } from '../engine/fsutil.js';
 import type {
   BurdenResultRow,
@@ -25,18 +25,10 @@ async function fromEngine<T>(
   fn: (conn: DuckDBConnection) => Promise<T>,
 ): Promise<T> {
   if (!(await exists(config.database))) return empty;
-  return withEngineDb(
-    config,
-    async (conn) => {
-      const r = await conn.runAndReadAll(
-        `SELECT 1 FROM information_schema.tables
-         WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = $1`,
-        [table],
-      );
-      return r.getRows().length === 0 ? empty : fn(conn);
-    },
-    { readOnly: true, lockTimeoutMs: 15_000 },
-  );
+  return withEngineDb(config, async (conn) => ((await hasTable(conn, table)) ? fn(conn) : empty), {
+    readOnly: true,
+    lockTimeoutMs: 15_000,
+  });
 }
 
 /** PheWAS rows of one predictor (a variant id or a burden mask) across runs, or in one run. */

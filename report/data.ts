@@ -6,7 +6,7 @@
  * attached read-only. Values are always bound (`$1`); the only SQL text built here is a glob
  * the engine made itself.
  */
-import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBValue } from '@duckdb/node-api';
 import quantile from '@stdlib/stats-base-dists-normal-quantile';
 import { withCompute } from '../engine/duckdb.js';
 import { gwasReadSql } from '../engine/results.js';
@@ -54,10 +54,6 @@ export function compareChrom(a: string, b: string): number {
 }
 
 /** Does the run (or any run) have GWAS Parquet files? */
-async function hasGwasFiles(_conn: DuckDBConnection, files: string[]): Promise<boolean> {
-  return files.length > 0;
-}
-
 // --- GWAS: Manhattan, QQ, top hits ---
 
 export interface ChromExtent {
@@ -173,7 +169,7 @@ export async function manhattanData(
   };
   const files = await runGwasFiles(config, runId);
   return withCompute(config, async (conn) => {
-    if (!(await hasGwasFiles(conn, files))) return empty;
+    if (files.length === 0) return empty;
     const src = gwasSource(files);
     const extents = await selectObjects<{ chrom: string; maxpos: number; n: number; maxnlp: number }>(
       conn,
@@ -252,7 +248,7 @@ export async function manhattanData(
 export async function qqData(config: EngineConfig, runId: string, phenotype: string): Promise<QqData> {
   const files = await runGwasFiles(config, runId);
   return withCompute(config, async (conn) => {
-    if (!(await hasGwasFiles(conn, files))) return { points: [], nVariants: 0, lambdaGc: null };
+    if (files.length === 0) return { points: [], nVariants: 0, lambdaGc: null };
     const src = gwasSource(files);
     const ranked = `SELECT neg_log10_p AS o, row_number() OVER (ORDER BY neg_log10_p DESC) AS rn, count(*) OVER () AS n
       FROM ${src} WHERE phenotype = $1 AND neg_log10_p IS NOT NULL`;
@@ -286,7 +282,7 @@ export async function topHits(
 ): Promise<TopHit[]> {
   const files = await runGwasFiles(config, runId);
   return withCompute(config, async (conn) => {
-    if (!(await hasGwasFiles(conn, files))) return [];
+    if (files.length === 0) return [];
     return selectObjects<TopHit>(
       conn,
       `SELECT variant_id, rsid, chrom, pos, ref, alt, n, af, beta, se, p, neg_log10_p AS nlp, test
@@ -301,7 +297,7 @@ export async function topHits(
 export async function gwasPhenotypeNames(config: EngineConfig, runId: string): Promise<string[]> {
   const files = await runGwasFiles(config, runId);
   return withCompute(config, async (conn) => {
-    if (!(await hasGwasFiles(conn, files))) return [];
+    if (files.length === 0) return [];
     const rows = await selectObjects<{ phenotype: string }>(
       conn,
       `SELECT DISTINCT phenotype FROM ${gwasSource(files)} ORDER BY 1`,
@@ -323,12 +319,11 @@ export async function variantGwasRows(config: EngineConfig, variantId: string): 
   const chrom = variantId.split(':')[0];
   const files = await runGwasFiles(config);
   return withCompute(config, async (conn) => {
-    const glob = files;
-    if (!(await hasGwasFiles(conn, glob))) return [];
+    if (files.length === 0) return [];
     return selectObjects<VariantGwasRow>(
       conn,
       `SELECT run_id, phenotype, variant_id, rsid, chrom, pos, ref, alt, n, af, beta, se, p, neg_log10_p AS nlp, test
-       FROM (${gwasReadSql(glob)}) WHERE chrom = $1 AND variant_id = $2 ORDER BY neg_log10_p DESC NULLS LAST, run_id, phenotype`,
+       FROM (${gwasReadSql(files)}) WHERE chrom = $1 AND variant_id = $2 ORDER BY neg_log10_p DESC NULLS LAST, run_id, phenotype`,
       [chrom, variantId],
     );
   });
@@ -342,15 +337,14 @@ export async function findVariants(
 ): Promise<{ variant_id: string; rsid: string | null; chrom: string; pos: number }[]> {
   const files = await runGwasFiles(config);
   return withCompute(config, async (conn) => {
-    const glob = files;
-    if (!(await hasGwasFiles(conn, glob))) return [];
+    if (files.length === 0) return [];
     const [where, params]: [string, DuckDBValue[]] =
       'rsid' in query
         ? ['rsid = $1', [query.rsid]]
         : ['chrom IN ($1, $2) AND pos = $3', [query.chrom, `chr${query.chrom}`, query.pos]];
     return selectObjects(
       conn,
-      `SELECT DISTINCT variant_id, rsid, chrom, pos FROM (${gwasReadSql(glob)}) WHERE ${where}
+      `SELECT DISTINCT variant_id, rsid, chrom, pos FROM (${gwasReadSql(files)}) WHERE ${where}
        ORDER BY chrom, pos, variant_id LIMIT ${Math.floor(limit)}`,
       params,
     );

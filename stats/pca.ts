@@ -177,21 +177,27 @@ function mulX(
     const l0 = lut[4 * j];
     const l1 = lut[4 * j + 1];
     const l2 = lut[4 * j + 2];
-    if (transposed) acc.fill(0);
-    for (let i = 0; i < n; i++) {
-      const code = c[base + i];
-      const v = code === 0 ? l0 : code === 1 ? l1 : code === 2 ? l2 : 0;
-      if (v === 0) continue;
-      if (transposed) {
+    // The branch is per variant, outside the per-sample loops.
+    if (transposed) {
+      acc.fill(0);
+      for (let i = 0; i < n; i++) {
+        const code = c[base + i];
+        const v = code === 0 ? l0 : code === 1 ? l1 : code === 2 ? l2 : 0;
+        if (v === 0) continue;
         const q = i * l;
         for (let k = 0; k < l; k++) acc[k] += v * B[q + k];
-      } else {
+      }
+      out.set(acc, j * l);
+    } else {
+      const a = j * l;
+      for (let i = 0; i < n; i++) {
+        const code = c[base + i];
+        const v = code === 0 ? l0 : code === 1 ? l1 : code === 2 ? l2 : 0;
+        if (v === 0) continue;
         const y = i * l;
-        const a = j * l;
         for (let k = 0; k < l; k++) out[y + k] += v * B[a + k];
       }
     }
-    if (transposed) out.set(acc, j * l);
   }
   return out;
 }

@@ -3,7 +3,7 @@
  * registered studies run on it and under which workflow id, and how a study's new run differs
  * from its previous one (lead loci by variant id; Bonferroni-significant PheWAS pairs).
  */
-import { withEngineDb } from '../engine/duckdb.js';
+import { hasTable, withEngineDb } from '../engine/duckdb.js';
 import { exists } from '../engine/fsutil.js';
 import { runIdFor } from '../engine/results.js';
 import { specHash } from '../engine/study.js';
@@ -47,10 +47,7 @@ export async function planStudyRuns(
   const rows = await withEngineDb(
     config,
     async (conn) => {
-      const has = await conn.runAndReadAll(
-        `SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_name = 'studies'`,
-      );
-      if (Number(has.getRows()[0][0]) === 0) return [];
+      if (!(await hasTable(conn, 'studies'))) return [];
       const r = await conn.runAndReadAll(
         `SELECT s.study_id, CAST(s.spec_json AS VARCHAR) AS spec_json,
                 (SELECT r.run_id FROM runs r
@@ -105,10 +102,7 @@ export async function compareRuns(
       SELECT 'phewas', predictor || ' ~ ' || phecode, neg_log10_p FROM phewas_results
       WHERE run_id = ${runParam} AND status = 'ok'
         AND p * (SELECT count(*) FROM phewas_results q WHERE q.run_id = ${runParam} AND q.status = 'ok') < 0.05`; // Bonferroni p < 0.05 / m (stats/multiple-testing.ts), in SQL
-    const haveTables = await conn.runAndReadAll(
-      `SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_name IN ('lead_loci', 'phewas_results')`,
-    );
-    if (Number(haveTables.getRows()[0][0]) < 2) {
+    if (!(await hasTable(conn, 'lead_loci')) || !(await hasTable(conn, 'phewas_results'))) {
       return { newRunId, previousRunId, newHits: 0, lostHits: 0, largestChanges: [] };
     }
     await conn.run(
