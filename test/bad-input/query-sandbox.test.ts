@@ -1,31 +1,18 @@
-/**
- * `biobank query` is read-only for real (issue 18 §1): every write path is refused with exit 2
- * naming the statement type, nothing is written anywhere, and the engine database is
- * byte-identical afterwards. Reads, DESCRIBE/SHOW/SUMMARIZE/EXPLAIN and read_parquet() inside the
- * data folder still work; a syntax error is bad input (exit 2).
- */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runBiobank } from '../helpers/cli.js';
 
-const bin = resolve(import.meta.dirname, '../../bin/biobank.mjs');
 let dataDir = '';
 let outside = '';
 let db = '';
 
 function biobank(args: string[]) {
-  return promisify(execFile)('node', [bin, ...args], {
-    env: { ...process.env, BIOBANK_DATA_DIR: dataDir },
-  }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => e,
-  );
+  return runBiobank(args, { BIOBANK_DATA_DIR: dataDir });
 }
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');

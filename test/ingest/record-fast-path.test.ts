@@ -7,18 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { packGt } from '../../engine/genotypes.js';
 import { type AlleleCounts, RecordParser, splitAllele } from '../../ingest/vcf/record.js';
+import { mulberry32 } from '../../stats/random.js';
 
 /** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 interface Expected {
   gt: number[];

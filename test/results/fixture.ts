@@ -18,6 +18,7 @@ import type {
   PhewasResultRow,
   QcSummaryRow,
 } from '../../schemas/results.js';
+import { mulberry32 } from '../../stats/random.js';
 import { type EngineConfig, loadConfig } from '../../temporal.config.js';
 
 type NoRun<T> = Omit<T, 'run_id'>;
@@ -39,16 +40,7 @@ WHERE ph.n_cases >= 100 AND ph.status = 'ok'
 ORDER BY ph.p;`;
 
 /** mulberry32: a small seeded generator, so fixtures are the same on every run. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seeded = mulberry32;
 
 const BASES = ['A', 'C', 'G', 'T'];
 

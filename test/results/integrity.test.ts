@@ -1,20 +1,13 @@
-/**
- * The catalog never lies (issue 18 §1 integrity): `gwas_results` reads only the files a run
- * recorded (path, size, sha256 in `run_files`), so a stray file dropped into a run's folder is
- * never a result, and `biobank verify` reports missing, changed and unrecorded files (exit 1).
- */
-import { execFile } from 'node:child_process';
 import { appendFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withEngineDb } from '../../engine/duckdb.js';
 import { gwasPhenotypes } from '../../export/common.js';
 import { topHits } from '../../report/data.js';
+import { runBiobank } from '../helpers/cli.js';
 import { type Fixture, makeFixture } from './fixture.js';
 
-const bin = resolve(import.meta.dirname, '../../bin/biobank.mjs');
 let fx: Fixture;
 
 beforeAll(async () => {
@@ -25,12 +18,7 @@ afterAll(async () => {
 });
 
 function verify(args: string[] = []) {
-  return promisify(execFile)('node', [bin, 'verify', ...args], {
-    env: { ...process.env, BIOBANK_DATA_DIR: fx.dataDir },
-  }).then(
-    ({ stdout }) => ({ code: 0, stdout }),
-    (e: { code: number; stdout: string }) => e,
-  );
+  return runBiobank(['verify', ...args], { BIOBANK_DATA_DIR: fx.dataDir });
 }
 
 const count = (sql: string) =>

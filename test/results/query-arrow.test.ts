@@ -1,28 +1,16 @@
-/**
- * `biobank query --format arrow --out FILE` writes the result as an Arrow IPC file that Arrow
- * readers load with the right column types and values (integers as Int64, doubles, booleans,
- * text, NULLs), and --format arrow without --out is a usage error that writes nothing.
- */
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { tableFromIPC } from 'apache-arrow';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runBiobank } from '../helpers/cli.js';
 
-const bin = resolve(import.meta.dirname, '../../bin/biobank.mjs');
 let dataDir = '';
 
 function biobank(args: string[]) {
-  return promisify(execFile)('node', [bin, ...args], {
-    env: { ...process.env, BIOBANK_DATA_DIR: dataDir },
-  }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => e,
-  );
+  return runBiobank(args, { BIOBANK_DATA_DIR: dataDir });
 }
 
 beforeAll(async () => {

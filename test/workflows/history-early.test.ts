@@ -4,47 +4,29 @@
  * every run, a study of several shards completes, and every run of its chain starts at least one shard
  * instead of continuing as new with nothing done.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningDevServer, startDevServer } from '../../engine/dev-server.js';
 import { runIdOf } from '../../engine/study.js';
-import { installRuntime, startOrAttach } from '../../engine/temporal.js';
+import { startOrAttach } from '../../engine/temporal.js';
 import type { StudyResult } from '../../schemas/study-io.js';
-import { type EngineConfig, loadConfig } from '../../temporal.config.js';
+import type { EngineConfig } from '../../temporal.config.js';
 import { createEngineWorker } from '../../worker.js';
-import { freePort } from '../helpers/ports.js';
+import { runsOf, startOwnServer } from '../helpers/history.js';
 import { ingestSyntheticRelease, ldlSpec } from '../helpers/study-fixture.js';
 
-let server: RunningDevServer | undefined;
+let own: Awaited<ReturnType<typeof startOwnServer>>;
 let dataDir = '';
 let config: EngineConfig;
 let client: Client;
-let connection: Connection;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'biobank-history-early-'));
-  config = loadConfig({
-    BIOBANK_DATA_DIR: dataDir,
-    TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
-    BIOBANK_DUCKDB_THREADS: '1',
-  });
-  server = await startDevServer(config, {
-    headless: true,
-    dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 2 },
-  });
-  connection = await Connection.connect({ address: config.temporal.address });
-  client = new Client({ connection });
-  installRuntime();
+  own = await startOwnServer('biobank-history-early-', { 'limit.historyCount.suggestContinueAsNew': 2 });
+  ({ dataDir, config, client } = own);
 }, 120_000);
 
 afterAll(async () => {
-  await connection?.close();
-  await server?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await own?.stop();
 });
 
 describe('continue-as-new suggested from the start', () => {
@@ -72,15 +54,7 @@ describe('continue-as-new suggested from the start', () => {
       const result = (await handle.result()) as StudyResult;
       expect(result.gwas!.nTested).toBeGreaterThan(0);
 
-      const starts: number[] = [];
-      for await (const exec of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-        const events = (await client.workflow.getHandle(workflowId, exec.runId).fetchHistory()).events ?? [];
-        starts.push(
-          events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runGwasShard')
-            .length,
-        );
-      }
-      expect(starts.length).toBeGreaterThan(1); // it did continue as new
+      const starts = (await runsOf(client, workflowId)).map((r) => r.shardStarts);
       const { shardsTotal } = await handle.query<{ shardsTotal: number }>('progress');
       expect(shardsTotal).toBeGreaterThanOrEqual(4);
       expect(starts.reduce((a, b) => a + b, 0)).toBe(shardsTotal); // each shard started once

@@ -4,53 +4,38 @@
  * shards — about 6,000 events in one run before — completes by continuing as new, each run's
  * history staying under the limit, with every shard's results recorded once.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningDevServer, startDevServer } from '../../engine/dev-server.js';
 import { withEngineDb } from '../../engine/duckdb.js';
 import { runIdOf } from '../../engine/study.js';
-import { installRuntime, startOrAttach } from '../../engine/temporal.js';
+import { startOrAttach } from '../../engine/temporal.js';
 import type { StudyResult } from '../../schemas/study-io.js';
-import { type EngineConfig, loadConfig } from '../../temporal.config.js';
+import type { EngineConfig } from '../../temporal.config.js';
 import { createEngineWorker } from '../../worker.js';
-import { freePort } from '../helpers/ports.js';
+import { runsOf, startOwnServer } from '../helpers/history.js';
 import { ingestSyntheticRelease, ldlSpec } from '../helpers/study-fixture.js';
 
-let server: RunningDevServer | undefined;
+let own: Awaited<ReturnType<typeof startOwnServer>>;
 let dataDir = '';
 let config: EngineConfig;
 let client: Client;
-let connection: Connection;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'biobank-history-'));
-  config = loadConfig({
-    BIOBANK_DATA_DIR: dataDir,
-    TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
-    BIOBANK_DUCKDB_THREADS: '1',
-    BIOBANK_MAX_ACTIVITIES: '8',
-  });
-  server = await startDevServer(config, {
-    headless: true,
-    dynamicConfig: {
+  own = await startOwnServer(
+    'biobank-history-',
+    {
       'limit.historyCount.error': 2500,
       'limit.historyCount.warn': 2000,
       'limit.historyCount.suggestContinueAsNew': 1000,
     },
-  });
-  connection = await Connection.connect({ address: config.temporal.address });
-  client = new Client({ connection });
-  installRuntime();
+    { BIOBANK_MAX_ACTIVITIES: '8' },
+  );
+  ({ dataDir, config, client } = own);
 }, 120_000);
 
 afterAll(async () => {
-  await connection?.close();
-  await server?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await own?.stop();
 });
 
 describe('history limit', () => {
@@ -79,21 +64,10 @@ describe('history limit', () => {
       expect(result.gwas!.nTested).toBeGreaterThan(1_000);
 
       // Every run of the chain stayed under the limit, and there were several.
-      const runs: { runId: string; length: number }[] = [];
-      for await (const exec of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-        const h = client.workflow.getHandle(workflowId, exec.runId);
-        runs.push({ runId: exec.runId, length: (await h.fetchHistory()).events?.length ?? 0 });
-      }
+      const runs = await runsOf(client, workflowId);
       expect(runs.length).toBeGreaterThan(3);
       for (const r of runs) expect(r.length).toBeLessThan(2500);
-      const shardStarts = await Promise.all(
-        runs.map(
-          async (r) =>
-            ((await client.workflow.getHandle(workflowId, r.runId).fetchHistory()).events ?? []).filter(
-              (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runGwasShard',
-            ).length,
-        ),
-      );
+      const shardStarts = runs.map((r) => r.shardStarts);
       expect(shardStarts.reduce((a, b) => a + b, 0)).toBe(1000);
 
       const rows = await withEngineDb(
