@@ -7,10 +7,8 @@ import {
   gwasPhenotypeNames,
   manhattanData,
   phewasForPhecode,
-  phewasForPredictor,
   qqData,
   topHits,
-  variantGwasRows,
   variantsInGene,
 } from '../report/data.js';
 import {
@@ -24,7 +22,7 @@ import {
   PHECODE,
   phenotypeOf,
   type Reply,
-  VARIANT_ID,
+  variantResults,
 } from './routes-common.js';
 import { search } from './search.js';
 
@@ -54,12 +52,7 @@ function suppressTop<T extends { n: number | null }>(rows: T[], suppress: Suppre
 }
 
 export async function apiVariant(ctx: Context, [variantId]: string[]): Promise<Reply> {
-  check(variantId, VARIANT_ID, 'variant id');
-  const [gwas, phewas] = await Promise.all([
-    variantGwasRows(ctx.config, variantId),
-    phewasForPredictor(ctx.config, variantId),
-  ]);
-  if (gwas.length === 0 && phewas.length === 0) throw notFound();
+  const { gwas, phewas } = await variantResults(ctx, variantId, 'variant id');
   return json({
     variant_id: variantId,
     gwas: suppressTop(gwas, ctx.suppress),

@@ -5,11 +5,9 @@ import {
   gwasPhenotypeNames,
   manhattanData,
   phewasForPhecode,
-  phewasForPredictor,
   qqData,
   runTables,
   topHits,
-  variantGwasRows,
   variantsInGene,
 } from '../report/data.js';
 import { assets, esc, fmtNum, fmtP, page, table } from '../report/html.js';
@@ -37,7 +35,7 @@ import {
   phenotypeOf,
   type Reply,
   runLink,
-  VARIANT_ID,
+  variantResults,
 } from './routes-common.js';
 import { search } from './search.js';
 
@@ -112,12 +110,7 @@ ${gwasPlots(phenotype, 0, manhattan, qq, lead, links)}
 }
 
 export async function variantPage(ctx: Context, [variantId]: string[]): Promise<Reply> {
-  check(variantId, VARIANT_ID, 'variant id (expected chrom:pos:ref:alt)');
-  const [gwas, phewas] = await Promise.all([
-    variantGwasRows(ctx.config, variantId),
-    phewasForPredictor(ctx.config, variantId),
-  ]);
-  if (gwas.length === 0 && phewas.length === 0) throw notFound();
+  const { gwas, phewas } = await variantResults(ctx, variantId, 'variant id (expected chrom:pos:ref:alt)');
   const rsid = gwas.find((g) => g.rsid)?.rsid;
   const runs = [...new Set(phewas.map((r) => r.run_id))];
   const phewasParts = runs.map((runId, i) => {
