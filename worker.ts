@@ -31,7 +31,7 @@ export interface EngineWorkerOptions {
 export const THREAD_MODULES = [
   sourceModule('gwas/thread.ts'),
   sourceModule('phewas/fit.ts'),
-  sourceModule('ingest/vcf/shard-job.ts'),
+  sourceModule('ingest/shard-job.ts'),
 ];
 
 /** The engine's worker: every workflow and activity, concurrency from the config. */

@@ -19,8 +19,9 @@ import {
   planRelease,
   type ReleasePlan,
 } from '../ingest/release.js';
-import { ingestShard, type ShardProgress, type ShardResult, type ShardTask } from '../ingest/vcf/shard.js';
-import { ingestShardInThread } from '../ingest/vcf/shard-thread.js';
+import { ingestShardInThread } from '../ingest/shard-thread.js';
+import { type IngestShardTask, ingestAnyShard } from '../ingest/shards.js';
+import type { ShardProgress, ShardResult } from '../ingest/vcf/shard.js';
 import type { EngineConfig } from '../temporal.config.js';
 
 export interface EhrActivityInput {
@@ -53,14 +54,19 @@ export function createIngestActivities(from: EngineConfig | EngineContext) {
       return planRelease(config, input, (progress) => ctx?.heartbeat({ phase: 'plan', ...progress }));
     },
 
-    /** Ingest one VCF shard (resumable; skipped when already finished). */
-    async ingestVcfShard(task: ShardTask): Promise<ShardResult> {
+    /**
+     * Ingest one genotype shard: a VCF byte range, or a range of variants of a `.bed`, `.pgen` or
+     * `.bgen` (resumable; skipped when already finished). The name predates the other formats and
+     * stays, because released workflow histories call it.
+     */
+    async ingestVcfShard(task: IngestShardTask): Promise<ShardResult> {
       const ctx = activityContext();
       const hooks = {
         heartbeat: (progress: ShardProgress) => ctx?.heartbeat(progress),
         signal: ctx?.cancellationSignal,
       };
-      if (config.ingest.shardThreads === 0) return engine.compute((conn) => ingestShard(conn, task, hooks));
+      if (config.ingest.shardThreads === 0)
+        return engine.compute((conn) => ingestAnyShard(conn, task, hooks));
       return ingestShardInThread(config, task, hooks);
     },
 

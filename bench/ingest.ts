@@ -13,11 +13,12 @@
  * conditions table, so the time is the VCF path (plus the fingerprint's sha256 of the
  * file, which every release add pays).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { du, loadavg, timed } from './measure.js';
 
 const { values } = parseArgs({
   options: {
@@ -138,37 +139,6 @@ Genotype layouts, first ${nVariants} variants of ${dataPath}:`);
     `| long sparse (variant_idx, sample_idx, gt), non-zero calls | ${du(longFile).toFixed(1)} | ${scanLong.toFixed(2)} s | ${lookLong.toFixed(2)} s |`,
   );
   conn.closeSync();
-}
-
-function loadavg(): string {
-  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-}
-
-interface Timed {
-  wallS: number;
-  /** User + system CPU seconds (all threads). */
-  cpuS: number;
-  peakRssMiB: number;
-  code: number;
-  stderr: string;
-}
-
-/** Run a command under GNU time -v and parse wall time and max RSS. */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Timed {
-  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...args], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
-  const err = r.stderr ?? '';
-  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(err);
-  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err);
-  const user = /User time \(seconds\): ([\d.]+)/.exec(err);
-  const sys = /System time \(seconds\): ([\d.]+)/.exec(err);
-  if (!wall || !rss) throw new Error(`could not read GNU time output:\n${err.slice(-2000)}`);
-  const wallS = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
-  const cpuS = Number(user?.[1] ?? 0) + Number(sys?.[1] ?? 0);
-  return { wallS, cpuS, peakRssMiB: Number(rss[1]) / 1024, code: r.status ?? -1, stderr: err };
-}
-
-function du(p: string): number {
-  return Number(execFileSync('du', ['-sb', p], { encoding: 'utf8' }).split('\t')[0]) / 2 ** 20;
 }
 
 if (values.layout) {

@@ -4,13 +4,19 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ZodError } from 'zod';
 import type { ReleaseRow } from '../schemas/catalog.js';
 import {
   CATALOG_VARIANTS_DDL,
+  type GenotypeFormat,
+  type GenotypeInput,
+  genotypeOptions,
+  OMOP_FILE,
+  type OmopEhr,
+  type OmopTable,
   RELEASES_DDL,
   RELEASES_MIGRATIONS,
   type ReleaseManifest,
@@ -57,19 +63,94 @@ export async function loadManifest(manifestPath: string): Promise<LoadedManifest
     throw err;
   }
   const baseDir = dirname(path);
-  for (const [field, rel] of listedFiles(manifest)) {
+  for (const [field, rel] of await listedFiles(manifest, baseDir)) {
     if (!(await exists(join(baseDir, rel))))
       throw new InputError(`file not found: ${rel}`, { file: manifestPath, field });
   }
   return { manifestPath: path, baseDir, manifest };
 }
 
+/** A genotype input's files, relative to the manifest (companions resolved). */
+export interface GenotypeFiles {
+  format: GenotypeFormat;
+  /** The `.vcf(.gz)`, `.bed`, `.pgen` or `.bgen`. */
+  main: string;
+  bim?: string;
+  fam?: string;
+  refFasta?: string;
+  pvar?: string;
+  psam?: string;
+  /** BGEN: the `.sample` file, when given or present beside the `.bgen`. */
+  sample?: string;
+}
+
+/**
+ * The files of one genotype input: the named ones, else the companions beside the main file
+ * with the same stem (`x.bed` → `x.bim`, `x.fam`; `x.pgen` → `x.pvar` or `x.pvar.zst`, `x.psam`;
+ * `x.bgen` → `x.sample` when present).
+ */
+export async function genotypeFiles(baseDir: string, input: GenotypeInput): Promise<GenotypeFiles> {
+  const o = genotypeOptions(input);
+  const stem = o.path.replace(/\.(bed|pgen|bgen)$/i, '');
+  const out: GenotypeFiles = { format: o.format, main: o.path };
+  if (o.format === 'bed') {
+    out.bim = o.bim ?? `${stem}.bim`;
+    out.fam = o.fam ?? `${stem}.fam`;
+    if (o.refFasta) out.refFasta = o.refFasta;
+  } else if (o.format === 'pgen') {
+    out.pvar =
+      o.pvar ??
+      (!(await exists(join(baseDir, `${stem}.pvar`))) && (await exists(join(baseDir, `${stem}.pvar.zst`)))
+        ? `${stem}.pvar.zst`
+        : `${stem}.pvar`);
+    out.psam = o.psam ?? `${stem}.psam`;
+  } else if (o.format === 'bgen') {
+    if (o.sample) out.sample = o.sample;
+    else if (await exists(join(baseDir, `${stem}.sample`))) out.sample = `${stem}.sample`;
+  }
+  return out;
+}
+
+/** The OMOP folder's CDM files that are present, as paths relative to the manifest, by table name. */
+export async function omopFiles(baseDir: string, ehr: OmopEhr): Promise<Map<OmopTable, string>> {
+  const dir = join(baseDir, ehr.path);
+  const names = await readdir(dir).catch(() => null);
+  if (names === null) throw new InputError(`OMOP folder not found: ${ehr.path}`, { field: 'ehr.path' });
+  const out = new Map<OmopTable, string>();
+  for (const name of names.sort()) {
+    const m = OMOP_FILE.exec(name);
+    if (!m) continue;
+    const table = m[1].toLowerCase() as OmopTable;
+    if (out.has(table))
+      throw new InputError(
+        `two files for OMOP table ${table}: ${out.get(table)} and ${join(ehr.path, name)}`,
+        {
+          field: 'ehr.path',
+        },
+      );
+    out.set(table, join(ehr.path, name));
+  }
+  return out;
+}
+
 /** Every file the manifest lists, as [manifest field, relative path]. */
-export function listedFiles(m: ReleaseManifest): Array<[string, string]> {
-  const out: Array<[string, string]> = m.genotypes.map((g, i) => [`genotypes.${i}`, g]);
-  out.push(['persons.path', m.persons.path]);
+export async function listedFiles(m: ReleaseManifest, baseDir: string): Promise<Array<[string, string]>> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i < m.genotypes.length; i++) {
+    const f = await genotypeFiles(baseDir, m.genotypes[i]);
+    out.push([`genotypes.${i}`, f.main]);
+    for (const k of ['bim', 'fam', 'refFasta', 'pvar', 'psam', 'sample'] as const) {
+      const rel = f[k];
+      if (rel) out.push([`genotypes.${i}.${k}`, rel]);
+    }
+  }
+  if (m.persons) out.push(['persons.path', m.persons.path]);
   if (m.conditions) out.push(['conditions.path', m.conditions.path]);
   if (m.measurements) out.push(['measurements.path', m.measurements.path]);
+  if (m.ehr) {
+    for (const [table, rel] of await omopFiles(baseDir, m.ehr)) out.push([`ehr.${table}`, rel]);
+    if (m.ehr.linkage) out.push(['ehr.linkage.path', m.ehr.linkage.path]);
+  }
   m.tables.forEach((t, i) => {
     out.push([`tables.${i}.path`, t.path]);
   });
@@ -96,7 +177,7 @@ export async function releaseFingerprint(
 ): Promise<string> {
   const lines: string[] = [];
   const seen = new Set<string>();
-  for (const [, rel] of listedFiles(loaded.manifest)) {
+  for (const [, rel] of await listedFiles(loaded.manifest, loaded.baseDir)) {
     if (seen.has(rel)) continue;
     seen.add(rel);
     const full = join(loaded.baseDir, rel);

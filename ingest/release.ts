@@ -1,5 +1,6 @@
 import { readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlIdent, sqlString, withCompute, withEngineDb } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { atomicProduce, atomicWriteFile, exists, sha256Text } from '../engine/fsutil.js';
@@ -13,20 +14,22 @@ import {
   releaseFingerprint,
   stagingDir,
 } from '../engine/release.js';
-import { CATALOG_VARIANT_COLUMNS, missingTokens } from '../schemas/release.js';
+import {
+  CATALOG_VARIANT_COLUMNS,
+  type GenotypeFormat,
+  genotypeOptions,
+  missingTokens,
+} from '../schemas/release.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { openTable, requireColumn } from './ehr/table.js';
+import type { VariantRange } from './genotype-reader.js';
+import { GENOTYPE_ROW_GROUP, genotypeCompressionSql, PART_VARIANT_COLUMNS } from './parts.js';
+import { openGenotypeReader } from './readers.js';
+import type { IngestShardTask } from './shards.js';
 import type { ScoreColumn } from './vcf/header.js';
 import { normalizeAssembly, scoreColumns } from './vcf/header.js';
-import {
-  GENOTYPE_ROW_GROUP,
-  genotypeCompressionSql,
-  PART_VARIANT_COLUMNS,
-  readVcfHeader,
-  type ShardResult,
-  type ShardTask,
-} from './vcf/shard.js';
-import { planRanges } from './vcf/source.js';
+import { readVcfHeader, type ShardResult } from './vcf/shard.js';
+import { type ByteRange, planRanges, type SourceKind } from './vcf/source.js';
 
 // --- Plan ---
 
@@ -55,7 +58,7 @@ export interface ReleasePlan {
   assembly?: string | null;
   nSamples: number;
   scores: ScoreColumn[];
-  shards: ShardTask[];
+  shards: IngestShardTask[];
 }
 
 /**
@@ -64,16 +67,16 @@ export interface ReleasePlan {
  */
 function releaseAssembly(
   loaded: LoadedManifest,
-  headers: { rel: string; header: { assembly: string | null } }[],
+  headers: { rel: string; assembly: string | null }[],
 ): string | null {
-  const named = headers.filter((h) => h.header.assembly !== null);
+  const named = headers.filter((h) => h.assembly !== null);
   for (const h of named.slice(1))
-    if (h.header.assembly !== named[0].header.assembly)
+    if (h.assembly !== named[0].assembly)
       throw new InputError(
-        `the VCFs disagree on the genome assembly: ${named[0].rel} is ${named[0].header.assembly}, ${h.rel} is ${h.header.assembly}`,
+        `the genotype files disagree on the genome assembly: ${named[0].rel} is ${named[0].assembly}, ${h.rel} is ${h.assembly}`,
         { file: h.rel, field: '##reference' },
       );
-  const fromHeaders = named[0]?.header.assembly ?? null;
+  const fromHeaders = named[0]?.assembly ?? null;
   const given = loaded.manifest.assembly;
   if (given === undefined) return fromHeaders;
   const norm = normalizeAssembly(given);
@@ -122,66 +125,54 @@ export async function planRelease(
     return { ...base, alreadyRegistered: true, nSamples: existing.n_samples ?? 0, scores: [], shards: [] };
   }
 
-  const headers = [];
-  for (const rel of manifest.genotypes)
-    headers.push({ rel, ...(await readVcfHeader(join(baseDir, rel), rel)) });
-  const samples = headers[0].header.samples;
-  for (const h of headers.slice(1)) {
-    const other = h.header.samples;
+  const inputs = await describeInputs(loaded, input);
+  const first = inputs[0];
+  const samples = first.samples;
+  for (const h of inputs.slice(1)) {
+    const other = h.samples;
     const i = other.findIndex((s, k) => s !== samples[k]);
     if (other.length !== samples.length || i >= 0)
       throw new InputError(
-        `samples differ from ${headers[0].rel} (${i >= 0 ? `column ${10 + i}: ${other[i]} vs ${samples[i]}` : `${other.length} vs ${samples.length} samples`})`,
-        { file: h.rel, line: h.header.chromLine, field: i >= 0 ? other[i] : '#CHROM' },
+        `samples differ from ${first.rel} (${i >= 0 ? `sample ${i + 1}: ${other[i]} vs ${samples[i]}` : `${other.length} vs ${samples.length} samples`})`,
+        { file: h.rel, line: h.sampleLine, field: i >= 0 ? other[i] : 'samples' },
       );
   }
-  const assembly = releaseAssembly(loaded, headers);
-  // Every VCF sample must be a person.
-  const personIds = await withCompute(config, async (conn) => {
-    const pt = manifest.persons;
-    const table = await openTable(conn, join(baseDir, pt.path), pt.format, missingTokens(pt), pt.path);
-    const idx = requireColumn(table.columns, pt.idColumn, pt.path, 'persons.idColumn');
-    const ids = new Set<string>();
-    for await (const row of table.rows) if (row.values[idx] !== null) ids.add(row.values[idx] as string);
-    return ids;
-  });
-  const missing = samples.find((s) => !personIds.has(s));
-  if (missing !== undefined)
-    throw new InputError(
-      `sample ${missing} is not in persons (${manifest.persons.path})`,
-      { file: headers[0].rel, line: headers[0].header.chromLine, field: missing },
-      'every VCF sample id must be a person_id of the persons table',
-    );
+  const assembly = releaseAssembly(loaded, inputs);
+  const personIds = await samplePersons(config, loaded, samples, first);
 
   const scores = new Map<string, ScoreColumn>();
-  for (const h of headers)
-    for (const s of scoreColumns(h.header)) if (!scores.has(s.column)) scores.set(s.column, s);
+  for (const h of inputs) for (const s of h.scores) if (!scores.has(s.column)) scores.set(s.column, s);
   const scoreList = [...scores.values()];
 
-  const shards: ShardTask[] = [];
-  for (let f = 0; f < headers.length; f++) {
-    const h = headers[f];
-    const file = join(baseDir, h.rel);
-    const size = (await stat(file)).size;
-    const n = Math.max(input.shardsPerFile ?? 1, Math.ceil(size / (512 << 20)));
-    const ranges = await planRanges(file, h.kind, n, input.minShardBytes);
+  const shards: IngestShardTask[] = [];
+  inputs.forEach((h, f) => {
     const stem = basename(h.rel)
-      .replace(/\.vcf(\.b?gz)?$/i, '')
+      .replace(/\.(vcf(\.b?gz)?|bed|pgen|bgen)$/i, '')
       .replace(/[^A-Za-z0-9_-]/g, '_');
-    ranges.forEach((range, i) => {
-      shards.push({
-        file,
-        displayName: h.rel,
-        kind: h.kind,
-        range,
-        // Named from the inputs: file, shard number and byte range.
-        shardKey: `f${String(f).padStart(3, '0')}-${stem}-s${String(i).padStart(4, '0')}-${sha256Text(`${range.start}:${range.end}`).slice(0, 8)}`,
-        partsDir: join(staging, 'parts'),
-        scores: scoreList,
-        genotypeCompression: shards.length === 0 ? config.ingest.genotypeCompression : 'uncompressed',
-      });
+    const common = (i: number, rangeKey: string) => ({
+      displayName: h.rel,
+      // Named from the inputs: file, shard number and range.
+      shardKey: `f${String(f).padStart(3, '0')}-${stem}-s${String(i).padStart(4, '0')}-${sha256Text(rangeKey).slice(0, 8)}`,
+      partsDir: join(staging, 'parts'),
+      scores: scoreList,
+      genotypeCompression:
+        shards.length === 0 ? config.ingest.genotypeCompression : ('uncompressed' as const),
     });
-  }
+    if (h.kind === 'vcf')
+      h.ranges.forEach((range, i) => {
+        shards.push({ ...common(i, `${range.start}:${range.end}`), file: h.file, kind: h.sourceKind, range });
+      });
+    else
+      h.variantRanges.forEach((range, i) => {
+        shards.push({
+          ...common(i, `${range.start.variant}:${range.end}`),
+          format: h.kind,
+          baseDir,
+          input: genotypeOptions(manifest.genotypes[f]),
+          range,
+        });
+      });
+  });
   const plan: ReleasePlan = {
     ...base,
     alreadyRegistered: false,
@@ -191,8 +182,98 @@ export async function planRelease(
     assembly,
   };
   await atomicWriteFile(join(staging, 'plan.json'), JSON.stringify(plan, null, 1));
-  await atomicWriteFile(join(staging, 'samples.json'), JSON.stringify(samples));
+  await atomicWriteFile(join(staging, 'samples.json'), JSON.stringify({ samples, personIds }));
   return plan;
+}
+
+/** One genotype input as planning sees it. */
+type DescribedInput = {
+  rel: string;
+  file: string;
+  samples: string[];
+  assembly: string | null;
+  /** The line naming the samples (VCF #CHROM line), for messages. */
+  sampleLine?: number;
+  scores: ScoreColumn[];
+} & (
+  | { kind: 'vcf'; sourceKind: SourceKind; ranges: ByteRange[] }
+  | { kind: Exclude<GenotypeFormat, 'vcf'>; variantRanges: VariantRange[] }
+);
+
+/** Read each genotype input's samples and assembly, and cut it into shards. */
+async function describeInputs(loaded: LoadedManifest, input: PlanInput): Promise<DescribedInput[]> {
+  const out: DescribedInput[] = [];
+  for (const g of loaded.manifest.genotypes) {
+    const o = genotypeOptions(g);
+    const file = join(loaded.baseDir, o.path);
+    const size = (await stat(file)).size;
+    const n =
+      size < (input.minShardBytes ?? 1 << 20)
+        ? 1
+        : Math.max(input.shardsPerFile ?? 1, Math.ceil(size / (512 << 20)));
+    if (o.format === 'vcf') {
+      const { header, kind } = await readVcfHeader(file, o.path);
+      out.push({
+        rel: o.path,
+        file,
+        samples: header.samples,
+        assembly: header.assembly,
+        sampleLine: header.chromLine,
+        scores: scoreColumns(header),
+        kind: 'vcf',
+        sourceKind: kind,
+        ranges: await planRanges(file, kind, n, input.minShardBytes),
+      });
+      continue;
+    }
+    const reader = await openGenotypeReader(o.format, loaded.baseDir, o);
+    try {
+      const header = await reader.header();
+      out.push({
+        rel: o.path,
+        file,
+        samples: header.samples,
+        assembly: header.assembly,
+        scores: [],
+        kind: o.format,
+        variantRanges: await reader.plan(n),
+      });
+    } finally {
+      await reader.close();
+    }
+  }
+  return out;
+}
+
+/**
+ * The person of each genotype sample: the sample id itself, which must be a person of the
+ * persons table; with an OMOP EHR, the folder's linkage rule (ingest/omop/). A sample without a
+ * person is refused.
+ */
+async function samplePersons(
+  config: EngineConfig,
+  loaded: LoadedManifest,
+  samples: string[],
+  first: DescribedInput,
+): Promise<string[]> {
+  const { manifest, baseDir } = loaded;
+  const pt = manifest.persons;
+  if (!pt) throw new InputError('no persons table', { file: loaded.manifestPath, field: 'persons' });
+  const personIds = await withCompute(config, async (conn) => {
+    const table = await openTable(conn, join(baseDir, pt.path), pt.format, missingTokens(pt), pt.path);
+    const idx = requireColumn(table.columns, pt.idColumn, pt.path, 'persons.idColumn');
+    const ids = new Set<string>();
+    for await (const row of table.rows) if (row.values[idx] !== null) ids.add(row.values[idx] as string);
+    return ids;
+  });
+  const missing = samples.find((s) => !personIds.has(s));
+  if (missing !== undefined)
+    throw new InputError(
+      `sample ${missing} is not in persons (${pt.path})`,
+      { file: first.rel, line: first.sampleLine, field: missing },
+      'every genotype sample id must be a person_id of the persons table',
+    );
+  return samples;
 }
 
 // --- Finalize ---
@@ -235,29 +316,39 @@ export async function finalizeRelease(
   const byKey = new Map(input.shards.map((s) => [s.shardKey, s]));
   const staging = plan.stagingDir;
   const parts = join(staging, 'parts');
-  const samples = JSON.parse(await readFile(join(staging, 'samples.json'), 'utf8')) as string[];
+  const stored = JSON.parse(await readFile(join(staging, 'samples.json'), 'utf8')) as
+    | string[]
+    | { samples: string[]; personIds: string[] };
+  // Plans staged before persons could differ from samples stored the sample list alone.
+  const samples = Array.isArray(stored) ? stored : stored.samples;
+  const personIds = Array.isArray(stored) ? stored : stored.personIds;
   const scoreCols = plan.scores.map((s) => `, ${sqlIdent(s.column)}`).join('');
   let nVariants = 0;
   let nGenotypeFiles = 0;
   await withCompute(config, async (conn) => {
     // samples
-    await conn.run('CREATE OR REPLACE TEMP TABLE release_samples (sample_idx INTEGER, sample_id VARCHAR)');
+    await conn.run(
+      'CREATE OR REPLACE TEMP TABLE release_samples (sample_idx INTEGER, sample_id VARCHAR, person_id VARCHAR)',
+    );
     const app = await conn.createAppender('release_samples', 'main', 'temp');
     samples.forEach((s, i) => {
       app.appendInteger(i);
       app.appendVarchar(s);
+      app.appendVarchar(personIds[i]);
       app.endRow();
     });
     app.closeSync();
     await atomicProduce(join(staging, 'samples.parquet'), (tmp) =>
       conn.run(
-        `COPY (SELECT sample_idx, sample_id, sample_id AS person_id FROM release_samples ORDER BY sample_idx) TO ${sqlString(tmp)} (FORMAT parquet)`,
+        `COPY (SELECT sample_idx, sample_id, person_id FROM release_samples ORDER BY sample_idx) TO ${sqlString(tmp)} (FORMAT parquet)`,
       ),
     );
     await conn.run('DROP TABLE release_samples');
 
     // variants and genotypes, shard by shard, chunk by chunk
     const selects: string[] = [];
+    /** chrom → format → the first file of that format holding it. */
+    const seen = new Map<string, Map<string, string>>();
     let offset = 0;
     for (const task of plan.shards) {
       const res = byKey.get(task.shardKey);
@@ -272,6 +363,7 @@ export async function finalizeRelease(
         );
         const n = Number(cnt.getRows()[0][0]);
         if (n === 0) continue;
+        await noteChromosomes(conn, `${src}.var.parquet`, task, seen);
         selects.push(
           `SELECT ${sqlString(plan.releaseId)} AS release_id, variant_idx + ${offset} AS variant_idx, chrom, pos, rsid, ref, alt, qual, filter, af, ac, an, n_called, call_rate, hwe_p, gene, consequence, impact, ds_sum${scoreCols}, ${sqlString(stem)} AS shard FROM read_parquet(${sqlString(`${src}.var.parquet`)})`,
         );
@@ -297,6 +389,15 @@ export async function finalizeRelease(
       offset = chunkOffset;
     }
     nVariants = offset;
+    for (const [chrom, from] of seen)
+      if (from.size > 1) {
+        const [a, b] = [...from.entries()];
+        throw new InputError(
+          `chromosome ${chrom} is in a ${a[0]} file (${a[1]}) and a ${b[0]} file (${b[1]}): formats may be mixed across files, not within one chromosome`,
+          { file: b[1], field: 'genotypes' },
+          'give each chromosome in one format (convert one of them, or drop the duplicate)',
+        );
+      }
     const empty = `SELECT NULL::VARCHAR AS release_id, ${PART_VARIANT_COLUMNS.split(',')
       .map((c) => c.trim().split(/\s+/))
       .map(([name, type]) => `NULL::${type} AS ${name}`)
@@ -340,6 +441,22 @@ export async function finalizeRelease(
     nVariants,
     nGenotypeFiles,
   };
+}
+
+/** Record which format (and file) each chromosome of a chunk came from. */
+async function noteChromosomes(
+  conn: DuckDBConnection,
+  varFile: string,
+  task: IngestShardTask,
+  seen: Map<string, Map<string, string>>,
+): Promise<void> {
+  const r = await conn.runAndReadAll(`SELECT DISTINCT chrom FROM read_parquet(${sqlString(varFile)})`);
+  const format = task.format ?? 'vcf';
+  for (const [chrom] of r.getRows()) {
+    let from = seen.get(chrom as string);
+    if (!from) seen.set(chrom as string, (from = new Map()));
+    if (!from.has(format)) from.set(format, task.displayName);
+  }
 }
 
 async function registerRelease(

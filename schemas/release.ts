@@ -73,16 +73,128 @@ export const extraTableSchema = z.strictObject({
   types: z.record(columnName, z.enum(['number', 'text'])).optional(),
 });
 
+/** Genotype file formats a release may list. */
+export const GENOTYPE_FORMATS = ['vcf', 'bed', 'pgen', 'bgen'] as const;
+export type GenotypeFormat = (typeof GENOTYPE_FORMATS)[number];
+
+const GENOTYPE_NAME = /\.(vcf(\.b?gz)?|bed|pgen|bgen)$/i;
+
+/** The format a genotype file name implies, or null. */
+export function genotypeFormatOf(path: string): GenotypeFormat | null {
+  const m = GENOTYPE_NAME.exec(path);
+  if (!m) return null;
+  const ext = m[1].toLowerCase();
+  return ext.startsWith('vcf') ? 'vcf' : (ext as GenotypeFormat);
+}
+
+const genotypeOptionsSchema = z.strictObject({
+  /** The genotype file: `.vcf(.gz)`, `.bed`, `.pgen` or `.bgen`. */
+  path: relPath,
+  /** Format, when the name does not say it. */
+  format: z.enum(GENOTYPE_FORMATS).optional(),
+  /** PLINK 1: the `.bim` and `.fam` (default: beside the `.bed`, same stem). */
+  bim: relPath.optional(),
+  fam: relPath.optional(),
+  /**
+   * PLINK 1: which `.bim` allele is ALT (the allele counted). `a1` (default): column 5 is ALT
+   * and column 6 REF, as `plink2 --make-bed` writes. `a2`: the other way round. A `.bim`
+   * written by PLINK 1.9 has the minor allele as A1, not the ALT: give `refFasta` then.
+   */
+  countedAllele: z.enum(['a1', 'a2']).optional(),
+  /** PLINK 1: a reference FASTA (plain, `.fai` used when present); REF is the allele that matches it. */
+  refFasta: relPath.optional(),
+  /** PLINK 2: the `.pvar`/`.pvar.zst` and `.psam` (default: beside the `.pgen`). */
+  pvar: relPath.optional(),
+  psam: relPath.optional(),
+  /** BGEN: a `.sample` file (default: beside the `.bgen` if present, else the sample block). */
+  sample: relPath.optional(),
+  /**
+   * BGEN: the hard-call rule. A call is the most probable genotype when its probability is at
+   * least this (default 0.9), else missing.
+   */
+  hardCallThreshold: z.number().min(0.5).max(1).optional(),
+});
+
+/** One genotype input: a file name, or an object with options. */
+export const genotypeInputSchema = z.union([relPath, genotypeOptionsSchema]).superRefine((g, ctx) => {
+  const path = typeof g === 'string' ? g : g.path;
+  const format = typeof g === 'string' ? undefined : g.format;
+  if (!format && !genotypeFormatOf(path))
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must end in .vcf, .vcf.gz, .bed, .pgen or .bgen (or give "format")',
+    });
+});
+export type GenotypeInput = z.infer<typeof genotypeInputSchema>;
+export type GenotypeOptions = z.infer<typeof genotypeOptionsSchema>;
+
+/** A genotype input with its format resolved. */
+export function genotypeOptions(g: GenotypeInput): GenotypeOptions & { format: GenotypeFormat } {
+  const o = typeof g === 'string' ? { path: g } : g;
+  return { ...o, format: o.format ?? (genotypeFormatOf(o.path) as GenotypeFormat) };
+}
+
+/**
+ * An OMOP CDM v5.4 EHR folder (ingest/omop/): `person`, `condition_occurrence`,
+ * `observation`, `procedure_occurrence`, `measurement`, `visit_occurrence` and `concept`, as
+ * `<table>.csv`, `.tsv`, `.csv.gz` or `.parquet`.
+ */
+export const omopEhrSchema = z.strictObject({
+  format: z.literal('omop'),
+  /** The folder, relative to the manifest. */
+  path: relPath,
+  /**
+   * How genotype sample ids name persons: `person_id` (default; All of Us), the person's
+   * `person_source_value`, or a `linkage` table.
+   */
+  sampleId: z.enum(['person_id', 'person_source_value', 'linkage']).optional(),
+  /** With `sampleId: "linkage"`: a table of (person_id, sample id). */
+  linkage: z
+    .strictObject({
+      path: relPath,
+      format: tableFormatSchema,
+      personColumn: columnName,
+      sampleColumn: columnName,
+    })
+    .optional(),
+  /** Tokens read as missing in the CSV files. Default `["NA", ""]`. */
+  missing: z.array(z.string()).optional(),
+});
+export type OmopEhr = z.infer<typeof omopEhrSchema>;
+
+/** The OMOP CDM tables the engine reads. */
+export const OMOP_TABLES = [
+  'person',
+  'condition_occurrence',
+  'observation',
+  'procedure_occurrence',
+  'measurement',
+  'visit_occurrence',
+  'concept',
+] as const;
+export type OmopTable = (typeof OMOP_TABLES)[number];
+/** `<table>.csv`, `.tsv`, `.csv.gz`, `.tsv.gz` or `.parquet` (case-insensitive). */
+export const OMOP_FILE = new RegExp(
+  `^(${OMOP_TABLES.join('|')})\\.(csv|tsv|csv\\.gz|tsv\\.gz|parquet)$`,
+  'i',
+);
+
 export const releaseManifestSchema = z
   .strictObject({
     releaseId: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be letters, digits, ., _ or - (max 128)'),
-    /** VCF files (`.vcf` or bgzipped `.vcf.gz`), all with the same samples in the same order. */
-    genotypes: z
-      .array(relPath.refine((p) => /\.vcf(\.b?gz)?$/i.test(p), { message: 'must end in .vcf or .vcf.gz' }))
-      .min(1),
-    persons: personsTableSchema,
+    /**
+     * Genotype files, all with the same samples in the same order: VCF (`.vcf`, `.vcf.gz`),
+     * PLINK 1 (`.bed`), PLINK 2 (`.pgen`) or BGEN 1.2 (`.bgen`), by name or as an object with
+     * options (see {@link genotypeInputSchema}). Formats may be mixed across files, not within
+     * one chromosome.
+     */
+    genotypes: z.array(genotypeInputSchema).min(1),
+    /** The persons table. Required unless `ehr` names an OMOP folder (which has `person`). */
+    persons: personsTableSchema.optional(),
+    /** An OMOP CDM v5.4 folder instead of `persons`/`conditions`/`measurements` (ingest/omop/). */
+    ehr: omopEhrSchema.optional(),
     /** Optional: a genotype-only release has no EHR conditions (studies needing a phenome then refuse it). */
     conditions: conditionsTableSchema.optional(),
     measurements: measurementsTableSchema.optional(),
@@ -95,6 +207,17 @@ export const releaseManifestSchema = z
     assembly: z.string().min(1).max(64).optional(),
   })
   .superRefine((m, ctx) => {
+    if (m.ehr) {
+      for (const k of ['persons', 'conditions', 'measurements'] as const)
+        if (m[k] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [k],
+            message: 'not allowed with "ehr": the OMOP folder provides it',
+          });
+    } else if (m.persons === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['persons'], message: 'required (or an OMOP "ehr" folder)' });
+    }
     const seen = new Set<string>();
     m.tables.forEach((t, i) => {
       if (seen.has(t.name))

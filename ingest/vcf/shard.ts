@@ -21,47 +21,26 @@
  * counts match its files) is skipped.
  */
 import { join } from 'node:path';
-import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
-import { sqlIdent, sqlString } from '../../engine/duckdb.js';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { InputError } from '../../engine/errors.js';
-import { atomicProduce, atomicWriteFile } from '../../engine/fsutil.js';
 import { encodeDs, packedGtBytes, packGt } from '../../engine/genotypes.js';
-import { hweExactP } from '../../stats/hwe.js';
+import { CHUNK_VARIANTS, PartWriter, writeShardDone } from '../parts.js';
 import { type AlleleAnnotation, csqLayout, parseAnn, parseCsq } from './annotation.js';
 import { parseVcfHeader, type ScoreColumn, type VcfHeader } from './header.js';
 import { LineSplitter } from './lines.js';
 import { type AlleleCounts, RecordError, RecordParser, splitAllele } from './record.js';
 import { infoNumbers, infoValue } from './record-info.js';
 import { haploidMask } from './record-split.js';
-import { chunkName, finishedShard, resumePoint } from './shard-parts.js';
+import { finishedShard, resumePoint } from './shard-parts.js';
 import { type ByteRange, type Cursor, readChunks, type SourceKind, sourceKind } from './source.js';
 
+export {
+  GENOTYPE_COMPRESSION,
+  GENOTYPE_ROW_GROUP,
+  genotypeCompressionSql,
+  PART_VARIANT_COLUMNS,
+} from '../parts.js';
 export { infoValue } from './record-info.js';
-
-/** Parquet row group size of genotype parts: small, so a per-variant scan reads little. */
-export const GENOTYPE_ROW_GROUP = 256;
-/**
- * Compression of the genotype files, as options of DuckDB's Parquet COPY
- * (config `ingest.genotypeCompression`, BIOBANK_GENOTYPE_COMPRESSION). LZ4 (default): a GWAS scan
- * inflates every genotype byte, and on the 10,000 × 100,000 benchmark release LZ4 made the linear
- * GWAS ≈ 8 % faster end to end than ZSTD (1.07–1.12 s vs 1.17–1.21 s; 0.15 s less CPU) for 1.5×
- * the disk (149 vs 99 MB; PLINK's .bed is 250 MB, its .pgen 77 MB); BENCHMARKS.md "Genotype
- * layout". ZSTD level 1 for disk economy: as small as level 3 on packed calls (33.7 vs 33.9 MB
- * per 50,000 × 10,000) with ≈ 30 % less CPU.
- */
-export function genotypeCompressionSql(codec: 'lz4' | 'zstd' | 'uncompressed' = 'lz4'): string {
-  return codec === 'zstd'
-    ? 'COMPRESSION zstd, COMPRESSION_LEVEL 1'
-    : codec === 'uncompressed'
-      ? 'COMPRESSION uncompressed'
-      : 'COMPRESSION lz4_raw';
-}
-/** The default genotype compression (what bench/gwas.ts writes, like ingest). */
-export const GENOTYPE_COMPRESSION = genotypeCompressionSql('lz4');
-/** Flush a chunk when its genotype BLOBs reach this many bytes. */
-const CHUNK_BYTES = 48 << 20;
-/** …or this many biallelic records. */
-const CHUNK_VARIANTS = 8192;
 
 export interface ShardTask {
   /** Absolute VCF path. */
@@ -113,11 +92,6 @@ export interface ShardHooks {
   /** Records per chunk (tests use small numbers to get many chunks). */
   chunkVariants?: number;
 }
-
-/** Variant columns of the parts, in order (score columns follow). */
-export const PART_VARIANT_COLUMNS = `variant_idx BIGINT, chrom VARCHAR, pos BIGINT, rsid VARCHAR, ref VARCHAR,
-  alt VARCHAR, qual DOUBLE, filter VARCHAR, af DOUBLE, ac BIGINT, an BIGINT, n_called BIGINT,
-  call_rate DOUBLE, hwe_p DOUBLE, gene VARCHAR, consequence VARCHAR, impact VARCHAR, ds_sum DOUBLE`;
 
 /** Read the header of a VCF file. */
 export async function readVcfHeader(
@@ -203,39 +177,11 @@ export async function ingestShard(
   const csq = header.csqFields ? csqLayout(header.csqFields) : null;
   const chunkLimit = hooks.chunkVariants ?? CHUNK_VARIANTS;
 
-  const tag = `${task.shardKey.replace(/[^A-Za-z0-9_]/g, '_')}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  const gtTable = sqlIdent(`ingest_gt_${tag}`);
-  const varTable = sqlIdent(`ingest_var_${tag}`);
-  const scoreDdl = task.scores.map((s) => `, ${sqlIdent(s.column)} DOUBLE`).join('');
-  const createTables = async () => {
-    await conn.run(`CREATE OR REPLACE TABLE ${gtTable} (variant_idx BIGINT, gt BLOB, ds BLOB, hap BLOB)`);
-    await conn.run(`CREATE OR REPLACE TABLE ${varTable} (${PART_VARIANT_COLUMNS}${scoreDdl})`);
-  };
-  let gtApp: DuckDBAppender;
-  let varApp: DuckDBAppender;
-  const openAppenders = async () => {
-    await createTables();
-    gtApp = await conn.createAppender(`ingest_gt_${tag}`);
-    varApp = await conn.createAppender(`ingest_var_${tag}`);
-  };
-  await openAppenders();
-  let chunkVariants = 0;
-  let chunkBytes = 0;
+  const parts = await PartWriter.open(conn, task);
   let committedThisAttempt = 0;
   const splitter = new LineSplitter(task.kind, !resume && task.range.start > 0);
 
   const commit = async () => {
-    gtApp.closeSync();
-    varApp.closeSync();
-    const base = join(dir, chunkName(chunk));
-    await atomicProduce(`${base}.gt.parquet`, (tmp) =>
-      conn.run(
-        `COPY ${gtTable} TO ${sqlString(tmp)} (FORMAT parquet, ${genotypeCompressionSql(task.genotypeCompression)}, ROW_GROUP_SIZE ${GENOTYPE_ROW_GROUP})`,
-      ),
-    );
-    await atomicProduce(`${base}.var.parquet`, (tmp) =>
-      conn.run(`COPY (SELECT * FROM ${varTable} ORDER BY variant_idx) TO ${sqlString(tmp)} (FORMAT parquet)`),
-    );
     const progress: ShardProgress = {
       shardKey: task.shardKey,
       chunk,
@@ -243,16 +189,14 @@ export async function ingestShard(
       nVariants,
       nRecords,
     };
-    await atomicWriteFile(`${base}.json`, JSON.stringify(progress));
+    await parts.commit(chunk, progress, false);
     hooks.heartbeat?.(progress);
     chunk++;
-    chunkVariants = 0;
-    chunkBytes = 0;
     committedThisAttempt++;
     if (hooks.failAfterChunks !== undefined && committedThisAttempt >= hooks.failAfterChunks)
       throw new Error(`test hook: shard ${task.shardKey} stops after ${committedThisAttempt} chunks`);
     if (hooks.signal?.aborted) throw hooks.signal.reason ?? new Error('cancelled');
-    await openAppenders();
+    await parts.reopen();
   };
 
   let failure: { err: RecordError; at: Cursor } | null = null;
@@ -284,49 +228,40 @@ export async function ingestShard(
     for (let a = 1; a <= parser.alts.length; a++) {
       const gtBytes = splitAllele(parser, a, gt, counts);
       const idx = nVariants++;
-      if (nSamples > 0) {
-        gtApp.appendBigInt(BigInt(idx));
-        // A biallelic record of plain diploid calls comes packed from the parser.
-        gtApp.appendBlob(parser.packedReady ? parser.packed : packGt(gtBytes, nSamples, packed));
-        if (parser.hasDosage) gtApp.appendBlob(encodeDs(parser.dosage, nSamples, (a - 1) * nSamples));
-        else gtApp.appendNull();
-        // Haploid calls (chrX of males, chrY, MT): which samples, so QC counts them as one allele.
-        if (counts.an < 2 * counts.nCalled) gtApp.appendBlob(haploidMask(parser, hap));
-        else gtApp.appendNull();
-        gtApp.endRow();
-      }
-      varApp.appendBigInt(BigInt(idx));
-      varApp.appendVarchar(parser.chrom);
-      varApp.appendBigInt(BigInt(parser.pos));
-      appendText(varApp, parser.id === '.' || parser.id === '' ? null : parser.id);
-      varApp.appendVarchar(parser.ref);
-      varApp.appendVarchar(parser.alts[a - 1]);
-      appendNum(varApp, parser.qual);
-      appendText(varApp, parser.filter);
-      appendNum(varApp, counts.an > 0 ? counts.ac / counts.an : null);
-      varApp.appendBigInt(BigInt(counts.ac));
-      varApp.appendBigInt(BigInt(counts.an));
-      varApp.appendBigInt(BigInt(counts.nCalled));
-      appendNum(varApp, nSamples > 0 ? counts.nCalled / nSamples : null);
-      const nDiploid = counts.homRef + counts.het + counts.homAlt;
-      appendNum(varApp, nDiploid > 0 ? hweExactP(counts.homRef, counts.het, counts.homAlt) : null);
+      if (nSamples > 0)
+        parts.appendGenotypes(
+          idx,
+          // A biallelic record of plain diploid calls comes packed from the parser.
+          parser.packedReady ? parser.packed : packGt(gtBytes, nSamples, packed),
+          parser.hasDosage ? encodeDs(parser.dosage, nSamples, (a - 1) * nSamples) : null,
+          // Haploid calls (chrX of males, chrY, MT): which samples, so QC counts them as one allele.
+          counts.an < 2 * counts.nCalled ? haploidMask(parser, hap) : null,
+        );
       const an = ann?.[a - 1];
-      appendText(varApp, an?.gene ?? null);
-      appendText(varApp, an?.consequence ?? null);
-      appendText(varApp, an?.impact ?? null);
-      appendNum(varApp, parser.hasDosage ? counts.dosageSum : null);
-      for (let i = 0; i < task.scores.length; i++) {
-        const s = task.scores[i];
-        const vals = scoreValues[i];
-        let v = vals === null ? null : s.perAllele ? (vals[a - 1] ?? null) : vals[0];
-        if (v === null || Number.isNaN(v)) v = an?.scores[s.column] ?? null;
-        appendNum(varApp, v);
-      }
-      varApp.endRow();
-      chunkVariants++;
-      chunkBytes += packed.length + (parser.hasDosage ? 4 * nSamples : 0);
+      parts.appendVariant({
+        idx,
+        chrom: parser.chrom,
+        pos: parser.pos,
+        id: parser.id === '.' || parser.id === '' ? null : parser.id,
+        ref: parser.ref,
+        alt: parser.alts[a - 1],
+        qual: parser.qual,
+        filter: parser.filter,
+        counts,
+        nSamples,
+        gene: an?.gene ?? null,
+        consequence: an?.consequence ?? null,
+        impact: an?.impact ?? null,
+        dsSum: parser.hasDosage ? counts.dosageSum : null,
+        scores: task.scores.map((s, i) => {
+          const vals = scoreValues[i];
+          let v = vals === null ? null : s.perAllele ? (vals[a - 1] ?? null) : vals[0];
+          if (v === null || Number.isNaN(v)) v = an?.scores[s.column] ?? null;
+          return v;
+        }),
+      });
     }
-    return chunkVariants >= chunkLimit || chunkBytes >= CHUNK_BYTES ? true : undefined;
+    return parts.full(chunkLimit) ? true : undefined;
   };
 
   const raise = async (f: { err: RecordError; at: Cursor }): Promise<never> => {
@@ -347,12 +282,9 @@ export async function ingestShard(
       if (failure) await raise(failure);
       await commit();
     }
-    if (chunkVariants > 0 || chunk === 0) await commit();
-    gtApp!.closeSync();
-    varApp!.closeSync();
+    if (parts.chunkVariants > 0 || chunk === 0) await commit();
   } finally {
-    await conn.run(`DROP TABLE IF EXISTS ${gtTable}`).catch(() => {});
-    await conn.run(`DROP TABLE IF EXISTS ${varTable}`).catch(() => {});
+    await parts.drop();
   }
   const result: ShardResult = {
     shardKey: task.shardKey,
@@ -363,16 +295,6 @@ export async function ingestShard(
     resumedFromChunk,
     nGenotypeRows: nSamples > 0 ? nVariants : 0,
   };
-  await atomicWriteFile(join(dir, 'done.json'), JSON.stringify(result));
+  await writeShardDone(task, result);
   return result;
-}
-
-function appendText(app: DuckDBAppender, v: string | null): void {
-  if (v === null) app.appendNull();
-  else app.appendVarchar(v);
-}
-
-function appendNum(app: DuckDBAppender, v: number | null): void {
-  if (v === null || !Number.isFinite(v)) app.appendNull();
-  else app.appendDouble(v);
 }

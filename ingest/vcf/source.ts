@@ -22,7 +22,7 @@
  *
  * BGZF blocks are inflated synchronously (measured: the asynchronous zlib API costs 2.7×
  * more CPU per 64 KiB block than the work itself); parallelism comes from running shards
- * on worker threads (`shard-thread.ts`).
+ * on worker threads (`../shard-thread.ts`).
  */
 
 import { createReadStream } from 'node:fs';

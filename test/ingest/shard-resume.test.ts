@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withCompute } from '../../engine/duckdb.js';
 import { planRelease } from '../../ingest/release.js';
-import { ingestShard } from '../../ingest/vcf/shard.js';
+import { ingestAnyShard as ingestShard } from '../../ingest/shards.js';
 import { FIXTURE_VCF, makeReleaseFolder, readText, tempDir, testConfig } from './helpers.js';
 
 function bigVcf(reps: number): string {

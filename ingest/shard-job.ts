@@ -1,11 +1,12 @@
 /** Worker-thread side of `ingestShardInThread` (engine/thread.ts calls `threadMain`). */
-import { withCompute } from '../../engine/duckdb.js';
-import type { EngineConfig } from '../../temporal.config.js';
-import { ingestShard, type ShardProgress, type ShardResult, type ShardTask } from './shard.js';
+import { withCompute } from '../engine/duckdb.js';
+import type { EngineConfig } from '../temporal.config.js';
+import { type IngestShardTask, ingestAnyShard } from './shards.js';
+import type { ShardProgress, ShardResult } from './vcf/shard.js';
 
 export interface ShardJob {
   config: EngineConfig;
-  task: ShardTask;
+  task: IngestShardTask;
   chunkVariants?: number;
   failAfterChunks?: number;
 }
@@ -16,7 +17,7 @@ export function threadMain(
   signal: AbortSignal,
 ): Promise<ShardResult> {
   return withCompute(job.config, (conn) =>
-    ingestShard(conn, job.task, {
+    ingestAnyShard(conn, job.task, {
       chunkVariants: job.chunkVariants,
       failAfterChunks: job.failAfterChunks,
       heartbeat: progress,

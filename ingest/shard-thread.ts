@@ -6,16 +6,17 @@
  * come back by message; an InputError keeps its file, line and field. Cancelling stops the shard
  * after its current chunk; committed chunks stay and a retry resumes from them.
  */
-import { runInThread, sourceModule } from '../../engine/thread.js';
-import type { EngineConfig } from '../../temporal.config.js';
-import type { ShardHooks, ShardProgress, ShardResult, ShardTask } from './shard.js';
+import { runInThread, sourceModule } from '../engine/thread.js';
+import type { EngineConfig } from '../temporal.config.js';
 import type { ShardJob } from './shard-job.js';
+import type { IngestShardTask } from './shards.js';
+import type { ShardHooks, ShardProgress, ShardResult } from './vcf/shard.js';
 
-const JOB = sourceModule('ingest/vcf/shard-job.ts');
+const JOB = sourceModule('ingest/shard-job.ts');
 
 export function ingestShardInThread(
   config: EngineConfig,
-  task: ShardTask,
+  task: IngestShardTask,
   hooks: ShardHooks = {},
 ): Promise<ShardResult> {
   const data: ShardJob = {
