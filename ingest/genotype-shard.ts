@@ -65,6 +65,8 @@ export async function ingestGenotypeShard(
   const reader = await openGenotypeReader(task.format, task.baseDir, task.input);
   const parts = await PartWriter.open(conn, task);
   let committedThisAttempt = 0;
+  // Binary formats carry no INFO scores; a release that also has VCFs has their columns, NULL here.
+  const noScores = task.scores.map(() => null);
   const counts: AlleleCounts = { ac: 0, an: 0, nCalled: 0, homRef: 0, het: 0, homAlt: 0, dosageSum: 0 };
   try {
     const { samples } = await reader.header();
@@ -110,7 +112,7 @@ export async function ingestGenotypeShard(
           consequence: null,
           impact: null,
           dsSum: r.ds ? counts.dosageSum : null,
-          scores: [],
+          scores: noScores,
         });
       }
       last = step.next;

@@ -4,7 +4,7 @@
 #   - the Temporal CLI (scripts/ensure-temporal.sh);
 #   - the CLI's JavaScript build in dist/ (scripts/build.mjs), when the sources changed;
 #   - with --test: the reference tools the accuracy tests compare against
-#     (Debian's plink2, r-base-core, bcftools, tabix), installed with apt-get when missing.
+#     (Debian's plink2, plink1.9, r-base-core, bcftools, tabix), installed with apt-get when missing.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -27,6 +27,7 @@ node scripts/build.mjs
 if [[ "${1:-}" == "--test" ]]; then
   missing=()
   command -v plink2 >/dev/null || missing+=(plink2)
+  command -v plink1.9 >/dev/null || missing+=(plink1.9)
   command -v Rscript >/dev/null || missing+=(r-base-core)
   command -v bcftools >/dev/null || missing+=(bcftools)
   command -v tabix >/dev/null || missing+=(tabix)

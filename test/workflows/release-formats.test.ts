@@ -153,7 +153,7 @@ function gwasDelta(rows: Array<Record<string, string | number | null>>): number 
 describe('genotype formats made by plink2 from one VCF', () => {
   it('the VCF release GWAS (the reference)', async () => {
     vcfGwas = await gwasRows('fmt-vcf', 'fmt-vcf');
-    expect(vcfGwas.length).toBeGreaterThan(1000);
+    expect(vcfGwas.length).toBeGreaterThan(300);
   }, 300_000);
 
   it.each([
