@@ -23,6 +23,7 @@ import {
 import type { EngineConfig } from '../temporal.config.js';
 import { openTable, requireColumn } from './ehr/table.js';
 import type { VariantRange } from './genotype-reader.js';
+import { omopSampleLinks } from './omop/omop.js';
 import { GENOTYPE_ROW_GROUP, genotypeCompressionSql, PART_VARIANT_COLUMNS } from './parts.js';
 import { openGenotypeReader } from './readers.js';
 import type { IngestShardTask } from './shards.js';
@@ -257,6 +258,22 @@ async function samplePersons(
   first: DescribedInput,
 ): Promise<string[]> {
   const { manifest, baseDir } = loaded;
+  const ehr = manifest.ehr;
+  if (ehr) {
+    const links = await withCompute(config, (conn) => omopSampleLinks(conn, baseDir, ehr, samples));
+    const i = links.personIds.indexOf(null);
+    if (i >= 0) {
+      const unlinked = links.personIds.filter((p) => p === null).length;
+      throw new InputError(
+        `sample ${samples[i]} has no person in the OMOP folder (${unlinked} of ${samples.length} samples are unlinked; linking by ${ehr.sampleId ?? 'person_id'})`,
+        { file: first.rel, line: first.sampleLine, field: samples[i] },
+        ehr.sampleId === 'linkage'
+          ? 'add the sample to the linkage table, or drop it from the genotype files'
+          : 'set "ehr.sampleId" to how sample ids name persons (person_id, person_source_value or linkage)',
+      );
+    }
+    return links.personIds as string[];
+  }
   const pt = manifest.persons;
   if (!pt) throw new InputError('no persons table', { file: loaded.manifestPath, field: 'persons' });
   const personIds = await withCompute(config, async (conn) => {
