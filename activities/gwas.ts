@@ -12,7 +12,14 @@ import { sourceModule } from '../engine/thread.js';
 import { mergeShards } from '../gwas/merge.js';
 import { planShards } from '../gwas/plan.js';
 import { type GwasShardInput, type GwasThreadInput, type ShardCursor, shardOutput } from '../gwas/shard.js';
-import type { GwasShard, GwasShardResult, GwasSummary, RunContext } from '../schemas/study-io.js';
+import type {
+  AnalysisTable,
+  GwasShard,
+  GwasShardResult,
+  GwasSummary,
+  LeadLociSpec,
+  RunContext,
+} from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
 
 const GWAS_THREAD = sourceModule('gwas/thread.ts');
@@ -55,9 +62,11 @@ export function createGwasActivities(from: EngineConfig | EngineContext) {
     async mergeGwas(input: {
       run: RunContext;
       nShards: number;
-      leadLoci: { p: number; windowKb: number; max: number };
+      leadLoci: LeadLociSpec;
       /** Trait labels when several traits were tested in one pass (AnalysisTable.traits). */
       traits?: string[];
+      /** The analysis table, for LD clumping in its samples (absent: distance clumping). */
+      analysis?: AnalysisTable;
     }): Promise<GwasSummary> {
       const dir = join(input.run.runDir, 'gwas-shards');
       const names = (await readdir(dir)).filter((f) => f.endsWith('.parquet.json'));
@@ -67,7 +76,10 @@ export function createGwasActivities(from: EngineConfig | EngineContext) {
       const records = await Promise.all(
         names.map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8')) as GwasShardResult),
       );
-      return engine.compute((conn) => mergeShards(conn, dir, records, input.leadLoci, input.traits));
+      const ld = input.analysis
+        ? { config, releaseDir: input.run.releaseDir, analysisPath: input.analysis.path }
+        : undefined;
+      return engine.compute((conn) => mergeShards(conn, dir, records, input.leadLoci, input.traits, ld));
     },
   };
 }

@@ -2,9 +2,11 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlString } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
-import type { GwasShardResult, GwasSummary, LeadLocus, QcCounts } from '../schemas/study-io.js';
+import type { GwasShardResult, GwasSummary, LeadLociSpec, LeadLocus, QcCounts } from '../schemas/study-io.js';
 import { distanceClump } from '../stats/clump.js';
 import { lambdaGcFromMiddleP } from '../stats/multiple-testing.js';
+import type { EngineConfig } from '../temporal.config.js';
+import { ldClumpRelease } from './ld.js';
 import { emptyQc } from './shard.js';
 
 /** "3,832 collinear, 12 monomorphic": counts by status, largest first. */
@@ -44,16 +46,27 @@ function noResults(qc: QcCounts, statusCounts: Record<string, number>): InputErr
   );
 }
 
+/** Where LD clumping reads genotypes and which samples its r² is computed in. */
+export interface LdSource {
+  config: EngineConfig;
+  releaseDir: string;
+  /** The analysis table (Parquet): r² is computed in its samples with a main-trait value. */
+  analysisPath: string;
+}
+
 /**
  * Merge the shards: totals of the QC filters, λGC over the `ok` rows (median χ²₁ / 0.4549),
- * and lead loci by distance clumping (p threshold and ± window from the spec).
+ * and lead loci: LD clumping (`plink --clump` semantics, gwas/ld.ts) when the spec asks for it
+ * (the default) and `ld` says where the genotypes are; otherwise distance clumping (p threshold
+ * and ± window from the spec).
  */
 export async function mergeShards(
   conn: DuckDBConnection,
   dir: string,
   records: GwasShardResult[],
-  leadLoci: { p: number; windowKb: number; max: number },
+  leadLoci: LeadLociSpec,
   traits?: string[],
+  ld?: LdSource,
 ): Promise<GwasSummary> {
   const qc = emptyQc();
   for (const r of records) for (const k of Object.keys(qc) as (keyof QcCounts)[]) qc[k] += r.qc[k];
@@ -94,30 +107,18 @@ export async function mergeShards(
   // Lead loci (and the PheWAS after them) follow the main trait.
   const sig = await conn.runAndReadAll(
     `SELECT variant_idx, chrom, pos, ref, alt, p, neg_log10_p, beta FROM read_parquet(${sqlString(glob)})
-     WHERE status = 'ok' AND p < $1 AND trait = 0 ORDER BY variant_idx`,
-    [leadLoci.p],
+     WHERE status = 'ok' AND p <= $1 AND trait = 0 ORDER BY variant_idx`,
+    [Math.max(leadLoci.p, leadLoci.p2 ?? 0)],
   );
-  const rows = sig.getRowObjectsJS() as {
-    variant_idx: bigint;
-    chrom: string;
-    pos: bigint;
-    ref: string;
-    alt: string;
-    p: number;
-    neg_log10_p: number;
-    beta: number | null;
-  }[];
-  const clumped = distanceClump(
-    rows.map((r) => r.chrom),
-    Float64Array.from(rows, (r) => Number(r.pos)),
-    Float64Array.from(rows, (r) => r.neg_log10_p),
-    { pThreshold: leadLoci.p, windowBp: leadLoci.windowKb * 1000 },
-  );
+  const rows = sig.getRowObjectsJS() as unknown as SigRow[];
+  const useLd = (leadLoci.clump ?? 'distance') === 'ld' && ld !== undefined;
+  // Distance clumping takes the rows below p (strictly), as it always has.
+  const base = useLd ? rows : rows.filter((r) => r.p < leadLoci.p);
+  const groups = useLd ? await ldGroups(conn, ld, base, leadLoci) : distanceGroups(base, leadLoci);
   const loci: LeadLocus[] = [];
-  for (const lead of clumped.leads) {
+  for (const { lead, members } of groups) {
     if (loci.length >= leadLoci.max) break;
-    const members = rows.filter((_, i) => clumped.leadOf[i] === lead);
-    const r = rows[lead];
+    const r = base[lead];
     loci.push({
       locusId: `${r.chrom}:${r.pos}`,
       variantIdx: Number(r.variant_idx),
@@ -127,8 +128,8 @@ export async function mergeShards(
       alt: r.alt,
       p: r.p,
       beta: r.beta,
-      start: Math.min(...members.map((m) => Number(m.pos))),
-      end: Math.max(...members.map((m) => Number(m.pos))),
+      start: Math.min(...members.map((m) => Number(base[m].pos))),
+      end: Math.max(...members.map((m) => Number(base[m].pos))),
       nVariants: members.length,
     });
   }
@@ -139,6 +140,77 @@ export async function mergeShards(
     lambdaGc,
     ...(perTrait ? { traits: perTrait } : {}),
     leadLoci: loci,
+    clumping: useLd ? 'ld' : 'distance',
     qc,
   };
+}
+
+interface SigRow {
+  variant_idx: bigint;
+  chrom: string;
+  pos: bigint;
+  ref: string;
+  alt: string;
+  p: number;
+  neg_log10_p: number;
+  beta: number | null;
+}
+
+/** A lead (row index) and the rows of its locus (the lead included). */
+interface LocusGroup {
+  lead: number;
+  members: number[];
+}
+
+function distanceGroups(rows: SigRow[], leadLoci: LeadLociSpec): LocusGroup[] {
+  const clumped = distanceClump(
+    rows.map((r) => r.chrom),
+    Float64Array.from(rows, (r) => Number(r.pos)),
+    Float64Array.from(rows, (r) => r.neg_log10_p),
+    { pThreshold: leadLoci.p, windowBp: leadLoci.windowKb * 1000 },
+  );
+  return Array.from(clumped.leads, (lead) => ({
+    lead,
+    members: rows.flatMap((_, i) => (clumped.leadOf[i] === lead ? [i] : [])),
+  }));
+}
+
+/**
+ * LD clumping of the significant rows with r² in the analysis samples that have a main-trait
+ * value: index p ≤ `p`, members p ≤ `p2` (default `p`) with r² > `r2` within ± `windowKb`.
+ */
+async function ldGroups(
+  conn: DuckDBConnection,
+  ld: LdSource,
+  rows: SigRow[],
+  leadLoci: LeadLociSpec,
+): Promise<LocusGroup[]> {
+  if (rows.length === 0) return [];
+  const samples = (
+    await conn.runAndReadAll(
+      `SELECT sample_idx::INTEGER FROM read_parquet(${sqlString(ld.analysisPath)}) WHERE y IS NOT NULL ORDER BY 1`,
+    )
+  )
+    .getRows()
+    .map(([i]) => Number(i));
+  const rowOf = new Map(rows.map((r, i) => [Number(r.variant_idx), i]));
+  const p2 = leadLoci.p2 ?? leadLoci.p;
+  const result = await ldClumpRelease(
+    ld.config,
+    ld.releaseDir,
+    { sampleIdx: samples },
+    rows.map((r) => ({
+      variantIdx: Number(r.variant_idx),
+      chrom: r.chrom,
+      pos: Number(r.pos),
+      p: r.p,
+      mlog10p: r.neg_log10_p,
+    })),
+    // PLINK lists members with p < p2 (strictly); the spec's p2 is inclusive like its p.
+    { p1: leadLoci.p, p2: p2 * (1 + 1e-12), r2: leadLoci.r2 ?? 0.1, kb: leadLoci.windowKb },
+  );
+  return result.clumps.map((c) => {
+    const lead = rowOf.get(c.index) as number;
+    return { lead, members: [lead, ...c.members.map((m) => rowOf.get(m.variantIdx) as number)] };
+  });
 }

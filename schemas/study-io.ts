@@ -123,6 +123,8 @@ export const gwasSummarySchema = z.object({
     )
     .optional(),
   leadLoci: z.array(leadLocusSchema),
+  /** How the lead loci were clumped (absent in results recorded before LD clumping: distance). */
+  clumping: z.enum(['ld', 'distance']).optional(),
   qc: qcCountsSchema,
 });
 export type GwasSummary = z.infer<typeof gwasSummarySchema>;
@@ -242,7 +244,15 @@ export type StudyResult = z.infer<typeof studyResultSchema>;
 
 const phenotypeFirstGwas = phenotypeFirstSpecSchema.shape.gwas;
 const phewasSpec = phenotypeFirstSpecSchema.shape.phewas;
-const leadLociSpec = z.object({ p: z.number(), windowKb: z.number(), max: count() });
+const leadLociSpec = z.object({
+  p: z.number(),
+  windowKb: z.number(),
+  max: count(),
+  clump: z.enum(['ld', 'distance']).optional(),
+  r2: z.number().optional(),
+  p2: z.number().optional(),
+});
+export type LeadLociSpec = z.infer<typeof leadLociSpec>;
 
 /**
  * The input of every study activity that takes references, by activity name. The worker checks
@@ -269,6 +279,8 @@ export const ACTIVITY_INPUTS = {
     nShards: count(),
     leadLoci: leadLociSpec,
     traits: z.array(z.string()).optional(),
+    /** The analysis table: LD clumping computes r² in its samples. Absent: distance clumping. */
+    analysis: analysisTableSchema.optional(),
   }),
   buildRunPhenome: z.object({ run: runContextSchema, analysis: analysisTableSchema, phewas: phewasSpec }),
   runPhewas: z.object({

@@ -54,10 +54,20 @@ export const gwasSpecSchema = qcSpecSchema.extend({
 export const leadLociSpecSchema = z.strictObject({
   /** Genome-wide significance threshold for a lead variant. */
   p: z.number().gt(0).max(1).default(5e-8),
-  /** Distance clumping window, ± kb around each lead. */
+  /** Clumping window, ± kb around each lead (LD and distance clumping). */
   windowKb: z.number().min(0).default(500),
   /** At most this many lead loci go on to PheWAS. */
   max: z.int().min(0).max(1000).default(20),
+  /**
+   * How variants are grouped into loci: `ld` (default; `plink --clump` semantics with r² in the
+   * GWAS sample, gwas/ld.ts) or `distance` (every significant variant within the window of a
+   * more significant lead). A late default: see LATE_DEFAULTS.
+   */
+  clump: z.enum(['ld', 'distance']).default('ld'),
+  /** LD clumping: a variant joins a lead's locus when its r² with the lead exceeds this (All of Us: 0.1). */
+  r2: z.number().gt(0).max(1).default(0.1),
+  /** LD clumping: secondary p threshold of a locus member (default: `p`). */
+  p2: z.number().gt(0).max(1).optional(),
 });
 
 export const phewasSpecSchema = z.strictObject({
@@ -236,6 +246,8 @@ export function phecodeVersionsUsed(spec: StudySpec): Set<PhecodeVersion> {
 export const LATE_DEFAULTS: readonly { path: readonly string[]; value: unknown }[] = [
   { path: ['phewas', 'scoreThreshold'], value: 0.05 },
   { path: ['phewas', 'scoreMinCarriers'], value: 0 },
+  { path: ['phewas', 'leadLoci', 'clump'], value: 'ld' },
+  { path: ['phewas', 'leadLoci', 'r2'], value: 0.1 },
 ];
 
 /** The part of a parsed spec its hash covers: all of it but the release and late defaults at their default. */

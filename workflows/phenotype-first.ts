@@ -103,6 +103,8 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
       nShards: shards.length,
       leadLoci: spec.phewas.leadLoci,
       ...(analysis.traits ? { traits: analysis.traits } : {}),
+      // Runs started before LD clumping keep distance clumping to the end.
+      ...(patched('ld-clump-lead-loci') ? { analysis } : {}),
     });
 
     enter(progress, 'phewas', 'buildRunPhenome');
