@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { InputError } from '../../engine/errors.js';
 import type { ReleaseManifest } from '../../schemas/release.js';
+import { ingestOmop } from '../omop/omop.js';
 import { ingestExtraTable } from './ehr-extra.js';
 import { type Birth, conditionRow, measurementRow, openSource, personRow, RowErrors } from './ehr-rows.js';
 import {
@@ -57,6 +58,8 @@ export interface EhrResult {
 /** Ingest every EHR table of the manifest into `outDir`. */
 export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promise<EhrResult> {
   const { manifest, baseDir, outDir, today } = input;
+  // An OMOP CDM folder instead of the flat tables (ingest/omop/, docs/omop.md).
+  if (manifest.ehr) return ingestOmop(conn, input);
   const errors = new RowErrors(input.quarantine);
   let rowsSeen = 0;
   const tick = (table: string) => {
@@ -67,6 +70,8 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
 
   // persons
   const pt = manifest.persons;
+  if (!pt)
+    throw new InputError('the manifest has no persons table (or OMOP "ehr" folder)', { field: 'persons' });
   const persons = await openSource(conn, baseDir, pt);
   const { file: pFile, col: pCol } = persons;
   const pIdx = {
