@@ -6,7 +6,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { sqlIdent, sqlString } from '../../engine/duckdb.js';
 import { InputError } from '../../engine/errors.js';
 import type { TableFormat } from '../../schemas/release.js';
@@ -99,16 +99,25 @@ export async function openTable(
     const columns = d.getRowObjectsJson().map((r) => String(r.column_name));
     checkColumns(columns, displayName);
     const select = columns.map((c) => `CAST(${sqlIdent(c)} AS VARCHAR) AS ${sqlIdent(c)}`).join(', ');
+    // The rows stream from a DuckDB instance of their own: a stream on the caller's connection
+    // ends early (after 204,800 rows) once the caller's appender flushes on that connection.
     async function* rows(): AsyncGenerator<TableRow> {
-      const result = await conn.stream(`SELECT ${select} FROM read_parquet(${sqlString(path)})`);
-      let line = 1;
-      for (;;) {
-        const chunk = await result.fetchChunk();
-        if (!chunk || chunk.rowCount === 0) break;
-        for (const r of chunk.getRows()) {
-          line++;
-          yield { line, values: r.map((v) => norm(v === null ? null : String(v))) };
+      const own = await DuckDBInstance.create(':memory:', { threads: '1' });
+      const reader = await own.connect();
+      try {
+        const result = await reader.stream(`SELECT ${select} FROM read_parquet(${sqlString(path)})`);
+        let line = 1;
+        for (;;) {
+          const chunk = await result.fetchChunk();
+          if (!chunk || chunk.rowCount === 0) break;
+          for (const r of chunk.getRows()) {
+            line++;
+            yield { line, values: r.map((v) => norm(v === null ? null : String(v))) };
+          }
         }
+      } finally {
+        reader.closeSync();
+        own.closeSync();
       }
     }
     return { columns, rows: rows() };
