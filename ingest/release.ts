@@ -9,6 +9,7 @@ import {
   findRelease,
   type LoadedManifest,
   loadManifest,
+  omopFiles,
   type ProvidedTables,
   releaseDir,
   releaseFingerprint,
@@ -19,6 +20,7 @@ import {
   type GenotypeFormat,
   genotypeOptions,
   missingTokens,
+  type OmopTable,
 } from '../schemas/release.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { openTable, requireColumn } from './ehr/table.js';
@@ -115,11 +117,7 @@ export async function planRelease(
     manifestPath: loaded.manifestPath,
     stagingDir: staging,
     finalDir,
-    provided: {
-      conditions: manifest.conditions !== undefined,
-      measurements: manifest.measurements !== undefined,
-      tables: manifest.tables.map((t) => t.name),
-    },
+    provided: await providedTables(loaded),
   };
   const existing = await findRelease(config, manifest.releaseId);
   if (existing && existing.fingerprint === fingerprint && (await exists(finalDir))) {
@@ -185,6 +183,30 @@ export async function planRelease(
   await atomicWriteFile(join(staging, 'plan.json'), JSON.stringify(plan, null, 1));
   await atomicWriteFile(join(staging, 'samples.json'), JSON.stringify({ samples, personIds }));
   return plan;
+}
+
+/**
+ * The EHR tables a release provides: the manifest's flat tables, or what its OMOP folder has
+ * (conditions from any of condition_occurrence, observation, procedure_occurrence; measurements
+ * from measurement; the user tables omop_person, and omop_visits with visit_occurrence).
+ */
+async function providedTables(loaded: LoadedManifest): Promise<ProvidedTables> {
+  const { manifest, baseDir } = loaded;
+  const tables = manifest.tables.map((t) => t.name);
+  if (!manifest.ehr)
+    return {
+      conditions: manifest.conditions !== undefined,
+      measurements: manifest.measurements !== undefined,
+      tables,
+    };
+  const files = await omopFiles(baseDir, manifest.ehr);
+  return {
+    conditions: ['condition_occurrence', 'observation', 'procedure_occurrence'].some((t) =>
+      files.has(t as OmopTable),
+    ),
+    measurements: files.has('measurement'),
+    tables: [...tables, 'omop_person', ...(files.has('visit_occurrence') ? ['omop_visits'] : [])],
+  };
 }
 
 /** One genotype input as planning sees it. */
