@@ -19,6 +19,7 @@ import { omopSampleLinks } from '../../ingest/omop/omop.js';
 import { loadPhecodeMaps, shippedMapsDir } from '../../phenotype/maps.js';
 import { computePhenome } from '../../phenotype/phenome.js';
 import { type OmopEhr, releaseManifestSchema } from '../../schemas/release.js';
+import { toCdm } from '../helpers/omop-cdm.js';
 import { tempDir, testConfig } from './helpers.js';
 
 const TODAY = new Date().toISOString().slice(0, 10);
@@ -663,47 +664,3 @@ describe('OMOP CDM ingest', () => {
     });
   });
 });
-
-/**
- * Convert the synthetic release in `s` (persons.tsv, conditions.parquet, labs.csv) to CDM tables
- * in `s/omop`: integer person ids, local concepts (ids ≥ 2,000,000,000 are site-local in OMOP)
- * for races, ICD codes, LOINC codes and units; one condition row in four carries only its
- * undotted source value (concept 0).
- */
-async function toCdm(conn: DuckDBConnection, s: string): Promise<void> {
-  const src = {
-    persons: `read_csv(${sqlString(join(s, 'persons.tsv'))}, delim='\t', header=true, nullstr='NA')`,
-    conditions: `read_parquet(${sqlString(join(s, 'conditions.parquet'))})`,
-    labs: `read_csv(${sqlString(join(s, 'labs.csv'))}, header=true, nullstr='NA')`,
-  };
-  const out = (t: string) => sqlString(join(s, 'omop', `${t}.csv`));
-  await conn.run(`CREATE OR REPLACE TEMP TABLE cdm_concepts AS
-    SELECT 2000000000 + row_number() OVER (ORDER BY vocabulary_id, concept_code) AS concept_id, * FROM (
-      SELECT DISTINCT ancestry AS concept_name, 'Race' AS vocabulary_id, ancestry AS concept_code FROM ${src.persons} WHERE ancestry IS NOT NULL
-      UNION ALL SELECT DISTINCT code, vocabulary, code FROM ${src.conditions}
-      UNION ALL SELECT DISTINCT name, 'LOINC', loinc FROM ${src.labs}
-      UNION ALL SELECT DISTINCT unit, 'UCUM', unit FROM ${src.labs})`);
-  const id = (vocab: string, code: string) =>
-    `(SELECT concept_id FROM cdm_concepts WHERE vocabulary_id = ${vocab} AND concept_code = ${code})`;
-  await conn.run(`COPY (
-    SELECT concept_id, concept_name, vocabulary_id, concept_code FROM cdm_concepts
-    UNION ALL SELECT * FROM (VALUES (8507, 'MALE', 'Gender', 'M'), (8532, 'FEMALE', 'Gender', 'F'))
-  ) TO ${out('concept')} (HEADER)`);
-  await conn.run(`COPY (
-    SELECT CAST(substr(person_id, 2) AS BIGINT) AS person_id,
-      CASE sex WHEN 'M' THEN 8507 WHEN 'F' THEN 8532 ELSE 0 END AS gender_concept_id,
-      birth_year AS year_of_birth, month(birth_date) AS month_of_birth, day(birth_date) AS day_of_birth,
-      coalesce(${id("'Race'", 'ancestry')}, 0) AS race_concept_id, person_id AS person_source_value
-    FROM ${src.persons}) TO ${out('person')} (HEADER)`);
-  await conn.run(`COPY (
-    SELECT row_number() OVER () AS condition_occurrence_id, CAST(substr(person_id, 2) AS BIGINT) AS person_id,
-      date AS condition_start_date,
-      CASE WHEN hash(person_id, code, date) % 4 = 0 THEN replace(code, '.', '') ELSE code END AS condition_source_value,
-      CASE WHEN hash(person_id, code, date) % 4 = 0 THEN 0 ELSE ${id('vocabulary', 'code')} END AS condition_source_concept_id
-    FROM ${src.conditions}) TO ${out('condition_occurrence')} (HEADER)`);
-  await conn.run(`COPY (
-    SELECT row_number() OVER () AS measurement_id, CAST(substr(person_id, 2) AS BIGINT) AS person_id,
-      ${id("'LOINC'", 'loinc')} AS measurement_concept_id, date AS measurement_date, value AS value_as_number,
-      ${id("'UCUM'", 'unit')} AS unit_concept_id
-    FROM ${src.labs}) TO ${out('measurement')} (HEADER)`);
-}
