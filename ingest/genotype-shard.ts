@@ -94,9 +94,11 @@ export async function ingestGenotypeShard(
       for (const r of step.records) {
         const idx = nVariants++;
         const nHap = r.hap ? countMasked(r.hap, nSamples) : 0;
-        packedCounts(r.gt, nSamples, r.hap, nHap, r.ds, counts);
+        // Dosages that only repeat the hard calls (a BGEN of hard calls) are not stored: `gt` holds them.
+        const ds = r.ds && !dosagesAreCalls(r.ds, r.gt, nSamples) ? r.ds : null;
+        packedCounts(r.gt, nSamples, r.hap, nHap, ds, counts);
         if (nSamples > 0)
-          parts.appendGenotypes(idx, r.gt, r.ds ? encodeDs(r.ds, nSamples) : null, nHap > 0 ? r.hap : null);
+          parts.appendGenotypes(idx, r.gt, ds ? encodeDs(ds, nSamples) : null, nHap > 0 ? r.hap : null);
         parts.appendVariant({
           idx,
           chrom: r.chrom,
@@ -111,7 +113,7 @@ export async function ingestGenotypeShard(
           gene: null,
           consequence: null,
           impact: null,
-          dsSum: r.ds ? counts.dosageSum : null,
+          dsSum: ds ? counts.dosageSum : null,
           scores: noScores,
         });
       }
@@ -134,4 +136,18 @@ export async function ingestGenotypeShard(
   };
   await writeShardDone(task, result);
   return result;
+}
+
+/**
+ * True when every dosage is exactly its hard call (0, 1 or 2 ALT alleles; NaN for a missing
+ * call): the dosages carry nothing the packed calls do not. Stops at the first difference, so
+ * imputed data costs a few samples per variant.
+ */
+export function dosagesAreCalls(ds: Float32Array, gt: Uint8Array, n: number): boolean {
+  for (let i = 0; i < n; i++) {
+    const code = (gt[i >> 2] >> ((i & 3) << 1)) & 3;
+    const d = ds[i];
+    if (code === 3 ? !Number.isNaN(d) : d !== code) return false;
+  }
+  return true;
 }
