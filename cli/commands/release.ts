@@ -30,18 +30,19 @@ function failureMessage(err: WorkflowFailedError): CliError {
 
 export const releaseAddCommand: Command = {
   name: 'release add',
-  summary: 'ingest a biobank release (VCF + EHR) from its manifest and register it',
+  summary: 'ingest a biobank release (VCF/PLINK/BGEN + EHR or OMOP) from its manifest and register it',
   usage: `
 Usage: biobank release add <manifest.json> [--quarantine] [--parallel N] [--shards N] [--in-process]
 
-Validates the manifest, converts the VCFs to Parquet in parallel resumable shards, ingests
-the EHR tables, and registers the release (id, fingerprint, counts) in the engine database.
-Adding the same release again (same fingerprint) does nothing.
+Validates the manifest, converts the genotype files (VCF, PLINK 1 .bed, PLINK 2 .pgen, BGEN 1.2)
+to Parquet in parallel resumable shards, ingests the EHR (flat tables or an OMOP CDM folder), and
+registers the release (id, fingerprint, counts) in the engine database. Adding the same release
+again (same fingerprint) does nothing. Manifest rules: docs/formats.md and docs/omop.md.
 
 Options:
   --quarantine   send bad EHR rows to rejects.parquet with a reason instead of failing
   --parallel N   shard activities at once (default 4)
-  --shards N     target shards per VCF file (default 2; large files get more)
+  --shards N     target shards per genotype file (default 2; large files get more)
   --in-process   run the steps in this process without Temporal (not durable)`,
   examples: [
     'biobank release add data/demo/release.json',
