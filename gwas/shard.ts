@@ -2,7 +2,7 @@
  * Testing one GWAS shard. A shard streams its genotype rows (one `gt` BLOB per variant) out of
  * the release's Parquet through DuckDB, applies variant QC on the analysis samples, and hands
  * batches of genotype vectors to the pure kernels in `stats/` (linear: `linearGwas`; binary:
- * `logisticGwas`, score test with Wald/Firth follow-up). Results go to Parquet part files as it
+ * `logisticGwas`, score test with Wald/Firth follow-up, SPA p-values per `gwas.spa`). Results go to Parquet part files as it
  * goes; the heartbeat carries the last finished variant index, so a retried shard resumes after
  * it and never writes a row twice. The final shard file is produced by temp-file-then-rename
  * next to a small JSON record of its counts; a shard whose record and file hash match is not
@@ -91,7 +91,15 @@ export class ShardModelCache {
     analysis: AnalysisTable,
     gwas: PhenotypeFirstSpec['gwas'],
   ): Promise<ShardModel> {
-    const key = JSON.stringify([analysis, run.releaseDir, gwas.missing, gwas.scoreThreshold, gwas.firth]);
+    const key = JSON.stringify([
+      analysis,
+      run.releaseDir,
+      gwas.missing,
+      gwas.scoreThreshold,
+      gwas.firth,
+      gwas.spa,
+      gwas.spaCaseFraction,
+    ]);
     if (this.last?.key !== key) this.last = { key, value: await buildShardModel(conn, run, analysis, gwas) };
     return this.last.value;
   }
@@ -120,6 +128,8 @@ async function buildShardModel(
         missing,
         fullFitBelow: gwas.scoreThreshold,
         firth: gwas.firth,
+        spa: gwas.spa,
+        spaCaseFraction: gwas.spaCaseFraction,
       })
     : prepareLinear(ys, cov, c, nGeno, sampleIdx, { missing });
   return { n, sampleIdx, nGeno, model, binary };

@@ -74,10 +74,16 @@ export const RUN_STATUSES = [
   'terminated',
   'timed_out',
 ] as const;
-/** Which test produced a GWAS row: linear t test; logistic score, Wald or Firth. */
-export const GWAS_TESTS = ['linear', 'score', 'wald', 'firth'] as const;
-/** Tests a PheWAS or burden row may come from (NULL when the phecode was not tested). */
-export const ASSOCIATION_TESTS = ['linear', 'score', 'wald', 'firth'] as const;
+/**
+ * Which test produced a GWAS row: linear t test; logistic score, Wald or Firth; `spa`: a binary
+ * trait whose p-values are saddlepoint-approximated (`gwas.spa`; docs/methods.md).
+ */
+export const GWAS_TESTS = ['linear', 'score', 'wald', 'firth', 'spa'] as const;
+/**
+ * Tests a PheWAS or burden row may come from (NULL when the phecode was not tested). A superset
+ * of GWAS_TESTS (test/architecture/contracts.test.ts); PheWAS and burden do not produce `spa` yet.
+ */
+export const ASSOCIATION_TESTS = ['linear', 'score', 'wald', 'firth', 'spa'] as const;
 export const PREDICTOR_TYPES = ['variant', 'burden', 'column'] as const;
 export const TRAIT_TYPES = ['quantitative', 'binary'] as const;
 
@@ -129,13 +135,27 @@ export const gwasResultRowSchema = z.strictObject({
   n: intOrNull(),
   /** ALT allele frequency in the tested samples. */
   af: prob(),
-  /** Effect of one ALT allele: linear β, or log odds ratio for binary traits. */
+  /**
+   * Effect of one ALT allele: linear β, or log odds ratio for binary traits: the ML (Wald) or
+   * Firth estimate, or where no fit ran (`score` rows, `spa` rows without a fit) the one-step
+   * score estimate U/V (REGENIE's score-test estimate; docs/methods.md). NULL only when not `ok`.
+   */
   beta: realOrNull(),
+  /**
+   * SE of beta: from the fit; 1/√V for `score` rows; |beta|/z_p for `spa` rows without a fit, so
+   * that beta/se reproduces the SPA p's z.
+   */
   se: realOrNull(),
-  /** t (linear), score χ² signed z, Wald z, or Firth z. */
+  /** t (linear), score χ² signed z, Wald z, Firth z, or (spa) the signed z of the SPA p. */
   stat: realOrNull(),
+  /** p of the row's test; for `spa` rows the SPA p also where β and SE come from a fit. */
   p: prob(),
   neg_log10_p: realOrNull(),
+  /**
+   * `linear`; `score` (score p ≥ `gwas.scoreThreshold`, no fit); `wald`/`firth` (fitted); `spa`
+   * (binary trait under `gwas.spa`: SPA p, β/SE from the Wald/Firth fit when one ran, else the
+   * score estimates).
+   */
   test: oneOf(GWAS_TESTS),
   /** `ok`, `monomorphic`, `all_missing`, `collinear`, `too_few_cases`, `separation`, … */
   status: text(),

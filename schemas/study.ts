@@ -41,6 +41,19 @@ export const gwasSpecSchema = qcSpecSchema.extend({
   scoreThreshold: z.number().gt(0).max(1).default(0.05),
   /** Binary traits: Firth penalised regression on separation / non-convergence (PLINK2 firth-fallback). */
   firth: z.enum(['fallback', 'always', 'never']).default('fallback'),
+  /**
+   * Binary traits: saddlepoint-approximated p-values of the score test (Dey et al. 2017, as SAIGE
+   * and REGENIE `--spa`) for every tested variant: `auto` when min(cases, controls)/n is below
+   * `spaCaseFraction`, `always`, or `never`. β and SE stay those of the Wald/Firth fit where one
+   * runs (docs/methods.md). A late default: see LATE_DEFAULTS.
+   */
+  spa: z.enum(['auto', 'always', 'never']).default('auto'),
+  /**
+   * `spa: 'auto'` applies SPA when the rarer of cases and controls is less than this fraction of
+   * the analysis samples (0.2: case:control worse than 1:4, where the Wald p of a MAF-1 % variant
+   * is already ~2× too small at 5e-8; docs/methods.md). A late default: see LATE_DEFAULTS.
+   */
+  spaCaseFraction: z.number().gt(0).max(0.5).default(0.2),
   /** Variants per GWAS shard: the genome (or the chosen chromosomes) is cut into runs of about this many variants in genome order. */
   shardVariants: z.int().min(10).default(50_000),
   /** GWAS shards run at once across the worker fleet. */
@@ -248,6 +261,8 @@ export const LATE_DEFAULTS: readonly { path: readonly string[]; value: unknown }
   { path: ['phewas', 'scoreMinCarriers'], value: 0 },
   { path: ['phewas', 'leadLoci', 'clump'], value: 'ld' },
   { path: ['phewas', 'leadLoci', 'r2'], value: 0.1 },
+  { path: ['gwas', 'spa'], value: 'auto' },
+  { path: ['gwas', 'spaCaseFraction'], value: 0.2 },
 ];
 
 /** The part of a parsed spec its hash covers: all of it but the release and late defaults at their default. */

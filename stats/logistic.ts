@@ -1,7 +1,8 @@
 /**
  * GWAS logistic regression of a binary trait on one variant at a time, with covariates: a score
  * test for every variant from one null fit, a full Wald fit where the score test is significant or
- * unreliable, and Firth's penalised regression as the fallback (PLINK2 `--glm firth-fallback`).
+ * unreliable, and Firth's penalised regression as the fallback (PLINK2 `--glm firth-fallback`);
+ * optionally saddlepoint-approximated (SPA) p-values for unbalanced traits.
  *
  * Model: logit P(y_i = 1) = α + c_iᵀγ + g_i β, H0: β = 0.
  *
@@ -10,11 +11,16 @@
  * 2. Score test (Rao 1948), one genotype pass per variant, reusing the null fit:
  *      U = Σ g_i r_i,   V = Σ w_i g_i² − ‖Σ w_i g_i b_i‖²,   χ² = U²/V ~ χ²(1),
  *    the efficient score and its variance after projecting out the covariates. `stat` holds the
- *    signed √χ²; β and SE are not estimated by the score test (NaN; the row's test is `score`).
+ *    signed √χ². A score row (test `score`) reports the one-step estimate from the null,
+ *      β̂ = U/V,   SE = 1/√V   (so β̂/SE = the signed score z),
+ *    the first Newton step for β with the covariates profiled out, as REGENIE reports its score
+ *    test rows (Mbatchou et al. 2021). It is close to the ML β̂ for the small effects that stay
+ *    below `fullFitBelow` (larger ones are fitted).
  *    With missing calls (drop mode) the null fit is not refitted on the called subset S; the
  *    nuisance parameters are projected out on S instead (Neyman's C(α) form):
  *      U* = U − I_gαᵀ I_αα⁻¹ U_α,  V* = I_gg − I_gαᵀ I_αα⁻¹ I_gα,  with I_αα = Σ_S w b bᵀ,
- *      U_α = Σ_S b r = −Σ_M b r,  which is asymptotically equivalent to refitting (Neyman 1959).
+ *      U_α = Σ_S b r = −Σ_M b r,  which is asymptotically equivalent to refitting (Neyman 1959);
+ *    β̂ = U* / V* and SE = 1/√V* then.
  * 3. Full fit: when the score p < `fullFitBelow` (default 0.05), or the score test is unreliable
  *    (V* ≤ 0), an ML logistic fit of y on [Z, g] over S (started from the null estimates), with
  *    Wald z = β̂/SE, p from N(0, 1). Set `fullFitBelow: 1` to fit every variant (PLINK2's
@@ -23,20 +29,36 @@
  *    separates or does not converge, or when the case or control ALT allele count is 0 (these
  *    variants skip the score test's verdict and always get a full Firth fit). `firth: 'always'`
  *    fits every variant with Firth; `'never'` reports `separation`/`not_converged` instead.
+ * 5. SPA (`spa: 'always'`, or `'auto'` when min(cases, controls)/n < `spaCaseFraction`; default
+ *    `'never'` here, the study spec's default is `'auto'`): every tested variant's p is the SPA p
+ *    of its covariate-adjusted score (stats/spa.ts: Lugannani–Rice tail from the Bernoulli CGF of
+ *    the score, fast split for the non-carriers, normal p while |z| < 2), and the row's test is
+ *    `spa`. The genotype is coded by its minor allele for the SPA (2 − g when ALT is the major
+ *    allele, signs restored afterwards: the intercept absorbs the shift, so S only changes sign,
+ *    and the carriers stay few). Missing calls are mean-imputed for the SPA statistic (the mean of
+ *    the called analysis samples; as SAIGE and REGENIE), so with `missing: 'drop'` its normal part
+ *    differs slightly from the C(α) score above. A full fit runs as in 3–4 (also when the SPA p is
+ *    below `fullFitBelow`); its β and SE are kept and the SPA p (and `stat` = the signed z of the
+ *    SPA p) replaces the Wald/Firth p. Without a fit, β̂ = S/V and SE = |β̂|/z_p with
+ *    z_p = Φ̄⁻¹(p/2), so β̂/SE reproduces the SPA p. A fit that separates or does not converge
+ *    (Firth off or failing too) gives way to that score-based row instead of `separation`.
  *
  * Missing calls: 'drop' (default, exact refit on the called subset as PLINK2 for the Wald/Firth
  * fits) or 'mean' (mean-imputed genotype, all samples kept).
  *
  * Edge cases: `too_few_cases` (fewer than `minCases` cases or controls among the samples, or no
  * case/control left among the called samples), `all_missing`, `monomorphic`, `collinear`
- * (covariates collinear, or the genotype collinear with them: VIF > `maxVif`), `too_few_samples`,
- * `separation` / `not_converged` (when Firth is off or also fails). The zero-count check assumes a
- * non-negative predictor (allele count, dosage or burden score).
+ * (covariates collinear, or the genotype collinear with them: VIF > `maxVif`; under SPA also the
+ * SPA module's V ≤ 1e-8·Σwg²), `too_few_samples`, `separation` / `not_converged` (when Firth is
+ * off or also fails, without SPA). The zero-count check assumes a non-negative predictor (allele
+ * count, dosage or burden score).
  *
  * References: Rao C.R. (1948) Proc Camb Phil Soc 44:50–57 (score test); Neyman J. (1959) C(α)
  * tests; Firth D. (1993) Biometrika 80:27–38; Heinze & Schemper (2002) Stat Med 21:2409–2419;
- * Chang et al. (2015) GigaScience 4:7 (PLINK2 firth-fallback).
+ * Chang et al. (2015) GigaScience 4:7 (PLINK2 firth-fallback); Dey R. et al. (2017) Am J Hum
+ * Genet 101:37–49 (SPA); Mbatchou J. et al. (2021) Nat Genet 53:1097–1103 (REGENIE).
  */
+
 import { mlog10PChiSq1, pChiSq1 } from './distributions.js';
 import { makeScratch, PAD, type ScanScratch, scanCodes, scanDosages, scanPacked } from './kernel.js';
 import { cholesky, choleskySolve, orthonormalBasis } from './linalg.js';
@@ -44,6 +66,15 @@ import type { Genotypes, MissingPolicy } from './linear.js';
 import { type FirthMode, type LogisticFit, logisticFit } from './logistic-fit.js';
 import { fullFit } from './logistic-full-fit.js';
 import { PackedCalls } from './packed.js';
+import {
+  newSpaResult,
+  type SpaNullModel,
+  type SpaResult,
+  spaNormalResult,
+  spaNullModel,
+  spaScoreTest,
+  zFromLnTwoSidedP,
+} from './spa.js';
 import {
   type AssocColumns,
   allocAssocColumns,
@@ -61,7 +92,29 @@ export interface LogisticOptions {
   /** minimum number of cases and of controls (default 1). */
   minCases?: number;
   maxVif?: number;
+  /**
+   * SPA p-values (step 5 of the module comment): 'always', 'auto' (when min(cases, controls)/n is
+   * below `spaCaseFraction`) or 'never' (default here; the study spec's default is 'auto').
+   */
+  spa?: SpaMode;
+  /** 'auto' threshold on min(cases, controls)/n (default 0.2, as the study spec). */
+  spaCaseFraction?: number;
 }
+
+export type SpaMode = 'auto' | 'always' | 'never';
+
+/** The SPA null model of a trait and the per-variant buffers (sparse genotype, result). */
+export interface LogisticSpa {
+  null: SpaNullModel;
+  idx: Int32Array;
+  val: Float64Array;
+  res: SpaResult;
+  /** c = Σ w g b of the imputed genotype (length q). */
+  c: Float64Array;
+}
+
+/** SPA's switch from the normal p to the saddlepoint (|z| ≥ 2), as SAIGE and SPAtest. */
+const SPA_OPTIONS = { cutoff: 2, fast: true } as const;
 
 export interface LogisticModel {
   nGeno: number;
@@ -88,6 +141,8 @@ export interface LogisticModel {
   /** orthonormal basis of Z (n × q, column-major, unweighted) for the genotype's VIF. */
   zBasis: Float64Array;
   work: { igAlpha: Float64Array; iaa: Float64Array; ua: Float64Array; sol: Float64Array };
+  /** non-null when every tested variant of this trait gets an SPA p (`spa` option). */
+  spa: LogisticSpa | null;
 }
 
 /**
@@ -121,6 +176,8 @@ export function prepareLogistic(
     firth: options.firth ?? 'fallback',
     minCases: options.minCases ?? 1,
     maxVif: options.maxVif ?? 50,
+    spa: options.spa ?? 'never',
+    spaCaseFraction: options.spaCaseFraction ?? 0.2,
   };
   const zAll = new Float64Array(n * (c + 1));
   zAll.fill(1, 0, n);
@@ -169,6 +226,19 @@ export function prepareLogistic(
       }
     }
   }
+  let spa: LogisticSpa | null = null;
+  if (globalStatus === null && spaApplies(opts, cases, n)) {
+    const model = spaNullModel(y, nullFit.fitted, z, q, { rows: pos, nAll: nGeno });
+    if (model.status !== 'ok') globalStatus = model.status;
+    else
+      spa = {
+        null: model,
+        idx: new Int32Array(nGeno),
+        val: new Float64Array(nGeno),
+        res: newSpaResult(),
+        c: new Float64Array(q),
+      };
+  }
   return {
     nGeno,
     n,
@@ -192,7 +262,18 @@ export function prepareLogistic(
       ua: new Float64Array(q),
       sol: new Float64Array(q),
     },
+    spa,
   };
+}
+
+/** Whether a trait with `cases` cases among n samples gets SPA p-values. */
+export function spaApplies(
+  opts: Pick<Required<LogisticOptions>, 'spa' | 'spaCaseFraction'>,
+  cases: number,
+  n: number,
+) {
+  if (opts.spa === 'always') return true;
+  return opts.spa === 'auto' && Math.min(cases, n - cases) / n < opts.spaCaseFraction;
 }
 
 /** Tests one variant (codes or dosages, indexed by genotype position), writing row `r` of `out`. */
@@ -230,6 +311,7 @@ export function logisticTestVariant(model: LogisticModel, g: Genotypes, out: Ass
     setStatusRow(out, r, 'all_missing', 0);
     return;
   }
+  const calledMean = sg / nObs;
   const ss = sgg - (sg * sg) / nObs;
   if (!(ss > 1e-9 * Math.max(1, sgg))) {
     setStatusRow(out, r, 'monomorphic', nObs);
@@ -303,13 +385,23 @@ export function logisticTestVariant(model: LogisticModel, g: Genotypes, out: Ass
     setStatusRow(out, r, 'too_few_samples', nObs);
     return;
   }
+  const spa = model.spa ? spaTest(model, model.spa, g, calledMean, nMiss) : null;
+  if (spa && spa.status !== 'ok') {
+    setStatusRow(out, r, spa.status, nObs);
+    return;
+  }
   const scoreReliable = v > 1e-12 * Math.max(igg, 1e-300);
   if (scoreReliable && !zeroCell) {
     const chi2 = (uEff * uEff) / v;
     const p = pChiSq1(chi2);
-    if (p >= opts.fullFitBelow && opts.firth !== 'always') {
-      out.beta[r] = Number.NaN;
-      out.se[r] = Number.NaN;
+    if (p >= opts.fullFitBelow && opts.firth !== 'always' && !(spa && spa.p < opts.fullFitBelow)) {
+      if (spa) {
+        spaScoreRow(out, r, spa, nObs);
+        return;
+      }
+      // one-step estimate from the null (REGENIE's score rows): β̂/SE = U/√V = the signed score z
+      out.beta[r] = uEff / v;
+      out.se[r] = 1 / Math.sqrt(v);
       out.stat[r] = Math.sign(uEff) * Math.sqrt(chi2);
       out.p[r] = p;
       out.mlog10p[r] = mlog10PChiSq1(chi2);
@@ -320,6 +412,137 @@ export function logisticTestVariant(model: LogisticModel, g: Genotypes, out: Ass
     }
   }
   fullFit(model, g instanceof PackedCalls ? g.unpacked() : g, out, r, subset, mean, nObs, zeroCell);
+  if (!spa) return;
+  const status = out.status[r];
+  if (status === STATUS_CODE.ok) {
+    // β and SE of the fit, the SPA p
+    out.stat[r] = spaSignedZ(spa);
+    out.p[r] = spa.p;
+    out.mlog10p[r] = spa.mlog10p;
+    out.test[r] = TEST_CODE.spa;
+  } else if (status === STATUS_CODE.separation || status === STATUS_CODE.not_converged) {
+    spaScoreRow(out, r, spa, nObs);
+  }
+}
+
+/**
+ * SPA test of one variant against the trait's SPA null model, for the genotype with its missing
+ * calls (the first `nMiss` entries of the scan's list) set to `calledMean`. S and V come from the
+ * scan's sums (c = Σ w g b, Σ g r, Σ w g²; S = Σ g r − cᵀBᵀr, V = Σ w g² − ‖c‖², stats/spa.ts)
+ * plus the imputed calls; below the cutoff that is the whole result (the normal p). Otherwise the
+ * genotype's nonzero entries (minor-allele coded) go into the sparse buffers for `spaScoreTest`.
+ * The result (`s.res`) is in ALT-allele orientation.
+ */
+function spaTest(
+  model: LogisticModel,
+  s: LogisticSpa,
+  g: Genotypes,
+  calledMean: number,
+  nMiss: number,
+): SpaResult {
+  const { q, m, rows, scratch: sc } = model;
+  const c = s.c;
+  for (let j = 0; j < q; j++) c[j] = sc.sum[1 + j];
+  let u = sc.sum[1 + q];
+  let sgg = sc.dw;
+  for (let t = 0; t < nMiss; t++) {
+    const o = sc.miss[t] * m;
+    for (let j = 0; j < q; j++) c[j] += calledMean * rows[o + 1 + j];
+    u += calledMean * rows[o + 1 + q];
+    sgg += calledMean * calledMean * rows[o + 2 + q];
+  }
+  let cc = 0;
+  let cbr = 0;
+  for (let j = 0; j < q; j++) {
+    cc += c[j] * c[j];
+    cbr += c[j] * s.null.br[j];
+  }
+  const v = sgg - cc;
+  if (v > 1e-8 * sgg && Math.abs(u - cbr) < SPA_OPTIONS.cutoff * Math.sqrt(v))
+    return spaNormalResult(u - cbr, v, s.res);
+  const flip = calledMean > 1;
+  const count = gatherNonzero(g, flip, flip ? 2 - calledMean : calledMean, s.idx, s.val);
+  const res = spaScoreTest(s.null, s.idx, s.val, SPA_OPTIONS, s.res, count);
+  if (flip) {
+    res.s = -res.s;
+    res.z = -res.z;
+    res.beta = -res.beta;
+  }
+  return res;
+}
+
+/** sample value of each 2-bit code (3 = missing, filled in per variant). */
+const CODE_VALUE = new Float64Array(4);
+
+/**
+ * Nonzero entries of g (or of 2 − g when `flip`) with missing calls as `missing`, in genotype
+ * position order, into idx/val; returns their count.
+ */
+function gatherNonzero(
+  g: Genotypes,
+  flip: boolean,
+  missing: number,
+  idx: Int32Array,
+  val: Float64Array,
+): number {
+  const n = g.length;
+  let k = 0;
+  for (let c = 0; c < 3; c++) CODE_VALUE[c] = flip ? 2 - c : c;
+  CODE_VALUE[3] = missing;
+  if (g instanceof PackedCalls) {
+    // a byte of four zero-valued calls: code 0 (0x00), or code 2 when flipped (0xAA)
+    const skip = flip ? 0xaa : 0x00;
+    const bytes = g.bytes;
+    for (let j = 0; j < bytes.length; j++) {
+      const b = bytes[j];
+      if (b === skip) continue;
+      const i0 = j << 2;
+      for (let t = 0; t < 4 && i0 + t < n; t++) {
+        const x = CODE_VALUE[(b >> (t << 1)) & 3];
+        if (x !== 0) {
+          idx[k] = i0 + t;
+          val[k++] = x;
+        }
+      }
+    }
+  } else if (g instanceof Uint8Array) {
+    for (let i = 0; i < n; i++) {
+      const c = g[i];
+      const x = c === 255 ? missing : CODE_VALUE[c];
+      if (x !== 0) {
+        idx[k] = i;
+        val[k++] = x;
+      }
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const d = g[i];
+      const x = Number.isNaN(d) ? missing : flip ? 2 - d : d;
+      if (x !== 0) {
+        idx[k] = i;
+        val[k++] = x;
+      }
+    }
+  }
+  return k;
+}
+
+/** The signed normal quantile of the SPA p: the score z itself where the normal p was used. */
+function spaSignedZ(spa: SpaResult): number {
+  if (spa.method !== 'spa') return spa.z;
+  return Math.sign(spa.s) * zFromLnTwoSidedP(-spa.mlog10p * Math.LN10);
+}
+
+/** A row without a fit: SPA p, β̂ = S/V and SE = |β̂|/z_p (stats/spa.ts), test `spa`. */
+function spaScoreRow(out: AssocColumns, r: number, spa: SpaResult, nObs: number): void {
+  out.beta[r] = spa.beta;
+  out.se[r] = spa.se;
+  out.stat[r] = spaSignedZ(spa);
+  out.p[r] = spa.p;
+  out.mlog10p[r] = spa.mlog10p;
+  out.nObs[r] = nObs;
+  out.status[r] = STATUS_CODE.ok;
+  out.test[r] = TEST_CODE.spa;
 }
 
 /** Convenience: tests every variant and returns the result columns (row = variant). */

@@ -346,6 +346,25 @@ export function spaScoreTestDense(
   return spaScoreTest(model, idx, val, options, out, k);
 }
 
+/**
+ * The result `spaScoreTest` gives when |S/√V| is below the cutoff (method `normal`: p = 2Φ̄(|z|),
+ * β̂ = S/V, SE = 1/√V), from an S and V the caller already has (e.g. from its own genotype
+ * scan), so that it can skip gathering the genotype for the ≈95 % of null variants below the
+ * cutoff. The caller checks |z| against the cutoff and the monomorphic/collinear conditions.
+ */
+export function spaNormalResult(s: number, v: number, out: SpaResult = newSpaResult()): SpaResult {
+  resetResult(out);
+  const z = s / Math.sqrt(v);
+  out.s = s;
+  out.v = v;
+  out.z = z;
+  out.beta = s / v;
+  const lnPScore = lnTwoSidedNormal(z);
+  out.pScore = Math.exp(lnPScore);
+  out.mlog10pScore = -lnPScore / LN10;
+  return normalRow(out, 'normal');
+}
+
 function resetResult(out: SpaResult): void {
   out.status = 'ok';
   out.method = 'none';

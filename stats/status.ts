@@ -30,8 +30,14 @@ export const STATUS_CODE: Readonly<Record<Status, number>> = Object.fromEntries(
   STATUS.map((s, i) => [s, i]),
 ) as Record<Status, number>;
 
-/** Which test produced a row. `none` for rows that were not tested (status explains). */
-export const TEST = ['none', 'linear', 'score', 'wald', 'firth'] as const;
+/**
+ * Which test produced a row. `none` for rows that were not tested (status explains). `spa`
+ * (logistic, binary traits where the saddlepoint approximation applies): p is the SPA p of the
+ * score test, `stat` the signed z of that p, and β/SE come from the Wald or Firth fit where one
+ * ran, otherwise they are the score-based one-step estimates with β/SE = stat (stats/logistic.ts).
+ * New names go at the end: part files store the code.
+ */
+export const TEST = ['none', 'linear', 'score', 'wald', 'firth', 'spa'] as const;
 export type TestName = (typeof TEST)[number];
 export const TEST_CODE: Readonly<Record<TestName, number>> = Object.fromEntries(
   TEST.map((s, i) => [s, i]),
@@ -39,7 +45,8 @@ export const TEST_CODE: Readonly<Record<TestName, number>> = Object.fromEntries(
 
 /**
  * Per-row association results, struct-of-arrays. Row r = variant·K + trait.
- * `stat` is the t statistic (linear), the signed √χ² score statistic (score) or the Wald z.
+ * `stat` is the t statistic (linear), the signed √χ² score statistic (score), the Wald z, or the
+ * signed normal quantile of the SPA p (spa).
  */
 export interface AssocColumns {
   beta: Float64Array;

@@ -47,6 +47,8 @@ export interface DecodedVariant {
   gt: Uint8Array[];
   ds: Float32Array[];
   hap: Uint8Array | null;
+  /** True when every dosage is exactly its hard call (known on the 8-bit diploid path). */
+  dsExact?: boolean;
 }
 
 /** Least integer v with v / max ≥ t. */
@@ -66,6 +68,12 @@ interface Table8 {
 const tables8 = new Map<string, Table8>();
 
 /** The B = 8 table for a diploid biallelic sample: index = first byte | second byte << 8. */
+/**
+ * Flag of a table entry whose dosage is not exactly a hard call (probabilities other than one 1
+ * and 0s): a variant none of whose samples has it stores no dosages (`dsExact`).
+ */
+const NOT_CALL = 16;
+
 function table8(phased: boolean, t: number): Table8 {
   const key = `${phased ? 'p' : 'u'}${t}`;
   let tab = tables8.get(key);
@@ -79,12 +87,18 @@ function table8(phased: boolean, t: number): Table8 {
         const c1 = x >= t ? 0 : 255 - x >= t ? 1 : -1;
         const c2 = y >= t ? 0 : 255 - y >= t ? 1 : -1;
         tab.ds[i] = (510 - x - y) / 255;
-        tab.gt[i] = c1 < 0 || c2 < 0 ? 3 : c1 + c2;
+        tab.gt[i] =
+          (c1 < 0 || c2 < 0 ? 3 : c1 + c2) |
+          ((x === 0 || x === 255) && (y === 0 || y === 255) ? 0 : NOT_CALL);
       } else {
         // x, y: P(AA), P(AB); P(BB) implied.
         const z = 255 - x - y;
         tab.ds[i] = z < 0 ? Number.NaN : (y + 2 * z) / 255;
-        tab.gt[i] = z < 0 ? 7 : x >= t ? 0 : y >= t ? 1 : z >= t ? 2 : 3;
+        tab.gt[i] =
+          z < 0
+            ? 7
+            : (x >= t ? 0 : y >= t ? 1 : z >= t ? 2 : 3) |
+              (x === 255 || y === 255 || z === 255 ? 0 : NOT_CALL);
       }
     }
   }
@@ -317,6 +331,7 @@ export class ProbabilityDecoder {
     for (let s = s0; s < n; s += 4) seen |= this.group8(d, s, Math.min(n, s + 4), tab);
     if (seen & 8) this.badPloidy(d, fail);
     if (seen & 4) this.invalidSample(d, base, 8, fail);
+    out.dsExact = (seen & NOT_CALL) === 0;
     return out;
   }
 

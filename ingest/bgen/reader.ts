@@ -250,7 +250,7 @@ class BgenReader implements GenotypeReader {
           ref: v.alleles[0],
           alt: v.alleles[a + 1],
           gt: out.gt[a],
-          ds: out.ds[a],
+          ds: out.dsExact ? null : out.ds[a],
           hap: out.hap,
         });
       pos = v.end;

@@ -220,7 +220,7 @@ async function checkBed(
       `size is ${actual} bytes, but ${bim.nVariants} variants (${bim.file}) × ${fam.samples.length} samples ` +
         `(${famName}) need 3 + ${bim.nVariants} × ${bpv} = ${expected} bytes` +
         (actual < expected ? ' (truncated?)' : ''),
-      { file: bed },
+      { file: bed, field: 'file size' },
       'the .bed, .bim and .fam must come from the same PLINK run',
     );
 }

@@ -2,7 +2,8 @@
  * Bad input: each case fails with an InputError naming file, line and field; the release
  * is not registered and nothing half-written is left in the data folder.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withCompute } from '../../engine/duckdb.js';
@@ -181,5 +182,91 @@ describe('EHR normalisation and quarantine', () => {
         ['LDL', 131.5],
       ]);
     });
+  });
+});
+
+describe('bad binary genotype files are refused, named, and leave nothing behind', () => {
+  /** A release folder whose genotypes are `name` (made by plink2 from the fixture VCF), then `edit`ed. */
+  async function binary(
+    kind: 'bed' | 'pgen' | 'bgen',
+    edit: (dir: string) => void,
+    where: { file: string; field: string },
+    message: RegExp,
+  ) {
+    const data = tempDir('data');
+    const config = testConfig(data);
+    const { dir, manifestPath } = makeReleaseFolder({ manifestPatch: { genotypes: [`g.${kind}`] } });
+    const out =
+      kind === 'bed'
+        ? ['--make-bed']
+        : kind === 'pgen'
+          ? ['--make-pgen']
+          : ['--export', 'bgen-1.2', 'ref-first'];
+    execFileSync('plink2', ['--vcf', 'calls.vcf', '--max-alleles', '2', ...out, '--out', 'g', '--silent'], {
+      cwd: dir,
+    });
+    edit(dir);
+    const err = await ingestInProcess(config, { manifestPath }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(InputError);
+    const e = err as InputError;
+    expect(e.message).toMatch(message);
+    expect(e.location.file).toBe(where.file);
+    expect(e.location.field).toBe(where.field);
+    expect(await listReleases(config)).toEqual([]);
+    const releases = join(data, 'releases');
+    expect(existsSync(releases) ? readdirSync(releases) : []).toEqual([]);
+  }
+
+  it('a truncated .bed', async () => {
+    await binary(
+      'bed',
+      (dir) => truncateSync(join(dir, 'g.bed'), statSync(join(dir, 'g.bed')).size - 3),
+      { file: 'g.bed', field: 'file size' },
+      /bytes/,
+    );
+  });
+
+  it('a BGEN whose flags name an unsupported layout', async () => {
+    await binary(
+      'bgen',
+      (dir) => {
+        const path = join(dir, 'g.bgen');
+        const b = readFileSync(path);
+        const flagsAt = 4 + 16; // offset u32, then the header block: length, M, N, magic, flags
+        b.writeUInt32LE(((b.readUInt32LE(flagsAt) & ~0x3c) | (3 << 2)) >>> 0, flagsAt);
+        writeFileSync(path, b);
+      },
+      { file: 'g.bgen', field: 'header, byte 20' },
+      /layout 3/,
+    );
+  });
+
+  it('duplicate sample ids in a .psam', async () => {
+    await binary(
+      'pgen',
+      (dir) => {
+        const path = join(dir, 'g.psam');
+        const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+        lines[2] = lines[2].replace(/^\S+/, lines[1].split('\t')[0]);
+        writeFileSync(path, `${lines.join('\n')}\n`);
+      },
+      { file: 'g.psam', field: 'IID' },
+      /duplicate/,
+    );
+  });
+
+  it('a .fam sample that is not a person', async () => {
+    await binary(
+      'bed',
+      (dir) => {
+        const path = join(dir, 'g.fam');
+        writeFileSync(path, readFileSync(path, 'utf8').replace('NA12878', 'NOBODY1'));
+      },
+      { file: 'g.bed', field: 'NOBODY1' },
+      /sample NOBODY1 is not in persons/,
+    );
   });
 });

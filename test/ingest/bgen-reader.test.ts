@@ -80,7 +80,10 @@ async function readRange(r: GenotypeReader, from: SourceCursor, end: number): Pr
         ref: x.ref,
         alt: x.alt,
         gt: unpackGt(x.gt, samples.length).slice(),
-        ds: Float32Array.from(x.ds ?? []),
+        // No ds: every dosage is its hard call (the reader leaves out dosages that repeat the calls).
+        ds: x.ds
+          ? Float32Array.from(x.ds)
+          : Float32Array.from(unpackGt(x.gt, samples.length), (c) => (c === 255 ? Number.NaN : c)),
         hap: x.hap ? unpackGt(x.hap, samples.length).slice() : null,
       });
     }
