@@ -37,11 +37,26 @@ if (!existsSync(join(rel, 'manifest.json'))) {
   console.error(`generating ${values.persons} × ${values.variants} with biobank synth into ${rel} …`);
   execFileSync(
     'node',
-    [bin, 'synth', '--size', 'custom', '--persons', values.persons!, '--variants', values.variants!, '--out', rel, '--reuse'],
+    [
+      bin,
+      'synth',
+      '--size',
+      'custom',
+      '--persons',
+      values.persons!,
+      '--variants',
+      values.variants!,
+      '--out',
+      rel,
+      '--reuse',
+    ],
     { stdio: 'inherit' },
   );
 }
-const vcf = join(rel, (JSON.parse(readFileSync(join(rel, 'manifest.json'), 'utf8')) as { genotypes: string[] }).genotypes[0]);
+const vcf = join(
+  rel,
+  (JSON.parse(readFileSync(join(rel, 'manifest.json'), 'utf8')) as { genotypes: string[] }).genotypes[0],
+);
 
 function plink2(args: string[]): Timed {
   const t = timed('plink2', [...args, '--silent']);
@@ -58,7 +73,10 @@ const samples = readFileSync(join(fmt, 'g.fam'), 'utf8')
   .trim()
   .split('\n')
   .map((l) => l.split(/\s+/)[1]);
-writeFileSync(join(fmt, 'persons.tsv'), `person_id\tsex\tbirth_year\n${samples.map((s) => `${s}\tU\t1970`).join('\n')}\n`);
+writeFileSync(
+  join(fmt, 'persons.tsv'),
+  `person_id\tsex\tbirth_year\n${samples.map((s) => `${s}\tU\t1970`).join('\n')}\n`,
+);
 writeFileSync(join(fmt, 'conditions.csv'), 'person_id,code,vocabulary,date\n');
 
 function releaseAdd(file: string): Timed {
@@ -82,7 +100,8 @@ function releaseAdd(file: string): Timed {
   return t;
 }
 
-const fmtT = (t: Timed) => `${t.wallS.toFixed(1)} s / ${t.cpuS.toFixed(1)} s / ${(t.peakRssMiB / 1024).toFixed(2)} GiB`;
+const fmtT = (t: Timed) =>
+  `${t.wallS.toFixed(1)} s / ${t.cpuS.toFixed(1)} s / ${(t.peakRssMiB / 1024).toFixed(2)} GiB`;
 const only = new Set(values.only!.split(','));
 const rows: string[] = [];
 const loadBefore = loadavg();
@@ -97,7 +116,19 @@ for (const [kind, file] of [
   if (!only.has(kind)) continue;
   const base =
     kind === 'bgen'
-      ? { name: 'plink2 --bgen … ref-first --make-pgen', t: plink2(['--bgen', join(fmt, 'g.bgen'), 'ref-first', '--sample', join(fmt, 'g.sample'), '--make-pgen', '--out', out]) }
+      ? {
+          name: 'plink2 --bgen … ref-first --make-pgen',
+          t: plink2([
+            '--bgen',
+            join(fmt, 'g.bgen'),
+            'ref-first',
+            '--sample',
+            join(fmt, 'g.sample'),
+            '--make-pgen',
+            '--out',
+            out,
+          ]),
+        }
       : { name: 'plink2 --vcf … --make-pgen', t: fromVcf };
   execFileSync('cat', [join(fmt, file)], { stdio: ['ignore', 'ignore', 'inherit'] });
   const ours = releaseAdd(file);

@@ -38,7 +38,7 @@ export async function writeOmopCdm(conn: DuckDBConnection, src: CdmSources, outD
   await conn.run(`COPY (
     SELECT CAST(substr(person_id, 2) AS BIGINT) AS person_id,
       CASE sex WHEN 'M' THEN 8507 WHEN 'F' THEN 8532 ELSE 0 END AS gender_concept_id,
-      birth_year AS year_of_birth, month(birth_date) AS month_of_birth, day(birth_date) AS day_of_birth,
+      coalesce(birth_year, year(birth_date)) AS year_of_birth, month(birth_date) AS month_of_birth, day(birth_date) AS day_of_birth,
       coalesce(${id("'Race'", 'ancestry')}, 0) AS race_concept_id, person_id AS person_source_value
     FROM ${src.persons}) TO ${out('person')} (HEADER)`);
   await conn.run(`COPY (

@@ -30,7 +30,9 @@ describe('large Parquet EHR tables', () => {
     const n = await withCompute(config, async (c) =>
       Number(
         (
-          await c.runAndReadAll(`SELECT count(*) FROM read_parquet('${join(result.dataPath, 'conditions.parquet')}')`)
+          await c.runAndReadAll(
+            `SELECT count(*) FROM read_parquet('${join(result.dataPath, 'conditions.parquet')}')`,
+          )
         ).getRows()[0][0],
       ),
     );

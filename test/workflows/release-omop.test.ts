@@ -107,7 +107,8 @@ describe('an OMOP CDM release', () => {
       ).getRows(),
     );
     // P0000001 is OMOP person 1.
-    for (const [sample, person] of samples) expect(String(sample)).toBe(`P${String(person).padStart(7, '0')}`);
+    for (const [sample, person] of samples)
+      expect(String(sample)).toBe(`P${String(person).padStart(7, '0')}`);
     const flat = await phewasRows('omop-flat');
     const cdm = await phewasRows('omop-cdm');
     expect(flat.filter((r) => r.p !== null).length).toBeGreaterThan(20);
