@@ -13,6 +13,11 @@
  *   5. join on person_id and write `analysis.parquet`: `sample_idx, person_id, y, cov_<column>…`,
  *      complete cases only, ordered by sample_idx. A study's `extraTraits` (quantitative) add
  *      columns y_1, y_2, … and restrict the rows to persons with every trait.
+ *
+ * Population `cohort` (the PheWAS population of a phenotype-first study, `phewas.population`):
+ * the same layout, but every cohort person with a genotype sample and every covariate, y NULL
+ * where the trait is missing (excluded phecode persons included); no extra traits. Its
+ * covariate hygiene (constant and collinear columns, standardisation) runs over these persons.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -75,9 +80,13 @@ async function phecodeTrait(
   return { nCases, nControls };
 }
 
+/** Whose rows an analysis table holds (see the module comment). */
+export type AnalysisPopulation = NonNullable<AnalysisTable['population']>;
+
 /**
  * Build an analysis table at `path` for `spec` with `phenotype` as the trait (null: no trait,
- * y = 0 — genotype-first). Leaves temp tables `_cohort`, `_trait`, `_covar` on `conn`.
+ * y = 0 — genotype-first), over `population` (default: the GWAS sample, persons with the
+ * trait). Leaves temp tables `_cohort`, `_trait`, `_covar` on `conn`.
  */
 export async function buildAnalysisTable(
   conn: DuckDBConnection,
@@ -86,7 +95,9 @@ export async function buildAnalysisTable(
   spec: StudySpec,
   phenotype: PhenotypeSpec | null,
   path: string,
+  population: AnalysisPopulation = 'gwas-sample',
 ): Promise<AnalysisTable> {
+  const wholeCohort = population === 'cohort';
   const rel = releaseTables(run.releaseDir);
   for (const v of phecodeVersionsUsed(spec)) await loadPhecodeMaps(conn, mapsDirFor(config, spec, v), v);
   const compiled = await compileCohort(conn, rel, spec.cohort);
@@ -105,7 +116,7 @@ export async function buildAnalysisTable(
   await atomicProduce(cohortPath, (tmp) => conn.run(`COPY _cohort TO ${sqlString(tmp)} (FORMAT parquet)`));
 
   // Extra traits of one genotype pass (quantitative only), each into _trait_<k>.
-  const extras = spec.kind === 'phenotype-first' && phenotype ? (spec.extraTraits ?? []) : [];
+  const extras = spec.kind === 'phenotype-first' && phenotype && !wholeCohort ? (spec.extraTraits ?? []) : [];
   for (const [i, p] of extras.entries()) {
     // The spec schema has checked that none repeats the main phenotype.
     const field = `extraTraits[${i}]`;
@@ -176,14 +187,18 @@ export async function buildAnalysisTable(
     pcsPath,
   });
   const covSelect = cov.columns.map((c) => `v.${sqlIdent(c)} AS ${sqlIdent(`cov_${c}`)}`).join(', ');
+  // The GWAS sample: persons with the trait. The cohort: every cohort person, y NULL if absent.
+  const persons = wholeCohort
+    ? `(SELECT k.person_id, t.y FROM _cohort k LEFT JOIN (SELECT person_id, any_value(y) AS y FROM _trait GROUP BY person_id) t ON t.person_id = k.person_id)`
+    : '_trait';
   await atomicProduce(path, (tmp) =>
     conn.run(
       `COPY (SELECT s.sample_idx, t.person_id, t.y${extras.map((_, i) => `, t${i + 1}.y AS y_${i + 1}`).join('')}${covSelect ? `, ${covSelect}` : ''}
-               FROM _trait t
+               FROM ${persons} t
                ${extras.map((_, i) => `JOIN _trait_${i + 1} t${i + 1} ON t${i + 1}.person_id = t.person_id AND t${i + 1}.y IS NOT NULL`).join('\n               ')}
                JOIN _covar v ON v.person_id = t.person_id
                JOIN read_parquet(${sqlString(rel.samples)}) s ON s.person_id = t.person_id
-               WHERE t.y IS NOT NULL
+               ${wholeCohort ? '' : 'WHERE t.y IS NOT NULL'}
                ORDER BY s.sample_idx)
          TO ${sqlString(tmp)} (FORMAT parquet)`,
     ),
@@ -208,11 +223,12 @@ export async function buildAnalysisTable(
       : {}),
     covariates: cov.columns,
     droppedCovariates: cov.droppedConstant.map((name) => ({ name, reason: 'constant in the cohort' })),
+    ...(wholeCohort ? { population } : {}),
   };
   if (n < cov.columns.length + 3) {
     throw new InputError(
-      `only ${n} persons have the phenotype and every covariate; too few to fit ${cov.columns.length} covariates`,
-      { field: 'phenotype' },
+      `only ${n} persons ${wholeCohort ? 'of the cohort have' : 'have the phenotype and'} every covariate; too few to fit ${cov.columns.length} covariates`,
+      { field: wholeCohort ? 'cohort' : 'phenotype' },
     );
   }
   return analysis;

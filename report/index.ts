@@ -6,6 +6,7 @@
  * temp file and a rename. See docs/report.md.
  */
 
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InputError } from '../engine/errors.js';
 import { atomicWriteFile } from '../engine/fsutil.js';
@@ -13,6 +14,7 @@ import type { Suppression } from '../engine/privacy.js';
 import { releaseAssemblyOf } from '../engine/release.js';
 import { requireRun, runDir } from '../engine/results.js';
 import type { RunRow } from '../schemas/results.js';
+import { ANALYSIS_FILES, type AnalysisTable } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { gwasPhenotypeNames, manhattanData, qqData, runTables, topHits } from './data.js';
 import { esc, page } from './html.js';
@@ -24,6 +26,7 @@ import {
   leadLociTable,
   phenotypesTable,
   phewasBlock,
+  phewasPopulationNote,
   plotId,
   privacyBanner,
   provenance,
@@ -42,6 +45,26 @@ export interface ReportOptions {
   /** Inline the libraries (default true). */
   inline?: boolean;
   header?: string;
+}
+
+/**
+ * The population of a run's lead-locus PheWAS, from the analysis table records in its folder:
+ * the cohort table exists only when the PheWAS used it; otherwise the GWAS sample. Null when
+ * neither record is there (e.g. a run whose files were removed).
+ */
+async function phewasPopulation(
+  dataDir: string,
+  runId: string,
+): Promise<{ kind: 'cohort' | 'gwas-sample'; nSamples: number } | null> {
+  for (const kind of ['cohort', 'gwas-sample'] as const) {
+    const record = join(runDir(dataDir, runId), `${ANALYSIS_FILES[kind]}.json`);
+    const text = await readFile(record, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return null;
+      throw e;
+    });
+    if (text !== null) return { kind, nSamples: (JSON.parse(text) as AnalysisTable).nSamples };
+  }
+  return null;
 }
 
 /** The report of a run as one HTML document. Raises InputError for an unknown run. */
@@ -95,7 +118,11 @@ export async function buildRunReportHtml(
   sections.push('<h2 id="lead-loci">Lead loci</h2>', leadLociTable(tables.lead, links, known));
   const leadVariants = [...new Set(tables.lead.map((l) => l.variant_id))];
   const withPhewas = leadVariants.filter((v) => tables.leadPhewas.some((r) => r.predictor === v));
-  if (withPhewas.length > 0) sections.push('<h2 id="phewas">PheWAS of the lead loci</h2>');
+  if (withPhewas.length > 0)
+    sections.push(
+      '<h2 id="phewas">PheWAS of the lead loci</h2>',
+      phewasPopulationNote(await phewasPopulation(config.dataDir, runId), suppress),
+    );
   for (const [i, variant] of withPhewas.entries()) {
     const loci = tables.lead.filter((l) => l.variant_id === variant);
     const rsid = known.get(variant)?.rsid;

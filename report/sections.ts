@@ -128,6 +128,23 @@ export function gwasPlots(
 <div style="flex: 1 1 320px">${plot(plotId('qq', key, i), qqSpec(qq), 'Dashed line: expected under the null. λGC from the median p.')}</div></div>`;
 }
 
+/**
+ * Whom the lead loci's PheWAS was fitted on (`phewas.population`) and how many persons: the
+ * cohort (everyone with genotypes and covariates) or the GWAS sample (persons with the trait).
+ */
+export function phewasPopulationNote(
+  population: { kind: 'cohort' | 'gwas-sample'; nSamples: number } | null,
+  suppress: Suppression,
+): string {
+  if (!population) return '';
+  const who =
+    population.kind === 'cohort'
+      ? 'the cohort (every person with genotypes and covariates, with or without the GWAS trait)'
+      : 'the GWAS sample (persons with the GWAS trait and every covariate)';
+  const n = fmtCount(suppressCount(population.nSamples, suppress));
+  return `<p class="note phewas-population">PheWAS population: ${esc(who)}, ${esc(n)} persons.</p>`;
+}
+
 /** One PheWAS plot plus a table of its Bonferroni-significant phecodes. */
 export function phewasBlock(
   id: string,

@@ -43,8 +43,23 @@ export const analysisTableSchema = z.object({
   covariates: z.array(z.string()),
   /** Covariates dropped as constant or collinear, with the reason. */
   droppedCovariates: z.array(z.object({ name: z.string(), reason: z.string() })),
+  /**
+   * Whose rows: `gwas-sample` (absent: the same) — persons with the trait, the GWAS table;
+   * `cohort` — every cohort person with a genotype sample and every covariate, y NULL where the
+   * trait is missing (the PheWAS population of a phenotype-first study, `phewas.population`).
+   */
+  population: z.enum(['gwas-sample', 'cohort']).optional(),
 });
 export type AnalysisTable = z.infer<typeof analysisTableSchema>;
+
+/**
+ * File names, in a run's folder, of the GWAS analysis table and of the PheWAS population's
+ * (`population: 'cohort'`); each has its record (the `AnalysisTable` as JSON) at `<file>.json`.
+ */
+export const ANALYSIS_FILES = {
+  'gwas-sample': 'analysis.parquet',
+  cohort: 'analysis-phewas-cohort.parquet',
+} as const;
 
 /** A contiguous slice of the genome's variants. */
 export const gwasShardSchema = z.object({
@@ -171,6 +186,8 @@ export const phewasResultSchema = z.object({
       nCases: count(),
     }),
   ),
+  /** The population the predictor was tested in and its size (absent: runs before the option). */
+  population: z.object({ kind: analysisTableSchema.shape.population.unwrap(), nSamples: count() }).optional(),
 });
 export type PhewasResult = z.infer<typeof phewasResultSchema>;
 
@@ -282,6 +299,7 @@ export const ACTIVITY_INPUTS = {
     /** The analysis table: LD clumping computes r² in its samples. Absent: distance clumping. */
     analysis: analysisTableSchema.optional(),
   }),
+  materializePhewasPopulation: z.object({ run: runContextSchema, spec: phenotypeFirstSpecSchema }),
   buildRunPhenome: z.object({ run: runContextSchema, analysis: analysisTableSchema, phewas: phewasSpec }),
   runPhewas: z.object({
     run: runContextSchema,

@@ -108,6 +108,14 @@ export const phewasSpecSchema = z.strictObject({
    * rare burden masks). A late default: see LATE_DEFAULTS.
    */
   scoreMinCarriers: z.int().min(0).default(0),
+  /**
+   * Who the PheWAS of a phenotype-first study's lead loci is fitted on: `cohort` (default) —
+   * every person of the cohort with a genotype sample and every covariate, whether or not the
+   * GWAS trait is present — or `gwas-sample`, the GWAS analysis sample (persons with the trait;
+   * runs before this option). Genotype-first studies are unaffected: their PheWAS population
+   * is their analysis table, which has no trait. A late default: see LATE_DEFAULTS.
+   */
+  population: z.enum(['cohort', 'gwas-sample']).default('cohort'),
   leadLoci: leadLociSpecSchema.prefault({}),
 });
 
@@ -259,6 +267,7 @@ export function phecodeVersionsUsed(spec: StudySpec): Set<PhecodeVersion> {
 export const LATE_DEFAULTS: readonly { path: readonly string[]; value: unknown }[] = [
   { path: ['phewas', 'scoreThreshold'], value: 0.05 },
   { path: ['phewas', 'scoreMinCarriers'], value: 0 },
+  { path: ['phewas', 'population'], value: 'cohort' },
   { path: ['phewas', 'leadLoci', 'clump'], value: 'ld' },
   { path: ['phewas', 'leadLoci', 'r2'], value: 0.1 },
   { path: ['gwas', 'spa'], value: 'auto' },

@@ -6,7 +6,9 @@
  *   3. cohort, phenotype, covariates          (materializeAnalysis)
  *   4. GWAS over the genome in shards         (planGwasShards, then runGwasShard × N, bounded)
  *   5. merge, QC totals, λGC and lead loci    (mergeGwas)
- *   6. PheWAS of each lead locus              (buildRunPhenome, runPhewas × loci)
+ *   6. PheWAS of each lead locus              (materializePhewasPopulation, buildRunPhenome,
+ *                                              runPhewas × loci) — over the cohort by default
+ *                                              (`phewas.population`), not only the GWAS sample
  *   7. record the run and write its report      (recordRun, writeReport)
  *
  * Cancelling the workflow cancels running activities (they heartbeat), then removes the
@@ -110,13 +112,20 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
     enter(progress, 'phewas', 'buildRunPhenome');
     const phewas: PhewasResult[] = [];
     if (gwas.leadLoci.length > 0) {
-      const phenome = await long.buildRunPhenome({ run, analysis, phewas: spec.phewas });
+      // The PheWAS population: the cohort (persons with genotypes and covariates, the trait
+      // possibly missing) unless the spec asks for the GWAS sample. Runs started before this
+      // patch keep the GWAS sample. The phenome is built over the same persons.
+      const populationPatch = patched('phewas-cohort-population');
+      const kind = populationPatch ? spec.phewas.population : 'gwas-sample';
+      const population = kind === 'cohort' ? await long.materializePhewasPopulation({ run, spec }) : analysis;
+      const populationOf = populationPatch ? { kind, nSamples: population.nSamples } : undefined;
+      const phenome = await long.buildRunPhenome({ run, analysis: population, phewas: spec.phewas });
       progress.phewasTotal = gwas.leadLoci.length;
       progress.currentActivity = 'runPhewas';
       const results = await mapBounded(gwas.leadLoci, 2, async (locus) => {
         const r = await long.runPhewas({
           run,
-          analysis,
+          analysis: population,
           phenome,
           phewas: spec.phewas,
           predictor: {
@@ -130,7 +139,7 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
           },
         });
         progress.phewasDone++;
-        return r;
+        return populationOf ? { ...r, population: populationOf } : r;
       });
       phewas.push(...results);
     }

@@ -45,6 +45,7 @@ describe('contracts', () => {
     const phewas = rest.phewas as Record<string, unknown>;
     delete phewas.scoreThreshold;
     delete phewas.scoreMinCarriers;
+    delete phewas.population;
     const leadLoci = phewas.leadLoci as Record<string, unknown>;
     delete leadLoci.clump;
     delete leadLoci.r2;
