@@ -71,7 +71,10 @@ const SUMMARIES: [name: string, summary: string][] = [
   ['schedule trigger', 'start a refresh now'],
   ['schedule describe', 'show the schedule and its recent runs'],
   ['schedule delete', 'remove the schedule'],
-  ['release add', 'ingest a biobank release (VCF + EHR) from its manifest and register it'],
+  [
+    'release add',
+    'ingest a biobank release (VCF/PLINK/BGEN + EHR or OMOP) from its manifest and register it',
+  ],
   ['release list', 'list registered releases with their fingerprints and counts'],
   ['phecodes fetch', 'download the public phecode 1.2 or phecodeX maps into the data folder'],
   ['phecodes load', 'check phecode map files from a local folder and install them in the data folder'],
