@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { du, loadavg, type Timed, timed } from './measure.js';
+import { benchVcf, du, loadavg, type Timed, timed } from './measure.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,30 +33,7 @@ const rel = join(work, 'release');
 const fmt = join(work, 'formats');
 mkdirSync(fmt, { recursive: true });
 
-if (!existsSync(join(rel, 'manifest.json'))) {
-  console.error(`generating ${values.persons} × ${values.variants} with biobank synth into ${rel} …`);
-  execFileSync(
-    'node',
-    [
-      bin,
-      'synth',
-      '--size',
-      'custom',
-      '--persons',
-      values.persons!,
-      '--variants',
-      values.variants!,
-      '--out',
-      rel,
-      '--reuse',
-    ],
-    { stdio: 'inherit' },
-  );
-}
-const vcf = join(
-  rel,
-  (JSON.parse(readFileSync(join(rel, 'manifest.json'), 'utf8')) as { genotypes: string[] }).genotypes[0],
-);
+const vcf = benchVcf(bin, rel, values.persons!, values.variants!);
 
 function plink2(args: string[]): Timed {
   const t = timed('plink2', [...args, '--silent']);

@@ -14,11 +14,11 @@
  * file, which every release add pays).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { du, loadavg, timed } from './measure.js';
+import { benchVcf, du, loadavg, timed } from './measure.js';
 
 const { values } = parseArgs({
   options: {
@@ -149,28 +149,7 @@ if (values.layout) {
 let vcf = values.vcf ? resolve(values.vcf) : '';
 if (!vcf) {
   const rel = join(work, 'release');
-  if (!existsSync(join(rel, 'manifest.json'))) {
-    console.error(`generating ${values.persons} × ${values.variants} with biobank synth into ${rel} …`);
-    execFileSync(
-      'node',
-      [
-        bin,
-        'synth',
-        '--size',
-        'custom',
-        '--persons',
-        values.persons!,
-        '--variants',
-        values.variants!,
-        '--out',
-        rel,
-        '--reuse',
-      ],
-      { stdio: 'inherit' },
-    );
-  }
-  const m = JSON.parse(readFileSync(join(rel, 'manifest.json'), 'utf8')) as { genotypes: string[] };
-  vcf = join(rel, m.genotypes[0]);
+  vcf = benchVcf(bin, rel, values.persons!, values.variants!);
 }
 
 // A minimal release around the VCF: persons = its samples, no conditions.

@@ -1,6 +1,7 @@
 /** Timing helpers of the command-line benchmarks: GNU time -v around a command, disk use, load. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export function loadavg(): string {
   return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -31,4 +32,29 @@ export function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = proc
 
 export function du(p: string): number {
   return Number(execFileSync('du', ['-sb', p], { encoding: 'utf8' }).split('\t')[0]) / 2 ** 20;
+}
+
+/**
+ * The bench VCF: a synthetic release of `persons` × `variants` made once with `biobank synth`
+ * in `rel` and reused afterwards; returns the path of its VCF.
+ */
+export function benchVcf(bin: string, rel: string, persons: string, variants: string): string {
+  if (!existsSync(join(rel, 'manifest.json'))) {
+    console.error(`generating ${persons} × ${variants} with biobank synth into ${rel} …`);
+    const args = [
+      'synth',
+      '--size',
+      'custom',
+      '--persons',
+      persons,
+      '--variants',
+      variants,
+      '--out',
+      rel,
+      '--reuse',
+    ];
+    execFileSync('node', [bin, ...args], { stdio: 'inherit' });
+  }
+  const m = JSON.parse(readFileSync(join(rel, 'manifest.json'), 'utf8')) as { genotypes: string[] };
+  return join(rel, m.genotypes[0]);
 }

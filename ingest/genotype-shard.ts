@@ -23,7 +23,7 @@ import {
   writeShardDone,
 } from './parts.js';
 import { openGenotypeReader } from './readers.js';
-import type { ShardHooks, ShardProgress, ShardResult } from './vcf/shard.js';
+import type { ShardHooks, ShardResult } from './vcf/shard.js';
 import { finishedShard, resumePoint } from './vcf/shard-parts.js';
 
 /** A shard of a `.bed`, `.pgen` or `.bgen` file. */
@@ -64,7 +64,6 @@ export async function ingestGenotypeShard(
 
   const reader = await openGenotypeReader(task.format, task.baseDir, task.input);
   const parts = await PartWriter.open(conn, task);
-  let committedThisAttempt = 0;
   // Binary formats carry no INFO scores; a release that also has VCFs has their columns, NULL here.
   const noScores = task.scores.map(() => null);
   const counts: AlleleCounts = { ac: 0, an: 0, nCalled: 0, homRef: 0, het: 0, homAlt: 0, dosageSum: 0 };
@@ -72,21 +71,11 @@ export async function ingestGenotypeShard(
     const { samples } = await reader.header();
     const nSamples = samples.length;
     const commit = async (next: SourceCursor) => {
-      const progress: ShardProgress = {
-        shardKey: task.shardKey,
-        chunk,
-        cursor: toCursor(next),
-        nVariants,
-        nRecords,
-      };
-      await parts.commit(chunk, progress, false);
-      hooks.heartbeat?.(progress);
+      await parts.commitChunk(
+        { shardKey: task.shardKey, chunk, cursor: toCursor(next), nVariants, nRecords },
+        hooks,
+      );
       chunk++;
-      committedThisAttempt++;
-      if (hooks.failAfterChunks !== undefined && committedThisAttempt >= hooks.failAfterChunks)
-        throw new Error(`test hook: shard ${task.shardKey} stops after ${committedThisAttempt} chunks`);
-      if (hooks.signal?.aborted) throw hooks.signal.reason ?? new Error('cancelled');
-      await parts.reopen();
     };
     let last = from;
     for await (const step of reader.read(from, task.range.end)) {

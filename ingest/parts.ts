@@ -20,6 +20,7 @@ import { atomicProduce, atomicWriteFile } from '../engine/fsutil.js';
 import { countPackedGt } from '../engine/genotypes.js';
 import { hweExactP } from '../stats/hwe.js';
 import type { ScoreColumn } from './vcf/header.js';
+import type { ShardHooks, ShardProgress } from './vcf/shard.js';
 import { chunkName } from './vcf/shard-parts.js';
 
 /** Parquet row group size of genotype parts: small, so a per-variant scan reads little. */
@@ -102,6 +103,8 @@ export class PartWriter {
   private readonly gtName: string;
   private readonly varName: string;
   private open = false;
+  /** Chunks committed by this attempt (the test hook `failAfterChunks` counts them). */
+  private committed = 0;
   /** Rows and genotype bytes since the last commit. */
   chunkVariants = 0;
   chunkBytes = 0;
@@ -206,6 +209,20 @@ export class PartWriter {
     );
     await atomicWriteFile(`${base}.json`, JSON.stringify(progress));
     if (reopen) await this.reopen();
+  }
+
+  /**
+   * Commit chunk `progress.chunk` (its Parquet files, then its JSON), report the cursor, and stop
+   * there if the attempt was cancelled (or a test hook asks); else reopen for the next chunk.
+   */
+  async commitChunk(progress: ShardProgress, hooks: ShardHooks): Promise<void> {
+    await this.commit(progress.chunk, progress, false);
+    hooks.heartbeat?.(progress);
+    this.committed++;
+    if (hooks.failAfterChunks !== undefined && this.committed >= hooks.failAfterChunks)
+      throw new Error(`test hook: shard ${this.target.shardKey} stops after ${this.committed} chunks`);
+    if (hooks.signal?.aborted) throw hooks.signal.reason ?? new Error('cancelled');
+    await this.reopen();
   }
 
   /** Drop the in-memory tables (always call, also after a failure). */

@@ -2,6 +2,8 @@
  * Splitting a parsed multi-allelic record into one biallelic record per ALT: the `gt` bytes
  * and the allele counts of each ALT (`splitAllele`).
  */
+
+import type { AlleleCounts } from '../parts.js';
 import type { RecordParser } from './record.js';
 
 // The parser's allele markers (record.ts), as local constants for the per-sample loop.
@@ -10,16 +12,8 @@ const MISSING = -1;
 /** `allele2` of a haploid call. */
 const NONE = -2;
 
-/** Per-ALT genotype summary written by `splitAllele`. */
-export interface AlleleCounts {
-  ac: number;
-  an: number;
-  nCalled: number;
-  homRef: number;
-  het: number;
-  homAlt: number;
-  dosageSum: number;
-}
+/** Per-ALT genotype summary written by `splitAllele` (the part writer's counts). */
+export type { AlleleCounts } from '../parts.js';
 
 /**
  * The `gt` bytes (one per sample: ALT copies, 255 missing) of ALT number `alt` (1-based),

@@ -178,25 +178,14 @@ export async function ingestShard(
   const chunkLimit = hooks.chunkVariants ?? CHUNK_VARIANTS;
 
   const parts = await PartWriter.open(conn, task);
-  let committedThisAttempt = 0;
   const splitter = new LineSplitter(task.kind, !resume && task.range.start > 0);
 
   const commit = async () => {
-    const progress: ShardProgress = {
-      shardKey: task.shardKey,
-      chunk,
-      cursor: splitter.cursor(),
-      nVariants,
-      nRecords,
-    };
-    await parts.commit(chunk, progress, false);
-    hooks.heartbeat?.(progress);
+    await parts.commitChunk(
+      { shardKey: task.shardKey, chunk, cursor: splitter.cursor(), nVariants, nRecords },
+      hooks,
+    );
     chunk++;
-    committedThisAttempt++;
-    if (hooks.failAfterChunks !== undefined && committedThisAttempt >= hooks.failAfterChunks)
-      throw new Error(`test hook: shard ${task.shardKey} stops after ${committedThisAttempt} chunks`);
-    if (hooks.signal?.aborted) throw hooks.signal.reason ?? new Error('cancelled');
-    await parts.reopen();
   };
 
   let failure: { err: RecordError; at: Cursor } | null = null;
