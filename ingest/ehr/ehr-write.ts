@@ -134,3 +134,25 @@ export function writeValidRows<T>(
     },
   );
 }
+
+/** `rejects.parquet`: every rejected row with its file, line, field and reason (flat and OMOP paths). */
+export async function writeRejects(conn: DuckDBConnection, errors: RowErrors, outDir: string): Promise<void> {
+  await writeTable(
+    conn,
+    'rejects',
+    'table_name VARCHAR, file VARCHAR, line BIGINT, field VARCHAR, reason VARCHAR',
+    '*',
+    join(outDir, 'rejects.parquet'),
+    async (app) => {
+      for (const [table, file, line, field, reason] of errors.rows) {
+        app.appendVarchar(table);
+        app.appendVarchar(file);
+        app.appendBigInt(BigInt(line));
+        app.appendVarchar(field);
+        app.appendVarchar(reason);
+        app.endRow();
+      }
+      return errors.rows.length;
+    },
+  );
+}

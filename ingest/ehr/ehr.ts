@@ -20,6 +20,7 @@ import {
   put,
   type RowSink,
   writeEmptyTable,
+  writeRejects,
   writeTable,
   writeValidRows,
 } from './ehr-write.js';
@@ -271,24 +272,7 @@ export async function ingestEhr(conn: DuckDBConnection, input: EhrInput): Promis
       notes,
     );
 
-  await writeTable(
-    conn,
-    'rejects',
-    'table_name VARCHAR, file VARCHAR, line BIGINT, field VARCHAR, reason VARCHAR',
-    '*',
-    join(outDir, 'rejects.parquet'),
-    async (app) => {
-      for (const [table, file, line, field, reason] of errors.rows) {
-        app.appendVarchar(table);
-        app.appendVarchar(file);
-        app.appendBigInt(BigInt(line));
-        app.appendVarchar(field);
-        app.appendVarchar(reason);
-        app.endRow();
-      }
-      return errors.rows.length;
-    },
-  );
+  await writeRejects(conn, errors, outDir);
   return {
     nPersons,
     nConditions,

@@ -24,7 +24,7 @@ export interface OpenTable {
 }
 
 /** Split one CSV line (RFC 4180 quotes, no embedded newlines). */
-function splitCsv(line: string, file: string, lineNo: number): string[] {
+export function splitCsv(line: string, file: string, lineNo: number): string[] {
   const out: string[] = [];
   let i = 0;
   for (;;) {

@@ -13,7 +13,6 @@
  * DuckDB SQL over temp tables (joins, validation); JS only normalises the distinct ICD codes and
  * source values (`icd.ts`) and, on the error path, scans a file for the lines of bad rows.
  */
-import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { InputError } from '../../engine/errors.js';
 import { omopFiles } from '../../engine/release.js';
@@ -21,7 +20,7 @@ import { missingTokens, type OmopTable } from '../../schemas/release.js';
 import type { EhrInput, EhrResult } from '../ehr/ehr.js';
 import { ingestExtraTable } from '../ehr/ehr-extra.js';
 import { RowErrors } from '../ehr/ehr-rows.js';
-import { writeTable } from '../ehr/ehr-write.js';
+import { writeRejects } from '../ehr/ehr-write.js';
 import { createMacros, dropTemps, type OmopContext, refuseDuplicates } from './checks.js';
 import { loadConcepts } from './concepts.js';
 import {
@@ -153,26 +152,4 @@ export async function ingestOmop(conn: DuckDBConnection, input: EhrInput): Promi
     clearInterval(timer);
     await dropTemps(ctx);
   }
-}
-
-/** `rejects.parquet` (the flat path's layout). */
-async function writeRejects(conn: DuckDBConnection, errors: RowErrors, outDir: string): Promise<void> {
-  await writeTable(
-    conn,
-    'rejects',
-    'table_name VARCHAR, file VARCHAR, line BIGINT, field VARCHAR, reason VARCHAR',
-    '*',
-    join(outDir, 'rejects.parquet'),
-    async (app) => {
-      for (const [table, file, line, field, reason] of errors.rows) {
-        app.appendVarchar(table);
-        app.appendVarchar(file);
-        app.appendBigInt(BigInt(line));
-        app.appendVarchar(field);
-        app.appendVarchar(reason);
-        app.endRow();
-      }
-      return errors.rows.length;
-    },
-  );
 }

@@ -29,7 +29,7 @@ import { type DuckDBConnection, listValue } from '@duckdb/node-api';
 import { sqlIdent, sqlString } from '../../engine/duckdb.js';
 import { InputError } from '../../engine/errors.js';
 import type { OmopTable } from '../../schemas/release.js';
-import { openTable } from '../ehr/table.js';
+import { openTable, splitCsv } from '../ehr/table.js';
 
 export type CdmKind = 'csv' | 'tsv' | 'parquet';
 
@@ -100,28 +100,9 @@ async function headerLine(path: string, gzip: boolean, file: string): Promise<st
   return (nl >= 0 ? text.slice(0, nl) : text).replace(/\r$/, '').replace(/^\uFEFF/, '');
 }
 
-/** Header names of a CSV line (quotes around names removed) or a TSV line. */
-function splitHeader(line: string, kind: 'csv' | 'tsv'): string[] {
-  if (kind === 'tsv') return line.split('\t').map((c) => c.trim());
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cur += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      out.push(cur.trim());
-      cur = '';
-    } else cur += ch;
-  }
-  out.push(cur.trim());
-  return out;
+/** Header names of a CSV line (the flat tables' CSV rule) or a TSV line. */
+function splitHeader(line: string, kind: 'csv' | 'tsv', file: string): string[] {
+  return (kind === 'tsv' ? line.split('\t') : splitCsv(line, file, 1)).map((c) => c.trim());
 }
 
 /** Open CDM table `table` at `rel` (relative to `baseDir`): its format and header. */
@@ -148,7 +129,7 @@ export async function openCdmFile(
   const line = await headerLine(path, gzip, rel);
   if (line.trim() === '') throw new InputError('empty file: expected a header line', { file: rel, line: 1 });
   if (kind === 'csv' && line.includes('\t') && !line.includes(',')) kind = 'tsv';
-  return { table, file: rel, path, kind, gzip, header: splitHeader(line, kind) };
+  return { table, file: rel, path, kind, gzip, header: splitHeader(line, kind, rel) };
 }
 
 /** The DuckDB table function reading `f` with every column VARCHAR. */
