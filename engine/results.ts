@@ -1,3 +1,21 @@
+/**
+ * The results database: creating its tables, recording studies and runs, and idempotent
+ * per-run writers and readers for result tables.
+ *
+ * - Small tables (`phewas_results`, `burden_results`, `lead_loci`, `qc_summary`,
+ *   `gwas_phenotypes`) live in the engine database. `writeRunResults` deletes the run's rows and
+ *   inserts the new ones inside one transaction, so a retried write never duplicates rows.
+ * - Per-variant GWAS results live in Parquet under
+ *   `<dataDir>/runs/<run_id>/gwas/phenotype=<p>/chrom=<c>/<part>_<i>.parquet`. A write goes to a
+ *   temp folder first and is then moved into place, replacing the whole run (default) or one
+ *   named part (e.g. one shard). The engine database exposes all runs' files as the VIEW
+ *   `gwas_results`; while no file exists it is an empty table of the same columns instead,
+ *   because a view over a glob that matches nothing cannot be queried.
+ *
+ * This module records studies and runs and re-exports the rest: paths (`run-paths.ts`), the
+ * database and its views (`results-db.ts`), per-run table writers and readers (`result-tables.ts`).
+ * Table contracts: `schemas/results.ts`. User documentation: `docs/results.md`.
+ */
 import { z } from 'zod';
 import {
   RUN_ID_PATTERN,

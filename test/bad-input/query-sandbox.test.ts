@@ -1,3 +1,9 @@
+/**
+ * `biobank query` is read-only for real (issue 18 §1): every write path is refused with exit 2
+ * naming the statement type, nothing is written anywhere, and the engine database is
+ * byte-identical afterwards. Reads, DESCRIBE/SHOW/SUMMARIZE/EXPLAIN and read_parquet() inside the
+ * data folder still work; a syntax error is bad input (exit 2).
+ */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';

@@ -1,3 +1,4 @@
+/** A small seeded PRNG for test data (mulberry32) with normal draws. */
 import { mulberry32 } from '../../stats/random.js';
 
 /** A small seeded PRNG for test data (mulberry32) with normal draws. */

@@ -1,3 +1,8 @@
+/**
+ * The catalog never lies (issue 18 §1 integrity): `gwas_results` reads only the files a run
+ * recorded (path, size, sha256 in `run_files`), so a stray file dropped into a run's folder is
+ * never a result, and `biobank verify` reports missing, changed and unrecorded files (exit 1).
+ */
 import { appendFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
