@@ -12,6 +12,9 @@ import { sourceModule } from '../engine/thread.js';
 import { mergeShards } from '../gwas/merge.js';
 import { planShards } from '../gwas/plan.js';
 import { type GwasShardInput, type GwasThreadInput, type ShardCursor, shardOutput } from '../gwas/shard.js';
+import { planStep1, type Step1Plan, type Step1Summary } from '../gwas/step1.js';
+import type { Step1ThreadInput, Step1ThreadResult } from '../gwas/step1-thread.js';
+import type { PhenotypeFirstSpec } from '../schemas/study.js';
 import type {
   AnalysisTable,
   GwasShard,
@@ -23,6 +26,12 @@ import type {
 import type { EngineConfig } from '../temporal.config.js';
 
 const GWAS_THREAD = sourceModule('gwas/thread.ts');
+const STEP1_THREAD = sourceModule('gwas/step1-thread.ts');
+
+/** One DuckDB thread per worker thread: the threads are the parallelism. */
+function threadConfig(config: EngineConfig): EngineConfig {
+  return { ...config, worker: { ...config.worker, duckdbThreads: 1 } };
+}
 
 export function createGwasActivities(from: EngineConfig | EngineContext) {
   const engine = asEngineContext(from);
@@ -33,8 +42,54 @@ export function createGwasActivities(from: EngineConfig | EngineContext) {
       run: RunContext;
       chromosomes: string[] | null;
       shardVariants: number;
+      /** One chromosome per shard (LOCO: each shard uses its chromosome's offsets). */
+      splitChromosomes?: boolean;
     }): Promise<GwasShard[]> {
-      return engine.compute((conn) => planShards(conn, input.run, input.chromosomes, input.shardVariants));
+      return engine.compute((conn) =>
+        planShards(conn, input.run, input.chromosomes, input.shardVariants, input.splitChromosomes ?? false),
+      );
+    },
+
+    /**
+     * Plan step 1 of `relatedness: 'loco'` for an analysis table, or find it cached
+     * (gwas/step1.ts): the step-1 variants, their blocks and the level-0 tasks.
+     */
+    async planStep1(input: {
+      run: RunContext;
+      analysis: AnalysisTable;
+      gwas: PhenotypeFirstSpec['gwas'];
+    }): Promise<Step1Plan> {
+      return engine.compute((conn) => planStep1(conn, config, input.run, input.analysis, input.gwas));
+    },
+
+    /** Level 0 of step 1 for blocks [from, to) on a worker thread; resumes at the first missing block file. */
+    async runStep1Level0(input: {
+      run: RunContext;
+      analysis: AnalysisTable;
+      dir: string;
+      from: number;
+      to: number;
+    }): Promise<{ blocks: number; constant: number }> {
+      const ctx = Context.current();
+      const data: Step1ThreadInput = { kind: 'level0', config: threadConfig(config), input };
+      return (await engine.inThread<Step1ThreadInput, Step1ThreadResult, unknown>(STEP1_THREAD, data, {
+        onProgress: (p) => ctx.heartbeat(p),
+        signal: ctx.cancellationSignal,
+      })) as { blocks: number; constant: number };
+    },
+
+    /** Level 1 of step 1 (every trait) and the LOCO predictions, on a worker thread. */
+    async runStep1Level1(input: {
+      run: RunContext;
+      analysis: AnalysisTable;
+      dir: string;
+    }): Promise<Step1Summary> {
+      const ctx = Context.current();
+      const data: Step1ThreadInput = { kind: 'level1', config: threadConfig(config), input };
+      return (await engine.inThread<Step1ThreadInput, Step1ThreadResult, unknown>(STEP1_THREAD, data, {
+        onProgress: (p) => ctx.heartbeat(p),
+        signal: ctx.cancellationSignal,
+      })) as Step1Summary;
     },
 
     /** Test every variant of one shard. Idempotent and resumable (gwas/shard.ts). */
@@ -47,8 +102,7 @@ export function createGwasActivities(from: EngineConfig | EngineContext) {
       }
       const ctx = Context.current();
       const threadInput: GwasThreadInput = {
-        // One DuckDB thread per shard thread: the shard threads are the parallelism.
-        config: { ...config, worker: { ...config.worker, duckdbThreads: 1 } },
+        config: threadConfig(config),
         input,
         resumed: (ctx.info.heartbeatDetails as ShardCursor | undefined) ?? null,
       };

@@ -10,14 +10,17 @@ import type { GwasShard, RunContext } from '../schemas/study-io.js';
  * the start of the next (small chromosomes would otherwise make many tiny shards, each paying
  * the fixed cost of an activity); it never spans variants that are not being tested. The
  * shard id names its position and chromosome span, e.g. `s0003-chr6-chr9`; ids are stable
- * for a release, chromosome list and shard size.
+ * for a release, chromosome list and shard size. With `splitChromosomes` (LOCO offsets, one
+ * per chromosome) every chromosome is cut on its own, so no shard spans two.
  */
 export async function planShards(
   conn: DuckDBConnection,
   run: RunContext,
   chromosomes: string[] | null,
   shardVariants: number,
+  splitChromosomes = false,
 ): Promise<GwasShard[]> {
+  const by = splitChromosomes ? 'run, chrom' : 'run';
   const reader = await conn.runAndReadAll(
     `WITH v AS (
        SELECT chrom, variant_idx, shard,
@@ -25,14 +28,14 @@ export async function planShards(
        FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
        ${chromosomes ? 'WHERE list_contains($2::VARCHAR[], chrom)' : ''}),
      k AS (
-       SELECT *, row_number() OVER (PARTITION BY run ORDER BY variant_idx) - 1 AS k,
-              count(*) OVER (PARTITION BY run) AS n_run
+       SELECT *, row_number() OVER (PARTITION BY ${by} ORDER BY variant_idx) - 1 AS k,
+              count(*) OVER (PARTITION BY ${by}) AS n_run
        FROM v),
      p AS (SELECT *, (k * ceil(n_run / $1)::BIGINT) // n_run AS part FROM k)
      SELECT min(variant_idx)::BIGINT AS first, max(variant_idx)::BIGINT AS last,
             count(*)::INTEGER AS n, list(DISTINCT shard ORDER BY shard) AS files,
             arg_min(chrom, variant_idx) AS chrom_first, arg_max(chrom, variant_idx) AS chrom_last
-     FROM p GROUP BY run, part ORDER BY first`,
+     FROM p GROUP BY ${by}, part ORDER BY first`,
     chromosomes ? [shardVariants, listValue(chromosomes)] : [shardVariants],
     chromosomes ? [undefined as never, LIST(VARCHAR)] : undefined,
   );

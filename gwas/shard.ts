@@ -24,6 +24,7 @@ import { logisticTestVariant, prepareLogistic } from '../stats/logistic.js';
 import { type AssocColumns, STATUS, STATUS_CODE, TEST } from '../stats/status.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { allocPart, appendPart, CHUNK_ROWS, codeNames, PART_DDL } from './parts.js';
+import { locoOffsets } from './step1.js';
 
 export interface GwasThreadInput {
   config: EngineConfig;
@@ -45,6 +46,11 @@ export interface GwasShardInput {
   batchVariants?: number;
   /** Variants per Parquet part file, i.e. per resume point (default 65536). */
   partVariants?: number;
+  /**
+   * `relatedness: 'loco'`: the finished step 1 (gwas/step1.ts) whose LOCO prediction of the
+   * shard's chromosome is the offset of every test (the shard spans one chromosome).
+   */
+  loco?: { dir: string } | null;
 }
 
 export interface ShardCursor {
@@ -90,8 +96,10 @@ export class ShardModelCache {
     run: RunContext,
     analysis: AnalysisTable,
     gwas: PhenotypeFirstSpec['gwas'],
+    loco: { dir: string; chrom: string } | null = null,
   ): Promise<ShardModel> {
     const key = JSON.stringify([
+      loco,
       analysis,
       run.releaseDir,
       gwas.missing,
@@ -100,7 +108,8 @@ export class ShardModelCache {
       gwas.spa,
       gwas.spaCaseFraction,
     ]);
-    if (this.last?.key !== key) this.last = { key, value: await buildShardModel(conn, run, analysis, gwas) };
+    if (this.last?.key !== key)
+      this.last = { key, value: await buildShardModel(conn, run, analysis, gwas, loco) };
     return this.last.value;
   }
 }
@@ -112,8 +121,15 @@ async function buildShardModel(
   run: RunContext,
   analysis: AnalysisTable,
   gwas: PhenotypeFirstSpec['gwas'],
+  loco: { dir: string; chrom: string } | null,
 ) {
   const { n, c, sampleIdx, y, ys, cov } = await loadAnalysis(conn, analysis);
+  // LOCO (REGENIE step 2): quantitative traits are tested as y − prediction, binary traits with
+  // the prediction as an offset in every logistic fit (stats/logistic.ts).
+  const offsets = loco ? await locoOffsets(loco.dir, loco.chrom, ys.length) : null;
+  if (offsets && offsets[0].length !== n)
+    throw new Error(`step 1 in ${loco?.dir} has ${offsets[0].length} samples, the analysis table ${n}`);
+  const traits = offsets ? ys.map((v, k) => Float64Array.from(v, (x, i) => x - offsets[k][i])) : ys;
   const nGeno = Number(
     (
       await conn.runAndReadAll(
@@ -130,8 +146,9 @@ async function buildShardModel(
         firth: gwas.firth,
         spa: gwas.spa,
         spaCaseFraction: gwas.spaCaseFraction,
+        offset: offsets ? offsets[0] : null,
       })
-    : prepareLinear(ys, cov, c, nGeno, sampleIdx, { missing });
+    : prepareLinear(traits, cov, c, nGeno, sampleIdx, { missing });
   return { n, sampleIdx, nGeno, model, binary };
 }
 
@@ -208,7 +225,8 @@ export async function computeGwasShard(
   }
 
   return withCompute(config, async (conn) => {
-    const { n, sampleIdx, nGeno, model, binary } = await models.get(conn, run, analysis, gwas);
+    const loco = input.loco ? { dir: input.loco.dir, chrom: shard.chrom } : null;
+    const { n, sampleIdx, nGeno, model, binary } = await models.get(conn, run, analysis, gwas, loco);
     const K = binary ? 1 : (model as ReturnType<typeof prepareLinear>).K;
     const testVariant = binary
       ? (g: Genotypes, res: AssocColumns, r: number) =>

@@ -20,6 +20,7 @@ import { gwasPhenotypeNames, manhattanData, qqData, runTables, topHits } from '.
 import { esc, page } from './html.js';
 import {
   burdenSection,
+  gwasMethodNote,
   gwasPlots,
   type KnownVariants,
   type Links,
@@ -90,7 +91,7 @@ export async function buildRunReportHtml(
   // GWAS
   sections.push('<h2 id="gwas">GWAS</h2>');
   if (names.length === 0) sections.push('<p class="empty">no GWAS results in this run</p>');
-  else sections.push(phenotypesTable(tables.phenotypes, suppress, names));
+  else sections.push(phenotypesTable(tables.phenotypes, suppress, names), gwasMethodNote(tables.spec));
   const known: KnownVariants = new Map();
   for (const [i, phenotype] of names.slice(0, REPORT_MAX_PHENOTYPES).entries()) {
     const meta = tables.phenotypes.find((p) => p.phenotype === phenotype);

@@ -129,6 +129,21 @@ export function gwasPlots(
 }
 
 /**
+ * How the GWAS modelled relatedness, from the run's spec: ordinary regression on the covariates,
+ * or LOCO offsets from a REGENIE-style whole-genome ridge regression (gwas/step1.ts). Empty for
+ * a spec without a GWAS section.
+ */
+export function gwasMethodNote(spec: unknown): string {
+  const gwas = (spec as { gwas?: { relatedness?: string; spa?: string } } | null)?.gwas;
+  if (!gwas) return '';
+  const model =
+    gwas.relatedness === 'loco'
+      ? 'relatedness and polygenic structure modelled by a REGENIE-style whole-genome ridge regression (step 1); each variant is tested with the leave-one-chromosome-out prediction of its chromosome as an offset'
+      : 'ordinary regression on the covariates (relatedness: none)';
+  return `<p class="note gwas-method">Association model: ${esc(model)}; saddlepoint p-values for binary traits: ${esc(gwas.spa ?? 'auto')}.</p>`;
+}
+
+/**
  * Whom the lead loci's PheWAS was fitted on (`phewas.population`) and how many persons: the
  * cohort (everyone with genotypes and covariates) or the GWAS sample (persons with the trait).
  */

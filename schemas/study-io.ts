@@ -140,6 +140,19 @@ export const gwasSummarySchema = z.object({
   leadLoci: z.array(leadLocusSchema),
   /** How the lead loci were clumped (absent in results recorded before LD clumping: distance). */
   clumping: z.enum(['ld', 'distance']).optional(),
+  /**
+   * `relatedness: 'loco'`: the step 1 whose LOCO predictions were the offsets (gwas/step1.ts).
+   * Absent: ordinary regression on the covariates.
+   */
+  step1: z
+    .object({
+      key: z.string(),
+      nVariants: count(),
+      nBlocks: count(),
+      /** Reused from an earlier run (cache hit) rather than computed by this one. */
+      cached: z.boolean(),
+    })
+    .optional(),
   qc: qcCountsSchema,
 });
 export type GwasSummary = z.infer<typeof gwasSummarySchema>;

@@ -54,6 +54,28 @@ export const gwasSpecSchema = qcSpecSchema.extend({
    * is already ~2× too small at 5e-8; docs/methods.md). A late default: see LATE_DEFAULTS.
    */
   spaCaseFraction: z.number().gt(0).max(0.5).default(0.2),
+  /**
+   * Relatedness and polygenic structure: `none` (ordinary regression on the covariates) or `loco`
+   * (REGENIE-style whole-genome ridge regression, step 1, whose leave-one-chromosome-out
+   * prediction of the trait is an offset in every variant's test; docs/methods.md). A late
+   * default: see LATE_DEFAULTS.
+   */
+  relatedness: z.enum(['none', 'loco']).default('none'),
+  /** Step 1 of `relatedness: 'loco'` (defaults when absent: see `LOCO_DEFAULTS`). */
+  loco: z
+    .strictObject({
+      /** Step-1 variants per level-0 block (within a chromosome). */
+      blockSize: z.int().min(10).max(5000).optional(),
+      /** Step-1 variants: minimum minor allele frequency in the analysis sample. */
+      minMaf: z.number().min(0).max(0.5).optional(),
+      /** Step-1 variants: maximum fraction of missing calls. */
+      maxMissing: z.number().min(0).max(1).optional(),
+      /** Cross-validation folds of level 0 and level 1. */
+      folds: z.int().min(2).max(20).optional(),
+      /** At most this many step-1 variants (evenly thinned in genome order beyond it). */
+      maxVariants: z.int().min(100).optional(),
+    })
+    .optional(),
   /** Variants per GWAS shard: the genome (or the chosen chromosomes) is cut into runs of about this many variants in genome order. */
   shardVariants: z.int().min(10).default(50_000),
   /** GWAS shards run at once across the worker fleet. */
@@ -116,6 +138,19 @@ export const phewasSpecSchema = z.strictObject({
    * is their analysis table, which has no trait. A late default: see LATE_DEFAULTS.
    */
   population: z.enum(['cohort', 'gwas-sample']).default('cohort'),
+  /**
+   * Binary phecodes: saddlepoint-approximated p-values (Dey et al. 2017) for every tested row,
+   * `auto` when min(cases, controls)/n is below `spaCaseFraction`, `always` or `never`, as
+   * `gwas.spa`. A late default: see LATE_DEFAULTS.
+   */
+  spa: z.enum(['auto', 'always', 'never']).default('auto'),
+  /** `spa: 'auto'` threshold on min(cases, controls)/n. A late default: see LATE_DEFAULTS. */
+  spaCaseFraction: z.number().gt(0).max(0.5).default(0.2),
+  /**
+   * Phenotype-first studies: LOCO offsets (step 1 per phecode) in the PheWAS of lead loci.
+   * Default: as `gwas.relatedness`. Genotype-first studies: `none` only, for now.
+   */
+  relatedness: z.enum(['none', 'loco']).optional(),
   leadLoci: leadLociSpecSchema.prefault({}),
 });
 
@@ -272,7 +307,19 @@ export const LATE_DEFAULTS: readonly { path: readonly string[]; value: unknown }
   { path: ['phewas', 'leadLoci', 'r2'], value: 0.1 },
   { path: ['gwas', 'spa'], value: 'auto' },
   { path: ['gwas', 'spaCaseFraction'], value: 0.2 },
+  { path: ['gwas', 'relatedness'], value: 'none' },
+  { path: ['phewas', 'spa'], value: 'auto' },
+  { path: ['phewas', 'spaCaseFraction'], value: 0.2 },
 ];
+
+/** Step-1 settings of `gwas.relatedness: 'loco'` when the spec leaves them out. */
+export const LOCO_DEFAULTS = {
+  blockSize: 500,
+  minMaf: 0.01,
+  maxMissing: 0.05,
+  folds: 5,
+  maxVariants: 500_000,
+} as const;
 
 /** The part of a parsed spec its hash covers: all of it but the release and late defaults at their default. */
 export function hashedSpecPart(spec: StudySpec): Record<string, unknown> {

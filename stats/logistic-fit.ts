@@ -62,6 +62,11 @@ export interface LogisticFitOptions {
   tol?: number;
   /** starting coefficients (default 0, intercept-free). */
   init?: Float64Array;
+  /**
+   * A fixed offset o_i in the linear predictor, η_i = o_i + x_iᵀβ (length n): REGENIE's LOCO
+   * prediction in step 2 (Mbatchou et al. 2021). Without it, o = 0.
+   */
+  offset?: Float64Array;
 }
 
 export interface LogisticFit {
@@ -198,6 +203,8 @@ function startFit(
   defaults: { maxIter: number; tol: number },
 ): LogisticFit | { n: number; maxIter: number; tol: number; ws: ReturnType<typeof workspace> } {
   const n = y.length;
+  if (options.offset && options.offset.length !== n)
+    throw new RangeError(`offset has ${options.offset.length} values, expected n = ${n}`);
   const bad = validate(y, x, p, test === 'wald' ? 'logisticFit' : 'firthFit');
   if (bad) return emptyFit(n, p, bad, test);
   return {
@@ -238,7 +245,7 @@ export function logisticFit(y: Float64Array, x: Float64Array, p: number, options
   const { beta, eta, mu, w, info, score, trial } = start.ws;
   // Newton–Raphson on ℓ; a step that lowers ℓ is halved, up to 20 times, and the last
   // trial is taken even if none raised ℓ (R glm's convention; non-convergence is caught below).
-  const run = newtonAscent(beta, trial, evaluate(y, x, n, p, beta, eta, mu, w), {
+  const run = newtonAscent(beta, trial, evaluate(y, x, n, p, beta, eta, mu, w, options.offset), {
     maxIter,
     maxHalvings: 20,
     acceptUnimproved: true,
@@ -250,7 +257,7 @@ export function logisticFit(y: Float64Array, x: Float64Array, p: number, options
       choleskySolve(info, p, delta);
       return delta;
     },
-    objective: (b) => evaluate(y, x, n, p, b, eta, mu, w),
+    objective: (b) => evaluate(y, x, n, p, b, eta, mu, w, options.offset),
     improves: (next, current) => next >= current - 1e-12 * Math.abs(current),
     converged: (delta) => smallStep(delta, beta, tol),
   });
@@ -290,7 +297,7 @@ export function firthFit(y: Float64Array, x: Float64Array, p: number, options: L
     return ll + 0.5 * choleskyLogDet(info, p);
   };
 
-  let ll = evaluate(y, x, n, p, beta, eta, mu, w);
+  let ll = evaluate(y, x, n, p, beta, eta, mu, w, options.offset);
   const pll = penalised(ll);
   if (Number.isNaN(pll)) return emptyFit(n, p, 'collinear', 'firth');
   // score in standard-error units at the last step: |U*_j| / √I_jj (I_jj = Σ_k L_jk², info holds L)
@@ -323,7 +330,7 @@ export function firthFit(y: Float64Array, x: Float64Array, p: number, options: L
       return delta;
     },
     objective(b) {
-      trialLl = evaluate(y, x, n, p, b, eta, mu, w);
+      trialLl = evaluate(y, x, n, p, b, eta, mu, w, options.offset);
       return penalised(trialLl);
     },
     improves: (next, current, half) => next > current || (next === current && half === 0),
@@ -333,7 +340,7 @@ export function firthFit(y: Float64Array, x: Float64Array, p: number, options: L
   let converged = run.outcome === 'converged';
   if (run.outcome === 'stalled') {
     // No ascent left at double precision: β is the maximiser if the score is ~0.
-    ll = evaluate(y, x, n, p, beta, eta, mu, w);
+    ll = evaluate(y, x, n, p, beta, eta, mu, w, options.offset);
     penalised(ll);
     converged = maxScore < 1e-5;
   } else ll = trialLl;
@@ -355,10 +362,11 @@ export function logisticFitWithFallback(
   firth: FirthMode = 'fallback',
   options: LogisticFitOptions = {},
 ): LogisticFit {
-  if (firth === 'always') return firthFit(y, x, p);
+  const firthOptions = options.offset ? { offset: options.offset } : {};
+  if (firth === 'always') return firthFit(y, x, p, firthOptions);
   const fit = logisticFit(y, x, p, options);
   if (firth === 'fallback' && (fit.status === 'separation' || fit.status === 'not_converged')) {
-    const f = firthFit(y, x, p);
+    const f = firthFit(y, x, p, firthOptions);
     return f.status === 'ok' ? f : { ...f, status: fit.status };
   }
   return fit;

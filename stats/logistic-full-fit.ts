@@ -31,6 +31,7 @@ export function fullFit(
   const ns = t;
   const y = new Float64Array(ns);
   const x = new Float64Array(ns * p);
+  const offset = opts.offset ? new Float64Array(ns) : undefined;
   let gSum = 0;
   let gSq = 0;
   // Qᵀg over the kept samples and A = QᵀQ over them (I minus the dropped samples' outer products),
@@ -40,6 +41,7 @@ export function fullFit(
   for (let s = 0; s < ns; s++) {
     const i = keep[s];
     y[s] = model.y[i];
+    if (offset) offset[s] = (opts.offset as Float64Array)[i];
     for (let j = 0; j < q; j++) x[j * ns + s] = model.z[j * n + i];
     const gi = g[pos[i]];
     const val = g instanceof Uint8Array ? (gi === 255 ? mean : gi) : Number.isNaN(gi) ? mean : gi;
@@ -74,13 +76,14 @@ export function fullFit(
   }
   const init = new Float64Array(p);
   init.set(model.nullFit.beta.subarray(0, q));
+  const options = offset ? { init, offset } : { init };
   let fit: LogisticFit;
   if (opts.firth === 'always' || (zeroCell && opts.firth === 'fallback')) {
-    fit = firthFit(y, x, p, { init });
+    fit = firthFit(y, x, p, options);
   } else {
-    fit = logisticFit(y, x, p, { init });
+    fit = logisticFit(y, x, p, options);
     if (opts.firth === 'fallback' && (fit.status === 'separation' || fit.status === 'not_converged')) {
-      const f = firthFit(y, x, p, { init });
+      const f = firthFit(y, x, p, options);
       fit = f.status === 'ok' ? f : { ...f, status: fit.status };
     }
   }

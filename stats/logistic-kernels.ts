@@ -170,7 +170,9 @@ export function evaluate(
   eta: Float64Array,
   mu: Float64Array,
   w: Float64Array,
+  offset?: Float64Array,
 ): number {
+  if (offset) return evaluateGeneric(y, x, n, p, beta, eta, mu, w, offset);
   if (p <= MAX_FUSED_P) return evaluateKernel(p)(y, x, n, beta, eta, mu, w);
   return evaluateGeneric(y, x, n, p, beta, eta, mu, w);
 }
@@ -206,7 +208,10 @@ export function informationAndScore(
   scoreGeneric(x, n, p, y, mu, score);
 }
 
-/** The generic (one pass per coefficient) η, μ, w and ℓ: the reference for the fused kernel. */
+/**
+ * The generic (one pass per coefficient) η, μ, w and ℓ: the reference for the fused kernel, and
+ * the path of fits with an offset (η = offset + Xβ; REGENIE's LOCO predictions, logistic-fit.ts).
+ */
 export function evaluateGeneric(
   y: Float64Array,
   x: Float64Array,
@@ -216,8 +221,10 @@ export function evaluateGeneric(
   eta: Float64Array,
   mu: Float64Array,
   w: Float64Array,
+  offset?: Float64Array,
 ): number {
-  eta.fill(0);
+  if (offset) eta.set(offset.subarray(0, n));
+  else eta.fill(0);
   for (let j = 0; j < p; j++) {
     const b = beta[j];
     if (b === 0) continue;

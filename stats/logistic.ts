@@ -99,6 +99,11 @@ export interface LogisticOptions {
   spa?: SpaMode;
   /** 'auto' threshold on min(cases, controls)/n (default 0.2, as the study spec). */
   spaCaseFraction?: number;
+  /**
+   * A fixed offset in the linear predictor of every fit, per analysis sample (logit scale): the
+   * LOCO prediction of the variant's chromosome from step 1 (gwas/step1.ts; REGENIE step 2).
+   */
+  offset?: Float64Array | null;
 }
 
 export type SpaMode = 'auto' | 'always' | 'never';
@@ -178,7 +183,11 @@ export function prepareLogistic(
     maxVif: options.maxVif ?? 50,
     spa: options.spa ?? 'never',
     spaCaseFraction: options.spaCaseFraction ?? 0.2,
+    offset: options.offset ?? null,
   };
+  if (opts.offset && opts.offset.length !== n)
+    throw new RangeError(`prepareLogistic: offset has ${opts.offset.length} values, expected ${n}`);
+  const offsetOption = opts.offset ? { offset: opts.offset } : {};
   const zAll = new Float64Array(n * (c + 1));
   zAll.fill(1, 0, n);
   zAll.set(covariates, n);
@@ -197,9 +206,9 @@ export function prepareLogistic(
   let nullFit: LogisticFit;
   if (cases < opts.minCases || n - cases < opts.minCases) {
     globalStatus = 'too_few_cases';
-    nullFit = logisticFit(y, z, q, { maxIter: 0 });
+    nullFit = logisticFit(y, z, q, { maxIter: 0, ...offsetOption });
   } else {
-    nullFit = logisticFit(y, z, q);
+    nullFit = logisticFit(y, z, q, offsetOption);
     if (collinearCovariates.length > 0) globalStatus = 'collinear';
     else if (nullFit.status !== 'ok') globalStatus = nullFit.status;
   }

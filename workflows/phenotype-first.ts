@@ -4,7 +4,9 @@
  *   1. validate the spec                      (here, deterministic; bad spec = non-retryable failure)
  *   2. resolve the release and the run id     (prepareRun; a completed run is returned as is)
  *   3. cohort, phenotype, covariates          (materializeAnalysis)
- *   4. GWAS over the genome in shards         (planGwasShards, then runGwasShard × N, bounded)
+ *   4. GWAS over the genome in shards         (relatedness 'loco': planStep1, runStep1Level0 × blocks,
+ *                                              runStep1Level1 — skipped when cached; then
+ *                                              planGwasShards, runGwasShard × N, bounded)
  *   5. merge, QC totals, λGC and lead loci    (mergeGwas)
  *   6. PheWAS of each lead locus              (materializePhewasPopulation, buildRunPhenome,
  *                                              runPhewas × loci) — over the cohort by default
@@ -53,11 +55,31 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
     enter(progress, 'phenotyping', 'materializeAnalysis');
     const analysis = await long.materializeAnalysis({ run, spec });
 
+    // relatedness 'loco': step 1 (whole-genome ridge regression, cached per release, analysis
+    // table and settings), then every shard tests with its chromosome's LOCO offset.
+    let step1: { dir: string; key: string; nVariants: number; nBlocks: number; cached: boolean } | null =
+      null;
+    if (spec.gwas.relatedness === 'loco') {
+      enter(progress, 'gwas', 'planStep1');
+      const plan = await long.planStep1({ run, analysis, gwas: spec.gwas });
+      if (!plan.done) {
+        progress.currentActivity = 'runStep1Level0';
+        await mapBounded(plan.tasks, spec.gwas.maxParallelShards, (t) =>
+          long.runStep1Level0({ run, analysis, dir: plan.dir, from: t.from, to: t.to }),
+        );
+        progress.currentActivity = 'runStep1Level1';
+        await long.runStep1Level1({ run, analysis, dir: plan.dir });
+      }
+      const { dir, key, nVariants, nBlocks } = plan;
+      step1 = { dir, key, nVariants, nBlocks, cached: plan.done };
+    }
+
     enter(progress, 'gwas', 'planGwasShards');
     const shards = await short.planGwasShards({
       run,
       chromosomes: spec.gwas.chromosomes ?? null,
       shardVariants: spec.gwas.shardVariants,
+      ...(step1 ? { splitChromosomes: true } : {}),
     });
     progress.shardsTotal = shards.length;
     const done = new Set(state?.doneShards ?? []);
@@ -83,7 +105,13 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
       spec.gwas.maxParallelShards,
       async (shard): Promise<GwasShardResult> => {
         startedHere++;
-        const r = await long.runGwasShard({ run, shard, analysis, gwas: spec.gwas });
+        const r = await long.runGwasShard({
+          run,
+          shard,
+          analysis,
+          gwas: spec.gwas,
+          ...(step1 ? { loco: { dir: step1.dir } } : {}),
+        });
         done.add(shard.shardId);
         progress.shardsDone = done.size;
         return r;
@@ -100,7 +128,7 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
     }
 
     enter(progress, 'merging', 'mergeGwas');
-    const gwas = await long.mergeGwas({
+    const merged = await long.mergeGwas({
       run,
       nShards: shards.length,
       leadLoci: spec.phewas.leadLoci,
@@ -108,6 +136,12 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
       // Runs started before LD clumping keep distance clumping to the end.
       ...(patched('ld-clump-lead-loci') ? { analysis } : {}),
     });
+    const gwas = step1
+      ? {
+          ...merged,
+          step1: { key: step1.key, nVariants: step1.nVariants, nBlocks: step1.nBlocks, cached: step1.cached },
+        }
+      : merged;
 
     enter(progress, 'phewas', 'buildRunPhenome');
     const phewas: PhewasResult[] = [];

@@ -20,6 +20,12 @@ function summarise(result: StudyResult): string {
       `GWAS: ${result.gwas.nTested} variants tested, λGC ${result.gwas.lambdaGc?.toFixed(3) ?? 'NA'}, ` +
         `${result.gwas.leadLoci.length} lead loci`,
     );
+    const step1 = result.gwas.step1;
+    if (step1)
+      lines.push(
+        `  relatedness: LOCO offsets from step 1 on ${step1.nVariants} variants in ${step1.nBlocks} blocks` +
+          `${step1.cached ? ' (reused from an earlier run)' : ''}`,
+      );
     const counts = result.gwas.statusCounts;
     if (counts)
       lines.push(

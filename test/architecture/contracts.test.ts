@@ -46,6 +46,8 @@ describe('contracts', () => {
     delete phewas.scoreThreshold;
     delete phewas.scoreMinCarriers;
     delete phewas.population;
+    delete phewas.spa;
+    delete phewas.spaCaseFraction;
     const leadLoci = phewas.leadLoci as Record<string, unknown>;
     delete leadLoci.clump;
     delete leadLoci.r2;
@@ -53,6 +55,7 @@ describe('contracts', () => {
     if (gwas) {
       delete gwas.spa;
       delete gwas.spaCaseFraction;
+      delete gwas.relatedness;
     }
     expect(specHash(spec)).toBe(sha256Text(canonicalJson(rest)));
     // A value other than the default is part of the hash.

@@ -1,0 +1,470 @@
+/**
+ * Step 1 of `gwas.relatedness: 'loco'`: a REGENIE-style whole-genome ridge regression of the
+ * analysis table's traits (Mbatchou et al. 2021, Nat Genet 53:1097), giving per person and per
+ * chromosome c the trait's polygenic prediction from every chromosome but c (leave one
+ * chromosome out, LOCO). Step 2 (gwas/shard.ts) tests each variant of chromosome c with that
+ * prediction as an offset, so the polygenic signal and relatedness that the covariates do not
+ * capture stop inflating the test.
+ *
+ *   plan     select the step-1 variants, cut them into blocks, key the cache (`planStep1`)
+ *   level 0  per block, out-of-fold ridge predictions at R shrinkages (stats/ridge-level0.ts),
+ *            one file per block; blocks are grouped into tasks, each a durable activity
+ *            (`computeLevel0`), resumable block by block
+ *   level 1  per trait, cross-validated ridge (quantitative) or logistic ridge (binary) over the
+ *            level-0 predictions, and the LOCO predictions (stats/ridge-level1.ts; `computeLevel1`)
+ *
+ * Step-1 variants: autosomes and X (not Y, MT), minor allele frequency ≥ `minMaf` and missing
+ * fraction ≤ `maxMissing` in the release (its `variants` table: all release samples), evenly
+ * thinned in genome order to at most `maxVariants`. Blocks are `blockSize` consecutive step-1
+ * variants of one chromosome (the last block of a chromosome may be smaller).
+ *
+ * All traits of the analysis table share one step 1 (the level-0 Gram matrices are computed once;
+ * a trait's missing values become 0 after residualising, as REGENIE does), and the result is
+ * cached under `<dataDir>/step1/<key>/` with key = hash of (release, the analysis table's
+ * samples, traits and covariates as loaded, the step-1 settings, the format version): a re-run,
+ * or another study with the same cohort, trait and covariates, reuses it. Files: `plan.json`,
+ * `variants.i32` (step-1 variant_idx, block by block), `level0/b<k>.f32` (n × K·R, trait-major),
+ * `loco-<trait>.f64` (nChrom × n) and `loco.json`, written last, which marks a finished step 1.
+ * Every file is written to a temporary name and renamed.
+ *
+ * Units of the LOCO offsets: quantitative traits in the trait's units (step 2 subtracts it from
+ * y); binary traits on the logit scale, without the covariates' part (step 2's null fit
+ * re-estimates the covariates with the offset).
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DuckDBBlobVector, DuckDBConnection, DuckDBIntegerVector } from '@duckdb/node-api';
+import { blobItems, sqlString, withCompute } from '../engine/duckdb.js';
+import { atomicWriteFile, exists } from '../engine/fsutil.js';
+import { loadAnalysis } from '../phenotype/analysis-table.js';
+import { LOCO_DEFAULTS, type PhenotypeFirstSpec } from '../schemas/study.js';
+import type { AnalysisTable, RunContext } from '../schemas/study-io.js';
+import { orthonormalBasis } from '../stats/linalg.js';
+import { logisticFit } from '../stats/logistic-fit.js';
+import type { Level0Setup } from '../stats/ridge-level0.js';
+import type { Level1Result } from '../stats/ridge-level1.js';
+import type { EngineConfig } from '../temporal.config.js';
+
+// TEMP: loaded lazily until stats/ridge-level0.ts and ridge-level1.ts exist (helpers writing them).
+const ridge0 = () => import('../stats/ridge-level0.js');
+const ridge1 = () => import('../stats/ridge-level1.js');
+
+/** Bump when the step-1 method or its files change: old caches are then not reused. */
+export const STEP1_VERSION = 1;
+
+export type LocoSettings = Required<NonNullable<PhenotypeFirstSpec['gwas']['loco']>>;
+
+export function locoSettings(gwas: PhenotypeFirstSpec['gwas']): LocoSettings {
+  return {
+    ...LOCO_DEFAULTS,
+    ...Object.fromEntries(Object.entries(gwas.loco ?? {}).filter(([, v]) => v !== undefined)),
+  };
+}
+
+/** What a study keeps of step 1: where it is and what it did (a few hundred bytes). */
+export interface Step1Plan {
+  key: string;
+  dir: string;
+  /** Already finished (a cached step 1): nothing to compute. */
+  done: boolean;
+  nVariants: number;
+  nBlocks: number;
+  /** Level-0 tasks (activities): block ranges [from, to). */
+  tasks: { from: number; to: number }[];
+  chroms: string[];
+}
+
+interface PlanFile {
+  key: string;
+  version: number;
+  n: number;
+  K: number;
+  binary: boolean;
+  settings: LocoSettings;
+  nVariants: number;
+  /** blocks[k] = [chromosome index, first offset into variants.i32, variant count]. */
+  blocks: [number, number, number][];
+  chroms: string[];
+  lambdas: number[];
+}
+
+/** Summary of a finished step 1 (`loco.json`), for the GWAS summary and the report. */
+export interface Step1Summary {
+  key: string;
+  nSamples: number;
+  nVariants: number;
+  nBlocks: number;
+  chroms: string[];
+  traits: { lambda: number; status: string; cvLoss: number[] }[];
+  level1Lambdas: number[];
+}
+
+const step1Root = (config: EngineConfig) => join(config.dataDir, 'step1');
+
+/** The analysis table as loaded, hashed: samples, traits and covariates, in order. */
+function analysisDigest(a: Awaited<ReturnType<typeof loadAnalysis>>): string {
+  const h = createHash('sha256');
+  h.update(new Uint8Array(a.sampleIdx.buffer, a.sampleIdx.byteOffset, a.sampleIdx.byteLength));
+  for (const y of a.ys) h.update(new Uint8Array(y.buffer, y.byteOffset, y.byteLength));
+  h.update(new Uint8Array(a.cov.buffer, a.cov.byteOffset, a.cov.byteLength));
+  return h.digest('hex');
+}
+
+/**
+ * Plan (or find cached) step 1 for an analysis table: select and block the step-1 variants,
+ * write `plan.json` and `variants.i32`, and split the blocks into level-0 tasks of about
+ * `nBlocks / (4 · parallel)` blocks each.
+ */
+export async function planStep1(
+  conn: DuckDBConnection,
+  config: EngineConfig,
+  run: RunContext,
+  analysis: AnalysisTable,
+  gwas: PhenotypeFirstSpec['gwas'],
+): Promise<Step1Plan> {
+  const settings = locoSettings(gwas);
+  const a = await loadAnalysis(conn, analysis);
+  const key = createHash('sha256')
+    .update(
+      JSON.stringify({
+        version: STEP1_VERSION,
+        release: run.releaseDir,
+        analysis: analysisDigest(a),
+        trait: analysis.trait,
+        settings,
+      }),
+    )
+    .digest('hex')
+    .slice(0, 24);
+  const dir = join(step1Root(config), key);
+  const planPath = join(dir, 'plan.json');
+  let plan: PlanFile;
+  if (await exists(planPath)) plan = JSON.parse(await readFile(planPath, 'utf8')) as PlanFile;
+  else {
+    const { chroms, variants, blocks } = await selectStep1Variants(conn, run, settings);
+    if (variants.length === 0)
+      throw new Error(
+        `relatedness 'loco': no step-1 variant in the release (minor allele frequency ≥ ${settings.minMaf}, ` +
+          `missing ≤ ${settings.maxMissing}, autosomes and X)`,
+      );
+    plan = {
+      key,
+      version: STEP1_VERSION,
+      n: a.n,
+      K: a.ys.length,
+      binary: analysis.trait === 'binary',
+      settings,
+      nVariants: variants.length,
+      blocks,
+      chroms,
+      lambdas: [...(await ridge0()).level0Lambdas(variants.length)],
+    };
+    await mkdir(join(dir, 'level0'), { recursive: true });
+    await atomicWriteFile(join(dir, 'variants.i32'), new Uint8Array(variants.buffer));
+    await atomicWriteFile(planPath, JSON.stringify(plan));
+  }
+  const done = await exists(join(dir, 'loco.json'));
+  const nBlocks = plan.blocks.length;
+  const per = Math.max(1, Math.ceil(nBlocks / (4 * gwas.maxParallelShards)));
+  const tasks: Step1Plan['tasks'] = [];
+  for (let b = 0; b < nBlocks; b += per) tasks.push({ from: b, to: Math.min(nBlocks, b + per) });
+  return { key, dir, done, nVariants: plan.nVariants, nBlocks, tasks, chroms: plan.chroms };
+}
+
+/** The step-1 variants (see the module comment) and their blocks. */
+async function selectStep1Variants(conn: DuckDBConnection, run: RunContext, s: LocoSettings) {
+  const rows = (
+    await conn.runAndReadAll(
+      `SELECT variant_idx::INTEGER AS i, chrom::VARCHAR AS chrom
+       FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
+       WHERE least(af, 1 - af) >= $1 AND an > 0
+         AND upper(regexp_replace(chrom, '^chr', '', 'i')) NOT IN ('Y', 'MT', 'M')
+         AND 1 - call_rate <= $2
+       ORDER BY variant_idx`,
+      [s.minMaf, s.maxMissing],
+    )
+  ).getRowObjectsJS() as { i: number; chrom: string }[];
+  // Even thinning in genome order beyond maxVariants.
+  const keep =
+    rows.length > s.maxVariants
+      ? Array.from({ length: s.maxVariants }, (_, k) => rows[Math.floor((k * rows.length) / s.maxVariants)])
+      : rows;
+  const chroms: string[] = [];
+  const blocks: [number, number, number][] = [];
+  const variants = new Int32Array(keep.length);
+  let start = 0;
+  for (let t = 0; t <= keep.length; t++) {
+    const boundary =
+      t === keep.length || (t > start && (keep[t].chrom !== keep[start].chrom || t - start === s.blockSize));
+    if (boundary && t > start) {
+      if (chroms[chroms.length - 1] !== keep[start].chrom) chroms.push(keep[start].chrom);
+      blocks.push([chroms.length - 1, start, t - start]);
+      start = t;
+    }
+    if (t < keep.length) variants[t] = keep[t].i;
+  }
+  return { chroms, variants, blocks };
+}
+
+async function readPlan(dir: string) {
+  const plan = JSON.parse(await readFile(join(dir, 'plan.json'), 'utf8')) as PlanFile;
+  const buf = await readFile(join(dir, 'variants.i32'));
+  const variants = new Int32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  return { plan, variants };
+}
+
+/** The level-0 inputs shared by every block: samples, folds, covariate basis, prepared traits. */
+async function level0Setup(conn: DuckDBConnection, run: RunContext, analysis: AnalysisTable, plan: PlanFile) {
+  const a = await loadAnalysis(conn, analysis);
+  if (a.n !== plan.n)
+    throw new Error(`step 1 ${plan.key}: the analysis table has ${a.n} samples, its plan ${plan.n}`);
+  const nGeno = Number(
+    (
+      await conn.runAndReadAll(
+        `SELECT count(*) FROM read_parquet(${sqlString(join(run.releaseDir, 'samples.parquet'))})`,
+      )
+    ).getRows()[0][0],
+  );
+  const { basis, q, design } = covariateBasis(a.n, a.cov, a.c);
+  const K = a.ys.length;
+  const yRaw = new Float64Array(a.n * K);
+  for (let k = 0; k < K; k++) yRaw.set(a.ys[k], k * a.n);
+  const { prepareLevel0Traits, foldsOf } = await ridge0();
+  const prepared = prepareLevel0Traits(yRaw, K, basis, q);
+  const setup: Level0Setup = {
+    n: a.n,
+    nGeno,
+    sampleIdx: a.sampleIdx,
+    fold: foldsOf(a.n, plan.settings.folds),
+    nFolds: plan.settings.folds,
+    basis,
+    q,
+    y: prepared.y,
+    K,
+    lambdas: Float64Array.from(plan.lambdas),
+  };
+  return { setup, prepared, a, design, q };
+}
+
+/** Orthonormal basis of [1, covariates] over the analysis samples (collinear columns dropped). */
+function covariateBasis(n: number, cov: Float64Array, c: number) {
+  const z = new Float64Array(n * (c + 1));
+  z.fill(1, 0, n);
+  z.set(cov, n);
+  const b = orthonormalBasis(z, n, c + 1);
+  const design = new Float64Array(n * b.rank);
+  for (const [t, j] of b.kept.entries()) design.set(z.subarray(j * n, (j + 1) * n), t * n);
+  return { basis: b.q.subarray(0, n * b.rank), q: b.rank, design };
+}
+
+const blockFile = (dir: string, b: number) => join(dir, 'level0', `b${String(b).padStart(5, '0')}.f32`);
+
+export interface Level0Cursor {
+  /** Blocks of the task finished (their files written). */
+  next: number;
+}
+
+/**
+ * Level 0 for blocks [from, to) of a planned step 1: one file per block, skipped when it exists
+ * with the right size (a retry resumes there). Heartbeats the next block; `signal` aborts
+ * between blocks.
+ */
+export async function computeLevel0(
+  config: EngineConfig,
+  input: { run: RunContext; analysis: AnalysisTable; dir: string; from: number; to: number },
+  heartbeat: (c: Level0Cursor) => void,
+  signal?: AbortSignal,
+): Promise<{ blocks: number; constant: number }> {
+  const { plan, variants } = await readPlan(input.dir);
+  return withCompute(config, async (conn) => {
+    let setupCache: Awaited<ReturnType<typeof level0Setup>> | null = null;
+    let constant = 0;
+    for (let b = input.from; b < input.to; b++) {
+      const out = blockFile(input.dir, b);
+      const R = plan.lambdas.length;
+      const bytes = plan.n * plan.K * R * 4;
+      if ((await exists(out)) && (await readFile(out)).byteLength === bytes) {
+        heartbeat({ next: b + 1 });
+        continue;
+      }
+      setupCache ??= await level0Setup(conn, input.run, input.analysis, plan);
+      const [, first, count] = plan.blocks[b];
+      const gts = await readBlockGenotypes(conn, input.run, variants.subarray(first, first + count));
+      const { predictions, nConstant } = (await ridge0()).level0Block(setupCache.setup, gts);
+      constant += nConstant;
+      await atomicWriteFile(
+        out,
+        new Uint8Array(predictions.buffer, predictions.byteOffset, predictions.byteLength),
+      );
+      heartbeat({ next: b + 1 });
+      await new Promise((r) => setImmediate(r));
+      if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
+    }
+    return { blocks: input.to - input.from, constant };
+  });
+}
+
+/** The packed `gt` vectors of the given variants (sorted variant_idx), in their order. */
+async function readBlockGenotypes(
+  conn: DuckDBConnection,
+  run: RunContext,
+  idx: Int32Array,
+): Promise<Uint8Array[]> {
+  const out = new Array<Uint8Array | null>(idx.length).fill(null);
+  const at = new Map<number, number>();
+  for (const [k, i] of idx.entries()) at.set(i, k);
+  const result = await conn.stream(
+    `SELECT variant_idx::INTEGER AS i, gt
+     FROM read_parquet(${sqlString(join(run.releaseDir, 'genotypes', '*.parquet'))})
+     WHERE variant_idx BETWEEN $1 AND $2`,
+    [idx[0], idx[idx.length - 1]],
+  );
+  const items = new Array<Uint8Array | null>(2048);
+  for (
+    let chunk = await result.fetchChunk();
+    chunk && chunk.rowCount > 0;
+    chunk = await result.fetchChunk()
+  ) {
+    const iv = chunk.getColumnVector(0) as DuckDBIntegerVector;
+    blobItems(chunk.getColumnVector(1) as DuckDBBlobVector, chunk.rowCount, items);
+    for (let r = 0; r < chunk.rowCount; r++) {
+      const k = at.get(iv.getItem(r) as number);
+      if (k !== undefined) out[k] = items[r];
+    }
+  }
+  const missing = out.findIndex((g) => g === null);
+  if (missing >= 0) throw new Error(`step 1: variant ${idx[missing]} has no genotype row in the release`);
+  return out as Uint8Array[];
+}
+
+/**
+ * Level 1 for every trait of a planned step 1 whose level-0 blocks are all written: the
+ * LOCO predictions per trait (`loco-<k>.f64`, nChrom × n, in trait units or logit), then
+ * `loco.json`. Skips traits whose file exists (a retry resumes at the next trait).
+ */
+export async function computeLevel1(
+  config: EngineConfig,
+  input: { run: RunContext; analysis: AnalysisTable; dir: string },
+  heartbeat: (traitsDone: number) => void,
+  signal?: AbortSignal,
+): Promise<Step1Summary> {
+  const summaryPath = join(input.dir, 'loco.json');
+  if (await exists(summaryPath)) return JSON.parse(await readFile(summaryPath, 'utf8')) as Step1Summary;
+  const { plan } = await readPlan(input.dir);
+  return withCompute(config, async (conn) => {
+    const { setup, prepared, a, design, q } = await level0Setup(conn, input.run, input.analysis, plan);
+    const { n, K } = plan;
+    const R = plan.lambdas.length;
+    const nb = plan.blocks.length;
+    const P = nb * R;
+    const chromOf = new Int32Array(P);
+    for (let b = 0; b < nb; b++) chromOf.fill(plan.blocks[b][0], b * R, (b + 1) * R);
+    const blocks: Float32Array[] = [];
+    for (let b = 0; b < nb; b++) {
+      const buf = await readFile(blockFile(input.dir, b));
+      if (buf.byteLength !== n * K * R * 4)
+        throw new Error(
+          `step 1 ${plan.key}: level-0 block ${b} has ${buf.byteLength} bytes, expected ${n * K * R * 4}`,
+        );
+      blocks.push(new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4));
+    }
+    const traits: Step1Summary['traits'] = [];
+    let level1Lambdas: number[] = [];
+    for (let k = 0; k < K; k++) {
+      // W: this trait's R columns of every block (trait-major block files).
+      const W = new Float64Array(n * P);
+      for (let b = 0; b < nb; b++) {
+        const src = blocks[b].subarray(k * R * n, (k + 1) * R * n);
+        for (let t = 0; t < R * n; t++) W[b * R * n + t] = src[t];
+      }
+      const yk = a.ys[k];
+      const observed = new Uint8Array(n);
+      for (let i = 0; i < n; i++) observed[i] = Number.isNaN(yk[i]) ? 0 : 1;
+      // One row per chromosome, plus one for a chromosome without step-1 variants (Y, MT, …):
+      // leaving out no column, i.e. the prediction from every step-1 variant.
+      const nChrom = plan.chroms.length + 1;
+      const base = { n, fold: setup.fold, nFolds: setup.nFolds, W, P, chromOf, nChrom, observed };
+      let result: Level1Result;
+      if (plan.binary) {
+        const y = Float64Array.from(yk, (v) => (Number.isNaN(v) ? 0 : v));
+        const offset = covariateLogit(y, observed, design, q);
+        result = (await ridge1()).level1Logistic({ ...base, y, offset });
+      } else {
+        result = (await ridge1()).level1Ridge({ ...base, y: prepared.y.subarray(k * n, (k + 1) * n) });
+        // back to trait units
+        const s = prepared.scale[k];
+        for (let t = 0; t < result.loco.length; t++) result.loco[t] *= s;
+      }
+      await atomicWriteFile(
+        join(input.dir, `loco-${k}.f64`),
+        new Uint8Array(result.loco.buffer, result.loco.byteOffset, result.loco.byteLength),
+      );
+      traits.push({ lambda: result.lambda, status: result.status, cvLoss: [...result.cvLoss] });
+      level1Lambdas = [...result.lambdas];
+      heartbeat(k + 1);
+      if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
+    }
+    const summary: Step1Summary = {
+      key: plan.key,
+      nSamples: n,
+      nVariants: plan.nVariants,
+      nBlocks: nb,
+      chroms: plan.chroms,
+      traits,
+      level1Lambdas,
+    };
+    await atomicWriteFile(summaryPath, JSON.stringify(summary));
+    return summary;
+  });
+}
+
+/** The covariate-only null logit η = Zγ̂ of a binary trait (fitted on the observed samples), for everyone. */
+function covariateLogit(
+  y: Float64Array,
+  observed: Uint8Array,
+  design: Float64Array,
+  q: number,
+): Float64Array {
+  const n = y.length;
+  const rows: number[] = [];
+  for (let i = 0; i < n; i++) if (observed[i]) rows.push(i);
+  const m = rows.length;
+  const ys = new Float64Array(m);
+  const zs = new Float64Array(m * q);
+  for (const [s, i] of rows.entries()) {
+    ys[s] = y[i];
+    for (let j = 0; j < q; j++) zs[j * m + s] = design[j * n + i];
+  }
+  const fit = logisticFit(ys, zs, q);
+  if (fit.status !== 'ok')
+    throw new Error(`step 1: the covariate-only logistic model did not fit (${fit.status})`);
+  const eta = new Float64Array(n);
+  for (let j = 0; j < q; j++) {
+    const b = fit.beta[j];
+    for (let i = 0; i < n; i++) eta[i] += b * design[j * n + i];
+  }
+  return eta;
+}
+
+/**
+ * The LOCO offsets of one chromosome for every trait of a finished step 1 (per trait, n values in
+ * analysis-table order). A chromosome without step-1 variants (Y, MT) gets the prediction from
+ * all step-1 variants: there is nothing of its own to leave out.
+ */
+export async function locoOffsets(dir: string, chrom: string, K: number): Promise<Float64Array[]> {
+  const summary = JSON.parse(await readFile(join(dir, 'loco.json'), 'utf8')) as Step1Summary;
+  const n = summary.nSamples;
+  const c = summary.chroms.indexOf(chrom);
+  const out: Float64Array[] = [];
+  for (let k = 0; k < K; k++) {
+    const buf = await readFile(join(dir, `loco-${k}.f64`));
+    const all = new Float64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    const rows = summary.chroms.length + 1;
+    if (all.length !== rows * n)
+      throw new Error(`step 1 ${summary.key}: loco-${k}.f64 has ${all.length} values, expected ${rows * n}`);
+    const row = c >= 0 ? c : summary.chroms.length;
+    out.push(all.slice(row * n, (row + 1) * n));
+  }
+  return out;
+}
