@@ -42,13 +42,15 @@ import { LOCO_DEFAULTS, type PhenotypeFirstSpec } from '../schemas/study.js';
 import type { AnalysisTable, RunContext } from '../schemas/study-io.js';
 import { orthonormalBasis } from '../stats/linalg.js';
 import { logisticFit } from '../stats/logistic-fit.js';
-import type { Level0Setup } from '../stats/ridge-level0.js';
-import type { Level1Result } from '../stats/ridge-level1.js';
+import {
+  foldsOf,
+  type Level0Setup,
+  level0Block,
+  level0Lambdas,
+  prepareLevel0Traits,
+} from '../stats/ridge-level0.js';
+import { type Level1Result, level1Logistic, level1Ridge } from '../stats/ridge-level1.js';
 import type { EngineConfig } from '../temporal.config.js';
-
-// TEMP: loaded lazily until stats/ridge-level0.ts and ridge-level1.ts exist (helpers writing them).
-const ridge0 = () => import('../stats/ridge-level0.js');
-const ridge1 = () => import('../stats/ridge-level1.js');
 
 /** Bump when the step-1 method or its files change: old caches are then not reused. */
 export const STEP1_VERSION = 1;
@@ -158,7 +160,7 @@ export async function planStep1(
       nVariants: variants.length,
       blocks,
       chroms,
-      lambdas: [...(await ridge0()).level0Lambdas(variants.length)],
+      lambdas: [...level0Lambdas(variants.length)],
     };
     await mkdir(join(dir, 'level0'), { recursive: true });
     await atomicWriteFile(join(dir, 'variants.i32'), new Uint8Array(variants.buffer));
@@ -230,7 +232,6 @@ async function level0Setup(conn: DuckDBConnection, run: RunContext, analysis: An
   const K = a.ys.length;
   const yRaw = new Float64Array(a.n * K);
   for (let k = 0; k < K; k++) yRaw.set(a.ys[k], k * a.n);
-  const { prepareLevel0Traits, foldsOf } = await ridge0();
   const prepared = prepareLevel0Traits(yRaw, K, basis, q);
   const setup: Level0Setup = {
     n: a.n,
@@ -291,7 +292,7 @@ export async function computeLevel0(
       setupCache ??= await level0Setup(conn, input.run, input.analysis, plan);
       const [, first, count] = plan.blocks[b];
       const gts = await readBlockGenotypes(conn, input.run, variants.subarray(first, first + count));
-      const { predictions, nConstant } = (await ridge0()).level0Block(setupCache.setup, gts);
+      const { predictions, nConstant } = level0Block(setupCache.setup, gts);
       constant += nConstant;
       await atomicWriteFile(
         out,
@@ -333,7 +334,7 @@ async function readBlockGenotypes(
       if (k !== undefined) out[k] = items[r];
     }
   }
-  const missing = out.findIndex((g) => g === null);
+  const missing = out.indexOf(null);
   if (missing >= 0) throw new Error(`step 1: variant ${idx[missing]} has no genotype row in the release`);
   return out as Uint8Array[];
 }
@@ -389,9 +390,9 @@ export async function computeLevel1(
       if (plan.binary) {
         const y = Float64Array.from(yk, (v) => (Number.isNaN(v) ? 0 : v));
         const offset = covariateLogit(y, observed, design, q);
-        result = (await ridge1()).level1Logistic({ ...base, y, offset });
+        result = level1Logistic({ ...base, y, offset });
       } else {
-        result = (await ridge1()).level1Ridge({ ...base, y: prepared.y.subarray(k * n, (k + 1) * n) });
+        result = level1Ridge({ ...base, y: prepared.y.subarray(k * n, (k + 1) * n) });
         // back to trait units
         const s = prepared.scale[k];
         for (let t = 0; t < result.loco.length; t++) result.loco[t] *= s;

@@ -151,6 +151,8 @@ export const gwasSummarySchema = z.object({
       nBlocks: count(),
       /** Reused from an earlier run (cache hit) rather than computed by this one. */
       cached: z.boolean(),
+      /** Level-1 status per trait (`ok`, or why the offset is 0 for it: stats/ridge-level1.ts). */
+      statuses: z.array(z.string()).optional(),
     })
     .optional(),
   qc: qcCountsSchema,

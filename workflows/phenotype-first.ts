@@ -57,8 +57,14 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
 
     // relatedness 'loco': step 1 (whole-genome ridge regression, cached per release, analysis
     // table and settings), then every shard tests with its chromosome's LOCO offset.
-    let step1: { dir: string; key: string; nVariants: number; nBlocks: number; cached: boolean } | null =
-      null;
+    let step1: {
+      dir: string;
+      key: string;
+      nVariants: number;
+      nBlocks: number;
+      cached: boolean;
+      statuses: string[];
+    } | null = null;
     if (spec.gwas.relatedness === 'loco') {
       enter(progress, 'gwas', 'planStep1');
       const plan = await long.planStep1({ run, analysis, gwas: spec.gwas });
@@ -67,11 +73,13 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
         await mapBounded(plan.tasks, spec.gwas.maxParallelShards, (t) =>
           long.runStep1Level0({ run, analysis, dir: plan.dir, from: t.from, to: t.to }),
         );
-        progress.currentActivity = 'runStep1Level1';
-        await long.runStep1Level1({ run, analysis, dir: plan.dir });
       }
+      // Level 1 (a cached step 1 returns its summary at once).
+      progress.currentActivity = 'runStep1Level1';
+      const summary = await long.runStep1Level1({ run, analysis, dir: plan.dir });
       const { dir, key, nVariants, nBlocks } = plan;
-      step1 = { dir, key, nVariants, nBlocks, cached: plan.done };
+      const statuses = summary.traits.map((t) => t.status);
+      step1 = { dir, key, nVariants, nBlocks, cached: plan.done, statuses };
     }
 
     enter(progress, 'gwas', 'planGwasShards');

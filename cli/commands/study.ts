@@ -26,6 +26,9 @@ function summarise(result: StudyResult): string {
         `  relatedness: LOCO offsets from step 1 on ${step1.nVariants} variants in ${step1.nBlocks} blocks` +
           `${step1.cached ? ' (reused from an earlier run)' : ''}`,
       );
+    const notOk = (step1?.statuses ?? []).filter((s) => s !== 'ok');
+    if (notOk.length > 0)
+      lines.push(`  WARN step 1 level 1: ${notOk.join(', ')} — those traits were tested without an offset`);
     const counts = result.gwas.statusCounts;
     if (counts)
       lines.push(
