@@ -1,7 +1,8 @@
 /**
  * `generateBiobank`: a complete synthetic biobank release in one folder, deterministic in
  * the seed. See `docs`-style notes in each module: persons.ts, genome.ts, genotypes.ts,
- * planted.ts, phenotypes.ts, ehr.ts, labs.ts.
+ * planted.ts, phenotypes.ts, ehr.ts, labs.ts, and families.ts for the opt-in sibships and
+ * polygenic trait (without `families` the output is what it was before they existed).
  *
  * Output (written to a temp folder next to `out`, renamed into place when complete):
  * `manifest.json` (the release manifest), `persons.tsv`, `conditions.parquet`, `labs.csv`,
@@ -17,6 +18,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { sqlString } from '../engine/duckdb.js';
 import { canonicalJson } from '../engine/fsutil.js';
 import { generateConditions, generateVisits } from './ehr.js';
+import { applyFamiliesToPersons, checkFamilyOptions, type FamilyOptions, planFamilies } from './families.js';
 import { GENES, planGenome } from './genome.js';
 import { writeGenotypes } from './genotypes.js';
 import { writeLabs, writePheno } from './labs.js';
@@ -28,6 +30,7 @@ import {
   BURDEN_GENE,
   PLANTED_BINARY,
   PLANTED_BURDEN,
+  POLYGENIC_TRAIT,
   plantedVariantKeys,
 } from './planted.js';
 import { Rng } from './prng.js';
@@ -70,6 +73,12 @@ export interface SynthOptions {
   fst?: number;
   /** Extract date; codes and measurements are never later. Default 2026-06-30. */
   extractDate?: string;
+  /**
+   * Planted relatedness (families.ts): a share of the persons in full sibships of `size`
+   * (default 4; parents not sampled), plus a polygenic trait (pheno.txt column HEIGHT, h² 0.5,
+   * truth.json `polygenic`). Absent: no relatives, no HEIGHT, output as before.
+   */
+  families?: FamilyOptions;
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
@@ -150,6 +159,14 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
   const mapsDir = options.phecodeMaps ? resolve(options.phecodeMaps) : DEMO_PHECODE_MAP_DIR;
   const releaseId = options.releaseId ?? (size === 'demo' ? 'demo-2026-11' : `synth-${size}-s${seed}`);
   const fst = options.fst ?? 0.07;
+  let families: { share: number; size: number } | undefined;
+  if (options.families) {
+    try {
+      families = { share: options.families.share, size: checkFamilyOptions(options.families, nPersons) };
+    } catch (err) {
+      throw new SynthError((err as Error).message);
+    }
+  }
   const generator = {
     version: GENERATOR_VERSION,
     seed,
@@ -162,6 +179,8 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
     splitChromosomes: options.splitChromosomes ?? false,
     tabixIndex: options.tabixIndex ?? true,
     phecodeMaps: options.phecodeMaps ? mapsDir : 'demo',
+    // Only with families, so the settings (and truth.json) without them are unchanged.
+    ...(families ? { families } : {}),
   };
   const manifestPath = join(out, 'manifest.json');
   const truthPath = join(out, 'truth.json');
@@ -189,6 +208,8 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
   try {
     // --- persons and genome plan ---
     const persons = generatePersons(seed, nPersons, extractDay);
+    const familyPlan = families ? planFamilies(seed, nPersons, families) : undefined;
+    if (familyPlan) applyFamiliesToPersons(seed, persons, familyPlan, extractDay);
     const plan = planGenome(seed, nVariants);
     const pick = new Rng(seed, 'planted-blocks');
     // Each planted common variant gets its own LD block, on distinct chromosomes (not 1,
@@ -197,12 +218,25 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
     const chromPool = plan.chroms.filter(
       (c) => c !== '1' && plan.blocks.some((b) => b.chrom === c && canHost(b)),
     );
-    for (const key of plantedVariantKeys()) {
+    const keys = plantedVariantKeys();
+    if (families) keys.push(...POLYGENIC_TRAIT.large.map((v) => v.key));
+    for (const key of keys) {
       if (chromPool.length === 0) chromPool.push(...new Set(plan.blocks.filter(canHost).map((b) => b.chrom)));
       if (chromPool.length === 0) throw new SynthError(`too few variants to plant ${key}`);
       const chrom = chromPool.splice(pick.int(chromPool.length), 1)[0];
       const eligible = plan.blocks.filter((b) => b.chrom === chrom && canHost(b));
       eligible[pick.int(eligible.length)].causal = key;
+    }
+    if (families) {
+      // Small effects of the polygenic trait: one in each of a random share of the other blocks.
+      const free = plan.blocks.filter((b) => b.gene < 0 && !b.causal);
+      const want = Math.min(POLYGENIC_TRAIT.maxSmall, Math.round(POLYGENIC_TRAIT.blockShare * free.length));
+      const polyPick = new Rng(seed, 'polygenic-blocks');
+      for (let k = 0; k < want; k++) {
+        const j = k + polyPick.int(free.length - k);
+        [free[k], free[j]] = [free[j], free[k]];
+        free[k].polygenic = true;
+      }
     }
     const burdenGene = GENES.findIndex((g) => g.symbol === BURDEN_GENE);
     if (!plan.blocks.some((b) => b.gene === burdenGene))
@@ -225,6 +259,7 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
       tabixIndex: options.tabixIndex ?? true,
       source: `biobank-synth v${GENERATOR_VERSION} seed=${seed} size=${size}`,
       fileDate: extractDate.replaceAll('-', ''),
+      families: familyPlan,
       onBlock: (done, total) => {
         if (done % 64 === 0 || done === total) progress('genotypes', done, total);
       },
@@ -232,7 +267,7 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
 
     // --- phenotypes, EHR, labs ---
     progress('ehr', 0, 1);
-    const phenotypes = computePhenotypes(seed, persons, geno.causal, geno.burdenCarrier);
+    const phenotypes = computePhenotypes(seed, persons, geno.causal, geno.burdenCarrier, geno.polygenic);
     const visits = generateVisits(seed, persons, extractDay);
     const { rows, planted: plantedCounts } = generateConditions(
       seed,
@@ -319,6 +354,8 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
       phenotypes,
       plantedCounts,
       nPersons,
+      persons,
+      families: familyPlan,
     });
     await writeFile(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     await writeFile(join(tmp, 'truth.json'), `${JSON.stringify(truth, null, 2)}\n`);

@@ -75,6 +75,8 @@ export interface BlockPlan {
   gene: number;
   /** Set when a planted common causal variant lives in this block. */
   causal?: string;
+  /** Set (families only) when one small-effect causal variant of the polygenic trait lives here. */
+  polygenic?: boolean;
 }
 
 export interface GenomePlan {

@@ -1,8 +1,12 @@
 /**
  * Drawing one LD block of the genotype model (see genotypes.ts): its variants' frequencies and
  * gene annotations, the haplotypes (founder mosaics for common variants, independent alleles for
- * rare ones), missing calls, allele counts and the planted variant.
+ * rare ones), missing calls, allele counts and the planted variant. With families
+ * (families.ts), only the founder haplotypes (unrelated persons' and the unsampled parents')
+ * are drawn this way; the children's are then copied from their parents' with crossovers,
+ * before singletons, missing calls and allele counts, which concern sampled haplotypes only.
  */
+import { type FamilyGenotypes, transmitBlock } from './families.js';
 import type { BlockPlan } from './genome.js';
 import type { Rng } from './prng.js';
 
@@ -42,12 +46,17 @@ function geneAnnotation(rng: Rng, forcePlof: boolean): Annot {
 
 /** The cohort and the buffers the blocks are drawn into (allocated once by `writeGenotypes`). */
 export interface BlockModel {
-  /** Persons; haplotype h belongs to person ⌊h/2⌋. */
+  /** Persons; haplotype h < nHap belongs to person ⌊h/2⌋. */
   n: number;
+  /** Sampled haplotypes, 2n. */
   nHap: number;
-  /** Haplotype indices per ancestry group. */
+  /** Haplotypes per variant row of `hap`: nHap, plus the unsampled parents' with families. */
+  stride: number;
+  /** Haplotypes drawn as founders, ascending (all sampled ones without families). */
+  founderHaps: Int32Array;
+  /** Founder haplotype indices per ancestry group. */
   popHaps: Int32Array[];
-  /** Ancestry group per haplotype. */
+  /** Ancestry group per haplotype (length `stride`). */
   hapPop: Uint8Array;
   /** Share of the haplotypes per group, and its cumulative form. */
   popShare: number[];
@@ -58,7 +67,9 @@ export interface BlockModel {
   pMin: number;
   burdenGene: number;
   burdenCarrierFreq: number;
-  /** Alleles, variant-major: hap[j·nHap + h] (filled here). */
+  /** Sibships (see families.ts): children's haplotypes are copied from their parents'. */
+  families?: FamilyGenotypes;
+  /** Alleles, variant-major: hap[j·stride + h] (filled here). */
   hap: Uint8Array;
   /** Missing calls, variant-major: missing[j·n + i] (filled here). */
   missing: Uint8Array;
@@ -79,19 +90,21 @@ export interface BlockDraw {
   an: Int32Array;
   /** Index of the planted causal variant (planted blocks), else −1. */
   causalJ: number;
+  /** Index of the polygenic causal variant (polygenic blocks), else −1. */
+  polyJ: number;
 }
 
 /** Draws block `block` with `rng` (the chromosome's stream) into `model.hap` and `model.missing`. */
 export function drawBlock(model: BlockModel, block: BlockPlan, rng: Rng): BlockDraw {
-  const { n, nHap, popHaps, hapPop, popShare, popCum, pMin, hap, missing, founderOf, nextRec, nextMut } =
-    model;
+  const { n, nHap, stride, founderHaps, popHaps, hapPop, popShare, popCum, pMin, hap, missing } = model;
+  const { founderOf, nextRec, nextMut } = model;
   const nPop = 3;
   const F = model.fst;
   const alpha = (1 - F) / F;
   const V = block.nVariants;
   const isGene = block.gene >= 0;
   const isBurden = block.gene === model.burdenGene;
-  hap.fill(0, 0, V * nHap);
+  hap.fill(0, 0, V * stride);
   missing.fill(0, 0, V * n);
 
   // --- draw the block's variants ---
@@ -172,14 +185,17 @@ export function drawBlock(model: BlockModel, block: BlockPlan, rng: Rng): BlockD
     });
     const rho = rng.uniform(0.01, 0.08);
     const mu = 0.002;
-    for (let h = 0; h < nHap; h++) {
+    const nFounder = founderHaps.length;
+    for (let t = 0; t < nFounder; t++) {
+      const h = founderHaps[t];
       founderOf[h] = rng.pickCumulative(cums[hapPop[h]]);
       nextRec[h] = 1 + rng.skip(rho);
       nextMut[h] = rng.skip(mu);
     }
     for (let c = 0; c < Vc; c++) {
-      const row = commonIdx[c] * nHap;
-      for (let h = 0; h < nHap; h++) {
+      const row = commonIdx[c] * stride;
+      for (let t = 0; t < nFounder; t++) {
+        const h = founderHaps[t];
         if (nextRec[h] <= c) {
           founderOf[h] = rng.pickCumulative(cums[hapPop[h]]);
           nextRec[h] = c + 1 + rng.skip(rho);
@@ -196,7 +212,7 @@ export function drawBlock(model: BlockModel, block: BlockPlan, rng: Rng): BlockD
   // Independent (rare) variants: jump from carrier allele to carrier allele.
   for (let j = 0; j < V; j++) {
     if (common[j]) continue;
-    const row = j * nHap;
+    const row = j * stride;
     for (let k = 0; k < nPop; k++) {
       const p = popFreq[j * nPop + k];
       const haps = popHaps[k];
@@ -204,11 +220,12 @@ export function drawBlock(model: BlockModel, block: BlockPlan, rng: Rng): BlockD
       for (let t = rng.skip(p); t < haps.length; t += 1 + rng.skip(p)) hap[row + haps[t]] = 1;
     }
   }
+  if (model.families) transmitBlock(model.families, hap, stride, n, block);
   // Variants drawn with no copy become singletons, except ~10% kept monomorphic (as in a
   // subset of a larger call set). Planted and burden-gene variants always segregate.
   for (let j = 0; j < V; j++) {
     if (common[j]) continue;
-    const row = j * nHap;
+    const row = j * stride;
     let any = 0;
     for (let h = 0; h < nHap && !any; h++) any = hap[row + h];
     if (!any && (isBurden || rng.float() < 0.9)) hap[row + rng.int(nHap)] = 1;
@@ -225,7 +242,7 @@ export function drawBlock(model: BlockModel, block: BlockPlan, rng: Rng): BlockD
   for (let j = 0; j < V; j++) {
     let a = 0;
     let called = 0;
-    const row = j * nHap;
+    const row = j * stride;
     const mrow = j * n;
     if (missRate[j] <= 0) {
       for (let h = row; h < row + nHap; h++) a += hap[h];
@@ -256,5 +273,15 @@ export function drawBlock(model: BlockModel, block: BlockPlan, rng: Rng): BlockD
     }
     if (causalJ < 0) throw new Error(`planted block ${block.index} has no common variant`);
   }
-  return { common, annots, ac, an, causalJ };
+  // A polygenic block's causal variant: a random common variant with MAF ≥ 0.05 (none: −1).
+  let polyJ = -1;
+  if (block.polygenic) {
+    const eligible: number[] = [];
+    for (let j = 0; j < V; j++) {
+      const af = an[j] > 0 ? ac[j] / an[j] : 0;
+      if (common[j] && Math.min(af, 1 - af) >= 0.05) eligible.push(j);
+    }
+    if (eligible.length > 0) polyJ = eligible[rng.int(eligible.length)];
+  }
+  return { common, annots, ac, an, causalJ, polyJ };
 }

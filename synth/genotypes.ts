@@ -25,12 +25,17 @@
  *   REVEL (missense) scores. Their frequencies do not differ by ancestry.
  * - **Missing calls.** Most variants have none; 14% have up to 2%; 1% have 5–20% (FILTER
  *   `LowCallRate` when the call rate is below 0.95). Planted variants have no missing calls.
+ * - **Families (opt-in, families.ts).** Sibships' unsampled parents are drawn as founders
+ *   after the sampled haplotypes in the block buffer (rows of `stride` haplotypes); children
+ *   copy them with crossovers. Polygenic blocks add their causal variant's standardised
+ *   dosage, times a N(0, 1) weight, to a per-person score (the polygenic trait's small effects).
  *
- * Memory: one block of haplotypes (variants × 2N bytes) and one VCF line; nothing grows
+ * Memory: one block of haplotypes (variants × (2N + 4·families) bytes) and one VCF line; nothing grows
  * with the number of variants except small per-variant summaries kept for truth.json.
  */
 import { variantId } from '../schemas/results.js';
 import { BgzfWriter } from './bgzf.js';
+import { type FamilyPlan, familyGenotypes } from './families.js';
 import { CHROM_LENGTHS, GENES, type GenomePlan } from './genome.js';
 import { type BlockModel, drawBlock } from './genotype-block.js';
 import type { Persons } from './persons.js';
@@ -62,6 +67,8 @@ export interface GenotypeOptions {
   source: string;
   fileDate: string;
   onBlock?: (done: number, total: number) => void | Promise<void>;
+  /** Sibships (families.ts): children's haplotypes are copied from unsampled parents'. */
+  families?: FamilyPlan;
 }
 
 export interface VariantRef {
@@ -89,6 +96,29 @@ export interface GeneSummary {
   plofCarriers: number;
 }
 
+/** A small-effect causal variant of the polygenic trait, with its effect per standardised ALT count. */
+export interface PolygenicVariant extends VariantRef {
+  /** Unscaled weight (standard normal); the trait scales all weights by one factor. */
+  weight: number;
+}
+
+/** First and last position of an LD block holding a causal variant. */
+export interface BlockSpan {
+  chrom: string;
+  start: number;
+  end: number;
+  /** Planted key of a large effect, else absent (a polygenic block). */
+  key?: string;
+}
+
+/** The polygenic trait's small effects: Σ_j weight_j · z_ij per person, z the standardised ALT count. */
+export interface PolygenicScore {
+  score: Float64Array;
+  variants: PolygenicVariant[];
+  /** Spans of every block with a causal variant (polygenic and planted), in genome order. */
+  spans: BlockSpan[];
+}
+
 export interface GenotypeResult {
   nVariants: number;
   /** Counts by minor allele frequency bin. */
@@ -102,10 +132,36 @@ export interface GenotypeResult {
   /** 1 where the person carries ≥ 1 pLoF allele in the burden gene. */
   burdenCarrier: Uint8Array;
   burdenPlof: string[];
+  /** With families only: the polygenic blocks' causal variants and their score. */
+  polygenic?: PolygenicScore;
 }
 
 function fmt(x: number, digits: number): string {
   return String(Number(x.toFixed(digits)));
+}
+
+/** Adds weight · z (the standardised ALT count of the variant in `row`) to the score. */
+function addPolygenic(
+  poly: PolygenicScore,
+  v: VariantRef,
+  hap: Uint8Array,
+  row: number,
+  n: number,
+  weight: number,
+): void {
+  let s = 0;
+  let ss = 0;
+  for (let i = 0; i < n; i++) {
+    const d = hap[row + 2 * i] + hap[row + 2 * i + 1];
+    s += d;
+    ss += d * d;
+  }
+  const mean = s / n;
+  const sd = Math.sqrt(ss / n - mean * mean);
+  if (!(sd > 0)) return; // cannot happen for MAF ≥ 0.05, but a constant column carries no effect
+  const b = weight / sd;
+  for (let i = 0; i < n; i++) poly.score[i] += b * (hap[row + 2 * i] + hap[row + 2 * i + 1] - mean);
+  poly.variants.push({ ...v, weight });
 }
 
 /** Write the genotype VCF(s). Resolves once every file is closed. */
@@ -114,29 +170,25 @@ export async function writeGenotypes(opts: GenotypeOptions): Promise<GenotypeRes
   const n = persons.n;
   const nHap = 2 * n;
   const nPop = 3;
-  // Haplotype indices per ancestry group.
-  const popHaps: Int32Array[] = [];
-  for (let k = 0; k < nPop; k++) {
-    let c = 0;
-    for (let i = 0; i < n; i++) if (persons.ancestry[i] === k) c++;
-    const arr = new Int32Array(2 * c);
-    let o = 0;
-    for (let i = 0; i < n; i++)
-      if (persons.ancestry[i] === k) {
-        arr[o++] = 2 * i;
-        arr[o++] = 2 * i + 1;
-      }
-    popHaps.push(arr);
-  }
-  const hapPop = new Uint8Array(nHap);
+  const fam = opts.families ? familyGenotypes(seed, n, opts.families) : undefined;
+  // Sampled haplotypes first, then (families) each family's father's and mother's two.
+  const stride = nHap + (fam ? 4 * fam.plan.nFamilies : 0);
+  const hapPop = new Uint8Array(stride);
   for (let i = 0; i < n; i++) hapPop[2 * i] = hapPop[2 * i + 1] = persons.ancestry[i];
+  if (fam)
+    for (let k = 0; k < fam.plan.nFamilies; k++)
+      hapPop.fill(persons.ancestry[fam.plan.start[k]], nHap + 4 * k, nHap + 4 * k + 4);
+  const founderHaps = fam ? fam.founderHaps : Int32Array.from({ length: nHap }, (_, h) => h);
+  // Founder haplotype indices per ancestry group.
+  const popHaps: Int32Array[] = [];
+  for (let k = 0; k < nPop; k++) popHaps.push(founderHaps.filter((h) => hapPop[h] === k));
 
   const maxBlock = plan.blocks.reduce((m, b) => Math.max(m, b.nVariants), 0);
-  const hap = new Uint8Array(maxBlock * nHap);
+  const hap = new Uint8Array(maxBlock * stride);
   const missing = new Uint8Array(maxBlock * n);
-  const founderOf = new Uint8Array(nHap);
-  const nextRec = new Float64Array(nHap);
-  const nextMut = new Float64Array(nHap);
+  const founderOf = new Uint8Array(stride);
+  const nextRec = new Float64Array(stride);
+  const nextMut = new Float64Array(stride);
   const line = Buffer.allocUnsafe(n * 6 + 8192);
   // Fast path for records without DS or missing calls: one 32-bit store per genotype,
   // "\t0|0", "\t0|1", … looked up by the two haplotype bytes read as one 16-bit value.
@@ -149,10 +201,13 @@ export async function writeGenotypes(opts: GenotypeOptions): Promise<GenotypeRes
       const idx = new Uint16Array(Uint8Array.from([a, b]).buffer)[0];
       gtWord[idx] = new Uint32Array(Uint8Array.from([9, 48 + a, 124, 48 + b]).buffer)[0];
     }
-  const popShare = popHaps.map((h) => Math.max(1, h.length) / nHap);
+  const popShare = popHaps.map((h) => Math.max(1, h.length) / founderHaps.length);
   const model: BlockModel = {
     n,
     nHap,
+    stride,
+    founderHaps,
+    families: fam,
     popHaps,
     hapPop,
     popShare,
@@ -179,6 +234,11 @@ export async function writeGenotypes(opts: GenotypeOptions): Promise<GenotypeRes
     burdenCarrier: new Uint8Array(n),
     burdenPlof: [],
   };
+  const polyRng = new Rng(seed, 'polygenic-effects');
+  const polygenic: PolygenicScore | undefined = fam
+    ? { score: new Float64Array(n), variants: [], spans: [] }
+    : undefined;
+  result.polygenic = polygenic;
   const causalChroms = new Set(plan.blocks.filter((b) => b.causal).map((b) => b.chrom));
 
   const header = [
@@ -226,7 +286,7 @@ export async function writeGenotypes(opts: GenotypeOptions): Promise<GenotypeRes
       const V = block.nVariants;
       const isGene = block.gene >= 0;
       const isBurden = block.gene === opts.burdenGene;
-      const { common, annots, ac, an, causalJ } = drawBlock(model, block, rng);
+      const { common, annots, ac, an, causalJ, polyJ } = drawBlock(model, block, rng);
 
       // --- positions, alleles, annotation; write the records ---
       if (isGene) {
@@ -278,7 +338,7 @@ export async function writeGenotypes(opts: GenotypeOptions): Promise<GenotypeRes
           else if (annot.consequence === 'missense_variant') gene!.missense.push(id);
           else gene!.other++;
           if (isPlof) {
-            const row = j * nHap;
+            const row = j * stride;
             for (let i = 0; i < n; i++)
               if (!missing[j * n + i] && hap[row + 2 * i] | hap[row + 2 * i + 1]) geneCarrier![i] = 1;
             if (isBurden) result.burdenPlof.push(id);
@@ -293,7 +353,7 @@ export async function writeGenotypes(opts: GenotypeOptions): Promise<GenotypeRes
         const withDs = rng.float() < opts.dsFraction;
         if (withDs) result.nWithDs++;
         const fixed = `${block.chrom}\t${pos}\t${id}\t${ref}\t${alt}\t.\t${filter}\tAC=${ac[j]};AN=${an[j]};AF=${fmt(af, 6)};CSQ=${csq}${scores}\t${withDs ? 'GT:DS' : 'GT'}`;
-        const row = j * nHap;
+        const row = j * stride;
         const mrow = j * n;
         const recordStart = writer.uncompressedBytes;
         if (!withDs && an[j] === nHap) {
@@ -345,9 +405,15 @@ export async function writeGenotypes(opts: GenotypeOptions): Promise<GenotypeRes
           for (let i = 0; i < n; i++) dosage[i] = hap[row + 2 * i] + hap[row + 2 * i + 1];
           result.causal.push({ ...ref0, key: block.causal!, dosage });
         }
+        if (j === polyJ && polygenic) addPolygenic(polygenic, ref0, hap, row, n, polyRng.normal());
+        if (polygenic && (block.polygenic || block.causal)) {
+          if (j === 0) polygenic.spans.push({ chrom: block.chrom, start: pos, end: pos, key: block.causal });
+          else polygenic.spans[polygenic.spans.length - 1].end = pos;
+        }
         if (
           !isGene &&
           !block.causal &&
+          !block.polygenic &&
           !nullTaken &&
           common[j] &&
           maf >= 0.05 &&
@@ -357,6 +423,8 @@ export async function writeGenotypes(opts: GenotypeOptions): Promise<GenotypeRes
           nullTaken = true;
         }
       }
+      // A polygenic block without a common variant holds no causal variant after all.
+      if (polygenic && block.polygenic && !block.causal && polyJ < 0) polygenic.spans.pop();
       if (geneCarrier) {
         let c = 0;
         for (let i = 0; i < n; i++) c += geneCarrier[i];

@@ -8,11 +8,13 @@
  * - HbA1c: 5.3 + 0.01·(age − 50) + 1.6 for type 2 diabetes cases + N(0, 0.35²) %.
  * - pheno.txt LDL: the person's LDL + batch offset (B1–B4: 0, +3, −2, +5 mg/dL) + N(0, 6²),
  *   missing for 3%.
+ * - With families, a last column `HEIGHT` (the polygenic trait, cm, 2 decimals, never missing).
  */
 import { open } from 'node:fs/promises';
 import type { Visits } from './ehr.js';
 import { BATCHES, isoOf, type Persons } from './persons.js';
 import type { Phenotypes } from './phenotypes.js';
+import { POLYGENIC_TRAIT } from './planted.js';
 import { Rng } from './prng.js';
 
 export const LDL_LOINC = '13457-7';
@@ -103,7 +105,9 @@ export async function writePheno(
   phenotypes: Phenotypes,
 ): Promise<number> {
   const rng = new Rng(seed, 'pheno');
-  return writeLines(path, 'FID IID LDL HbA1c BMI batch', async (w) => {
+  const poly = phenotypes.polygenic?.values;
+  const header = `FID IID LDL HbA1c BMI batch${poly ? ` ${POLYGENIC_TRAIT.name}` : ''}`;
+  return writeLines(path, header, async (w) => {
     const t2d = phenotypes.cases.get('T2D')!;
     const miss = (): string => (rng.float() < 0.5 ? '-9' : 'NA');
     for (let i = 0; i < persons.n; i++) {
@@ -115,7 +119,8 @@ export async function writePheno(
       const ldlText = rng.float() < 0.03 ? miss() : ldl.toFixed(1);
       const a1cText = rng.float() < 0.1 ? miss() : Math.max(4, a1c).toFixed(1);
       const bmiText = rng.float() < 0.05 ? miss() : Math.max(15, bmi).toFixed(1);
-      await w.add(`${id} ${id} ${ldlText} ${a1cText} ${bmiText} ${BATCHES[b]}`);
+      const polyText = poly ? ` ${poly[i].toFixed(2)}` : '';
+      await w.add(`${id} ${id} ${ldlText} ${a1cText} ${bmiText} ${BATCHES[b]}${polyText}`);
     }
   });
 }

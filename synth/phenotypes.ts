@@ -1,8 +1,9 @@
 /**
  * Person-level latent phenotypes from the planted genotypes (see `planted.ts` for the
- * models): LDL in mg/dL and case status for every planted phecode.
+ * models): LDL in mg/dL and case status for every planted phecode; with families, the
+ * polygenic trait (HEIGHT, cm).
  */
-import type { CausalVariant } from './genotypes.js';
+import type { CausalVariant, PolygenicScore } from './genotypes.js';
 import type { Persons } from './persons.js';
 import {
   type CovariateEffects,
@@ -10,6 +11,7 @@ import {
   PLANTED_BINARY,
   PLANTED_BURDEN,
   type PlantedVariantSpec,
+  POLYGENIC_TRAIT,
 } from './planted.js';
 import { Rng } from './prng.js';
 
@@ -29,6 +31,21 @@ export interface Phenotypes {
   /** Case flag per planted phecode key. */
   cases: Map<string, Uint8Array>;
   effects: Map<string, PlantedEffect[]>;
+  /** With families only: the polygenic trait. */
+  polygenic?: PolygenicTrait;
+}
+
+export interface PolygenicTrait {
+  /** Trait value per person, in `POLYGENIC_TRAIT.unit`. */
+  values: Float64Array;
+  large: PlantedEffect[];
+  /** Variance share of the small effects (h² − Σ large R²). */
+  h2Small: number;
+  /** Factor c turning a small effect's weight into its effect per standardised ALT count. */
+  scale: number;
+  nSmall: number;
+  /** Variance of the genetic part (large + small effects) in the sample, ≈ h². */
+  realisedH2: number;
 }
 
 export const LDL_SD = 32;
@@ -81,6 +98,7 @@ export function computePhenotypes(
   persons: Persons,
   causalList: CausalVariant[],
   burdenCarrier: Uint8Array,
+  poly?: PolygenicScore,
 ): Phenotypes {
   const rng = new Rng(seed, 'phenotypes');
   const n = persons.n;
@@ -110,5 +128,42 @@ export function computePhenotypes(
       l[i] = spec.shift * burdenCarrier[i] + covariates(persons, spec, i) + rng.normal();
     cases.set(spec.key, topFraction(l, spec.prevalence));
   }
-  return { ldl, ldlEffects, cases, effects };
+  const polygenic = poly ? polygenicTrait(seed, persons, causal, poly) : undefined;
+  return { ldl, ldlEffects, cases, effects, polygenic };
+}
+
+function variance(x: Float64Array): number {
+  let s = 0;
+  let ss = 0;
+  for (let i = 0; i < x.length; i++) {
+    s += x[i];
+    ss += x[i] * x[i];
+  }
+  const m = s / x.length;
+  return ss / x.length - m * m;
+}
+
+/** The polygenic trait (model in planted.ts): large planted effects, scaled small effects, noise. */
+function polygenicTrait(
+  seed: number,
+  persons: Persons,
+  causal: Map<string, CausalVariant>,
+  poly: PolygenicScore,
+): PolygenicTrait {
+  const spec = POLYGENIC_TRAIT;
+  const rng = new Rng(seed, 'phenotypes:polygenic');
+  const n = persons.n;
+  const g = new Float64Array(n);
+  const large = addGenetic(g, spec.large, causal, spec.sd);
+  const h2Small = spec.h2 - spec.large.reduce((s, v) => s + v.r2, 0);
+  const v = variance(poly.score);
+  if (!(v > 0)) throw new Error('the polygenic trait has no small-effect variant (too few variants)');
+  const scale = Math.sqrt(h2Small / v);
+  for (let i = 0; i < n; i++) g[i] += scale * poly.score[i];
+  const realisedH2 = variance(g);
+  const values = new Float64Array(n);
+  const e = Math.sqrt(1 - spec.h2);
+  for (let i = 0; i < n; i++)
+    values[i] = spec.mean + spec.sd * (spec.ancestry[persons.ancestry[i]] + g[i] + e * rng.normal());
+  return { values, large, h2Small, scale, nSmall: poly.variants.length, realisedH2 };
 }

@@ -13,6 +13,12 @@
  *   liabilities are cases (K = prevalence).
  * - **Burden phecodes (genotype-first, modelled on LMNA pLoF studies):** carriers of
  *   ≥ 1 pLoF allele in the burden gene have their liability raised by `shift` SDs.
+ * - **Polygenic trait (only with families, see families.ts):** HEIGHT = mean + sd·(a_k +
+ *   Σ_j b_j·z_j + c·Σ_m w_m·z_m + √(1 − h²)·ε) cm: four large planted effects b_j² (0.6–1%
+ *   of variance), one small effect w_m ~ N(0, 1) in each of up to `maxSmall` LD blocks (a
+ *   share `blockShare` of the non-gene blocks, genome-wide), c set so that the small effects
+ *   explain h² − Σ b_j² of the variance in the sample (realised, not expected), a_k a small
+ *   ancestry offset. No shared environment: siblings' residuals ε are independent.
  */
 
 export interface PlantedVariantSpec {
@@ -133,6 +139,41 @@ export const PLANTED_BURDEN: PlantedBurdenPhecodeSpec[] = [
     ancestry: [0, 0, 0],
   },
 ];
+
+/** The polygenic quantitative trait written with families (pheno.txt column `name`). */
+export interface PolygenicTraitSpec {
+  name: string;
+  unit: string;
+  mean: number;
+  sd: number;
+  /** Total heritability (large + small effects), share of the trait's variance within ancestry. */
+  h2: number;
+  /** Large planted effects, R² each. */
+  large: PlantedVariantSpec[];
+  /** Most small-effect causal variants (one per block). */
+  maxSmall: number;
+  /** Share of the eligible (non-gene, non-planted) blocks that hold a small effect. */
+  blockShare: number;
+  /** Mean offset per ancestry group (EUR, AFR, EAS), in trait SDs. */
+  ancestry: [number, number, number];
+}
+
+export const POLYGENIC_TRAIT: PolygenicTraitSpec = {
+  name: 'HEIGHT',
+  unit: 'cm',
+  mean: 170,
+  sd: 7,
+  h2: 0.5,
+  large: [
+    { key: 'HEIGHT_1', r2: 0.01 },
+    { key: 'HEIGHT_2', r2: 0.0085 },
+    { key: 'HEIGHT_3', r2: 0.0075 },
+    { key: 'HEIGHT_4', r2: 0.006 },
+  ],
+  maxSmall: 1000,
+  blockShare: 0.5,
+  ancestry: [0, 0.15, -0.3],
+};
 
 /** Keys of every planted common variant, in the order their blocks are assigned. */
 export function plantedVariantKeys(): string[] {

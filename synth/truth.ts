@@ -1,16 +1,18 @@
 /**
  * `truth.json` of a generated release: the generator's settings and counts, and what was planted
- * (causal variants and their effects, case counts, the burden gene, null variants and genes).
+ * (causal variants and their effects, case counts, the burden gene, null variants and genes);
+ * with families also `families` (the sibships) and `polygenic` (the polygenic trait).
  */
 import { join } from 'node:path';
 import { sha256File } from '../engine/fsutil.js';
 import type { PlantedCount } from './ehr.js';
+import { type FamilyPlan, MORGANS_PER_BP } from './families.js';
 import type { SynthCounts } from './generate.js';
 import type { GenotypeResult } from './genotypes.js';
-import { ANCESTRIES, BATCHES } from './persons.js';
+import { ANCESTRIES, BATCHES, type Persons } from './persons.js';
 import { type CodePools, mapCsvPath } from './phecodes.js';
 import { LDL_SD, type Phenotypes } from './phenotypes.js';
-import { BURDEN_GENE, LDL_VARIANTS, PLANTED_BINARY, PLANTED_BURDEN } from './planted.js';
+import { BURDEN_GENE, LDL_VARIANTS, PLANTED_BINARY, PLANTED_BURDEN, POLYGENIC_TRAIT } from './planted.js';
 
 /** What `buildTruth` records: the generator's settings and what the generation produced. */
 export interface TruthInputs {
@@ -26,6 +28,68 @@ export interface TruthInputs {
   phenotypes: Phenotypes;
   plantedCounts: PlantedCount[];
   nPersons: number;
+  persons: Persons;
+  /** Sibships, when generated with families. */
+  families?: FamilyPlan;
+}
+
+type VariantOut = { id: string; chrom: string; pos: number; ref: string; alt: string; af: number };
+
+/** truth.json `families`: the model and every sibship's person ids. */
+function familiesTruth(plan: FamilyPlan, persons: Persons) {
+  const members: string[][] = [];
+  for (let k = 0; k < plan.nFamilies; k++)
+    members.push(persons.ids.slice(plan.start[k], plan.start[k] + plan.size));
+  return {
+    model: 'full sibships; parents drawn as founders, not sampled; no shared environment',
+    share: plan.share,
+    size: plan.size,
+    nFamilies: plan.nFamilies,
+    personsInFamilies: plan.nFamilies * plan.size,
+    recombination: `Haldane (Poisson crossovers), ${MORGANS_PER_BP * 1e8} cM/Mb`,
+    expectedKinship: { siblings: 0.25, unrelated: 0 },
+    members,
+  };
+}
+
+/** truth.json `polygenic`: the trait's model, its large effects and where its causal variants are. */
+function polygenicTruth(t: TruthInputs, variantOut: (key: string) => VariantOut) {
+  const p = t.phenotypes.polygenic!;
+  const score = t.geno.polygenic!;
+  const spec = POLYGENIC_TRAIT;
+  const round = (x: number) => Number(x.toPrecision(6));
+  const largeKeys = new Set(spec.large.map((v) => v.key));
+  return {
+    trait: spec.name,
+    unit: spec.unit,
+    sources: [`tables.pheno: column ${spec.name}`],
+    model:
+      `${spec.name} = ${spec.mean} + ${spec.sd} (ancestry(EUR ${spec.ancestry[0]}, AFR ${spec.ancestry[1]}, EAS ${spec.ancestry[2]})` +
+      ' + sum b z (large) + sum c w z (small) + sqrt(1 - h2) e)',
+    mean: spec.mean,
+    sd: spec.sd,
+    h2: spec.h2,
+    h2Large: round(spec.large.reduce((s, v) => s + v.r2, 0)),
+    h2Small: round(p.h2Small),
+    realisedH2: round(p.realisedH2),
+    sharedEnvironment: 0,
+    nPolygenic: p.nSmall,
+    causal: p.large.map((e) => ({
+      key: e.key,
+      ...variantOut(e.key),
+      r2: e.r2,
+      betaStd: round(e.betaStd),
+      betaPerAllele: round(e.betaPerAllele),
+    })),
+    // Blocks holding a causal variant of the trait (large ones with their `key`): variants
+    // outside them are null for the trait (blocks are independent draws, so no LD crosses them).
+    causalBlocks: score.spans.filter((s) => s.key === undefined || largeKeys.has(s.key)),
+    small: score.variants.map((v) => ({
+      id: v.id,
+      af: Number(v.af.toFixed(6)),
+      betaStd: round(p.scale * v.weight),
+    })),
+  };
 }
 
 /** The content of truth.json (written as formatted JSON, keys in this order). */
@@ -145,6 +209,8 @@ export async function buildTruth(t: TruthInputs) {
         plofCarriers: g.plofCarriers,
       })),
     plantedLdlVariantCount: LDL_VARIANTS.length,
+    ...(t.families ? { families: familiesTruth(t.families, t.persons) } : {}),
+    ...(t.phenotypes.polygenic ? { polygenic: polygenicTruth(t, variantOut) } : {}),
   };
   return truth;
 }

@@ -18,7 +18,8 @@ export const synthCommand: Command = {
   usage: `
 Usage: biobank synth --out <folder> [--size demo|bench|large|custom] [--persons N --variants N]
                      [--seed S] [--phecode-maps <folder>] [--release-id ID]
-                     [--split-chromosomes] [--force | --reuse]
+                     [--split-chromosomes] [--families SHARE [--family-size N]]
+                     [--force | --reuse]
 
 Writes a release folder: manifest.json (for 'biobank release add'), persons.tsv,
 conditions.parquet (ICD-9-CM/ICD-10-CM codes with dates), labs.csv (LDL, HbA1c),
@@ -40,12 +41,17 @@ Options:
   --release-id ID       releaseId in manifest.json (default demo-2026-11 for demo,
                         else synth-<size>-s<seed>)
   --split-chromosomes   one VCF per chromosome (chr1.vcf.gz … chr22.vcf.gz)
+  --families SHARE      plant relatedness: this share (0–1] of the persons are in full
+                        sibships (parents not sampled), and pheno.txt gets a polygenic
+                        trait HEIGHT (h² 0.5; truth.json 'families' and 'polygenic')
+  --family-size N       siblings per family, 2–12 (default 4; needs --families)
   --force               replace an existing output folder
   --reuse               keep an existing folder made with the same options (else regenerate it)`,
   examples: [
     'biobank synth --out ./demo-release',
     'biobank synth --size bench --seed 7 --out /data/synth-bench',
     'biobank synth --size custom --persons 5000 --variants 50000 --out ./s --phecode-maps data/phecode/v1.2',
+    'biobank synth --size custom --persons 3000 --variants 20000 --families 0.8 --out ./fam',
   ],
   async run(argv) {
     const { values } = parse(argv, {
@@ -57,6 +63,8 @@ Options:
       'phecode-maps': { type: 'string' },
       'release-id': { type: 'string' },
       'split-chromosomes': { type: 'boolean', default: false },
+      families: { type: 'string' },
+      'family-size': { type: 'string' },
       force: { type: 'boolean', default: false },
       reuse: { type: 'boolean', default: false },
     });
@@ -71,6 +79,16 @@ Options:
     const seed = wholeNumber('seed', values.seed) ?? 1;
     if (size === 'custom' && (persons === undefined || variants === undefined))
       throw new CliError('--size custom needs --persons and --variants', EXIT.usage);
+    const familySize = wholeNumber('family-size', values['family-size']);
+    if (familySize !== undefined && values.families === undefined)
+      throw new CliError('--family-size needs --families', EXIT.usage);
+    let families: { share: number; size?: number } | undefined;
+    if (values.families !== undefined) {
+      const share = Number(values.families);
+      if (!/^(0?\.\d+|1(\.0*)?)$/.test(values.families) || !(share > 0))
+        throw new CliError(`--families must be a share in (0, 1], got '${values.families}'`, EXIT.usage);
+      families = familySize === undefined ? { share } : { share, size: familySize };
+    }
     const t0 = Date.now();
     let lastLine = '';
     try {
@@ -83,6 +101,7 @@ Options:
         phecodeMaps: values['phecode-maps'],
         releaseId: values['release-id'],
         splitChromosomes: values['split-chromosomes'],
+        families,
         ifExists: values.force ? 'overwrite' : values.reuse ? 'reuse' : 'error',
         onProgress(phase, done, total) {
           const line = phase === 'genotypes' ? `genotypes: block ${done}/${total}` : phase;
