@@ -16,7 +16,8 @@
  * Step-1 variants: autosomes and X (not Y, MT), minor allele frequency ≥ `minMaf` and missing
  * fraction ≤ `maxMissing` in the release (its `variants` table: all release samples), evenly
  * thinned in genome order to at most `maxVariants`. Blocks are `blockSize` consecutive step-1
- * variants of one chromosome (the last block of a chromosome may be smaller).
+ * variants of one chromosome (the last block of a chromosome may be smaller). Folds: a seeded
+ * shuffle of the samples (`shuffledFolds`).
  *
  * All traits of the analysis table share one step 1 (the level-0 Gram matrices are computed once;
  * a trait's missing values become 0 after residualising, as REGENIE does), and the result is
@@ -42,18 +43,13 @@ import { LOCO_DEFAULTS, type PhenotypeFirstSpec } from '../schemas/study.js';
 import type { AnalysisTable, RunContext } from '../schemas/study-io.js';
 import { orthonormalBasis } from '../stats/linalg.js';
 import { logisticFit } from '../stats/logistic-fit.js';
-import {
-  foldsOf,
-  type Level0Setup,
-  level0Block,
-  level0Lambdas,
-  prepareLevel0Traits,
-} from '../stats/ridge-level0.js';
+import { mulberry32 } from '../stats/random.js';
+import { type Level0Setup, level0Block, level0Lambdas, prepareLevel0Traits } from '../stats/ridge-level0.js';
 import { type Level1Result, level1Logistic, level1Ridge } from '../stats/ridge-level1.js';
 import type { EngineConfig } from '../temporal.config.js';
 
 /** Bump when the step-1 method or its files change: old caches are then not reused. */
-export const STEP1_VERSION = 1;
+export const STEP1_VERSION = 2;
 
 export type LocoSettings = Required<NonNullable<PhenotypeFirstSpec['gwas']['loco']>>;
 
@@ -62,6 +58,33 @@ export function locoSettings(gwas: PhenotypeFirstSpec['gwas']): LocoSettings {
     ...LOCO_DEFAULTS,
     ...Object.fromEntries(Object.entries(gwas.loco ?? {}).filter(([, v]) => v !== undefined)),
   };
+}
+
+/**
+ * Traits of a step 1 that are not the analysis table's own: a file of n × K float64 values
+ * (column-major, analysis-table row order, NaN = missing), e.g. the phecodes of a lead-locus
+ * PheWAS (cases 1, controls 0, excluded NaN). The analysis table still gives the samples and
+ * covariates.
+ */
+export interface Step1Traits {
+  path: string;
+  labels: string[];
+  binary: boolean;
+}
+
+/** The traits of a step 1 as n × K columns (NaN = missing): the analysis table's, or a file's. */
+async function traitColumns(
+  a: Awaited<ReturnType<typeof loadAnalysis>>,
+  traits: Step1Traits | null | undefined,
+): Promise<Float64Array[]> {
+  if (!traits) return a.ys;
+  const buf = await readFile(traits.path);
+  const all = new Float64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  if (all.length !== a.n * traits.labels.length)
+    throw new Error(
+      `step 1 traits ${traits.path}: ${all.length} values, expected ${a.n} samples × ${traits.labels.length} traits`,
+    );
+  return traits.labels.map((_, k) => all.subarray(k * a.n, (k + 1) * a.n));
 }
 
 /** What a study keeps of step 1: where it is and what it did (a few hundred bytes). */
@@ -105,10 +128,10 @@ export interface Step1Summary {
 const step1Root = (config: EngineConfig) => join(config.dataDir, 'step1');
 
 /** The analysis table as loaded, hashed: samples, traits and covariates, in order. */
-function analysisDigest(a: Awaited<ReturnType<typeof loadAnalysis>>): string {
+function analysisDigest(a: Awaited<ReturnType<typeof loadAnalysis>>, ys: Float64Array[]): string {
   const h = createHash('sha256');
   h.update(new Uint8Array(a.sampleIdx.buffer, a.sampleIdx.byteOffset, a.sampleIdx.byteLength));
-  for (const y of a.ys) h.update(new Uint8Array(y.buffer, y.byteOffset, y.byteLength));
+  for (const y of ys) h.update(new Uint8Array(y.buffer, y.byteOffset, y.byteLength));
   h.update(new Uint8Array(a.cov.buffer, a.cov.byteOffset, a.cov.byteLength));
   return h.digest('hex');
 }
@@ -124,16 +147,19 @@ export async function planStep1(
   run: RunContext,
   analysis: AnalysisTable,
   gwas: PhenotypeFirstSpec['gwas'],
+  traits: Step1Traits | null = null,
 ): Promise<Step1Plan> {
   const settings = locoSettings(gwas);
   const a = await loadAnalysis(conn, analysis);
+  const ys = await traitColumns(a, traits);
+  const binary = traits ? traits.binary : analysis.trait === 'binary';
   const key = createHash('sha256')
     .update(
       JSON.stringify({
         version: STEP1_VERSION,
         release: run.releaseDir,
-        analysis: analysisDigest(a),
-        trait: analysis.trait,
+        analysis: analysisDigest(a, ys),
+        binary,
         settings,
       }),
     )
@@ -154,8 +180,8 @@ export async function planStep1(
       key,
       version: STEP1_VERSION,
       n: a.n,
-      K: a.ys.length,
-      binary: analysis.trait === 'binary',
+      K: ys.length,
+      binary,
       settings,
       nVariants: variants.length,
       blocks,
@@ -217,8 +243,17 @@ async function readPlan(dir: string) {
 }
 
 /** The level-0 inputs shared by every block: samples, folds, covariate basis, prepared traits. */
-async function level0Setup(conn: DuckDBConnection, run: RunContext, analysis: AnalysisTable, plan: PlanFile) {
+async function level0Setup(
+  conn: DuckDBConnection,
+  run: RunContext,
+  analysis: AnalysisTable,
+  plan: PlanFile,
+  traits: Step1Traits | null | undefined,
+) {
   const a = await loadAnalysis(conn, analysis);
+  const ys = await traitColumns(a, traits);
+  if (ys.length !== plan.K)
+    throw new Error(`step 1 ${plan.key}: ${ys.length} traits given, its plan has ${plan.K}`);
   if (a.n !== plan.n)
     throw new Error(`step 1 ${plan.key}: the analysis table has ${a.n} samples, its plan ${plan.n}`);
   const nGeno = Number(
@@ -229,15 +264,15 @@ async function level0Setup(conn: DuckDBConnection, run: RunContext, analysis: An
     ).getRows()[0][0],
   );
   const { basis, q, design } = covariateBasis(a.n, a.cov, a.c);
-  const K = a.ys.length;
+  const K = ys.length;
   const yRaw = new Float64Array(a.n * K);
-  for (let k = 0; k < K; k++) yRaw.set(a.ys[k], k * a.n);
+  for (let k = 0; k < K; k++) yRaw.set(ys[k], k * a.n);
   const prepared = prepareLevel0Traits(yRaw, K, basis, q);
   const setup: Level0Setup = {
     n: a.n,
     nGeno,
     sampleIdx: a.sampleIdx,
-    fold: foldsOf(a.n, plan.settings.folds),
+    fold: shuffledFolds(a.n, plan.settings.folds),
     nFolds: plan.settings.folds,
     basis,
     q,
@@ -245,7 +280,28 @@ async function level0Setup(conn: DuckDBConnection, run: RunContext, analysis: An
     K,
     lambdas: Float64Array.from(plan.lambdas),
   };
-  return { setup, prepared, a, design, q };
+  return { setup, prepared, ys, design, q };
+}
+
+/**
+ * Cross-validation folds: a seeded random permutation of the samples cut into `F` folds of equal
+ * size (±1). Not contiguous chunks of the sample order (REGENIE's rule): relatives are often
+ * adjacent in a biobank's sample file, and a fold holding a whole family cannot use the
+ * relatives' phenotypes for its out-of-fold predictions, which is what corrects the inflation
+ * relatedness causes. Deterministic (fixed seed), so the cache stays valid.
+ */
+export function shuffledFolds(n: number, F: number): Uint8Array {
+  const u = mulberry32(0x5eed_f01d);
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(u() * (i + 1));
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  const fold = new Uint8Array(n);
+  for (let t = 0; t < n; t++) fold[order[t]] = Math.floor((t * F) / n);
+  return fold;
 }
 
 /** Orthonormal basis of [1, covariates] over the analysis samples (collinear columns dropped). */
@@ -257,6 +313,14 @@ function covariateBasis(n: number, cov: Float64Array, c: number) {
   const design = new Float64Array(n * b.rank);
   for (const [t, j] of b.kept.entries()) design.set(z.subarray(j * n, (j + 1) * n), t * n);
   return { basis: b.q.subarray(0, n * b.rank), q: b.rank, design };
+}
+
+/** What the level-0 and level-1 activities get: the run, its analysis table, the step-1 folder, other traits. */
+export interface Step1Input {
+  run: RunContext;
+  analysis: AnalysisTable;
+  dir: string;
+  traits?: Step1Traits | null;
 }
 
 const blockFile = (dir: string, b: number) => join(dir, 'level0', `b${String(b).padStart(5, '0')}.f32`);
@@ -273,7 +337,7 @@ export interface Level0Cursor {
  */
 export async function computeLevel0(
   config: EngineConfig,
-  input: { run: RunContext; analysis: AnalysisTable; dir: string; from: number; to: number },
+  input: Step1Input & { from: number; to: number },
   heartbeat: (c: Level0Cursor) => void,
   signal?: AbortSignal,
 ): Promise<{ blocks: number; constant: number }> {
@@ -289,7 +353,7 @@ export async function computeLevel0(
         heartbeat({ next: b + 1 });
         continue;
       }
-      setupCache ??= await level0Setup(conn, input.run, input.analysis, plan);
+      setupCache ??= await level0Setup(conn, input.run, input.analysis, plan, input.traits);
       const [, first, count] = plan.blocks[b];
       const gts = await readBlockGenotypes(conn, input.run, variants.subarray(first, first + count));
       const { predictions, nConstant } = level0Block(setupCache.setup, gts);
@@ -346,7 +410,7 @@ async function readBlockGenotypes(
  */
 export async function computeLevel1(
   config: EngineConfig,
-  input: { run: RunContext; analysis: AnalysisTable; dir: string },
+  input: Step1Input,
   heartbeat: (traitsDone: number) => void,
   signal?: AbortSignal,
 ): Promise<Step1Summary> {
@@ -354,7 +418,13 @@ export async function computeLevel1(
   if (await exists(summaryPath)) return JSON.parse(await readFile(summaryPath, 'utf8')) as Step1Summary;
   const { plan } = await readPlan(input.dir);
   return withCompute(config, async (conn) => {
-    const { setup, prepared, a, design, q } = await level0Setup(conn, input.run, input.analysis, plan);
+    const { setup, prepared, ys, design, q } = await level0Setup(
+      conn,
+      input.run,
+      input.analysis,
+      plan,
+      input.traits,
+    );
     const { n, K } = plan;
     const R = plan.lambdas.length;
     const nb = plan.blocks.length;
@@ -379,7 +449,7 @@ export async function computeLevel1(
         const src = blocks[b].subarray(k * R * n, (k + 1) * R * n);
         for (let t = 0; t < R * n; t++) W[b * R * n + t] = src[t];
       }
-      const yk = a.ys[k];
+      const yk = ys[k];
       const observed = new Uint8Array(n);
       for (let i = 0; i < n; i++) observed[i] = Number.isNaN(yk[i]) ? 0 : 1;
       // One row per chromosome, plus one for a chromosome without step-1 variants (Y, MT, …):
