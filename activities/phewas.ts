@@ -7,7 +7,9 @@
  * over the analysis samples that are a case or a control for P (excluded persons dropped) and
  * have a predictor value. Wald test of β = 0 from maximum likelihood; Firth penalised
  * likelihood on separation or non-convergence (`phewas.firth = 'fallback'`, the default), or
- * always. Sex-restricted phecodes drop the sex covariate (it is constant there).
+ * always. Sex-restricted phecodes drop the sex covariate (it is constant there). Unbalanced
+ * phecodes (`phewas.spa`, `phewas.spaCaseFraction`) get saddlepoint p-values of the score
+ * against the null fit, with the fit's β and SE (test `spa`; phewas/fit.ts).
  *
  * The domain core is phewas/: inputs.ts reads, fit.ts and many-fit.ts fit (on pooled threads
  * when large, schedule.ts), write.ts writes rows and records. Every phecode gets a row, tested
@@ -127,6 +129,8 @@ export function createPhewasActivities(from: EngineConfig | EngineContext) {
           minCases: phewas.minCases,
           minControls: phewas.minControls,
           firth: phewas.firth,
+          spa: phewas.spa,
+          spaCaseFraction: phewas.spaCaseFraction,
         };
         const fits = await fitAll(batch, inp.sets, threading, heartbeatOf(ctx));
         return writePhewas(conn, run, phenome, predictor, inp.phecodes, fits);
@@ -170,6 +174,8 @@ export function createPhewasActivities(from: EngineConfig | EngineContext) {
             minCases: phewas.minCases,
             minControls: phewas.minControls,
             firth: phewas.firth,
+            spa: phewas.spa,
+            spaCaseFraction: phewas.spaCaseFraction,
             scoreThreshold: phewas.scoreThreshold,
             minCarriers: phewas.scoreMinCarriers,
           };

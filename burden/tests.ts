@@ -1,6 +1,10 @@
 /**
  * Direct burden tests of a genotype-first study: each mask's score against each of the spec's
- * traits (linear or logistic with Firth fallback, plus the covariates).
+ * traits (linear or logistic with Firth fallback, plus the covariates). Binary traits get
+ * saddlepoint p-values (SPA) under the study's `phewas.spa` / `phewas.spaCaseFraction` (`auto`:
+ * when min(cases, controls)/n is below the fraction), exactly as the GWAS kernel gives them
+ * (stats/logistic.ts step 5): the SPA p of the mask score's covariate-adjusted score with the
+ * Wald/Firth fit's β and SE, or the score-based β/SE where the fit fails; the row's test is `spa`.
  */
 
 import { mkdir } from 'node:fs/promises';
@@ -20,7 +24,8 @@ import type { EngineConfig } from '../temporal.config.js';
 /**
  * Burden tests of every mask column against each of the spec's traits: linear regression
  * (quantitative) or logistic with Firth fallback (binary) of the trait on the burden score
- * plus the covariates (stats/linear.ts, stats/logistic.ts with a full fit for every mask).
+ * plus the covariates (stats/linear.ts, stats/logistic.ts with a full fit for every mask, and
+ * SPA p-values as `spec.phewas.spa` asks).
  * Writes `burden/tests.parquet` with the `burden_results` columns (without run_id).
  */
 export async function runBurdenTests(
@@ -67,7 +72,12 @@ export async function runBurdenTests(
     const binary = analysis.trait === 'binary';
     const res = binary
       ? logisticGwas(
-          prepareLogistic(a.y, a.cov, a.c, nGeno, a.sampleIdx, { fullFitBelow: 1, firth: 'fallback' }),
+          prepareLogistic(a.y, a.cov, a.c, nGeno, a.sampleIdx, {
+            fullFitBelow: 1,
+            firth: 'fallback',
+            spa: spec.phewas.spa,
+            spaCaseFraction: spec.phewas.spaCaseFraction,
+          }),
           vectors,
         )
       : linearGwas(prepareLinear([a.y], a.cov, a.c, nGeno, a.sampleIdx), vectors);

@@ -8,15 +8,49 @@
  * Input per phecode: its cases and excluded persons as sorted analysis-sample indexes (from the
  * phenome's bit strings). Scratch arrays (status, design, y) are allocated once per batch at the
  * largest size and reused across phecodes.
+ *
+ * Saddlepoint p-values (`spa: 'always'`, or `'auto'` when min(cases, controls)/(cases + controls)
+ * of the phecode is below `spaCaseFraction`; `'never'` when unset, the study spec's default is
+ * `'auto'`), as the GWAS does (stats/logistic.ts, step 5; Dey et al. 2017):
+ *   - the null model phecode ~ covariates is fitted over the phecode's rows (the same cases and
+ *     controls, with a predictor value, as the full fit; started, as the full fit, at the
+ *     intercept-only estimate; stats/phewas-score.ts `scoreNullModel`, as many-fit.ts) and the
+ *     predictor's covariate-adjusted score S, V gets its SPA p (stats/phewas-score.ts step 3:
+ *     the normal p while |S|/√V < 2, else the saddlepoint with the fast split; minor-"allele"
+ *     coding of dosages);
+ *   - the Wald / Firth fit runs as without SPA; its β, SE, OR and 95 % CI are kept and p (and
+ *     −log10 p) become the SPA ones; the row's test is `spa`;
+ *   - a fit that separates or does not converge (Firth off, or failing too) gives way to the
+ *     score-based estimates β̂ = S/V, SE = |β̂|/z_p with z_p = Φ̄⁻¹(p/2) (so β̂/SE reproduces the SPA
+ *     p), OR = e^β̂ and CI e^{β̂ ± 1.96·SE}; test `spa`, status `ok`;
+ *   - the SPA test's own statuses end the row without a fit: `collinear` (the predictor is a
+ *     combination of the covariates over the phecode's rows, V ≤ 1e-8·Σwx²);
+ *   - without an SPA null model (the null fit failed or a covariate separates the phecode,
+ *     covariates collinear: stats/phewas-score.ts `phewasSpa`) the row keeps the fit's p and
+ *     test (`wald` / `firth`).
+ * The null fit is one more logistic fit per SPA phecode. The many-predictor path (many-fit.ts)
+ * has the null fit already and passes its SPA result to the fitter instead (third argument), so
+ * both paths give the same SPA rows.
  */
 
-import type { PhecodeFit } from '../schemas/layouts.js';
+import type { PhecodeFit as PhecodeFitRow } from '../schemas/layouts.js';
+import { Z_975 } from '../stats/distributions.js';
+import { type SpaMode, spaApplies } from '../stats/logistic.js';
 import {
   type FirthMode,
   firthFit,
   type LogisticFit,
   logisticFitWithFallback,
 } from '../stats/logistic-fit.js';
+import {
+  phewasSpa,
+  type ScoreNullModel,
+  scoreNullModel,
+  spaPredictor,
+  spaTestPredictor,
+} from '../stats/phewas-score.js';
+import { newSpaResult, type SpaResult } from '../stats/spa.js';
+import type { Status } from '../stats/status.js';
 import { throttled } from './progress.js';
 
 export interface PhecodeSets {
@@ -42,25 +76,44 @@ export interface PhewasBatch {
   minCases: number;
   minControls: number;
   firth: FirthMode;
+  /** SPA p-values (module comment): 'always', 'auto' or 'never' (the default when unset). */
+  spa?: SpaMode;
+  /** `spa: 'auto'` threshold on min(cases, controls)/(cases + controls) (default 0.2). */
+  spaCaseFraction?: number;
   phecodes: PhecodeSets[];
 }
 
-/** One phecode's fit: the PheWAS row's statistics (schemas/layouts.ts). */
-export type { PhecodeFit } from '../schemas/layouts.js';
+/**
+ * One phecode's fit: the PheWAS row's statistics (schemas/layouts.ts), whose test may also be
+ * `spa` (the results contract's ASSOCIATION_TESTS allow it).
+ */
+export type PhecodeFit = Omit<PhecodeFitRow, 'test'> & { test: PhecodeFitRow['test'] | 'spa' };
 
 /** The model settings of a PheWAS fit (everything in a batch but the phecodes). */
 export type FitSettings = Omit<PhewasBatch, 'phecodes' | 'x'>;
 
 /**
- * A fitter for one phecode at a time with scratch arrays (status, design, y) kept across calls:
- * `fit(ph, x)` fits phecode `ph` for predictor `x` (NaN = missing: the sample is dropped).
+ * Fits phecode `ph` for predictor `x` (NaN = missing: the sample is dropped). `spa`: the SPA
+ * result of x against this phecode's null model when the caller has it (many-fit.ts), null when
+ * the caller found no SPA null model, undefined to let the fitter compute it where SPA applies.
  */
-export function phecodeFitter(settings: FitSettings): (ph: PhecodeSets, x: Float64Array) => PhecodeFit {
+export type PhecodeFitter = (ph: PhecodeSets, x: Float64Array, spa?: SpaResult | null) => PhecodeFit;
+
+/**
+ * A fitter for one phecode at a time with scratch arrays (status, design, y, null design) kept
+ * across calls.
+ */
+export function phecodeFitter(settings: FitSettings): PhecodeFitter {
   const { n, cov } = settings;
+  const spaSettings = { spa: settings.spa ?? 'never', spaCaseFraction: settings.spaCaseFraction ?? 0.2 };
   const status = new Int8Array(n); // 1 case, 0 control, -1 excluded or no predictor
   let design = new Float64Array(0);
   let y = new Float64Array(0);
-  return (ph, x) => {
+  let rows = new Int32Array(0);
+  let nullDesign = new Float64Array(0);
+  let nullModel: ScoreNullModel | undefined;
+  const spaOut = newSpaResult();
+  return (ph, x, given) => {
     for (let i = 0; i < n; i++) status[i] = Number.isNaN(x[i]) ? -1 : 0;
     // excluded overrides case, as in the phenome's rules (the two sets are disjoint there)
     for (const i of ph.cases) if (status[i] === 0) status[i] = 1;
@@ -78,9 +131,13 @@ export function phecodeFitter(settings: FitSettings): (ph: PhecodeSets, x: Float
     const covIdx = keptCovariates(settings, ph);
     const pcols = 2 + covIdx.length;
     if (design.length < used * pcols) design = new Float64Array(used * pcols);
-    if (y.length < used) y = new Float64Array(used);
+    if (y.length < used) {
+      y = new Float64Array(used);
+      rows = new Int32Array(used);
+    }
     const X = design.subarray(0, used * pcols);
     const Y = y.subarray(0, used);
+    const R = rows.subarray(0, used);
     let r = 0;
     // predictor range among cases (1) and controls (0)
     const lo = [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY];
@@ -90,6 +147,7 @@ export function phecodeFitter(settings: FitSettings): (ph: PhecodeSets, x: Float
       if (st < 0) continue;
       const xi = x[i];
       Y[r] = st;
+      R[r] = i;
       X[r] = 1;
       X[used + r] = xi;
       if (xi < lo[st]) lo[st] = xi;
@@ -98,6 +156,24 @@ export function phecodeFitter(settings: FitSettings): (ph: PhecodeSets, x: Float
       r++;
     }
     if (Math.min(lo[0], lo[1]) === Math.max(hi[0], hi[1])) return monomorphic(row);
+    let spa: SpaResult | null = null;
+    if (spaApplies(spaSettings, nCases, used)) {
+      if (given !== undefined) spa = given;
+      else {
+        // the null design [1, covariates]: X without the predictor's column
+        const q = pcols - 1;
+        if (nullDesign.length < used * q) nullDesign = new Float64Array(used * q);
+        const Z = nullDesign.subarray(0, used * q);
+        Z.set(X.subarray(0, used));
+        Z.set(X.subarray(2 * used, pcols * used), used);
+        const init = new Float64Array(q);
+        init[0] = Math.log(nCases / nControls);
+        nullModel = scoreNullModel(Y, Z, q, R, n, { init, reuse: nullModel });
+        const ctx = phewasSpa(nullModel, Y, Z, R);
+        if (ctx) spa = spaTestPredictor(ctx, spaPredictor(x), spaOut);
+      }
+      if (spa && spa.status !== 'ok') return spaStatus(row, spa.status);
+    }
     // The predictor alone separates cases from controls (e.g. no carrier among the cases):
     // quasi-complete separation, so the ML fit cannot converge (β → ±∞) and the fallback would
     // end in Firth after 25 wasted Newton steps. Go straight to the same Firth fit.
@@ -116,6 +192,7 @@ export function phecodeFitter(settings: FitSettings): (ph: PhecodeSets, x: Float
     }
     row.test = fit.test;
     if (fit.status !== 'ok') {
+      if (spa && (fit.status === 'separation' || fit.status === 'not_converged')) return spaRow(row, spa);
       row.status = fit.status;
       row.reason = `logistic fit: ${fit.status}`;
       return row;
@@ -127,8 +204,39 @@ export function phecodeFitter(settings: FitSettings): (ph: PhecodeSets, x: Float
     row.ci_high = fit.orUpper95[1];
     row.p = fit.pValue[1];
     row.neg_log10_p = fit.mlog10p[1];
+    if (spa) {
+      // β, SE and CI of the fit, the SPA p
+      row.p = spa.p;
+      row.neg_log10_p = spa.mlog10p;
+      row.test = 'spa';
+    }
     return row;
   };
+}
+
+/**
+ * A row without a fit from an SPA result: p of the SPA, β̂ = S/V, SE = |β̂|/z_p, OR = e^β̂ and
+ * CI e^{β̂ ± 1.96·SE}; test `spa`.
+ */
+export function spaRow(row: PhecodeFit, spa: SpaResult): PhecodeFit {
+  row.status = 'ok';
+  row.reason = null;
+  row.test = 'spa';
+  row.beta = spa.beta;
+  row.se = spa.se;
+  row.odds_ratio = Math.exp(spa.beta);
+  row.ci_low = Math.exp(spa.beta - Z_975 * spa.se);
+  row.ci_high = Math.exp(spa.beta + Z_975 * spa.se);
+  row.p = spa.p;
+  row.neg_log10_p = spa.mlog10p;
+  return row;
+}
+
+/** An untested row with the SPA test's status (e.g. `collinear`). */
+export function spaStatus(row: PhecodeFit, status: Status): PhecodeFit {
+  row.status = status;
+  row.reason = `SPA score test: ${status}`;
+  return row;
 }
 
 /** Covariate columns kept for phecode `ph` (the sex columns are dropped when it is sex-restricted). */

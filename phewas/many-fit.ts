@@ -22,10 +22,30 @@
  *      (default 0: off; 1 refits every separated row).
  *   Score rows carry test = 'score', the score p, β = U/V and SE = 1/√V (one-step estimates),
  *   OR = e^β and CI e^{β ± 1.96·SE}.
+ *   4. SPA (`spa: 'always'`, or `'auto'` when min(cases, controls)/(cases + controls) of the
+ *      phecode and missingness group is below `spaCaseFraction`; fit.ts has the rules): the SPA
+ *      model is built from the same null fit (stats/phewas-score.ts step 3) and every predictor
+ *      gets its SPA result. A row is refitted as in 3, or also when its SPA p < `scoreThreshold`;
+ *      a refitted row keeps the fit's β, SE and CI with the SPA p (the SPA result goes to the
+ *      fitter, which needs no null fit of its own), and a row that is not refitted carries the
+ *      SPA p with β̂ = S/V and SE = |β̂|/z_p (β̂/SE reproduces the SPA p). Both say test = 'spa'.
+ *      An SPA status (`collinear`) ends the row without a fit; without an SPA model (null fit
+ *      failed) the rows are those of 1–3.
  */
 
 import { Z_975 } from '../stats/distributions.js';
-import { type ScoreNullModel, scoreNullModel, scoreTest } from '../stats/phewas-score.js';
+import { spaApplies } from '../stats/logistic.js';
+import {
+  type PhewasSpa,
+  phewasSpa,
+  type ScoreNullModel,
+  type SpaPredictor,
+  scoreNullModel,
+  scoreTest,
+  spaPredictor,
+  spaTestPredictor,
+} from '../stats/phewas-score.js';
+import { newSpaResult, type SpaResult } from '../stats/spa.js';
 import {
   emptyFit,
   type FitSettings,
@@ -34,6 +54,8 @@ import {
   type PhecodeFit,
   type PhecodeSets,
   phecodeFitter,
+  spaRow,
+  spaStatus,
   tooFew,
 } from './fit.js';
 import { throttled } from './progress.js';
@@ -109,6 +131,10 @@ export function scorePhecodes(
 ): PhecodeRows[] {
   const { n, xs, cov, firth } = batch;
   const preds = xs.map(sparse);
+  const spaSettings = { spa: batch.spa ?? 'never', spaCaseFraction: batch.spaCaseFraction ?? 0.2 };
+  // the SPA coding of each predictor (stats/phewas-score.ts), built on first use
+  const coded: (SpaPredictor | null)[] = xs.map(() => null);
+  const spaOut = newSpaResult();
   const groups = groupByMissing(xs);
   const refit = phecodeFitter(batch);
   const status = new Int8Array(n); // 1 case, 0 control, -1 excluded
@@ -146,6 +172,8 @@ export function scorePhecodes(
       }
       // null model over this group's cases and controls
       let nullOk = false;
+      const useSpa = spaApplies(spaSettings, nCases, nCases + nControls);
+      let spaCtx: PhewasSpa | null = null;
       if (firth !== 'always') {
         const used = nCases + nControls;
         const covIdx = keptCovariates(batch, ph);
@@ -172,6 +200,7 @@ export function scorePhecodes(
         init[0] = Math.log(nCases / nControls);
         model = scoreNullModel(Y, Z, q, R, n, { init, reuse: model });
         nullOk = model.status === 'ok';
+        if (useSpa) spaCtx = phewasSpa(model, Y, Z, R);
       }
       for (const p of g.members) {
         const { idx, val } = preds[p];
@@ -198,14 +227,32 @@ export function scorePhecodes(
           fits[p] = monomorphic(emptyFit(ph.index, nCases, nControls, n));
           continue;
         }
+        // SPA result (undefined: SPA does not apply, or the fitter computes it itself when
+        // firth = 'always' leaves no null fit here; null: no SPA model for this phecode)
+        let spa: SpaResult | null | undefined;
+        if (useSpa && firth !== 'always') {
+          spa = null;
+          if (spaCtx) {
+            coded[p] ??= spaPredictor(xs[p]);
+            spa = spaTestPredictor(spaCtx, coded[p], spaOut);
+            if (spa && spa.status !== 'ok') {
+              fits[p] = spaStatus(emptyFit(ph.index, nCases, nControls, n), spa.status);
+              continue;
+            }
+          }
+        }
         let row: PhecodeFit | null = null;
         // Separation by the predictor (no carrier on one side) does not force a refit by itself:
         // as in REGENIE and SAIGE, the score test decides, and a row whose score p reaches the
         // threshold is refitted (Firth, since it separates). `minCarriers` > 0 refits sparse rows too.
         if (nullOk && model && nCar[0] >= batch.minCarriers && nCar[1] >= batch.minCarriers) {
           const s = scoreTest(model, idx, val, work);
-          if (s.reliable && s.p >= batch.scoreThreshold) {
+          if (s.reliable && s.p >= batch.scoreThreshold && !(spa && spa.p < batch.scoreThreshold)) {
             row = emptyFit(ph.index, nCases, nControls, n);
+            if (spa) {
+              fits[p] = spaRow(row, spa);
+              continue;
+            }
             row.test = 'score';
             row.beta = s.beta;
             row.se = s.se;
@@ -217,7 +264,7 @@ export function scorePhecodes(
           }
         }
         if (!row) {
-          row = refit(ph, xs[p]);
+          row = refit(ph, xs[p], spa);
           refits++;
         }
         fits[p] = row;

@@ -64,6 +64,6 @@ export const phecodeFitSchema = phewasRowSchema
   .extend({
     /** The phecode's position in the run's phecode list. */
     index: z.int().min(0),
-    test: z.enum(['score', 'wald', 'firth']).nullable(),
+    test: z.enum(['score', 'wald', 'firth', 'spa']).nullable(),
   });
 export type PhecodeFit = z.infer<typeof phecodeFitSchema>;

@@ -81,7 +81,7 @@ export const RUN_STATUSES = [
 export const GWAS_TESTS = ['linear', 'score', 'wald', 'firth', 'spa'] as const;
 /**
  * Tests a PheWAS or burden row may come from (NULL when the phecode was not tested). A superset
- * of GWAS_TESTS (test/architecture/contracts.test.ts); PheWAS and burden do not produce `spa` yet.
+ * of GWAS_TESTS (test/architecture/contracts.test.ts); PheWAS and burden rows are `spa` under `phewas.spa` too.
  */
 export const ASSOCIATION_TESTS = ['linear', 'score', 'wald', 'firth', 'spa'] as const;
 export const PREDICTOR_TYPES = ['variant', 'burden', 'column'] as const;

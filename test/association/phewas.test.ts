@@ -122,7 +122,7 @@ describe('PheWAS of a variant over phecode 1.2', () => {
     expect(existsSync(MAPS)).toBe(true);
     const config = loadConfig({ BIOBANK_DATA_DIR: join(dir, 'data'), BIOBANK_DUCKDB_THREADS: '2' });
     const acts = createPhewasActivities(config);
-    const phewas = phewasSpecSchema.parse({ phecodeVersion: '1.2', maps: MAPS, minCases: 20 });
+    const phewas = phewasSpecSchema.parse({ phecodeVersion: '1.2', maps: MAPS, minCases: 20, spa: 'never' });
     const phenome = await runActivity(acts.buildRunPhenome, { run, analysis, phewas });
     expect(phenome.nPhecodes).toBeGreaterThan(1500);
     const result = await runActivity(acts.runPhewas, {
@@ -209,7 +209,7 @@ describe('PheWAS of a variant over phecode 1.2', () => {
   it('gives the same rows when the fits run on pooled worker threads', async () => {
     const config = loadConfig({ BIOBANK_DATA_DIR: join(dir, 'data'), BIOBANK_DUCKDB_THREADS: '2' });
     const acts = createPhewasActivities(config);
-    const phewas = phewasSpecSchema.parse({ phecodeVersion: '1.2', maps: MAPS, minCases: 20 });
+    const phewas = phewasSpecSchema.parse({ phecodeVersion: '1.2', maps: MAPS, minCases: 20, spa: 'never' });
     const phenome = await runActivity(acts.buildRunPhenome, { run, analysis, phewas });
     const variant = { type: 'variant', variantIdx: 0, chrom: '1', pos: 1000, ref: 'C', alt: 'T' } as const;
     const inline = await runActivity(acts.runPhewas, {
@@ -300,7 +300,7 @@ describe('many predictors over phecode 1.2 (runPhewasMany: one null fit per phec
   it('agrees with runPhewas where both fit, with R glm (refits) and R Rao (score rows)', async () => {
     const config = loadConfig({ BIOBANK_DATA_DIR: join(dir, 'data'), BIOBANK_DUCKDB_THREADS: '2' });
     const acts = createPhewasActivities(config);
-    const phewas = phewasSpecSchema.parse({ phecodeVersion: '1.2', maps: MAPS, minCases: 20 });
+    const phewas = phewasSpecSchema.parse({ phecodeVersion: '1.2', maps: MAPS, minCases: 20, spa: 'never' });
     const phenome = await runActivity(acts.buildRunPhenome, { run, analysis, phewas });
     const predictors = await predictorFixture();
 
@@ -476,7 +476,7 @@ for (code in c(${codes.map((c) => `'${c}'`).join(', ')})) {
   it('gives the same rows when the score path runs on pooled worker threads', async () => {
     const config = loadConfig({ BIOBANK_DATA_DIR: join(dir, 'data'), BIOBANK_DUCKDB_THREADS: '2' });
     const acts = createPhewasActivities(config);
-    const phewas = phewasSpecSchema.parse({ phecodeVersion: '1.2', maps: MAPS, minCases: 20 });
+    const phewas = phewasSpecSchema.parse({ phecodeVersion: '1.2', maps: MAPS, minCases: 20, spa: 'never' });
     const phenome = await runActivity(acts.buildRunPhenome, { run, analysis, phewas });
     const predictors = await predictorFixture();
     const inline = await runActivity(acts.runPhewasMany, {
