@@ -12,7 +12,13 @@ import { sourceModule } from '../engine/thread.js';
 import { mergeShards } from '../gwas/merge.js';
 import { planShards } from '../gwas/plan.js';
 import { type GwasShardInput, type GwasThreadInput, type ShardCursor, shardOutput } from '../gwas/shard.js';
-import { planStep1, type Step1Plan, type Step1Summary } from '../gwas/step1.js';
+import {
+  planStep1,
+  type Step1Input,
+  type Step1Plan,
+  type Step1Summary,
+  type Step1Traits,
+} from '../gwas/step1.js';
 import type { Step1ThreadInput, Step1ThreadResult } from '../gwas/step1-thread.js';
 import type { PhenotypeFirstSpec } from '../schemas/study.js';
 import type {
@@ -58,18 +64,18 @@ export function createGwasActivities(from: EngineConfig | EngineContext) {
       run: RunContext;
       analysis: AnalysisTable;
       gwas: PhenotypeFirstSpec['gwas'];
+      /** Traits other than the analysis table's (the phecodes of a lead-locus PheWAS). */
+      traits?: Step1Traits | null;
     }): Promise<Step1Plan> {
-      return engine.compute((conn) => planStep1(conn, config, input.run, input.analysis, input.gwas));
+      return engine.compute((conn) =>
+        planStep1(conn, config, input.run, input.analysis, input.gwas, input.traits ?? null),
+      );
     },
 
     /** Level 0 of step 1 for blocks [from, to) on a worker thread; resumes at the first missing block file. */
-    async runStep1Level0(input: {
-      run: RunContext;
-      analysis: AnalysisTable;
-      dir: string;
-      from: number;
-      to: number;
-    }): Promise<{ blocks: number; constant: number }> {
+    async runStep1Level0(
+      input: Step1Input & { from: number; to: number },
+    ): Promise<{ blocks: number; constant: number }> {
       const ctx = Context.current();
       const data: Step1ThreadInput = { kind: 'level0', config: threadConfig(config), input };
       return (await engine.inThread<Step1ThreadInput, Step1ThreadResult, unknown>(STEP1_THREAD, data, {

@@ -3,20 +3,25 @@
  * task's blocks, or level 1 of every trait (gwas/step1.ts). CPU-bound, so off the activity
  * worker's event loop, and two tasks use two cores.
  */
-import type { AnalysisTable, RunContext } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
-import { computeLevel0, computeLevel1, type Level0Cursor, type Step1Summary } from './step1.js';
+import {
+  computeLevel0,
+  computeLevel1,
+  type Level0Cursor,
+  type Step1Input,
+  type Step1Summary,
+} from './step1.js';
 
 export type Step1ThreadInput =
   | {
       kind: 'level0';
       config: EngineConfig;
-      input: { run: RunContext; analysis: AnalysisTable; dir: string; from: number; to: number };
+      input: Step1Input & { from: number; to: number };
     }
   | {
       kind: 'level1';
       config: EngineConfig;
-      input: { run: RunContext; analysis: AnalysisTable; dir: string };
+      input: Step1Input;
     };
 
 export type Step1ThreadResult = { blocks: number; constant: number } | Step1Summary;

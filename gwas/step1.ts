@@ -49,7 +49,7 @@ import { type Level1Result, level1Logistic, level1Ridge } from '../stats/ridge-l
 import type { EngineConfig } from '../temporal.config.js';
 
 /** Bump when the step-1 method or its files change: old caches are then not reused. */
-export const STEP1_VERSION = 2;
+export const STEP1_VERSION = 3;
 
 export type LocoSettings = Required<NonNullable<PhenotypeFirstSpec['gwas']['loco']>>;
 
@@ -121,6 +121,7 @@ export interface Step1Summary {
   nVariants: number;
   nBlocks: number;
   chroms: string[];
+  /** Per trait: the level-1 λ, its status and the CV loss per λ. */
   traits: { lambda: number; status: string; cvLoss: number[] }[];
   level1Lambdas: number[];
 }
@@ -442,6 +443,10 @@ export async function computeLevel1(
     }
     const traits: Step1Summary['traits'] = [];
     let level1Lambdas: number[] = [];
+    // One row per chromosome, plus one for a chromosome without step-1 variants (Y, MT, …):
+    // leaving out no column, i.e. the prediction from every step-1 variant.
+    const nChrom = plan.chroms.length + 1;
+    const results: Level1Result[] = [];
     for (let k = 0; k < K; k++) {
       // W: this trait's R columns of every block (trait-major block files).
       const W = new Float64Array(n * P);
@@ -452,18 +457,19 @@ export async function computeLevel1(
       const yk = ys[k];
       const observed = new Uint8Array(n);
       for (let i = 0; i < n; i++) observed[i] = Number.isNaN(yk[i]) ? 0 : 1;
-      // One row per chromosome, plus one for a chromosome without step-1 variants (Y, MT, …):
-      // leaving out no column, i.e. the prediction from every step-1 variant.
-      const nChrom = plan.chroms.length + 1;
       const base = { n, fold: setup.fold, nFolds: setup.nFolds, W, P, chromOf, nChrom, observed };
-      let result: Level1Result;
       if (plan.binary) {
         const y = Float64Array.from(yk, (v) => (Number.isNaN(v) ? 0 : v));
         const offset = covariateLogit(y, observed, design, q);
-        result = level1Logistic({ ...base, y, offset });
-      } else {
-        result = level1Ridge({ ...base, y: prepared.y.subarray(k * n, (k + 1) * n) });
-        // back to trait units
+        results.push(level1Logistic({ ...base, y, offset }));
+      } else results.push(level1Ridge({ ...base, y: prepared.y.subarray(k * n, (k + 1) * n) }));
+      heartbeat(k + 1);
+      if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
+    }
+    for (let k = 0; k < K; k++) {
+      const result = results[k];
+      // quantitative: back to trait units
+      if (!plan.binary) {
         const s = prepared.scale[k];
         for (let t = 0; t < result.loco.length; t++) result.loco[t] *= s;
       }
@@ -471,10 +477,12 @@ export async function computeLevel1(
         join(input.dir, `loco-${k}.f64`),
         new Uint8Array(result.loco.buffer, result.loco.byteOffset, result.loco.byteLength),
       );
-      traits.push({ lambda: result.lambda, status: result.status, cvLoss: [...result.cvLoss] });
+      traits.push({
+        lambda: result.lambda,
+        status: result.status,
+        cvLoss: [...result.cvLoss],
+      });
       level1Lambdas = [...result.lambdas];
-      heartbeat(k + 1);
-      if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
     }
     const summary: Step1Summary = {
       key: plan.key,
@@ -527,14 +535,14 @@ export async function locoOffsets(dir: string, chrom: string, K: number): Promis
   const summary = JSON.parse(await readFile(join(dir, 'loco.json'), 'utf8')) as Step1Summary;
   const n = summary.nSamples;
   const c = summary.chroms.indexOf(chrom);
+  const rows = summary.chroms.length + 1;
+  const row = c >= 0 ? c : summary.chroms.length;
   const out: Float64Array[] = [];
   for (let k = 0; k < K; k++) {
     const buf = await readFile(join(dir, `loco-${k}.f64`));
     const all = new Float64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-    const rows = summary.chroms.length + 1;
     if (all.length !== rows * n)
       throw new Error(`step 1 ${summary.key}: loco-${k}.f64 has ${all.length} values, expected ${rows * n}`);
-    const row = c >= 0 ? c : summary.chroms.length;
     out.push(all.slice(row * n, (row + 1) * n));
   }
   return out;
