@@ -85,11 +85,7 @@ export function createGwasActivities(from: EngineConfig | EngineContext) {
     },
 
     /** Level 1 of step 1 (every trait) and the LOCO predictions, on a worker thread. */
-    async runStep1Level1(input: {
-      run: RunContext;
-      analysis: AnalysisTable;
-      dir: string;
-    }): Promise<Step1Summary> {
+    async runStep1Level1(input: Step1Input): Promise<Step1Summary> {
       const ctx = Context.current();
       const data: Step1ThreadInput = { kind: 'level1', config: threadConfig(config), input };
       return (await engine.inThread<Step1ThreadInput, Step1ThreadResult, unknown>(STEP1_THREAD, data, {

@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { asEngineContext, type EngineContext } from '../engine/context.js';
 import { sqlString } from '../engine/duckdb.js';
-import { atomicProduce, exists } from '../engine/fsutil.js';
+import { atomicProduce, atomicWriteFile, exists } from '../engine/fsutil.js';
+import { locoOffsets } from '../gwas/step1.js';
 import { buildPhenome } from '../phenotype/build.js';
 import { mapTables, resolveMapsDir } from '../phenotype/maps.js';
 import type { PhewasBatch } from '../phewas/fit.js';
@@ -103,12 +104,59 @@ export function createPhewasActivities(from: EngineConfig | EngineContext) {
     },
 
     /** Test one predictor against every phecode. Idempotent: a finished predictor is reused. */
+    /**
+     * The phecodes of a lead-locus PheWAS as step-1 traits (`relatedness: 'loco'`): every phecode
+     * with at least `minCases` cases and `minControls` controls in the population, as a file of
+     * n × K values in the analysis table's order (case 1, control 0, excluded NaN) and the list
+     * of its phecodes (`<file>.json`). Idempotent: derived from the run folder and the phenome.
+     */
+    async materializePhewasStep1Traits(input: {
+      run: RunContext;
+      analysis: AnalysisTable;
+      phenome: PhenomeRef;
+      phewas: PhewasSpec;
+    }): Promise<{ path: string; K: number; binary: true }> {
+      const { run, analysis, phenome, phewas } = input;
+      const path = join(run.runDir, 'step1-traits', `phecodes-${phenome.phecodeVersion}.f64`);
+      if ((await exists(path)) && (await exists(`${path}.json`))) {
+        const labels = JSON.parse(await readFile(`${path}.json`, 'utf8')) as string[];
+        return { path, K: labels.length, binary: true };
+      }
+      return engine.compute(async (conn) => {
+        const inp = await loadPhewasInputs(conn, analysis, phenome);
+        const n = inp.a.n;
+        const columns: Float64Array[] = [];
+        const labels: string[] = [];
+        for (const [k, set] of inp.sets.entries()) {
+          const cases = set.cases.length;
+          const controls = n - cases - set.excluded.length;
+          if (cases < phewas.minCases || controls < phewas.minControls) continue;
+          const y = new Float64Array(n);
+          for (const i of set.cases) y[i] = 1;
+          for (const i of set.excluded) y[i] = Number.NaN;
+          columns.push(y);
+          labels.push(inp.phecodes[k].phecode);
+        }
+        const all = new Float64Array(n * columns.length);
+        for (const [k, y] of columns.entries()) all.set(y, k * n);
+        await mkdir(join(run.runDir, 'step1-traits'), { recursive: true });
+        await atomicWriteFile(path, new Uint8Array(all.buffer));
+        await atomicWriteFile(`${path}.json`, JSON.stringify(labels));
+        return { path, K: labels.length, binary: true as const };
+      });
+    },
+
     async runPhewas(input: {
       run: RunContext;
       analysis: AnalysisTable;
       phenome: PhenomeRef;
       phewas: PhewasSpec;
       predictor: PhewasPredictor;
+      /**
+       * `relatedness: 'loco'`: the finished step 1 over the phecodes (materializePhewasStep1Traits)
+       * whose LOCO prediction of the predictor's chromosome is each phecode's offset.
+       */
+      loco?: { dir: string; traitsPath: string } | null;
     }): Promise<PhewasResult> {
       const { run, analysis, phenome, phewas, predictor } = input;
       const out = join(run.runDir, 'phewas', `${safeName(predictor.id)}.parquet`);
@@ -120,6 +168,17 @@ export function createPhewasActivities(from: EngineConfig | EngineContext) {
       return engine.compute(async (conn) => {
         const inp = await loadPhewasInputs(conn, analysis, phenome);
         const x = await loadPredictor(conn, run, predictor, inp.ids, inp.a.sampleIdx);
+        if (input.loco) {
+          if (predictor.type !== 'variant')
+            throw new Error('LOCO offsets need a variant predictor (its chromosome)');
+          const labels = JSON.parse(await readFile(`${input.loco.traitsPath}.json`, 'utf8')) as string[];
+          const offsets = await locoOffsets(input.loco.dir, predictor.chrom, labels.length);
+          const at = new Map(labels.map((p, k) => [p, k]));
+          for (const [k, set] of inp.sets.entries()) {
+            const t = at.get(inp.phecodes[k].phecode);
+            if (t !== undefined) set.offset = offsets[t];
+          }
+        }
         const batch: Omit<PhewasBatch, 'phecodes'> = {
           n: inp.a.n,
           x,

@@ -42,7 +42,7 @@ import { loadAnalysis } from '../phenotype/analysis-table.js';
 import { LOCO_DEFAULTS, type PhenotypeFirstSpec } from '../schemas/study.js';
 import type { AnalysisTable, RunContext } from '../schemas/study-io.js';
 import { orthonormalBasis } from '../stats/linalg.js';
-import { logisticFit } from '../stats/logistic-fit.js';
+import { firthFit, logisticFit } from '../stats/logistic-fit.js';
 import { mulberry32 } from '../stats/random.js';
 import { type Level0Setup, level0Block, level0Lambdas, prepareLevel0Traits } from '../stats/ridge-level0.js';
 import { type Level1Result, level1Logistic, level1Ridge } from '../stats/ridge-level1.js';
@@ -68,7 +68,8 @@ export function locoSettings(gwas: PhenotypeFirstSpec['gwas']): LocoSettings {
  */
 export interface Step1Traits {
   path: string;
-  labels: string[];
+  /** Number of traits (columns) in the file. */
+  K: number;
   binary: boolean;
 }
 
@@ -80,11 +81,11 @@ async function traitColumns(
   if (!traits) return a.ys;
   const buf = await readFile(traits.path);
   const all = new Float64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-  if (all.length !== a.n * traits.labels.length)
+  if (all.length !== a.n * traits.K)
     throw new Error(
-      `step 1 traits ${traits.path}: ${all.length} values, expected ${a.n} samples × ${traits.labels.length} traits`,
+      `step 1 traits ${traits.path}: ${all.length} values, expected ${a.n} samples × ${traits.K} traits`,
     );
-  return traits.labels.map((_, k) => all.subarray(k * a.n, (k + 1) * a.n));
+  return Array.from({ length: traits.K }, (_, k) => all.subarray(k * a.n, (k + 1) * a.n));
 }
 
 /** What a study keeps of step 1: where it is and what it did (a few hundred bytes). */
@@ -498,7 +499,10 @@ export async function computeLevel1(
   });
 }
 
-/** The covariate-only null logit η = Zγ̂ of a binary trait (fitted on the observed samples), for everyone. */
+/**
+ * The covariate-only null logit η = Zγ̂ of a binary trait (fitted on the observed samples, Firth
+ * if the ML fit fails; the case fraction's logit if both fail), for everyone: level 1's offset.
+ */
 function covariateLogit(
   y: Float64Array,
   observed: Uint8Array,
@@ -510,17 +514,29 @@ function covariateLogit(
   for (let i = 0; i < n; i++) if (observed[i]) rows.push(i);
   const m = rows.length;
   const ys = new Float64Array(m);
-  const zs = new Float64Array(m * q);
+  const zAll = new Float64Array(m * q);
   for (const [s, i] of rows.entries()) {
     ys[s] = y[i];
-    for (let j = 0; j < q; j++) zs[j * m + s] = design[j * n + i];
+    for (let j = 0; j < q; j++) zAll[j * m + s] = design[j * n + i];
   }
-  const fit = logisticFit(ys, zs, q);
-  if (fit.status !== 'ok')
-    throw new Error(`step 1: the covariate-only logistic model did not fit (${fit.status})`);
+  // Columns constant or collinear on the observed rows (e.g. sex for a sex-restricted phecode,
+  // whose other-sex persons are excluded) are dropped, as the PheWAS fit drops them.
+  const kept = orthonormalBasis(zAll, m, q).kept;
+  const p = kept.length;
+  const zs = new Float64Array(m * p);
+  for (const [t, j] of kept.entries()) zs.set(zAll.subarray(j * m, (j + 1) * m), t * m);
+  let fit = logisticFit(ys, zs, p);
+  if (fit.status !== 'ok') fit = firthFit(ys, zs, p);
   const eta = new Float64Array(n);
-  for (let j = 0; j < q; j++) {
-    const b = fit.beta[j];
+  if (fit.status !== 'ok') {
+    // no covariate model (e.g. separation that Firth cannot fit either): the case fraction alone
+    let cases = 0;
+    for (let s = 0; s < m; s++) cases += ys[s];
+    const f = Math.min(Math.max(cases / Math.max(m, 1), 1e-6), 1 - 1e-6);
+    return eta.fill(Math.log(f / (1 - f)));
+  }
+  for (const [t, j] of kept.entries()) {
+    const b = fit.beta[t];
     for (let i = 0; i < n; i++) eta[i] += b * design[j * n + i];
   }
   return eta;

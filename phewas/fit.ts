@@ -31,6 +31,18 @@
  * The null fit is one more logistic fit per SPA phecode. The many-predictor path (many-fit.ts)
  * has the null fit already and passes its SPA result to the fitter instead (third argument), so
  * both paths give the same SPA rows.
+ *
+ * LOCO offset (`PhecodeSets.offset`, `gwas.relatedness: "loco"`): the phecode's leave-one-
+ * chromosome-out polygenic prediction for the lead variant's chromosome (REGENIE step 1,
+ * gwas/step1.ts), on the logit scale, enters every fit of the phecode as a fixed offset o_i, as
+ * in REGENIE step 2 (Mbatchou et al. 2021, Nat Genet 53:1097–1103):
+ * logit P(y_i = 1) = o_i + β₀ + x_i β + z_iᵀγ. The SPA null model (η = o + Zγ; the SPA uses its
+ * fitted μ), the Wald fit and the Firth fit / fallback all use it, over the same rows (o is
+ * subset with the cases and controls). The intercept-only start logit(cases / controls) stays a
+ * start value only. Without an offset the fits are those of today, bit for bit. Offsets are
+ * supported in the single-predictor PheWAS only: `assertNoOffsets` (for many-fit.ts) and a
+ * fitter given a caller's SPA result throw on a phecode with one. A wrong length or a
+ * non-finite offset value among the phecode's rows is an error.
  */
 
 import type { PhecodeFit as PhecodeFitRow } from '../schemas/layouts.js';
@@ -61,6 +73,11 @@ export interface PhecodeSets {
   /** analysis-sample indexes of the cases and of the excluded persons. */
   cases: Int32Array;
   excluded: Int32Array;
+  /**
+   * The phecode's LOCO offset (module comment), logit scale, one value per analysis sample
+   * (length n, the batch's sample order); absent or null: no offset.
+   */
+  offset?: Float64Array | null;
 }
 
 export interface PhewasBatch {
@@ -99,6 +116,15 @@ export type FitSettings = Omit<PhewasBatch, 'phecodes' | 'x'>;
  */
 export type PhecodeFitter = (ph: PhecodeSets, x: Float64Array, spa?: SpaResult | null) => PhecodeFit;
 
+/** Throws when a phecode carries an offset: the many-predictor path (many-fit.ts) has none. */
+export function assertNoOffsets(phecodes: readonly PhecodeSets[]): void {
+  for (const ph of phecodes)
+    if (ph.offset)
+      throw new Error(
+        `phecode ${ph.index}: LOCO offsets are supported in the single-predictor PheWAS only, not the many-predictor one`,
+      );
+}
+
 /**
  * A fitter for one phecode at a time with scratch arrays (status, design, y, null design) kept
  * across calls.
@@ -110,10 +136,20 @@ export function phecodeFitter(settings: FitSettings): PhecodeFitter {
   let design = new Float64Array(0);
   let y = new Float64Array(0);
   let rows = new Int32Array(0);
+  let offs = new Float64Array(0);
   let nullDesign = new Float64Array(0);
   let nullModel: ScoreNullModel | undefined;
   const spaOut = newSpaResult();
   return (ph, x, given) => {
+    const offset = ph.offset ?? null;
+    if (offset) {
+      if (offset.length !== n)
+        throw new RangeError(`phecode ${ph.index}: offset has ${offset.length} values, expected n = ${n}`);
+      if (given !== undefined)
+        throw new Error(
+          `phecode ${ph.index}: LOCO offsets are supported in the single-predictor PheWAS only, not the many-predictor one`,
+        );
+    }
     for (let i = 0; i < n; i++) status[i] = Number.isNaN(x[i]) ? -1 : 0;
     // excluded overrides case, as in the phenome's rules (the two sets are disjoint there)
     for (const i of ph.cases) if (status[i] === 0) status[i] = 1;
@@ -135,9 +171,12 @@ export function phecodeFitter(settings: FitSettings): PhecodeFitter {
       y = new Float64Array(used);
       rows = new Int32Array(used);
     }
+    if (offset && offs.length < used) offs = new Float64Array(used);
     const X = design.subarray(0, used * pcols);
     const Y = y.subarray(0, used);
     const R = rows.subarray(0, used);
+    // the offset over the rows used (O[r] = offset[R[r]]), undefined without one
+    const O = offset ? offs.subarray(0, used) : undefined;
     let r = 0;
     // predictor range among cases (1) and controls (0)
     const lo = [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY];
@@ -148,6 +187,12 @@ export function phecodeFitter(settings: FitSettings): PhecodeFitter {
       const xi = x[i];
       Y[r] = st;
       R[r] = i;
+      if (O) {
+        const o = (offset as Float64Array)[i];
+        if (!Number.isFinite(o))
+          throw new RangeError(`phecode ${ph.index}: offset is not finite at sample ${i}`);
+        O[r] = o;
+      }
       X[r] = 1;
       X[used + r] = xi;
       if (xi < lo[st]) lo[st] = xi;
@@ -168,7 +213,7 @@ export function phecodeFitter(settings: FitSettings): PhecodeFitter {
         Z.set(X.subarray(2 * used, pcols * used), used);
         const init = new Float64Array(q);
         init[0] = Math.log(nCases / nControls);
-        nullModel = scoreNullModel(Y, Z, q, R, n, { init, reuse: nullModel });
+        nullModel = scoreNullModel(Y, Z, q, R, n, { init, reuse: nullModel, offset: O });
         const ctx = phewasSpa(nullModel, Y, Z, R);
         if (ctx) spa = spaTestPredictor(ctx, spaPredictor(x), spaOut);
       }
@@ -180,7 +225,7 @@ export function phecodeFitter(settings: FitSettings): PhecodeFitter {
     const separated = hi[1] <= lo[0] || lo[1] >= hi[0];
     let fit: LogisticFit;
     if (separated && settings.firth === 'fallback') {
-      fit = firthFit(Y, X, pcols);
+      fit = firthFit(Y, X, pcols, O ? { offset: O } : {});
       if (fit.status !== 'ok') fit = { ...fit, status: 'separation' };
     } else {
       // Start at the intercept-only estimate, logit(cases / controls), rather than β = 0: the
@@ -188,7 +233,7 @@ export function phecodeFitter(settings: FitSettings): PhecodeFitter {
       // μ at ½, far from a prevalence of 0.1 %). Estimates agree with the β = 0 start to ~1e-11.
       const init = new Float64Array(pcols);
       init[0] = Math.log(nCases / nControls);
-      fit = logisticFitWithFallback(Y, X, pcols, settings.firth, { init });
+      fit = logisticFitWithFallback(Y, X, pcols, settings.firth, O ? { init, offset: O } : { init });
     }
     row.test = fit.test;
     if (fit.status !== 'ok') {

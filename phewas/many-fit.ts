@@ -47,6 +47,7 @@ import {
 } from '../stats/phewas-score.js';
 import { newSpaResult, type SpaResult } from '../stats/spa.js';
 import {
+  assertNoOffsets,
   emptyFit,
   type FitSettings,
   keptCovariates,
@@ -129,6 +130,7 @@ export function scorePhecodes(
   progress?: (done: number) => void,
   signal?: AbortSignal,
 ): PhecodeRows[] {
+  assertNoOffsets(batch.phecodes);
   const { n, xs, cov, firth } = batch;
   const preds = xs.map(sparse);
   const spaSettings = { spa: batch.spa ?? 'never', spaCaseFraction: batch.spaCaseFraction ?? 0.2 };

@@ -134,13 +134,21 @@ export function gwasPlots(
  * a spec without a GWAS section.
  */
 export function gwasMethodNote(spec: unknown): string {
-  const gwas = (spec as { gwas?: { relatedness?: string; spa?: string } } | null)?.gwas;
+  const s = spec as {
+    gwas?: { relatedness?: string; spa?: string };
+    phewas?: { relatedness?: string };
+  } | null;
+  const gwas = s?.gwas;
   if (!gwas) return '';
   const model =
     gwas.relatedness === 'loco'
       ? 'relatedness and polygenic structure modelled by a REGENIE-style whole-genome ridge regression (step 1); each variant is tested with the leave-one-chromosome-out prediction of its chromosome as an offset'
       : 'ordinary regression on the covariates (relatedness: none)';
-  return `<p class="note gwas-method">Association model: ${esc(model)}; saddlepoint p-values for binary traits: ${esc(gwas.spa ?? 'auto')}.</p>`;
+  const phewasLoco = (s?.phewas?.relatedness ?? gwas.relatedness) === 'loco';
+  const phewas = phewasLoco
+    ? " The lead-locus PheWAS uses each phecode's LOCO prediction (one step 1 over the phecodes) as an offset."
+    : '';
+  return `<p class="note gwas-method">Association model: ${esc(model)}; saddlepoint p-values for binary traits: ${esc(gwas.spa ?? 'auto')}.${esc(phewas)}</p>`;
 }
 
 /**

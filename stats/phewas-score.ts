@@ -9,7 +9,9 @@
  *
  * 1. Null fit (`scoreNullModel`, once per phecode and sample set): ML logistic fit of y on Z
  *    (stats/logistic-fit.ts) → μ̂_i, w_i = μ̂_i(1 − μ̂_i), r_i = y_i − μ̂_i, and the Cholesky
- *    factor of I_γγ = ZᵀWZ.
+ *    factor of I_γγ = ZᵀWZ. With a fixed offset o (option `offset`: a LOCO polygenic
+ *    prediction, REGENIE step 2, Mbatchou et al. 2021) the null model is η_i = o_i + z_iᵀγ;
+ *    μ̂, w, r and everything below (score test, SPA) then come from that fit unchanged.
  * 2. Score test (`scoreTest`, per predictor; Rao 1948), with the predictor residualised on the
  *    covariates in the null model's weight metric, x̃ = x − Z(ZᵀWZ)⁻¹ZᵀWx:
  *      U = Σ x̃_i r_i = Σ x_i r_i − (Zᵀr)ᵀ(ZᵀWZ)⁻¹(ZᵀWx)        (Zᵀr = 0 at the null MLE),
@@ -69,7 +71,7 @@
  */
 import { mlog10PChiSq1, pChiSq1 } from './distributions.js';
 import { cholesky, choleskySolve } from './linalg.js';
-import { type LogisticFit, logisticFit } from './logistic-fit.js';
+import { type LogisticFit, type LogisticFitOptions, logisticFit } from './logistic-fit.js';
 import {
   newSpaResult,
   type SpaNullModel,
@@ -119,7 +121,8 @@ export interface ScoreTestResult {
  * Fits the null model y ~ Z over m rows that sit at `rows[k]` of an outer index space of size
  * `nAll` (e.g. analysis samples; the per-sample arrays are laid out there so that a sparse
  * predictor indexes them directly). `reuse` recycles the arrays of an earlier model of the same
- * nAll and q (they are zeroed where needed).
+ * nAll and q (they are zeroed where needed). `offset` (length m, in row order): a fixed term of
+ * the linear predictor, η = offset + Zγ (module comment, step 1); absent: none.
  */
 export function scoreNullModel(
   y: Float64Array,
@@ -127,7 +130,7 @@ export function scoreNullModel(
   q: number,
   rows: Int32Array,
   nAll: number,
-  opts: { init?: Float64Array; reuse?: ScoreNullModel } = {},
+  opts: { init?: Float64Array; reuse?: ScoreNullModel; offset?: Float64Array } = {},
 ): ScoreNullModel {
   const m = y.length;
   if (z.length !== m * q || rows.length !== m)
@@ -138,7 +141,10 @@ export function scoreNullModel(
   const wz = old ? old.wz.fill(0) : new Float64Array(nAll * q);
   const chol = new Float64Array(q * q);
   const zr = new Float64Array(q);
-  const fit = logisticFit(y, z, q, opts.init ? { init: opts.init } : {});
+  const fitOpts: LogisticFitOptions = {};
+  if (opts.init) fitOpts.init = opts.init;
+  if (opts.offset) fitOpts.offset = opts.offset;
+  const fit = logisticFit(y, z, q, fitOpts);
   const model: ScoreNullModel = { status: fit.status, q, nAll, r, w, wz, chol, zr, fit };
   if (fit.status !== 'ok') return model;
   for (let k = 0; k < m; k++) {

@@ -9,8 +9,9 @@
  *                                              planGwasShards, runGwasShard × N, bounded)
  *   5. merge, QC totals, λGC and lead loci    (mergeGwas)
  *   6. PheWAS of each lead locus              (materializePhewasPopulation, buildRunPhenome,
- *                                              runPhewas × loci) — over the cohort by default
- *                                              (`phewas.population`), not only the GWAS sample
+ *                                              [loco: materializePhewasStep1Traits, step 1 over
+ *                                              the phecodes], runPhewas × loci) — over the cohort
+ *                                              by default (`phewas.population`)
  *   7. record the run and write its report      (recordRun, writeReport)
  *
  * Cancelling the workflow cancels running activities (they heartbeat), then removes the
@@ -162,6 +163,38 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
       const population = kind === 'cohort' ? await long.materializePhewasPopulation({ run, spec }) : analysis;
       const populationOf = populationPatch ? { kind, nSamples: population.nSamples } : undefined;
       const phenome = await long.buildRunPhenome({ run, analysis: population, phewas: spec.phewas });
+      // relatedness 'loco' (phewas.relatedness, default gwas.relatedness): one step 1 over the
+      // population's testable phecodes (they share its level-0 Gram matrices), then each
+      // phecode's LOCO prediction of the lead variant's chromosome is an offset in its fits.
+      let phewasLoco: { dir: string; traitsPath: string } | null = null;
+      if ((spec.phewas.relatedness ?? spec.gwas.relatedness) === 'loco') {
+        progress.currentActivity = 'materializePhewasStep1Traits';
+        const traits = await long.materializePhewasStep1Traits({
+          run,
+          analysis: population,
+          phenome,
+          phewas: spec.phewas,
+        });
+        if (traits.K > 0) {
+          const plan = await long.planStep1({ run, analysis: population, gwas: spec.gwas, traits });
+          if (!plan.done) {
+            progress.currentActivity = 'runStep1Level0';
+            await mapBounded(plan.tasks, spec.gwas.maxParallelShards, (t) =>
+              long.runStep1Level0({
+                run,
+                analysis: population,
+                dir: plan.dir,
+                traits,
+                from: t.from,
+                to: t.to,
+              }),
+            );
+          }
+          progress.currentActivity = 'runStep1Level1';
+          await long.runStep1Level1({ run, analysis: population, dir: plan.dir, traits });
+          phewasLoco = { dir: plan.dir, traitsPath: traits.path };
+        }
+      }
       progress.phewasTotal = gwas.leadLoci.length;
       progress.currentActivity = 'runPhewas';
       const results = await mapBounded(gwas.leadLoci, 2, async (locus) => {
@@ -179,6 +212,7 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
             ref: locus.ref,
             alt: locus.alt,
           },
+          ...(phewasLoco ? { loco: phewasLoco } : {}),
         });
         progress.phewasDone++;
         return populationOf ? { ...r, population: populationOf } : r;

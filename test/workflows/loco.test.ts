@@ -14,7 +14,7 @@
  * - The planted LDL variants are still found.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBBlobValue } from '@duckdb/node-api';
@@ -165,7 +165,10 @@ beforeAll(async () => {
   });
   const base = ldlSpec(release.releaseId);
   const gwas = { ...base.gwas, relatedness: 'loco', loco: { blockSize: BLOCK } };
-  loco = await runStudy(ldlSpec(release.releaseId, { studyId: 'test-ldl-loco', gwas }));
+  // SPA off in the PheWAS: its Wald rows are compared with R glm below.
+  loco = await runStudy(
+    ldlSpec(release.releaseId, { studyId: 'test-ldl-loco', gwas, phewas: { ...base.phewas, spa: 'never' } }),
+  );
   again = await runStudy(
     ldlSpec(release.releaseId, {
       studyId: 'test-ldl-loco-again',
@@ -242,6 +245,111 @@ describe('relatedness: loco', () => {
     );
     const ref = rFits(csv, sample.length, 'binomial');
     for (const [v, r] of sample.entries()) expect(rel(r.stat ** 2, ref[v][3])).toBeLessThan(1e-5);
+  });
+
+  it("fits the lead-locus PheWAS with each phecode's LOCO offset (R glm offset)", async () => {
+    expect(loco.phewas.length).toBeGreaterThan(0);
+    const lead = loco.gwas!.leadLoci[0];
+    const predictor = loco.phewas[0].predictorId;
+    const dir = runDir(engine.dataDir, loco.runId);
+    const traitsPath = join(dir, 'step1-traits', 'phecodes-1.2.f64');
+    const labels = JSON.parse(readFileSync(`${traitsPath}.json`, 'utf8')) as string[];
+    expect(labels.length).toBeGreaterThan(5);
+    const rowsOf = await withEngineDb(
+      engine.config,
+      async (conn) =>
+        (
+          await conn.runAndReadAll(
+            `SELECT phecode, beta, se, test, n_cases FROM phewas_results WHERE run_id = $1 AND predictor = $2
+             AND status = 'ok' AND test = 'wald' ORDER BY n_cases DESC, phecode LIMIT 3`,
+            [loco.runId, predictor],
+          )
+        ).getRowObjectsJS() as unknown as { phecode: string; beta: number; se: number; test: string }[],
+      { readOnly: true },
+    );
+    expect(rowsOf.length).toBeGreaterThan(0);
+    // the step 1 over these phecodes: the one whose loco.json has one trait per label
+    const step1Dirs = readdirSync(join(engine.dataDir, 'step1')).map((k) => join(engine.dataDir, 'step1', k));
+    const phenomeStep1 = step1Dirs.find((d) => {
+      try {
+        return (
+          (JSON.parse(readFileSync(join(d, 'loco.json'), 'utf8')) as { traits: unknown[] }).traits.length ===
+          labels.length
+        );
+      } catch {
+        return false;
+      }
+    });
+    expect(phenomeStep1).toBeDefined();
+    const summary = JSON.parse(readFileSync(join(phenomeStep1!, 'loco.json'), 'utf8')) as {
+      chroms: string[];
+      nSamples: number;
+    };
+    const n = summary.nSamples;
+    const c = summary.chroms.indexOf(lead.chrom);
+    const tb = readFileSync(traitsPath);
+    const ys = new Float64Array(tb.buffer.slice(tb.byteOffset, tb.byteOffset + tb.byteLength));
+    const csv = await withCompute(engine.config, async (conn) => {
+      const analysis = (
+        await conn.runAndReadAll(
+          `SELECT * FROM read_parquet(${q(join(dir, 'analysis-phewas-cohort.parquet'))}) ORDER BY sample_idx`,
+        )
+      ).getRowObjectsJS() as Record<string, unknown>[];
+      expect(analysis.length).toBe(n);
+      const covCols = Object.keys(analysis[0]).filter((k) => k.startsWith('cov_'));
+      const r = await conn.runAndReadAll(
+        `SELECT gt FROM read_parquet(${q(join(releaseDir(), 'genotypes', '*.parquet'))}) WHERE variant_idx = $1`,
+        [lead.variantIdx],
+      );
+      const gt = Uint8Array.from((r.getRows()[0][0] as DuckDBBlobValue).bytes);
+      const header = ['g', ...covCols];
+      const cols: string[] = [];
+      for (const row of rowsOf) {
+        const t = labels.indexOf(row.phecode);
+        expect(t).toBeGreaterThanOrEqual(0);
+        cols.push(`y${t}`, `o${t}`);
+      }
+      const lines = [[...header, ...cols].join(',')];
+      const locoOf = rowsOf.map((row) => {
+        const t = labels.indexOf(row.phecode);
+        const b = readFileSync(join(phenomeStep1!, `loco-${t}.f64`));
+        const all = new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+        return { t, o: all.subarray(c * n, (c + 1) * n) };
+      });
+      for (const [i, row] of analysis.entries()) {
+        const s = Number(row.sample_idx);
+        const code = (gt[s >> 2] >> ((s & 3) * 2)) & 3;
+        const vals = locoOf.flatMap(({ t, o }) => {
+          const y = ys[t * n + i];
+          return [Number.isNaN(y) ? 'NA' : String(y), String(o[i])];
+        });
+        lines.push(
+          [code === 3 ? 'NA' : String(code), ...covCols.map((k) => String(row[k])), ...vals].join(','),
+        );
+      }
+      const path = join(tmp, 'phewas-loco.csv');
+      writeFileSync(path, `${lines.join('\n')}\n`);
+      return { path, covCols, ts: locoOf.map((l) => l.t) };
+    });
+    const script = `
+d <- read.csv('${csv.path}')
+covs <- grep('^cov_', names(d), value = TRUE)
+for (t in c(${csv.ts.join(', ')})) {
+  e <- d[!is.na(d$g) & !is.na(d[[paste0('y', t)]]), ]
+  e$y <- e[[paste0('y', t)]]; e$o <- e[[paste0('o', t)]]
+  m <- glm(as.formula(paste('y ~ g +', paste(covs, collapse = '+'))), offset = o, family = binomial, data = e,
+           control = glm.control(epsilon = 1e-14, maxit = 100))
+  s <- summary(m)$coefficients['g', ]
+  cat(sprintf('%.15g %.15g\\n', s[1], s[2]))
+}`;
+    const ref = execFileSync('Rscript', ['--vanilla', '-e', script], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ').map(Number));
+    for (const [k, row] of rowsOf.entries()) {
+      expect(rel(row.beta, ref[k][0])).toBeLessThan(1e-5);
+      expect(rel(row.se, ref[k][1])).toBeLessThan(1e-5);
+    }
   });
 
   it('reuses a cached step 1 for the same cohort, trait and covariates', async () => {
