@@ -30,6 +30,7 @@ export interface EngineWorkerOptions {
 /** Modules the engine's activities run on pooled worker threads (engine/thread.ts). */
 export const THREAD_MODULES = [
   sourceModule('gwas/thread.ts'),
+  sourceModule('gwas/step1-thread.ts'),
   sourceModule('phewas/fit.ts'),
   sourceModule('ingest/shard-job.ts'),
 ];

@@ -33,7 +33,7 @@
  * re-estimates the covariates with the offset).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBBlobVector, DuckDBConnection, DuckDBIntegerVector } from '@duckdb/node-api';
 import { blobItems, sqlString, withCompute } from '../engine/duckdb.js';
@@ -433,57 +433,63 @@ export async function computeLevel1(
     const P = nb * R;
     const chromOf = new Int32Array(P);
     for (let b = 0; b < nb; b++) chromOf.fill(plan.blocks[b][0], b * R, (b + 1) * R);
-    const blocks: Float32Array[] = [];
-    for (let b = 0; b < nb; b++) {
-      const buf = await readFile(blockFile(input.dir, b));
-      if (buf.byteLength !== n * K * R * 4)
-        throw new Error(
-          `step 1 ${plan.key}: level-0 block ${b} has ${buf.byteLength} bytes, expected ${n * K * R * 4}`,
-        );
-      blocks.push(new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4));
-    }
+    // Every block file holds n × K·R float32, trait-major: one trait's R columns are one
+    // contiguous slice, read per trait, so memory does not grow with K.
+    const sliceBytes = R * n * 4;
+    const handles = await Promise.all(
+      Array.from({ length: nb }, async (_, b) => {
+        const h = await open(blockFile(input.dir, b), 'r');
+        const size = (await h.stat()).size;
+        if (size !== n * K * R * 4) {
+          await h.close();
+          throw new Error(
+            `step 1 ${plan.key}: level-0 block ${b} has ${size} bytes, expected ${n * K * R * 4}`,
+          );
+        }
+        return h;
+      }),
+    );
     const traits: Step1Summary['traits'] = [];
     let level1Lambdas: number[] = [];
     // One row per chromosome, plus one for a chromosome without step-1 variants (Y, MT, …):
     // leaving out no column, i.e. the prediction from every step-1 variant.
     const nChrom = plan.chroms.length + 1;
-    const results: Level1Result[] = [];
-    for (let k = 0; k < K; k++) {
-      // W: this trait's R columns of every block (trait-major block files).
-      const W = new Float64Array(n * P);
-      for (let b = 0; b < nb; b++) {
-        const src = blocks[b].subarray(k * R * n, (k + 1) * R * n);
-        for (let t = 0; t < R * n; t++) W[b * R * n + t] = src[t];
+    const slice = new Float32Array(R * n);
+    const sliceView = new Uint8Array(slice.buffer);
+    try {
+      for (let k = 0; k < K; k++) {
+        // W: this trait's R columns of every block.
+        const W = new Float64Array(n * P);
+        for (let b = 0; b < nb; b++) {
+          await handles[b].read(sliceView, 0, sliceBytes, k * sliceBytes);
+          for (let t = 0; t < R * n; t++) W[b * R * n + t] = slice[t];
+        }
+        const yk = ys[k];
+        const observed = new Uint8Array(n);
+        for (let i = 0; i < n; i++) observed[i] = Number.isNaN(yk[i]) ? 0 : 1;
+        const base = { n, fold: setup.fold, nFolds: setup.nFolds, W, P, chromOf, nChrom, observed };
+        let result: Level1Result;
+        if (plan.binary) {
+          const y = Float64Array.from(yk, (v) => (Number.isNaN(v) ? 0 : v));
+          const offset = covariateLogit(y, observed, design, q);
+          result = level1Logistic({ ...base, y, offset });
+        } else {
+          result = level1Ridge({ ...base, y: prepared.y.subarray(k * n, (k + 1) * n) });
+          // back to trait units
+          const sk = prepared.scale[k];
+          for (let t = 0; t < result.loco.length; t++) result.loco[t] *= sk;
+        }
+        await atomicWriteFile(
+          join(input.dir, `loco-${k}.f64`),
+          new Uint8Array(result.loco.buffer, result.loco.byteOffset, result.loco.byteLength),
+        );
+        traits.push({ lambda: result.lambda, status: result.status, cvLoss: [...result.cvLoss] });
+        level1Lambdas = [...result.lambdas];
+        heartbeat(k + 1);
+        if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
       }
-      const yk = ys[k];
-      const observed = new Uint8Array(n);
-      for (let i = 0; i < n; i++) observed[i] = Number.isNaN(yk[i]) ? 0 : 1;
-      const base = { n, fold: setup.fold, nFolds: setup.nFolds, W, P, chromOf, nChrom, observed };
-      if (plan.binary) {
-        const y = Float64Array.from(yk, (v) => (Number.isNaN(v) ? 0 : v));
-        const offset = covariateLogit(y, observed, design, q);
-        results.push(level1Logistic({ ...base, y, offset }));
-      } else results.push(level1Ridge({ ...base, y: prepared.y.subarray(k * n, (k + 1) * n) }));
-      heartbeat(k + 1);
-      if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
-    }
-    for (let k = 0; k < K; k++) {
-      const result = results[k];
-      // quantitative: back to trait units
-      if (!plan.binary) {
-        const s = prepared.scale[k];
-        for (let t = 0; t < result.loco.length; t++) result.loco[t] *= s;
-      }
-      await atomicWriteFile(
-        join(input.dir, `loco-${k}.f64`),
-        new Uint8Array(result.loco.buffer, result.loco.byteOffset, result.loco.byteLength),
-      );
-      traits.push({
-        lambda: result.lambda,
-        status: result.status,
-        cvLoss: [...result.cvLoss],
-      });
-      level1Lambdas = [...result.lambdas];
+    } finally {
+      await Promise.all(handles.map((h) => h.close()));
     }
     const summary: Step1Summary = {
       key: plan.key,
