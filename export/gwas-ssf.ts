@@ -33,6 +33,7 @@ import { releaseAssemblyOf } from '../engine/release.js';
 import { gwasReadSql, readRunResults, softwareVersion } from '../engine/results.js';
 import { runGwasFiles } from '../engine/run-files.js';
 import type { GwasPhenotypeRow } from '../schemas/results.js';
+import { GWAS_SSF_COLUMNS } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
 import {
   chromCodeSql,
@@ -48,21 +49,8 @@ import {
 
 export const GWAS_SSF_VERSION = 'GWAS-SSF v1.0';
 
-/** The standard's column order: eight mandatory columns, then the encouraged ones we fill. */
-export const GWAS_SSF_COLUMNS = [
-  'chromosome',
-  'base_pair_location',
-  'effect_allele',
-  'other_allele',
-  'beta',
-  'standard_error',
-  'effect_allele_frequency',
-  'p_value',
-  'variant_id',
-  'rsid',
-  'n',
-  'ref_allele',
-] as const;
+/** The standard's column order (schemas/results.ts, shared with the summary-statistics reader). */
+export { GWAS_SSF_COLUMNS };
 
 export interface GwasSsfOptions {
   runId: string;

@@ -258,7 +258,7 @@ export class LdGenotypes {
 }
 
 /** Number of samples of a release (rows of samples.parquet). */
-async function releaseSamples(conn: DuckDBConnection, releaseDir: string): Promise<number> {
+export async function releaseSamples(conn: DuckDBConnection, releaseDir: string): Promise<number> {
   const r = await conn.runAndReadAll(
     `SELECT count(*)::INTEGER FROM read_parquet(${sqlString(join(releaseDir, 'samples.parquet'))})`,
   );

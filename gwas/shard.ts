@@ -23,6 +23,7 @@ import { type Genotypes, linearTestVariant, prepareLinear } from '../stats/linea
 import { logisticTestVariant, prepareLogistic } from '../stats/logistic.js';
 import { type AssocColumns, STATUS, STATUS_CODE, TEST } from '../stats/status.js';
 import type { EngineConfig } from '../temporal.config.js';
+import { releaseSamples } from './ld.js';
 import { allocPart, appendPart, CHUNK_ROWS, codeNames, PART_DDL } from './parts.js';
 import { locoOffsets } from './step1.js';
 
@@ -130,13 +131,7 @@ async function buildShardModel(
   if (offsets && offsets[0].length !== n)
     throw new Error(`step 1 in ${loco?.dir} has ${offsets[0].length} samples, the analysis table ${n}`);
   const traits = offsets ? ys.map((v, k) => Float64Array.from(v, (x, i) => x - offsets[k][i])) : ys;
-  const nGeno = Number(
-    (
-      await conn.runAndReadAll(
-        `SELECT count(*) FROM read_parquet(${sqlString(join(run.releaseDir, 'samples.parquet'))})`,
-      )
-    ).getRows()[0][0],
-  );
+  const nGeno = await releaseSamples(conn, run.releaseDir);
   const missing = gwas.missing === 'mean-impute' ? 'mean' : 'drop';
   const binary = analysis.trait === 'binary';
   const model = binary

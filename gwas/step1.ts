@@ -47,6 +47,7 @@ import { mulberry32 } from '../stats/random.js';
 import { type Level0Setup, level0Block, level0Lambdas, prepareLevel0Traits } from '../stats/ridge-level0.js';
 import { type Level1Result, level1Logistic, level1Ridge } from '../stats/ridge-level1.js';
 import type { EngineConfig } from '../temporal.config.js';
+import { releaseSamples } from './ld.js';
 
 /** Bump when the step-1 method or its files change: old caches are then not reused. */
 export const STEP1_VERSION = 3;
@@ -258,13 +259,7 @@ async function level0Setup(
     throw new Error(`step 1 ${plan.key}: ${ys.length} traits given, its plan has ${plan.K}`);
   if (a.n !== plan.n)
     throw new Error(`step 1 ${plan.key}: the analysis table has ${a.n} samples, its plan ${plan.n}`);
-  const nGeno = Number(
-    (
-      await conn.runAndReadAll(
-        `SELECT count(*) FROM read_parquet(${sqlString(join(run.releaseDir, 'samples.parquet'))})`,
-      )
-    ).getRows()[0][0],
-  );
+  const nGeno = await releaseSamples(conn, run.releaseDir);
   const { basis, q, design } = covariateBasis(a.n, a.cov, a.c);
   const K = ys.length;
   const yRaw = new Float64Array(a.n * K);

@@ -64,6 +64,7 @@ import { parse as parseYaml } from 'yaml';
 import { sqlIdent, sqlString } from '../engine/duckdb.js';
 import { InputError } from '../engine/errors.js';
 import { exists } from '../engine/fsutil.js';
+import { GWAS_SSF_COLUMNS } from '../schemas/results.js';
 import { ALLELE_ABSENT, alleleCoder } from '../stats/meta.js';
 
 export const SUMSTATS_FORMATS = ['biobank-engine', 'gwas-ssf', 'plink2', 'regenie'] as const;
@@ -87,21 +88,8 @@ export const SUMSTATS_COLUMNS = [
 export const SUMSTATS_DROP_REASONS = ['not_additive_test', 'tool_error', 'missing_estimate'] as const;
 export type SumstatsDropReason = (typeof SUMSTATS_DROP_REASONS)[number];
 
-/** The engine's GWAS-SSF export header (export/gwas-ssf.ts GWAS_SSF_COLUMNS). */
-const ENGINE_HEADER = [
-  'chromosome',
-  'base_pair_location',
-  'effect_allele',
-  'other_allele',
-  'beta',
-  'standard_error',
-  'effect_allele_frequency',
-  'p_value',
-  'variant_id',
-  'rsid',
-  'n',
-  'ref_allele',
-];
+/** The engine's GWAS-SSF export header (schemas/results.ts). */
+const ENGINE_HEADER: readonly string[] = GWAS_SSF_COLUMNS;
 
 export interface SumstatsOptions {
   /** DuckDB table to create (must not exist). */

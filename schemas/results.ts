@@ -54,6 +54,25 @@ export function variantIdSql(alias?: string): string {
   return `${c('chrom')} || ':' || ${c('pos')} || ':' || ${c('ref')} || ':' || ${c('alt')}`;
 }
 
+/**
+ * The engine's GWAS-SSF export columns, in the standard's order: eight mandatory columns, then
+ * the encouraged ones it fills (export/gwas-ssf.ts writes them, ingest/sumstats.ts recognises them).
+ */
+export const GWAS_SSF_COLUMNS = [
+  'chromosome',
+  'base_pair_location',
+  'effect_allele',
+  'other_allele',
+  'beta',
+  'standard_error',
+  'effect_allele_frequency',
+  'p_value',
+  'variant_id',
+  'rsid',
+  'n',
+  'ref_allele',
+] as const;
+
 /** Run ids: `<studyId>-<16 hex>` (see `runIdFor` in engine/results.ts); safe as a folder name. */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{16}$/;
 const runId = () => col(z.string().regex(RUN_ID_PATTERN, 'must be <studyId>-<16 hex digits>'), 'VARCHAR');
