@@ -105,6 +105,31 @@ export const leadLociSpecSchema = z.strictObject({
   p2: z.number().gt(0).max(1).optional(),
 });
 
+/** A date column of a release table: `persons` or an extra table (`tables/<name>.parquet`). */
+export const dateColumnSchema = z.strictObject({
+  table: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,62}$/, 'must be a letter then letters, digits or _'),
+  column: z.string().min(1),
+});
+
+/**
+ * How `phewas.model: 'cox'` turns the EHR timeline into time to event (phenotype/timeline.ts).
+ * Time is in years (days / 365.25).
+ */
+export const survivalSpecSchema = z.strictObject({
+  /**
+   * Time zero. `birth`: age is the time scale, each person enters at their age on the entry
+   * date (left truncation). `enrolment`: time since the entry date. A date column: time since
+   * that date (persons without one are left out and counted).
+   */
+  origin: z.union([z.enum(['birth', 'enrolment']), dateColumnSchema]).optional(),
+  /** The entry (enrolment) date: a date column; default the person's first dated EHR record. */
+  entry: dateColumnSchema.optional(),
+  /** Release cut-off: follow-up ends at the earlier of the last EHR record and this date (ISO). */
+  cutoff: z.iso.date().optional(),
+  /** Tied event times: Efron (default, as R's coxph) or Breslow. */
+  ties: z.enum(['efron', 'breslow']).optional(),
+});
+
 export const phewasSpecSchema = z.strictObject({
   phecodeVersion: phecodeVersionSchema.default('X'),
   /** Folder of the phecode maps (default: `<dataDir>/phecode/<version>`). */
@@ -151,6 +176,14 @@ export const phewasSpecSchema = z.strictObject({
    * Default: as `gwas.relatedness`. Genotype-first studies: `none` only, for now.
    */
   relatedness: z.enum(['none', 'loco']).optional(),
+  /**
+   * The model of every phecode: `logistic` (case/control, default) or `cox` (time to the first
+   * qualifying diagnosis from the EHR timeline, prevalent cases excluded; `survival` says how;
+   * docs/methods.md). Cox rows go to `phewas_cox_results`. A late default: see LATE_DEFAULTS.
+   */
+  model: z.enum(['logistic', 'cox']).default('logistic'),
+  /** Time-to-event settings of `model: 'cox'` (defaults when absent: see `SURVIVAL_DEFAULTS`). */
+  survival: survivalSpecSchema.optional(),
   leadLoci: leadLociSpecSchema.prefault({}),
 });
 
@@ -310,7 +343,14 @@ export const LATE_DEFAULTS: readonly { path: readonly string[]; value: unknown }
   { path: ['gwas', 'relatedness'], value: 'none' },
   { path: ['phewas', 'spa'], value: 'auto' },
   { path: ['phewas', 'spaCaseFraction'], value: 0.2 },
+  { path: ['phewas', 'model'], value: 'logistic' },
 ];
+
+/** Time-to-event settings of `phewas.model: 'cox'` when the spec leaves them out. */
+export const SURVIVAL_DEFAULTS = {
+  origin: 'birth',
+  ties: 'efron',
+} as const;
 
 /** Step-1 settings of `gwas.relatedness: 'loco'` when the spec leaves them out. */
 export const LOCO_DEFAULTS = {
@@ -332,3 +372,5 @@ export function hashedSpecPart(spec: StudySpec): Record<string, unknown> {
   }
   return rest;
 }
+export type SurvivalSpec = z.infer<typeof survivalSpecSchema>;
+export type DateColumn = z.infer<typeof dateColumnSchema>;
