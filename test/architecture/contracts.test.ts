@@ -48,6 +48,7 @@ describe('contracts', () => {
     delete phewas.population;
     delete phewas.spa;
     delete phewas.spaCaseFraction;
+    delete phewas.model;
     const leadLoci = phewas.leadLoci as Record<string, unknown>;
     delete leadLoci.clump;
     delete leadLoci.r2;
