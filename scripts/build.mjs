@@ -20,6 +20,7 @@ export const SOURCES = [
   'export',
   'gwas',
   'ingest',
+  'meta',
   'phenotype',
   'phewas',
   'report',

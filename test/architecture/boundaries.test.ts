@@ -47,6 +47,7 @@ const LAYERS: Record<string, string[]> = {
   export: [...INFRA, 'ingest'],
   report: [...INFRA, 'ingest'],
   study: [...INFRA, 'phenotype'],
+  meta: [...INFRA, 'ingest'],
   activities: [
     ...INFRA,
     'synth',
@@ -58,11 +59,12 @@ const LAYERS: Record<string, string[]> = {
     'export',
     'report',
     'study',
+    'meta',
   ],
   workflows: ['schemas'],
   worker: [...INFRA, 'activities', 'workflows'],
-  viewer: [...INFRA, 'ingest', 'export', 'report'],
-  cli: [...INFRA, 'synth', 'ingest', 'phenotype', 'export', 'report', 'viewer', 'worker'],
+  viewer: [...INFRA, 'ingest', 'export', 'report', 'meta'],
+  cli: [...INFRA, 'synth', 'ingest', 'phenotype', 'export', 'report', 'viewer', 'worker', 'meta'],
 };
 /** Activity modules every adapter may use: failure mapping, payload checks, timings, keep-alive. */
 const SHARED_ACTIVITY_MODULES = new Set(['failures', 'timings', 'keepalive', 'payloads']);
