@@ -115,11 +115,17 @@ export async function loadPhewasInputs(conn: DuckDBConnection, analysis: Analysi
     `SELECT CAST(person_id AS VARCHAR), person_idx FROM read_parquet(${sqlString(join(phenome.dir, 'cohort.parquet'))})`,
   );
   const personIdx = new Map<string, number>(cohort.getRows().map((r) => [String(r[0]), Number(r[1])]));
-  const maxIdx = Math.max(-1, ...personIdx.values());
+  let maxIdx = -1; // a loop, not Math.max(...spread): a cohort of 500,000 overflows the call stack
+  for (const v of personIdx.values()) if (v > maxIdx) maxIdx = v;
   const sampleOfPerson = new Int32Array(maxIdx + 1).fill(-1);
+  /** cohort person_idx of each analysis sample (-1: not in the phenome's cohort). */
+  const personIdxOfSample = new Int32Array(ids.length).fill(-1);
   ids.forEach((id, i) => {
     const p = personIdx.get(id);
-    if (p !== undefined) sampleOfPerson[p] = i;
+    if (p !== undefined) {
+      sampleOfPerson[p] = i;
+      personIdxOfSample[i] = p;
+    }
   });
   const sexCols = analysis.covariates
     .map((c, j) => (c === 'sex' || c.startsWith('sex=') || c.startsWith('sex_') ? j : -1))
@@ -152,5 +158,5 @@ export async function loadPhewasInputs(conn: DuckDBConnection, analysis: Analysi
     cases: toSamples(ph.cases),
     excluded: toSamples(ph.excluded),
   }));
-  return { a, ids, sexCols, phecodes, sets };
+  return { a, ids, sexCols, phecodes, sets, personIdxOfSample };
 }

@@ -171,6 +171,26 @@ export const phenomeRefSchema = z.object({
 });
 export type PhenomeRef = z.infer<typeof phenomeRefSchema>;
 
+/**
+ * The time-to-event view of a phenome (phenotype/timeline.ts), for `phewas.model: 'cox'`:
+ * entry/exit per cohort person and the onsets per person × phecode, with the resolved settings.
+ */
+export const timelineRefSchema = z.object({
+  dir: path(),
+  /** timeline.parquet: person_idx, entry, exit (years from the origin; NULL = left out), reason. */
+  persons: path(),
+  /** onsets.parquet: phecode, person_idx, first_time, event_time. */
+  onsets: path(),
+  origin: z.enum(['birth', 'enrolment', 'column']),
+  cutoff: z.string(),
+  ties: z.enum(['efron', 'breslow']),
+  nPersons: count(),
+  nFollowed: count(),
+  leftOut: z.record(z.string(), count()),
+  personYears: z.number().min(0),
+});
+export type TimelineRefPayload = z.infer<typeof timelineRefSchema>;
+
 /** A predictor for PheWAS: a variant's dosage, a burden score, or a person-level column. */
 export const phewasPredictorSchema = z.discriminatedUnion('type', [
   z.object({
@@ -201,6 +221,8 @@ export const phewasResultSchema = z.object({
       nCases: count(),
     }),
   ),
+  /** `cox`: rows in `phewas_cox_results` and `top[].oddsRatio` holds the hazard ratio (absent: logistic). */
+  model: z.enum(['logistic', 'cox']).optional(),
   /** The population the predictor was tested in and its size (absent: runs before the option). */
   population: z.object({ kind: analysisTableSchema.shape.population.unwrap(), nSamples: count() }).optional(),
 });
@@ -327,6 +349,27 @@ export const ACTIVITY_INPUTS = {
     run: runContextSchema,
     analysis: analysisTableSchema,
     phenome: phenomeRefSchema,
+    phewas: phewasSpec,
+    predictors: z.array(phewasPredictorSchema),
+  }),
+  buildRunTimeline: z.object({
+    run: runContextSchema,
+    phenome: phenomeRefSchema,
+    phewas: phewasSpec,
+  }),
+  runPhewasCox: z.object({
+    run: runContextSchema,
+    analysis: analysisTableSchema,
+    phenome: phenomeRefSchema,
+    timeline: timelineRefSchema,
+    phewas: phewasSpec,
+    predictor: phewasPredictorSchema,
+  }),
+  runPhewasCoxMany: z.object({
+    run: runContextSchema,
+    analysis: analysisTableSchema,
+    phenome: phenomeRefSchema,
+    timeline: timelineRefSchema,
     phewas: phewasSpec,
     predictors: z.array(phewasPredictorSchema),
   }),

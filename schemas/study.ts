@@ -130,62 +130,73 @@ export const survivalSpecSchema = z.strictObject({
   ties: z.enum(['efron', 'breslow']).optional(),
 });
 
-export const phewasSpecSchema = z.strictObject({
-  phecodeVersion: phecodeVersionSchema.default('X'),
-  /** Folder of the phecode maps (default: `<dataDir>/phecode/<version>`). */
-  maps: z.string().min(1).optional(),
-  minCases: z.int().min(1).default(20),
-  minControls: z.int().min(1).default(20),
-  /** Distinct code dates needed to be a case (the rest with ≥ 1 are excluded). */
-  minCodeCount: z.int().min(1).default(2),
-  /** Apply phecode 1.2 exclusion ranges (ignored for phecodeX, which has none). */
-  exclusions: z.boolean().default(true),
-  /** Firth regression for low case counts or separation. */
-  firth: z.enum(['fallback', 'always', 'never']).default('fallback'),
-  /**
-   * Many predictors (genotype-first): score test of each predictor against one null fit per
-   * phecode, full Wald/Firth fit where the score p < this (default 0.05; 1 = fit every row).
-   * A late default: see LATE_DEFAULTS.
-   */
-  scoreThreshold: z.number().gt(0).max(1).default(0.05),
-  /**
-   * Many predictors: also refit when the cases or the controls have fewer carriers (predictor ≠ 0)
-   * than this. Default 0: the score p alone decides, also for a predictor with no carrier on one
-   * side (REGENIE/SAIGE practice); 1 refits every such row (the GWAS zero-count rule; slow for
-   * rare burden masks). A late default: see LATE_DEFAULTS.
-   */
-  scoreMinCarriers: z.int().min(0).default(0),
-  /**
-   * Who the PheWAS of a phenotype-first study's lead loci is fitted on: `cohort` (default) —
-   * every person of the cohort with a genotype sample and every covariate, whether or not the
-   * GWAS trait is present — or `gwas-sample`, the GWAS analysis sample (persons with the trait;
-   * runs before this option). Genotype-first studies are unaffected: their PheWAS population
-   * is their analysis table, which has no trait. A late default: see LATE_DEFAULTS.
-   */
-  population: z.enum(['cohort', 'gwas-sample']).default('cohort'),
-  /**
-   * Binary phecodes: saddlepoint-approximated p-values (Dey et al. 2017) for every tested row,
-   * `auto` when min(cases, controls)/n is below `spaCaseFraction`, `always` or `never`, as
-   * `gwas.spa`. A late default: see LATE_DEFAULTS.
-   */
-  spa: z.enum(['auto', 'always', 'never']).default('auto'),
-  /** `spa: 'auto'` threshold on min(cases, controls)/n. A late default: see LATE_DEFAULTS. */
-  spaCaseFraction: z.number().gt(0).max(0.5).default(0.2),
-  /**
-   * Phenotype-first studies: LOCO offsets (step 1 per phecode) in the PheWAS of lead loci.
-   * Default: as `gwas.relatedness`. Genotype-first studies: `none` only, for now.
-   */
-  relatedness: z.enum(['none', 'loco']).optional(),
-  /**
-   * The model of every phecode: `logistic` (case/control, default) or `cox` (time to the first
-   * qualifying diagnosis from the EHR timeline, prevalent cases excluded; `survival` says how;
-   * docs/methods.md). Cox rows go to `phewas_cox_results`. A late default: see LATE_DEFAULTS.
-   */
-  model: z.enum(['logistic', 'cox']).default('logistic'),
-  /** Time-to-event settings of `model: 'cox'` (defaults when absent: see `SURVIVAL_DEFAULTS`). */
-  survival: survivalSpecSchema.optional(),
-  leadLoci: leadLociSpecSchema.prefault({}),
-});
+export const phewasSpecSchema = z
+  .strictObject({
+    phecodeVersion: phecodeVersionSchema.default('X'),
+    /** Folder of the phecode maps (default: `<dataDir>/phecode/<version>`). */
+    maps: z.string().min(1).optional(),
+    minCases: z.int().min(1).default(20),
+    minControls: z.int().min(1).default(20),
+    /** Distinct code dates needed to be a case (the rest with ≥ 1 are excluded). */
+    minCodeCount: z.int().min(1).default(2),
+    /** Apply phecode 1.2 exclusion ranges (ignored for phecodeX, which has none). */
+    exclusions: z.boolean().default(true),
+    /** Firth regression for low case counts or separation. */
+    firth: z.enum(['fallback', 'always', 'never']).default('fallback'),
+    /**
+     * Many predictors (genotype-first): score test of each predictor against one null fit per
+     * phecode, full Wald/Firth fit where the score p < this (default 0.05; 1 = fit every row).
+     * A late default: see LATE_DEFAULTS.
+     */
+    scoreThreshold: z.number().gt(0).max(1).default(0.05),
+    /**
+     * Many predictors: also refit when the cases or the controls have fewer carriers (predictor ≠ 0)
+     * than this. Default 0: the score p alone decides, also for a predictor with no carrier on one
+     * side (REGENIE/SAIGE practice); 1 refits every such row (the GWAS zero-count rule; slow for
+     * rare burden masks). A late default: see LATE_DEFAULTS.
+     */
+    scoreMinCarriers: z.int().min(0).default(0),
+    /**
+     * Who the PheWAS of a phenotype-first study's lead loci is fitted on: `cohort` (default) —
+     * every person of the cohort with a genotype sample and every covariate, whether or not the
+     * GWAS trait is present — or `gwas-sample`, the GWAS analysis sample (persons with the trait;
+     * runs before this option). Genotype-first studies are unaffected: their PheWAS population
+     * is their analysis table, which has no trait. A late default: see LATE_DEFAULTS.
+     */
+    population: z.enum(['cohort', 'gwas-sample']).default('cohort'),
+    /**
+     * Binary phecodes: saddlepoint-approximated p-values (Dey et al. 2017) for every tested row,
+     * `auto` when min(cases, controls)/n is below `spaCaseFraction`, `always` or `never`, as
+     * `gwas.spa`. A late default: see LATE_DEFAULTS.
+     */
+    spa: z.enum(['auto', 'always', 'never']).default('auto'),
+    /** `spa: 'auto'` threshold on min(cases, controls)/n. A late default: see LATE_DEFAULTS. */
+    spaCaseFraction: z.number().gt(0).max(0.5).default(0.2),
+    /**
+     * Phenotype-first studies: LOCO offsets (step 1 per phecode) in the PheWAS of lead loci.
+     * Default: as `gwas.relatedness`. Genotype-first studies: `none` only, for now.
+     */
+    relatedness: z.enum(['none', 'loco']).optional(),
+    /**
+     * The model of every phecode: `logistic` (case/control, default) or `cox` (time to the first
+     * qualifying diagnosis from the EHR timeline, prevalent cases excluded; `survival` says how;
+     * docs/methods.md). Cox rows go to `phewas_cox_results`. A late default: see LATE_DEFAULTS.
+     */
+    model: z.enum(['logistic', 'cox']).default('logistic'),
+    /** Time-to-event settings of `model: 'cox'` (defaults when absent: see `SURVIVAL_DEFAULTS`). */
+    survival: survivalSpecSchema.optional(),
+    leadLoci: leadLociSpecSchema.prefault({}),
+  })
+  .superRefine((p, ctx) => {
+    if (p.model === 'cox' && p.relatedness === 'loco')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['relatedness'],
+        message: "LOCO offsets are not available in the Cox PheWAS: use 'none' (or model 'logistic')",
+      });
+    if (p.model !== 'cox' && p.survival !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['survival'], message: "applies to model 'cox' only" });
+  });
 
 const consequenceSchema = z
   .string()

@@ -8,7 +8,8 @@
  *   5. burden tests against the spec's traits      (runBurdenTests)
  *   6. burden PheWAS across the phenome            (buildRunPhenome, then runPhewasMany: one
  *      null fit per phecode, a score test per mask, full fits where p < scoreThreshold;
- *      histories from before the patch 'phewas-many-predictors' replay runPhewas × mask)
+ *      histories from before the patch 'phewas-many-predictors' replay runPhewas × mask;
+ *      `phewas.model: 'cox'`: buildRunTimeline, then runPhewasCoxMany, the same with Cox)
  *   7. record the run and write its report           (recordRun, writeReport)
  */
 import { patched, proxyActivities } from '@temporalio/workflow';
@@ -49,7 +50,22 @@ export async function genotypeFirstStudy(input: unknown): Promise<StudyResult> {
       column: mask.column,
     }));
     let phewas: PhewasResult[];
-    if (predictors.length > 0 && patched('phewas-many-predictors')) {
+    if (predictors.length > 0 && spec.phewas.model === 'cox') {
+      // Time to event: the phenome's timeline (entry, exit, onsets), then one Cox null fit per
+      // phecode and a score test per mask, full fits where p < scoreThreshold (phewas/cox.ts).
+      progress.currentActivity = 'buildRunTimeline';
+      const timeline = await long.buildRunTimeline({ run, phenome, phewas: spec.phewas });
+      progress.currentActivity = 'runPhewasCoxMany';
+      phewas = await long.runPhewasCoxMany({
+        run,
+        analysis,
+        phenome,
+        timeline,
+        phewas: spec.phewas,
+        predictors,
+      });
+      progress.phewasDone = phewas.length;
+    } else if (predictors.length > 0 && patched('phewas-many-predictors')) {
       // Every mask in one activity: one null fit per phecode, a score test per mask.
       progress.currentActivity = 'runPhewasMany';
       phewas = await long.runPhewasMany({ run, analysis, phenome, phewas: spec.phewas, predictors });

@@ -11,7 +11,8 @@
  *   6. PheWAS of each lead locus              (materializePhewasPopulation, buildRunPhenome,
  *                                              [loco: materializePhewasStep1Traits, step 1 over
  *                                              the phecodes], runPhewas × loci) — over the cohort
- *                                              by default (`phewas.population`)
+ *                                              by default (`phewas.population`); `phewas.model:
+ *                                              'cox'`: buildRunTimeline, runPhewasCox × loci
  *   7. record the run and write its report      (recordRun, writeReport)
  *
  * Cancelling the workflow cancels running activities (they heartbeat), then removes the
@@ -167,7 +168,8 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
       // population's testable phecodes (they share its level-0 Gram matrices), then each
       // phecode's LOCO prediction of the lead variant's chromosome is an offset in its fits.
       let phewasLoco: { dir: string; traitsPath: string } | null = null;
-      if ((spec.phewas.relatedness ?? spec.gwas.relatedness) === 'loco') {
+      // (Cox PheWAS: no LOCO offsets; an explicit phewas.relatedness 'loco' is refused by the spec.)
+      if ((spec.phewas.relatedness ?? spec.gwas.relatedness) === 'loco' && spec.phewas.model !== 'cox') {
         progress.currentActivity = 'materializePhewasStep1Traits';
         const traits = await long.materializePhewasStep1Traits({
           run,
@@ -195,25 +197,40 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
           phewasLoco = { dir: plan.dir, traitsPath: traits.path };
         }
       }
+      // model 'cox': the phenome's timeline (entry, exit, onsets) once, then a Cox fit per phecode.
+      const timeline =
+        spec.phewas.model === 'cox'
+          ? await long.buildRunTimeline({ run, phenome, phewas: spec.phewas })
+          : null;
       progress.phewasTotal = gwas.leadLoci.length;
-      progress.currentActivity = 'runPhewas';
+      progress.currentActivity = timeline ? 'runPhewasCox' : 'runPhewas';
       const results = await mapBounded(gwas.leadLoci, 2, async (locus) => {
-        const r = await long.runPhewas({
-          run,
-          analysis: population,
-          phenome,
-          phewas: spec.phewas,
-          predictor: {
-            type: 'variant',
-            id: variantId(locus),
-            variantIdx: locus.variantIdx,
-            chrom: locus.chrom,
-            pos: locus.pos,
-            ref: locus.ref,
-            alt: locus.alt,
-          },
-          ...(phewasLoco ? { loco: phewasLoco } : {}),
-        });
+        const predictor = {
+          type: 'variant' as const,
+          id: variantId(locus),
+          variantIdx: locus.variantIdx,
+          chrom: locus.chrom,
+          pos: locus.pos,
+          ref: locus.ref,
+          alt: locus.alt,
+        };
+        const r = timeline
+          ? await long.runPhewasCox({
+              run,
+              analysis: population,
+              phenome,
+              timeline,
+              phewas: spec.phewas,
+              predictor,
+            })
+          : await long.runPhewas({
+              run,
+              analysis: population,
+              phenome,
+              phewas: spec.phewas,
+              predictor,
+              ...(phewasLoco ? { loco: phewasLoco } : {}),
+            });
         progress.phewasDone++;
         return populationOf ? { ...r, population: populationOf } : r;
       });
