@@ -16,7 +16,7 @@
 import { dayOf, type Persons } from './persons.js';
 import type { CodePools, ConditionGroup } from './phecodes.js';
 import type { Phenotypes } from './phenotypes.js';
-import { PLANTED_BINARY, PLANTED_BURDEN } from './planted.js';
+import { PLANTED_BINARY, PLANTED_BURDEN, PLANTED_TIME_TO_EVENT } from './planted.js';
 import { Rng } from './prng.js';
 
 export const ICD10CM_START = dayOf('2015-10-01');
@@ -85,6 +85,19 @@ export function generateVisits(seed: number, persons: Persons, extractDay: numbe
   return { ehrStart, offset, days: days.view() };
 }
 
+/** What the planted time-to-event phecode produced (planted.ts `PLANTED_TIME_TO_EVENT`). */
+export interface TimeToEventCount {
+  key: string;
+  /** Onset within the EHR record (on or after the EHR start, on or before the extract date). */
+  incident: number;
+  incidentCarriers: number;
+  /** Onset before the EHR start: coded from the first EHR day on. */
+  prevalent: number;
+  prevalentCarriers: number;
+  /** Onset after the extract date: not a case. */
+  censored: number;
+}
+
 export function generateConditions(
   seed: number,
   persons: Persons,
@@ -92,7 +105,13 @@ export function generateConditions(
   pools: CodePools,
   phenotypes: Phenotypes,
   extractDay: number,
-): { rows: ConditionRows; planted: PlantedCount[] } {
+  /**
+   * The planted time-to-event phecode: `carriers` (1 = carrier of a pLoF allele in the burden
+   * gene, the exposure) and its code pool. Its codes are dropped from the background rows (the
+   * random draws are unchanged, so every other row is too) and planted by `plantTimeToEvent`.
+   */
+  timeToEventInput?: { carriers: Uint8Array; pool: { icd10: string[]; icd9: string[] } },
+): { rows: ConditionRows; planted: PlantedCount[]; timeToEvent: TimeToEventCount | null } {
   const rng = new Rng(seed, 'conditions');
   const n = persons.n;
   const codeIndex = new Map<string, number>();
@@ -112,12 +131,17 @@ export function generateConditions(
     }
     return idx;
   };
+  const reserved = new Set(
+    timeToEventInput ? [...timeToEventInput.pool.icd10, ...timeToEventInput.pool.icd9] : [],
+  );
   const emit = (i: number, day: number, pool: { icd10: string[]; icd9: string[] }): void => {
     const icd10 = day >= ICD10CM_START;
     const list = icd10 ? pool.icd10 : pool.icd9;
+    const code = list[rng.int(list.length)];
+    if (reserved.has(code)) return; // the time-to-event phecode's cases are planted only
     person.push(i);
     dayCol.push(day);
-    codeCol.push(intern(icd10 ? 'ICD10CM' : 'ICD9CM', list[rng.int(list.length)]));
+    codeCol.push(intern(icd10 ? 'ICD10CM' : 'ICD9CM', code));
   };
   /** k codes on distinct days in [onset, extractDay]. */
   const emitCondition = (i: number, k: number, pool: { icd10: string[]; icd9: string[] }): void => {
@@ -178,6 +202,22 @@ export function generateConditions(
     }
   }
 
+  const timeToEvent = timeToEventInput
+    ? plantTimeToEvent(
+        new Rng(seed, 'time-to-event'),
+        persons,
+        visits,
+        timeToEventInput,
+        extractDay,
+        (i, day, code) => {
+          person.push(i);
+          dayCol.push(day);
+          codeCol.push(code);
+        },
+        intern,
+      )
+    : null;
+
   // Sort by person, date, code so the output is tidy and independent of generation order.
   const m = person.length;
   const order = new Uint32Array(m);
@@ -205,5 +245,68 @@ export function generateConditions(
     rows.day[r] = D[order[r]];
     rows.code[r] = C[order[r]];
   }
-  return { rows, planted };
+  return { rows, planted, timeToEvent };
+}
+
+/**
+ * The planted time-to-event phecode (planted.ts `PLANTED_TIME_TO_EVENT`), on its own random
+ * stream so that every other generated row is unchanged by it. Onset age a = λ·(E/m)^(1/k),
+ * E ~ Exp(1), m = HR^carrier·HR_male^male (Weibull proportional hazards on the age scale).
+ * - onset after the extract date: no code (censored);
+ * - onset on or after the EHR start: a code on the onset day, a second within 1–60 days (so
+ *   the date the two-distinct-dates rule is met is at most 60 days after onset), then 0–3 more
+ *   later in the record; an onset in the last day of the record gets one code only;
+ * - onset before the EHR start (prevalent at entry): the same codes from the EHR start day on.
+ */
+function plantTimeToEvent(
+  rng: Rng,
+  persons: Persons,
+  visits: Visits,
+  input: { carriers: Uint8Array; pool: { icd10: string[]; icd9: string[] } },
+  extractDay: number,
+  push: (i: number, day: number, code: number) => void,
+  intern: (vocab: 'ICD9CM' | 'ICD10CM', code: string) => number,
+): TimeToEventCount {
+  const spec = PLANTED_TIME_TO_EVENT;
+  const { carriers, pool } = input;
+  const out: TimeToEventCount = {
+    key: spec.key,
+    incident: 0,
+    incidentCarriers: 0,
+    prevalent: 0,
+    prevalentCarriers: 0,
+    censored: 0,
+  };
+  const code = (day: number): number => {
+    const icd10 = day >= ICD10CM_START;
+    const list = icd10 ? pool.icd10 : pool.icd9;
+    return intern(icd10 ? 'ICD10CM' : 'ICD9CM', list[rng.int(list.length)]);
+  };
+  for (let i = 0; i < persons.n; i++) {
+    const m = (carriers[i] ? spec.hr : 1) * (persons.sex[i] === 1 ? spec.hrMale : 1);
+    const e = -Math.log(1 - rng.float());
+    const onsetAge = spec.scale * (e / m) ** (1 / spec.shape);
+    const onset = persons.birthDay[i] + Math.round(onsetAge * 365.25);
+    const second = 1 + rng.int(60);
+    const more = rng.int(4);
+    if (onset > extractDay) {
+      out.censored++;
+      continue;
+    }
+    const start = visits.ehrStart[i];
+    const first = Math.max(onset, start);
+    if (onset < start) {
+      out.prevalent++;
+      out.prevalentCarriers += carriers[i];
+    } else {
+      out.incident++;
+      out.incidentCarriers += carriers[i];
+    }
+    const days = new Set<number>([first]);
+    if (first + second <= extractDay) days.add(first + second);
+    const after = first + second + 1;
+    for (let k = 0; k < more && after <= extractDay; k++) days.add(after + rng.int(extractDay - after + 1));
+    for (const d of [...days].sort((a, b) => a - b)) push(i, d, code(d));
+  }
+  return out;
 }

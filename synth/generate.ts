@@ -30,6 +30,7 @@ import {
   BURDEN_GENE,
   PLANTED_BINARY,
   PLANTED_BURDEN,
+  PLANTED_TIME_TO_EVENT,
   POLYGENIC_TRAIT,
   plantedVariantKeys,
 } from './planted.js';
@@ -37,7 +38,7 @@ import { Rng } from './prng.js';
 import { buildTruth } from './truth.js';
 
 /** Bumped whenever the output for given options changes, so `ifExists: reuse` regenerates. */
-export const GENERATOR_VERSION = 2;
+export const GENERATOR_VERSION = 3;
 
 export const SIZES = {
   demo: { persons: 2500, variants: 10_000 },
@@ -201,6 +202,11 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
   const progress = options.onProgress ?? (() => {});
   const planted = [...PLANTED_BINARY, ...PLANTED_BURDEN];
   const pools = loadCodePools(mapsDir, planted);
+  // The time-to-event phecode's codes, looked up on their own: the background pools keep them
+  // (so every other row is generated as before) and generateConditions drops them there.
+  const timeToEventPool = loadCodePools(mapsDir, [PLANTED_TIME_TO_EVENT]).planted.get(
+    PLANTED_TIME_TO_EVENT.key,
+  )!;
 
   await removeStaleTemps(out);
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -269,14 +275,14 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
     progress('ehr', 0, 1);
     const phenotypes = computePhenotypes(seed, persons, geno.causal, geno.burdenCarrier, geno.polygenic);
     const visits = generateVisits(seed, persons, extractDay);
-    const { rows, planted: plantedCounts } = generateConditions(
-      seed,
-      persons,
-      visits,
-      pools,
-      phenotypes,
-      extractDay,
-    );
+    const {
+      rows,
+      planted: plantedCounts,
+      timeToEvent,
+    } = generateConditions(seed, persons, visits, pools, phenotypes, extractDay, {
+      carriers: geno.burdenCarrier,
+      pool: timeToEventPool,
+    });
 
     const personLines = ['person_id\tsex\tbirth_date\tbirth_year\tancestry'];
     for (let i = 0; i < nPersons; i++) {
@@ -353,6 +359,7 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
       geno,
       phenotypes,
       plantedCounts,
+      timeToEvent,
       nPersons,
       persons,
       families: familyPlan,

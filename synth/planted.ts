@@ -13,6 +13,13 @@
  *   liabilities are cases (K = prevalence).
  * - **Burden phecodes (genotype-first, modelled on LMNA pLoF studies):** carriers of
  *   ≥ 1 pLoF allele in the burden gene have their liability raised by `shift` SDs.
+ * - **Time to event (modelled on earlier onset in carriers; issue 16):** carriers of ≥ 1 pLoF
+ *   allele in the burden gene get coronary atherosclerosis EARLIER: proportional hazards on
+ *   the age scale, h(a) = h0(a)·HR^carrier·e^{β_male·male}, with a Weibull baseline
+ *   h0(a) = (k/λ)(a/λ)^(k−1) (cumulative hazard (a/λ)^k). Onset age = λ·(E/m)^(1/k) with
+ *   E ~ Exp(1) and m the person's hazard multiplier (inverse CDF of S(a) = e^{−m(a/λ)^k}).
+ *   Onsets after the extract date are not cases (censored); onsets before the person's EHR start
+ *   are prevalent (first code on the EHR start date). See ehr.ts.
  * - **Polygenic trait (only with families, see families.ts):** HEIGHT = mean + sd·(a_k +
  *   Σ_j b_j·z_j + c·Σ_m w_m·z_m + √(1 − h²)·ε) cm: four large planted effects b_j² (0.6–1%
  *   of variance), one small effect w_m ~ N(0, 1) in each of up to `maxSmall` LD blocks (a
@@ -139,6 +146,37 @@ export const PLANTED_BURDEN: PlantedBurdenPhecodeSpec[] = [
     ancestry: [0, 0, 0],
   },
 ];
+
+/** A planted time-to-event effect: a phecode whose onset age follows a proportional-hazards model. */
+export interface PlantedTimeToEventSpec {
+  key: string;
+  name: string;
+  phecode12: string;
+  phecodeX: string;
+  /** Hazard ratio of burden-gene pLoF carriers (age time scale). */
+  hr: number;
+  /** Hazard ratio of males versus females. */
+  hrMale: number;
+  /** Weibull shape k and scale λ (years) of the baseline (female non-carrier) hazard. */
+  shape: number;
+  scale: number;
+}
+
+/**
+ * Coronary atherosclerosis (1.2 411.4, X CV_404.2), earlier in LMNA pLoF carriers: HR 4.
+ * Baseline: k = 5, λ = 102.6 years, so 1 − e^{−(80/λ)^k} ≈ 25 % of female non-carriers have had
+ * an onset by age 80 (≈ 4 % by 55).
+ */
+export const PLANTED_TIME_TO_EVENT: PlantedTimeToEventSpec = {
+  key: 'cad_onset',
+  name: 'Coronary atherosclerosis',
+  phecode12: '411.4',
+  phecodeX: 'CV_404.2',
+  hr: 4,
+  hrMale: 1.3,
+  shape: 5,
+  scale: 102.6,
+};
 
 /** The polygenic quantitative trait written with families (pheno.txt column `name`). */
 export interface PolygenicTraitSpec {

@@ -5,14 +5,21 @@
  */
 import { join } from 'node:path';
 import { sha256File } from '../engine/fsutil.js';
-import type { PlantedCount } from './ehr.js';
+import type { PlantedCount, TimeToEventCount } from './ehr.js';
 import { type FamilyPlan, MORGANS_PER_BP } from './families.js';
 import type { SynthCounts } from './generate.js';
 import type { GenotypeResult } from './genotypes.js';
 import { ANCESTRIES, BATCHES, type Persons } from './persons.js';
 import { type CodePools, mapCsvPath } from './phecodes.js';
 import { LDL_SD, type Phenotypes } from './phenotypes.js';
-import { BURDEN_GENE, LDL_VARIANTS, PLANTED_BINARY, PLANTED_BURDEN, POLYGENIC_TRAIT } from './planted.js';
+import {
+  BURDEN_GENE,
+  LDL_VARIANTS,
+  PLANTED_BINARY,
+  PLANTED_BURDEN,
+  PLANTED_TIME_TO_EVENT,
+  POLYGENIC_TRAIT,
+} from './planted.js';
 
 /** What `buildTruth` records: the generator's settings and what the generation produced. */
 export interface TruthInputs {
@@ -27,6 +34,8 @@ export interface TruthInputs {
   geno: GenotypeResult;
   phenotypes: Phenotypes;
   plantedCounts: PlantedCount[];
+  /** The planted time-to-event phecode's counts (null: not generated). */
+  timeToEvent?: TimeToEventCount | null;
   nPersons: number;
   persons: Persons;
   /** Sibships, when generated with families. */
@@ -188,6 +197,30 @@ export async function buildTruth(t: TruthInputs) {
         singleCodePersons: countOf(spec.key).singleCode,
       })),
     },
+    ...(t.timeToEvent
+      ? {
+          timeToEvent: {
+            key: PLANTED_TIME_TO_EVENT.key,
+            name: PLANTED_TIME_TO_EVENT.name,
+            phecode12: PLANTED_TIME_TO_EVENT.phecode12,
+            phecodeX: PLANTED_TIME_TO_EVENT.phecodeX,
+            exposure: `${BURDEN_GENE} pLoF carrier (as burden.carriers)`,
+            timeScale: 'age',
+            model: 'proportional hazards, Weibull baseline: H0(age) = (age/scale)^shape (female non-carrier)',
+            hazardRatio: PLANTED_TIME_TO_EVENT.hr,
+            hazardRatioMale: PLANTED_TIME_TO_EVENT.hrMale,
+            shape: PLANTED_TIME_TO_EVENT.shape,
+            scale: PLANTED_TIME_TO_EVENT.scale,
+            codes:
+              'one code on the onset day (or the EHR start day if onset was earlier), a second 1–60 days later, 0–3 more',
+            incident: t.timeToEvent.incident,
+            incidentCarriers: t.timeToEvent.incidentCarriers,
+            prevalentAtEhrStart: t.timeToEvent.prevalent,
+            prevalentCarriers: t.timeToEvent.prevalentCarriers,
+            onsetAfterExtract: t.timeToEvent.censored,
+          },
+        }
+      : {}),
     nullVariants: geno.nullCandidates
       .filter((_, i) => i % step === 0)
       .slice(0, 50)
