@@ -32,6 +32,8 @@ export const THREAD_MODULES = [
   sourceModule('gwas/thread.ts'),
   sourceModule('gwas/step1-thread.ts'),
   sourceModule('phewas/fit.ts'),
+  sourceModule('phewas/cox.ts'),
+  sourceModule('phewas/cox-many.ts'),
   sourceModule('ingest/shard-job.ts'),
 ];
 

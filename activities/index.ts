@@ -10,6 +10,7 @@ import { createBurdenActivities } from './burden.js';
 import { withFailureMapping } from './failures.js';
 import { createGwasActivities } from './gwas.js';
 import { createIngestActivities } from './ingest.js';
+import { createMetaActivities } from './meta.js';
 import { withPayloadValidation } from './payloads.js';
 import { createPhenotypeActivities } from './phenotype.js';
 import { createPhewasActivities } from './phewas.js';
@@ -48,6 +49,7 @@ export function createActivities({ config, context }: ActivityDeps) {
       ...createPhewasActivities(engine),
       ...createBurdenActivities(engine),
       ...createRefreshActivities(engine),
+      ...createMetaActivities(engine),
     }),
   );
   return withRunTimings(acts, currentAttempt);

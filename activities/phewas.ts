@@ -21,6 +21,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { Context } from '@temporalio/activity';
 import { asEngineContext, type EngineContext } from '../engine/context.js';
 import { sqlString } from '../engine/duckdb.js';
@@ -28,18 +29,30 @@ import { atomicProduce, atomicWriteFile, exists } from '../engine/fsutil.js';
 import { locoOffsets } from '../gwas/step1.js';
 import { buildPhenome } from '../phenotype/build.js';
 import { mapTables, resolveMapsDir } from '../phenotype/maps.js';
+import { buildTimeline, loadTimeline } from '../phenotype/timeline.js';
+import { attachOnsets, type CoxSettings, coxOutcome } from '../phewas/cox.js';
+import { type CoxTimeScale, coxPhewasPath, writeCoxPhewas } from '../phewas/cox-write.js';
 import type { PhewasBatch } from '../phewas/fit.js';
 import { loadPhewasInputs, loadPredictor, loadPredictors, safeName } from '../phewas/inputs.js';
+import { type KmParquetRow, kaplanMeierRows, writeKmParquet } from '../phewas/km.js';
 import type { ManyBatch } from '../phewas/many-fit.js';
-import { fitAll, type Heartbeat, scoreAll, type Threading } from '../phewas/schedule.js';
+import {
+  coxFitAll,
+  coxScoreAll,
+  fitAll,
+  type Heartbeat,
+  scoreAll,
+  type Threading,
+} from '../phewas/schedule.js';
 import { writePhewas } from '../phewas/write.js';
-import type { StudySpec } from '../schemas/study.js';
+import { type StudySpec, SURVIVAL_DEFAULTS } from '../schemas/study.js';
 import type {
   AnalysisTable,
   PhenomeRef,
   PhewasPredictor,
   PhewasResult,
   RunContext,
+  TimelineRefPayload,
 } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { cancellableStep } from './keepalive.js';
@@ -48,6 +61,39 @@ type PhewasSpec = StudySpec['phewas'];
 
 function heartbeatOf(ctx: Context): Heartbeat {
   return { heartbeat: (d) => ctx.heartbeat(d), signal: ctx.cancellationSignal };
+}
+
+/** Kaplan–Meier curves stored per many-predictor Cox PheWAS (its strongest associations). */
+const KM_CURVES = 4;
+
+/** `phewas_cox_results.time_scale` of a timeline's origin. */
+function timeScaleOf(t: TimelineRefPayload): CoxTimeScale {
+  return t.origin === 'birth' ? 'age' : t.origin;
+}
+
+/** The PheWAS inputs with the timeline: the Cox settings and every phecode's sets with onsets. */
+async function coxInputs(
+  conn: DuckDBConnection,
+  analysis: AnalysisTable,
+  phenome: PhenomeRef,
+  timeline: TimelineRefPayload,
+  phewas: PhewasSpec,
+) {
+  const inp = await loadPhewasInputs(conn, analysis, phenome);
+  const tl = await loadTimeline(conn, timeline, inp.personIdxOfSample);
+  const settings: CoxSettings = {
+    n: inp.a.n,
+    cov: inp.a.cov,
+    nCov: inp.a.c,
+    sexCols: inp.sexCols,
+    entry: tl.entry,
+    exit: tl.exit,
+    minCases: phewas.minCases,
+    minControls: phewas.minControls,
+    firth: phewas.firth,
+    ties: timeline.ties,
+  };
+  return { inp, settings, sets: attachOnsets(inp.sets, inp.phecodes, tl) };
 }
 
 export function createPhewasActivities(from: EngineConfig | EngineContext) {
@@ -103,7 +149,44 @@ export function createPhewasActivities(from: EngineConfig | EngineContext) {
       });
     },
 
-    /** Test one predictor against every phecode. Idempotent: a finished predictor is reused. */
+    /**
+     * The time-to-event view of the run's phenome for `phewas.model: 'cox'` (phenotype/timeline.ts):
+     * entry and exit per cohort person and the onsets per person × phecode. Reused across runs
+     * with the same phenome and settings.
+     */
+    async buildRunTimeline(input: {
+      run: RunContext;
+      phenome: PhenomeRef;
+      phewas: PhewasSpec;
+    }): Promise<TimelineRefPayload> {
+      const { run, phenome, phewas } = input;
+      const mapsDir = resolveMapsDir(config.dataDir, phewas.phecodeVersion, phewas.maps);
+      return engine.compute(async (conn) => {
+        const t = await cancellableStep(conn, { step: 'buildRunTimeline' }, (c) =>
+          buildTimeline(c, {
+            releaseDir: run.releaseDir,
+            phenomeDir: phenome.dir,
+            version: phewas.phecodeVersion,
+            mapsDir,
+            minCodeCount: phewas.minCodeCount,
+            survival: phewas.survival,
+          }),
+        );
+        return {
+          dir: t.dir,
+          persons: t.persons,
+          onsets: t.onsets,
+          origin: t.origin,
+          cutoff: t.cutoff,
+          ties: phewas.survival?.ties ?? SURVIVAL_DEFAULTS.ties,
+          nPersons: t.nPersons,
+          nFollowed: t.nFollowed,
+          leftOut: t.leftOut,
+          personYears: t.personYears,
+        };
+      });
+    },
+
     /**
      * The phecodes of a lead-locus PheWAS as step-1 traits (`relatedness: 'loco'`): every phecode
      * with at least `minCases` cases and `minControls` controls in the population, as a file of
@@ -146,6 +229,7 @@ export function createPhewasActivities(from: EngineConfig | EngineContext) {
       });
     },
 
+    /** Test one predictor against every phecode. Idempotent: a finished predictor is reused. */
     async runPhewas(input: {
       run: RunContext;
       analysis: AnalysisTable;
@@ -253,6 +337,115 @@ export function createPhewasActivities(from: EngineConfig | EngineContext) {
           }
         });
       }
+      return predictors.map((p) => done.get(p.id) as PhewasResult);
+    },
+
+    /**
+     * The Cox PheWAS of one predictor (`phewas.model: 'cox'`; phewas/cox.ts): per phecode the
+     * survival outcome from the run's timeline (prevalent cases excluded and counted), a Cox fit
+     * of predictor + covariates (Firth as `phewas.firth`), Wald and score p and, for p < 0.05, the
+     * proportional-hazards check. Rows go to `<runDir>/phewas-cox/` (table `phewas_cox_results`).
+     * Idempotent: a finished predictor is reused.
+     */
+    async runPhewasCox(input: {
+      run: RunContext;
+      analysis: AnalysisTable;
+      phenome: PhenomeRef;
+      timeline: TimelineRefPayload;
+      phewas: PhewasSpec;
+      predictor: PhewasPredictor;
+    }): Promise<PhewasResult> {
+      const { run, analysis, phenome, timeline, phewas, predictor } = input;
+      const out = coxPhewasPath(run.runDir, predictor.id);
+      if ((await exists(out)) && (await exists(`${out}.json`)))
+        return JSON.parse(await readFile(`${out}.json`, 'utf8')) as PhewasResult;
+      const ctx = Context.current();
+      return engine.compute(async (conn) => {
+        const { inp, settings, sets } = await coxInputs(conn, analysis, phenome, timeline, phewas);
+        const x = await loadPredictor(conn, run, predictor, inp.ids, inp.a.sampleIdx);
+        const fits = await coxFitAll({ ...settings, x }, sets, threading, heartbeatOf(ctx));
+        return writeCoxPhewas(conn, run, phenome, predictor, inp.phecodes, fits, timeScaleOf(timeline));
+      });
+    },
+
+    /**
+     * The Cox PheWAS of many predictors (a genotype-first study's burden scores): per phecode one
+     * covariates-only Cox null fit, a score test per predictor, full fits where the score p <
+     * `phewas.scoreThreshold` (phewas/cox-many.ts). Also writes Kaplan–Meier curves (carriers vs
+     * non-carriers, phewas/km.ts) of the strongest associations for the report, to
+     * `<runDir>/phewas-cox-km/km.parquet` (table `phewas_cox_km`). Idempotent per predictor.
+     */
+    async runPhewasCoxMany(input: {
+      run: RunContext;
+      analysis: AnalysisTable;
+      phenome: PhenomeRef;
+      timeline: TimelineRefPayload;
+      phewas: PhewasSpec;
+      predictors: PhewasPredictor[];
+    }): Promise<PhewasResult[]> {
+      const { run, analysis, phenome, timeline, phewas, predictors } = input;
+      const done = new Map<string, PhewasResult>();
+      for (const p of predictors) {
+        const out = coxPhewasPath(run.runDir, p.id);
+        if ((await exists(out)) && (await exists(`${out}.json`)))
+          done.set(p.id, JSON.parse(await readFile(`${out}.json`, 'utf8')) as PhewasResult);
+      }
+      const kmPath = join(run.runDir, 'phewas-cox-km', 'km.parquet');
+      const todo = predictors.filter((p) => !done.has(p.id));
+      if (todo.length === 0 && (await exists(kmPath)))
+        return predictors.map((p) => done.get(p.id) as PhewasResult);
+      const ctx = Context.current();
+      await engine.compute(async (conn) => {
+        const { inp, settings, sets } = await coxInputs(conn, analysis, phenome, timeline, phewas);
+        const xs = await loadPredictors(conn, run, predictors, inp.ids, inp.a.sampleIdx);
+        if (todo.length > 0) {
+          const at = todo.map((p) => predictors.indexOf(p));
+          const perPhecode = await coxScoreAll(
+            { ...settings, xs: at.map((k) => xs[k]), scoreThreshold: phewas.scoreThreshold },
+            sets,
+            threading,
+            heartbeatOf(ctx),
+          );
+          for (const [t, p] of todo.entries()) {
+            ctx.heartbeat({ writing: p.id });
+            const fits = perPhecode.map((rows) => rows.fits[t]);
+            done.set(
+              p.id,
+              await writeCoxPhewas(conn, run, phenome, p, inp.phecodes, fits, timeScaleOf(timeline)),
+            );
+          }
+        }
+        // Kaplan–Meier curves of the strongest associations: the significant ones (Bonferroni
+        // over each predictor's tested phecodes), at most KM_CURVES, else the single best.
+        const ranked = predictors
+          .flatMap((p, k) => {
+            const r = done.get(p.id) as PhewasResult;
+            const bonf = 0.05 / Math.max(1, r.nTested);
+            return r.top.map((t) => ({ k, phecode: t.phecode, p: t.p, significant: t.p < bonf }));
+          })
+          .sort((a, b) => a.p - b.p);
+        const chosen = ranked.filter((r) => r.significant).slice(0, KM_CURVES);
+        if (chosen.length === 0 && ranked.length > 0) chosen.push(ranked[0]);
+        const kmRows: KmParquetRow[] = [];
+        const byCode = new Map(inp.phecodes.map((ph, i) => [ph.phecode, i]));
+        for (const c of chosen) {
+          const set = sets[byCode.get(c.phecode) as number];
+          const x = xs[c.k];
+          const o = coxOutcome(settings, set, x);
+          const curves = kaplanMeierRows({
+            phecode: c.phecode,
+            predictor: predictors[c.k].id,
+            start: o.start,
+            stop: o.stop,
+            event: o.event,
+            x: Float64Array.from(o.rows, (i) => x[i]),
+          });
+          for (const row of curves)
+            kmRows.push({ ...row, predictor: predictors[c.k].id, phecode: c.phecode });
+        }
+        await mkdir(join(run.runDir, 'phewas-cox-km'), { recursive: true });
+        await writeKmParquet(conn, kmRows, kmPath);
+      });
       return predictors.map((p) => done.get(p.id) as PhewasResult);
     },
   };

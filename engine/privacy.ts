@@ -18,6 +18,7 @@
 
 /** The All of Us policy's threshold: counts 1–20 are not shown. */
 import { DEFAULT_SMALL_CELL_MAX } from '../schemas/config.js';
+import { kmConfidenceInterval } from '../stats/km.js';
 
 export { DEFAULT_SMALL_CELL_MAX };
 
@@ -95,6 +96,13 @@ export function privacyNote(suppress: Suppression): string {
     : 'Privacy: counts are NOT suppressed (--no-suppress was given); check the dissemination rules before sharing these files.';
 }
 
+/** The sentence pages with Kaplan–Meier curves add to their privacy note (`coarsenKmCurve`). */
+export function kmPrivacyNote(suppress: Suppression): string {
+  const max = smallCellMax(suppress);
+  if (max === 0) return 'Kaplan–Meier curves are drawn step by step (not coarsened).';
+  return `Kaplan–Meier curves are coarsened: a point is drawn only where at least ${max + 1} events have accumulated since the previous one, a curve stops where fewer than ${max + 1} persons remain at risk (and starts, under delayed entry, where ${max + 1} are first at risk), and a group with fewer than ${max + 1} persons or ${max + 1} events is not drawn.`;
+}
+
 /** A PheWAS skip reason that quotes a person count: `8 cases < minCases 20`, `3 controls < …`. */
 const REASON_COUNT = /^(\d+) (cases|controls)\b/;
 
@@ -127,4 +135,76 @@ export function suppressedReasonSql(
   return `CASE WHEN regexp_matches(${reason}, '^[0-9]+ cases\\b') THEN (${casesShown}) || regexp_replace(${reason}, '^[0-9]+', '')
     WHEN regexp_matches(${reason}, '^[0-9]+ controls\\b') THEN (${controlsShown}) || regexp_replace(${reason}, '^[0-9]+', '')
     ELSE ${reason} END`;
+}
+
+// --- Kaplan–Meier curves ---
+
+/** One exact step of a Kaplan–Meier curve (a `phewas_cox_km` row of one group). */
+export interface KmCurveStep {
+  time: number;
+  n_at_risk: number;
+  n_events: number;
+  n_censored: number;
+}
+
+/** A point of a coarsened curve: survival and its log-log 95% CI (null where undefined). */
+export interface KmShownPoint {
+  time: number;
+  survival: number;
+  ci_low: number | null;
+  ci_high: number | null;
+}
+
+export type CoarseKmCurve =
+  | { shown: true; points: KmShownPoint[]; conditional: boolean }
+  | { shown: false; reason: string };
+
+/**
+ * A Kaplan–Meier curve as it may leave the machine. Each drop of a KM step reveals the number of
+ * events at that time (and the risk set), so a curve is shown only as a coarsened staircase, with
+ * min = smallCellMax + 1 (21):
+ * - a group with fewer than min persons (Σ events + censored) or fewer than min events is not
+ *   drawn (`shown: false` and the reason);
+ * - the curve starts at S = 1 at the first time at least min persons are at risk (with left
+ *   truncation on the age scale the risk set grows from a handful; earlier steps are left out and
+ *   the curve is the survival conditional on being event-free then, as R survfit's `start.time`;
+ *   `conditional` says so), and stops for good at the first later time fewer than min remain;
+ * - inside that window a point is emitted only where the events accumulated since the last shown
+ *   point reach min, so no shown drop corresponds to 1–max events.
+ * Survival and its CI at a shown point are recomputed from the window's steps (Kaplan–Meier
+ * product and Greenwood sum from the window start; log-log CI, stats/km.ts), so they are exact
+ * for the (conditional) curve at that time. With suppression off, every event step is shown.
+ */
+export function coarsenKmCurve(steps: KmCurveStep[], suppress: Suppression): CoarseKmCurve {
+  const min = smallCellMax(suppress) + 1;
+  const persons = steps.reduce((s, r) => s + r.n_events + r.n_censored, 0);
+  const events = steps.reduce((s, r) => s + r.n_events, 0);
+  if (persons < min) return { shown: false, reason: `not shown: fewer than ${min} persons in this group` };
+  if (events < min) return { shown: false, reason: `not shown: fewer than ${min} events in this group` };
+  const first = steps.findIndex((r) => r.n_at_risk >= min);
+  if (first < 0) return { shown: false, reason: `not shown: never ${min} or more persons at risk at once` };
+  const origin = first > 0 ? steps[first - 1].time : Math.min(0, steps[0].time);
+  const points: KmShownPoint[] = [{ time: origin, survival: 1, ci_low: null, ci_high: null }];
+  let survival = 1;
+  let greenwood = 0;
+  let pending = 0;
+  for (let j = first; j < steps.length; j++) {
+    const r = steps[j];
+    if (r.n_at_risk < min) break;
+    if (r.n_events === 0) continue;
+    survival *= 1 - r.n_events / r.n_at_risk;
+    greenwood +=
+      r.n_events < r.n_at_risk ? r.n_events / (r.n_at_risk * (r.n_at_risk - r.n_events)) : Infinity;
+    pending += r.n_events;
+    if (pending < min) continue;
+    const ci = kmConfidenceInterval(survival, Math.sqrt(greenwood), 'log-log');
+    points.push({ time: r.time, survival, ci_low: ci.lower, ci_high: ci.upper });
+    pending = 0;
+  }
+  if (points.length === 1)
+    return {
+      shown: false,
+      reason: `not shown: fewer than ${min} events while ${min} or more persons were at risk`,
+    };
+  return { shown: true, points, conditional: steps.slice(0, first).some((r) => r.n_events > 0) };
 }

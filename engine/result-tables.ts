@@ -6,6 +6,9 @@ import type { z } from 'zod';
 import {
   columnDefinitions,
   columnsOf,
+  isParquetResultTable,
+  PARQUET_RESULT_TABLES,
+  type ParquetResultTable,
   RESULT_TABLE_NAMES,
   RESULT_TABLES,
   type ResultRow,
@@ -24,11 +27,19 @@ import {
   inTransaction,
   listParquet,
   selectRows,
-  syncGwasRelation,
+  syncParquetRelation,
 } from './results-db.js';
 import { recordRunFiles } from './run-files.js';
 
-import { assertRunId, gwasDir, gwasGlob, gwasReadSql, runDir } from './run-paths.js';
+import {
+  assertRunId,
+  gwasDir,
+  gwasGlob,
+  gwasReadSql,
+  parquetReadSql,
+  resultAreaDir,
+  runDir,
+} from './run-paths.js';
 
 // --- Per-run result tables ---
 
@@ -40,8 +51,8 @@ export type ResultSource<T extends ResultTable> = { parquet: string } | ResultRo
 
 export interface WriteOptions {
   /**
-   * GWAS only: replace just this named part (e.g. a shard id) instead of the run's whole GWAS
-   * result set. Letters, digits, `_` and `-`.
+   * Parquet-stored tables only (`gwas_results`, `meta_results`): replace just this named part
+   * (e.g. a shard id) instead of the run's whole result set. Letters, digits, `_` and `-`.
    */
   part?: string;
 }
@@ -118,10 +129,10 @@ export async function writeRunResults<T extends ResultTable>(
 ): Promise<{ rows: number }> {
   assertRunId(runId);
   if (!(table in RESULT_TABLES)) throw new InputError(`unknown result table ${table}`, { field: 'table' });
-  if (table === 'gwas_results')
-    return writeGwasResults(config, runId, source as ResultSource<'gwas_results'>, options);
+  if (isParquetResultTable(table))
+    return writeParquetResults(config, runId, table, source as ResultSource<typeof table>, options);
   if (options.part !== undefined)
-    throw new InputError('part applies to gwas_results only', { field: 'part' });
+    throw new InputError('part applies to gwas_results and meta_results only', { field: 'part' });
   const rows = Array.isArray(source) ? validateRows(runId, table, source) : undefined;
   return withEngineDb(config, async (conn) => {
     await ensureResultsSchema(conn, config.dataDir);
@@ -142,37 +153,34 @@ export async function writeRunResults<T extends ResultTable>(
 
 const PART_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-async function writeGwasResults(
+async function writeParquetResults<T extends ParquetResultTable>(
   config: EngineConfig,
   runId: string,
-  source: ResultSource<'gwas_results'>,
+  table: T,
+  source: ResultSource<T>,
   options: WriteOptions,
 ): Promise<{ rows: number }> {
   const part = options.part ?? 'all';
   if (!PART_PATTERN.test(part))
     throw new InputError(`bad part name ${JSON.stringify(part)}`, { field: 'part' });
-  const rows = Array.isArray(source) ? validateRows(runId, 'gwas_results', source) : undefined;
-  const target = gwasDir(config.dataDir, runId);
-  await removeStaleOldDirs(runDir(config.dataDir, runId));
+  const rows = Array.isArray(source) ? validateRows(runId, table, source) : undefined;
+  const { area, partitions } = PARQUET_RESULT_TABLES[table];
+  const target = resultAreaDir(config.dataDir, runId, table);
+  await removeStaleOldDirs(runDir(config.dataDir, runId), area);
   const tmp = join(
     runDir(config.dataDir, runId),
-    `.gwas.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
+    `.${area}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
   );
   try {
     const count = await withCompute(config, async (conn) => {
       let select: string;
-      const temp = `gwas_in_${randomBytes(6).toString('hex')}`;
+      const temp = `${area}_in_${randomBytes(6).toString('hex')}`;
       if (rows) {
-        await conn.run(`CREATE TEMP TABLE ${temp} (${columnDefinitions('gwas_results')})`);
-        await insertRows(conn, temp, 'gwas_results', rows);
+        await conn.run(`CREATE TEMP TABLE ${temp} (${columnDefinitions(table)})`);
+        await insertRows(conn, temp, table, rows);
         select = `SELECT * FROM ${temp}`;
       } else {
-        select = await checkedParquetSource(
-          conn,
-          runId,
-          'gwas_results',
-          (source as { parquet: string }).parquet,
-        );
+        select = await checkedParquetSource(conn, runId, table, (source as { parquet: string }).parquet);
       }
       try {
         const reader = await conn.runAndReadAll(`SELECT count(*) FROM (${select})`);
@@ -180,8 +188,8 @@ async function writeGwasResults(
         if (n > 0) {
           await mkdir(tmp, { recursive: true });
           await conn.run(
-            `COPY (${select} ORDER BY phenotype, chrom, pos) TO ${sqlString(tmp)}
-             (FORMAT parquet, PARTITION_BY (phenotype, chrom), FILENAME_PATTERN ${sqlString(`${part}_{i}`)}, ROW_GROUP_SIZE 8192, OVERWRITE_OR_IGNORE)`,
+            `COPY (${select} ORDER BY ${[...partitions, 'pos'].join(', ')}) TO ${sqlString(tmp)}
+             (FORMAT parquet, PARTITION_BY (${partitions.join(', ')}), FILENAME_PATTERN ${sqlString(`${part}_{i}`)}, ROW_GROUP_SIZE 8192, OVERWRITE_OR_IGNORE)`,
           );
         }
         return n;
@@ -189,12 +197,12 @@ async function writeGwasResults(
         if (rows) await conn.run(`DROP TABLE IF EXISTS ${temp}`);
       }
     });
-    await publishGwas(tmp, target, part, options.part === undefined);
+    await publishParquet(tmp, target, part, options.part === undefined);
     const published = (await listParquet(target)).map((f) => join(target, f));
     await withEngineDb(config, async (conn) => {
       await ensureResultsSchema(conn, config.dataDir);
-      await inTransaction(conn, () => recordRunFiles(conn, config.dataDir, runId, published));
-      await syncGwasRelation(conn, config.dataDir);
+      await inTransaction(conn, () => recordRunFiles(conn, config.dataDir, runId, published, area));
+      await syncParquetRelation(conn, config.dataDir, table);
     });
     return { rows: count };
   } finally {
@@ -202,16 +210,16 @@ async function writeGwasResults(
   }
 }
 
-/** Remove `gwas.old-*` folders left by a whole-run replace that was interrupted. */
-async function removeStaleOldDirs(dir: string): Promise<void> {
+/** Remove `<area>.old-*` folders left by a whole-run replace that was interrupted. */
+async function removeStaleOldDirs(dir: string, area: string): Promise<void> {
   if (!(await exists(dir))) return;
   for (const name of await readdir(dir)) {
-    if (name.startsWith('gwas.old-')) await rm(join(dir, name), { recursive: true, force: true });
+    if (name.startsWith(`${area}.old-`)) await rm(join(dir, name), { recursive: true, force: true });
   }
 }
 
 /** Move freshly written partition files into place and drop the part's stale files. */
-async function publishGwas(tmp: string, target: string, part: string, wholeRun: boolean): Promise<void> {
+async function publishParquet(tmp: string, target: string, part: string, wholeRun: boolean): Promise<void> {
   const fresh = await listParquet(tmp);
   if (wholeRun) {
     const old = `${target}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -255,6 +263,19 @@ export async function readRunResults<T extends ResultTable>(
       )) as ResultRow<T>[];
     });
   }
+  if (table === 'meta_results') {
+    const dir = resultAreaDir(config.dataDir, runId, 'meta_results');
+    const files = (await listParquet(dir)).map((f) => join(dir, f));
+    if (files.length === 0) return [];
+    return withCompute(
+      config,
+      async (conn) =>
+        (await selectRows(
+          conn,
+          `SELECT * FROM (${parquetReadSql('meta_results', files)}) ORDER BY ${order}`,
+        )) as ResultRow<T>[],
+    );
+  }
   if (!(await exists(config.database))) return [];
   return withEngineDb(
     config,
@@ -280,28 +301,37 @@ const ORDER_BY: Record<ResultTable, string> = {
   gwas_results: 'phenotype, chrom, pos, ref, alt',
   gwas_phenotypes: 'phenotype',
   phewas_results: 'predictor, phecode',
+  phewas_cox_results: 'predictor, phecode',
+  phewas_cox_km: 'predictor, phecode, "group", time',
   burden_results: 'gene, mask, aaf_bin, phenotype',
   lead_loci: 'phenotype, locus_id',
   qc_summary: 'step, filter',
+  meta_results: 'chrom, pos, effect_allele, other_allele',
+  meta_inputs: 'input_index',
+  meta_leave_one_out: 'chrom, pos, effect_allele, other_allele, left_out',
+  meta_forest: 'chrom, pos, effect_allele, other_allele, label',
 };
 
 /** Remove a run and all its results (rows, Parquet files and the runs row). */
 export async function deleteRun(config: EngineConfig, runId: string): Promise<void> {
   assertRunId(runId);
-  const target = gwasDir(config.dataDir, runId);
-  const old = `${target}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const parquetTables = Object.keys(PARQUET_RESULT_TABLES) as ParquetResultTable[];
   await withEngineDb(config, async (conn) => {
     await ensureResultsSchema(conn, config.dataDir);
     await inTransaction(conn, async () => {
       for (const table of RESULT_TABLE_NAMES) {
-        if (table !== 'gwas_results')
+        if (!isParquetResultTable(table))
           await conn.run(`DELETE FROM ${sqlIdent(table)} WHERE run_id = $1`, [runId]);
       }
       await conn.run('DELETE FROM runs WHERE run_id = $1', [runId]);
       await conn.run('DELETE FROM run_files WHERE run_id = $1', [runId]);
     });
-    await syncGwasRelation(conn, config.dataDir);
+    for (const table of parquetTables) await syncParquetRelation(conn, config.dataDir, table);
   });
-  if (await exists(target)) await rename(target, old);
-  await rm(old, { recursive: true, force: true });
+  for (const table of parquetTables) {
+    const target = resultAreaDir(config.dataDir, runId, table);
+    const old = `${target}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
+    if (await exists(target)) await rename(target, old);
+    await rm(old, { recursive: true, force: true });
+  }
 }

@@ -4,6 +4,9 @@ import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import {
   columnsOf,
   createTableSql,
+  isParquetResultTable,
+  PARQUET_RESULT_TABLES,
+  type ParquetResultTable,
   RESULT_TABLE_NAMES,
   RUN_ID_PATTERN,
   type TableName,
@@ -14,7 +17,7 @@ export { hasTable };
 
 import { exists } from './fsutil.js';
 import { ensureRunFiles, recordedFiles } from './run-files.js';
-import { gwasDir, gwasGlob, gwasReadSql } from './run-paths.js';
+import { gwasDir, gwasGlob, parquetReadSql } from './run-paths.js';
 
 // --- Schema ---
 
@@ -43,10 +46,11 @@ export async function gwasFilesOnDisk(dataDir: string, runId?: string): Promise<
   return out.sort();
 }
 
-async function gwasRelationKind(conn: DuckDBConnection): Promise<'table' | 'view' | undefined> {
+async function relationKind(conn: DuckDBConnection, table: string): Promise<'table' | 'view' | undefined> {
   const reader = await conn.runAndReadAll(
     `SELECT table_type FROM information_schema.tables
-     WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = 'gwas_results'`,
+     WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = $1`,
+    [table],
   );
   const type = reader.getRows()[0]?.[0];
   return type === undefined ? undefined : type === 'VIEW' ? 'view' : 'table';
@@ -70,22 +74,33 @@ export async function inTransaction<T>(conn: DuckDBConnection, fn: () => Promise
  * otherwise. The swap happens in one transaction.
  */
 export async function syncGwasRelation(conn: DuckDBConnection, dataDir: string): Promise<void> {
+  await syncParquetRelation(conn, dataDir, 'gwas_results');
+}
+
+/** `syncGwasRelation` for any Parquet-stored result table (`gwas_results`, `meta_results`). */
+export async function syncParquetRelation(
+  conn: DuckDBConnection,
+  dataDir: string,
+  table: ParquetResultTable,
+): Promise<void> {
   await ensureRunFiles(conn, dataDir, () => globFiles(conn, gwasGlob(dataDir)));
   // A recorded file that is gone (deleted by hand; `biobank verify` reports it) is left out, so
   // one lost file cannot stop every later write.
   const recorded: string[] = [];
-  for (const f of await recordedFiles(conn, dataDir)) if (await exists(f)) recorded.push(f);
+  const area = PARQUET_RESULT_TABLES[table].area;
+  for (const f of await recordedFiles(conn, dataDir, undefined, area)) if (await exists(f)) recorded.push(f);
   const hasFiles = recorded.length > 0;
-  const kind = await gwasRelationKind(conn);
+  const kind = await relationKind(conn, table);
+  const name = sqlIdent(table);
   if (hasFiles) {
     await inTransaction(conn, async () => {
-      if (kind === 'table') await conn.run('DROP TABLE gwas_results');
-      await conn.run(`CREATE OR REPLACE VIEW gwas_results AS ${gwasReadSql(recorded)}`);
+      if (kind === 'table') await conn.run(`DROP TABLE ${name}`);
+      await conn.run(`CREATE OR REPLACE VIEW ${name} AS ${parquetReadSql(table, recorded)}`);
     });
   } else if (kind !== 'table') {
     await inTransaction(conn, async () => {
-      if (kind === 'view') await conn.run('DROP VIEW gwas_results');
-      await conn.run(createTableSql('gwas_results'));
+      if (kind === 'view') await conn.run(`DROP VIEW ${name}`);
+      await conn.run(createTableSql(table));
     });
   }
 }
@@ -96,9 +111,10 @@ export async function syncGwasRelation(conn: DuckDBConnection, dataDir: string):
  */
 export async function ensureResultsSchema(conn: DuckDBConnection, dataDir: string): Promise<void> {
   for (const table of ['studies', 'runs', ...RESULT_TABLE_NAMES] as TableName[]) {
-    if (table !== 'gwas_results') await conn.run(createTableSql(table));
+    if (!isParquetResultTable(table)) await conn.run(createTableSql(table));
   }
-  await syncGwasRelation(conn, dataDir);
+  for (const table of Object.keys(PARQUET_RESULT_TABLES) as ParquetResultTable[])
+    await syncParquetRelation(conn, dataDir, table);
 }
 
 // --- Row conversion ---
@@ -147,17 +163,20 @@ export async function insertRows(
   }
 }
 
+/**
+ * The Parquet files under a result area (`gwas`: `phenotype=…/chrom=…/*.parquet`, `meta`:
+ * `chrom=…/*.parquet`), relative to `dir`: files in `key=value` folders only.
+ */
 export async function listParquet(dir: string): Promise<string[]> {
   if (!(await exists(dir))) return [];
   const out: string[] = [];
-  for (const p of await readdir(dir, { withFileTypes: true })) {
-    if (!p.isDirectory() || !p.name.startsWith('phenotype=')) continue;
-    for (const c of await readdir(join(dir, p.name), { withFileTypes: true })) {
-      if (!c.isDirectory() || !c.name.startsWith('chrom=')) continue;
-      for (const f of await readdir(join(dir, p.name, c.name))) {
-        if (f.endsWith('.parquet')) out.push(join(p.name, c.name, f));
-      }
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
+      const path = rel ? join(rel, e.name) : e.name;
+      if (e.isDirectory() && e.name.includes('=')) await walk(path);
+      else if (!e.isDirectory() && rel && e.name.endsWith('.parquet')) out.push(path);
     }
-  }
+  };
+  await walk('');
   return out;
 }

@@ -2,8 +2,9 @@
  * The files a run's results live in, recorded in the catalog (`run_files`: run id, path
  * relative to the data folder, size and sha256), so the results views read exactly those files —
  * never a glob that would pick up a stray or half-written file — and `biobank verify` can check
- * every one. Only GWAS results live in files (`runs/<run>/gwas/phenotype=…/chrom=…/*.parquet`);
- * the other result tables are rows of the engine database.
+ * every one. GWAS results (`runs/<run>/gwas/phenotype=…/chrom=…/*.parquet`) and meta-analysis
+ * results (`runs/<run>/meta/chrom=…/*.parquet`) live in files, told apart by their area (the
+ * folder after the run id); the other result tables are rows of the engine database.
  */
 import { stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -24,16 +25,23 @@ async function describeFile(dataDir: string, runId: string, abs: string): Promis
   };
 }
 
-/** Replace the recorded files of `runId` with `files` (absolute paths), in the caller's transaction. */
+/** SQL: the area (`gwas`, `meta`) of a recorded path `runs/<run>/<area>/…`. */
+const AREA_SQL = "split_part(path, '/', 3)";
+
+/**
+ * Replace the recorded files of `runId` in one area (default `gwas`) with `files` (absolute
+ * paths), in the caller's transaction.
+ */
 export async function recordRunFiles(
   conn: DuckDBConnection,
   dataDir: string,
   runId: string,
   files: string[],
+  area = 'gwas',
 ): Promise<void> {
   const rows = await Promise.all(files.map((f) => describeFile(dataDir, runId, f)));
   await conn.run(RUN_FILES_DDL);
-  await conn.run('DELETE FROM run_files WHERE run_id = $1', [runId]);
+  await conn.run(`DELETE FROM run_files WHERE run_id = $1 AND ${AREA_SQL} = $2`, [runId, area]);
   for (const r of rows)
     await conn.run('INSERT INTO run_files VALUES ($1, $2, $3, $4)', [r.run_id, r.path, r.size, r.sha256]);
 }
@@ -57,15 +65,16 @@ export async function ensureRunFiles(
   for (const [runId, files] of byRun) await recordRunFiles(conn, dataDir, runId, files);
 }
 
-/** Absolute paths of every recorded GWAS file (of one run, or all), in a stable order. */
+/** Absolute paths of every recorded file of an area (default GWAS; of one run, or all), in a stable order. */
 export async function recordedFiles(
   conn: DuckDBConnection,
   dataDir: string,
   runId?: string,
+  area = 'gwas',
 ): Promise<string[]> {
   const r = await conn.runAndReadAll(
-    `SELECT path FROM run_files ${runId === undefined ? '' : 'WHERE run_id = $1'} ORDER BY run_id, path`,
-    runId === undefined ? [] : [runId],
+    `SELECT path FROM run_files WHERE ${AREA_SQL} = $1 ${runId === undefined ? '' : 'AND run_id = $2'} ORDER BY run_id, path`,
+    runId === undefined ? [area] : [area, runId],
   );
   return r.getRows().map((row) => join(dataDir, row[0] as string));
 }

@@ -6,7 +6,12 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { columnsOf, RUN_ID_PATTERN } from '../schemas/results.js';
+import {
+  columnsOf,
+  PARQUET_RESULT_TABLES,
+  type ParquetResultTable,
+  RUN_ID_PATTERN,
+} from '../schemas/results.js';
 import { sqlIdent, sqlString } from './duckdb.js';
 import { InputError } from './errors.js';
 import { canonicalJson, sha256Text } from './fsutil.js';
@@ -69,11 +74,20 @@ export function gwasGlob(dataDir: string, runId?: string): string {
  * a glob or from an explicit list of files (the recorded ones, engine/run-files.ts).
  */
 export function gwasReadSql(glob: string | string[]): string {
-  const cols = columnsOf('gwas_results').map(
-    (c) => `CAST(${sqlIdent(c.name)} AS ${c.sql}) AS ${sqlIdent(c.name)}`,
-  );
+  return parquetReadSql('gwas_results', glob);
+}
+
+/** `<dataDir>/runs/<runId>/<area>`: where a Parquet-stored result table of the run lives. */
+export function resultAreaDir(dataDir: string, runId: string, table: ParquetResultTable): string {
+  return join(runDir(dataDir, runId), PARQUET_RESULT_TABLES[table].area);
+}
+
+/** SQL reading a Parquet-stored result table's files as its rows (partition columns VARCHAR). */
+export function parquetReadSql(table: ParquetResultTable, glob: string | string[]): string {
+  const cols = columnsOf(table).map((c) => `CAST(${sqlIdent(c.name)} AS ${c.sql}) AS ${sqlIdent(c.name)}`);
   const files = Array.isArray(glob) ? `[${glob.map(sqlString).join(', ')}]` : sqlString(glob);
-  return `SELECT ${cols.join(', ')} FROM read_parquet(${files}, hive_partitioning = true, hive_types = {'phenotype': 'VARCHAR', 'chrom': 'VARCHAR'}, union_by_name = true)`;
+  const types = PARQUET_RESULT_TABLES[table].partitions.map((p) => `'${p}': 'VARCHAR'`).join(', ');
+  return `SELECT ${cols.join(', ')} FROM read_parquet(${files}, hive_partitioning = true, hive_types = {${types}}, union_by_name = true)`;
 }
 
 let cachedVersion: Promise<string> | undefined;

@@ -1,4 +1,6 @@
 import { runInThread, sourceModule } from '../engine/thread.js';
+import { type CoxBatch, type CoxPhecodeFit, type CoxPhecodeSets, fitCoxPhecodes } from './cox.js';
+import { type CoxManyBatch, type CoxPhecodeRows, coxScorePhecodes } from './cox-many.js';
 import { fitPhecodes, type PhecodeFit, type PhecodeSets, type PhewasBatch } from './fit.js';
 import { type ManyBatch, type PhecodeRows, scorePhecodes } from './many-fit.js';
 
@@ -133,4 +135,67 @@ export async function scoreAll(
   }
   out.push(...scorePhecodes({ ...batch, phecodes: few }));
   return inThreadBatches(PHEWAS_MANY_THREAD, batch, candidates, out, threads, ctx);
+}
+
+const COX_THREAD = sourceModule('phewas/cox.ts');
+
+/**
+ * The Cox PheWAS of one predictor (phewas/cox.ts) over every phecode, inline or on pooled threads
+ * as `fitAll` (phecodes with fewer cases than `minCases`, an upper bound on their events, only
+ * need counting and stay inline). Results come back in phecode order.
+ */
+export async function coxFitAll(
+  batch: Omit<CoxBatch, 'phecodes'>,
+  sets: CoxPhecodeSets[],
+  threading: Threading,
+  ctx: Heartbeat,
+): Promise<CoxPhecodeFit[]> {
+  const signal = ctx.signal;
+  const candidates = sets.filter((s) => s.cases.length >= batch.minCases);
+  const { threads, minWork } = threading;
+  if (threads === 1 || batch.n * candidates.length < minWork) {
+    let last = 0;
+    return fitCoxPhecodes(
+      { ...batch, phecodes: sets },
+      (k) => {
+        if (k - last >= 50) {
+          last = k;
+          ctx.heartbeat({ phecodes: k });
+        }
+      },
+      signal,
+    );
+  }
+  const out = fitCoxPhecodes({ ...batch, phecodes: sets.filter((s) => s.cases.length < batch.minCases) });
+  return inThreadBatches(COX_THREAD, batch, candidates, out, threads, ctx);
+}
+
+const COX_MANY_THREAD = sourceModule('phewas/cox-many.ts');
+
+/**
+ * The many-predictor Cox PheWAS (phewas/cox-many.ts) over every phecode: inline in slices for
+ * small jobs, else on pooled threads, as `scoreAll`. Results come back in phecode order.
+ */
+export async function coxScoreAll(
+  batch: Omit<CoxManyBatch, 'phecodes'>,
+  sets: CoxPhecodeSets[],
+  threading: Threading,
+  ctx: Heartbeat,
+): Promise<CoxPhecodeRows[]> {
+  const signal = ctx.signal;
+  const candidates = sets.filter((s) => s.cases.length >= batch.minCases);
+  const few = sets.filter((s) => s.cases.length < batch.minCases);
+  const { threads, minWork } = threading;
+  const work = batch.n * candidates.length * Math.max(1, batch.xs.length / 10);
+  const out: CoxPhecodeRows[] = [];
+  if (threads === 1 || work < minWork) {
+    for (let k = 0; k < sets.length; k += 20) {
+      out.push(...coxScorePhecodes({ ...batch, phecodes: sets.slice(k, k + 20) }, undefined, signal));
+      ctx.heartbeat({ phecodes: out.length });
+      await new Promise((r) => setImmediate(r));
+    }
+    return out;
+  }
+  out.push(...coxScorePhecodes({ ...batch, phecodes: few }));
+  return inThreadBatches(COX_MANY_THREAD, batch, candidates, out, threads, ctx);
 }

@@ -16,12 +16,18 @@ import { selectObjects } from './select.js';
 
 export {
   burdenPhewas,
+  coxForPhecode,
+  coxForPredictor,
   type GeneVariant,
   geneResults,
+  type KmCurves,
+  type KmStoredRow,
+  kmCurves,
   knownGene,
   knownPhecode,
   phewasForPhecode,
   phewasForPredictor,
+  REPORT_MAX_COX_PREDICTORS,
   type RunTables,
   runTables,
   variantsInGene,

@@ -1,8 +1,9 @@
 /**
  * The HTML report of one run: ONE self-contained file (vega, vega-lite and vega-embed inlined,
  * so it opens offline) with the Manhattan and QQ plots of every GWAS phenotype, the lead-loci
- * table, a PheWAS plot per lead locus, the burden PheWAS and burden tests, the QC summary and
- * the run's provenance. Written to `<dataDir>/runs/<run_id>/report.html` by default, through a
+ * table, a PheWAS plot per lead locus, the time-to-event (Cox) PheWAS with its HR plots and
+ * coarsened Kaplan–Meier curves (report/sections-cox.ts), the burden PheWAS and burden tests, the
+ * QC summary and the run's provenance. Written to `<dataDir>/runs/<run_id>/report.html` by default, through a
  * temp file and a rename. See docs/report.md.
  */
 
@@ -16,7 +17,7 @@ import { requireRun, runDir } from '../engine/results.js';
 import type { RunRow } from '../schemas/results.js';
 import { ANALYSIS_FILES, type AnalysisTable } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
-import { gwasPhenotypeNames, manhattanData, qqData, runTables, topHits } from './data.js';
+import { gwasPhenotypeNames, kmCurves, manhattanData, qqData, runTables, topHits } from './data.js';
 import { esc, page } from './html.js';
 import {
   burdenSection,
@@ -34,6 +35,10 @@ import {
   qcTable,
   topHitsTable,
 } from './sections.js';
+import { coxSection } from './sections-cox.js';
+
+/** KM curves are drawn for at most this many top associations of each predictor in the report. */
+export const REPORT_KM_PER_PREDICTOR = 4;
 
 /** At most this many GWAS phenotypes get Manhattan and QQ plots in one report. */
 export const REPORT_MAX_PHENOTYPES = 25;
@@ -79,11 +84,17 @@ export async function buildRunReportHtml(
   const links = options.links ?? {};
   const tables = await runTables(config, runId);
   const names = await gwasPhenotypeNames(config, runId);
+  const coxPredictors = [...new Set(tables.cox.map((r) => r.predictor))];
+  const km = await kmCurves(config, {
+    runId,
+    predictors: coxPredictors,
+    perPredictor: REPORT_KM_PER_PREDICTOR,
+  });
   const sections: string[] = [];
   sections.push(
     `<h1>Run report: ${esc(run.study_id)}</h1>
 <p class="meta">run <code>${esc(run.run_id)}</code> · status <b>${esc(run.status)}</b> · release ${esc(run.release_id)} · finished ${esc(run.finished_at ?? '—')}</p>`,
-    privacyBanner(suppress),
+    privacyBanner(suppress, { km: km.length > 0 }),
   );
   if (run.status !== 'completed')
     sections.push(`<p class="privacy">This run is <b>${esc(run.status)}</b>: results may be incomplete.</p>`);
@@ -139,6 +150,14 @@ export async function buildRunReportHtml(
       '</section>',
     );
   }
+
+  // Time-to-event PheWAS
+  if (tables.cox.length > 0)
+    sections.push(
+      '<h2 id="phewas-cox">Time-to-event PheWAS (Cox)</h2>',
+      '<p class="note">Cox proportional-hazards model per phecode (incident cases only; prevalent cases, coded before entry, are excluded and counted). HR per unit of the predictor; PH check: scaled Schoenfeld residual test (cox.zph) of the predictor, ⚠ when p &lt; 0.05.</p>',
+      coxSection(tables.cox, tables.coxPredictors, km, suppress, links),
+    );
 
   // Burden, QC, provenance
   sections.push(

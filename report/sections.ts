@@ -3,7 +3,13 @@
  * lead loci, top hits), per-locus PheWAS, burden, QC and provenance. Each returns HTML;
  * person counts go through the suppression rule of `export/common.ts` unless `suppress` is off.
  */
-import { privacyNote, type Suppression, suppressCount, suppressCountGroup } from '../engine/privacy.js';
+import {
+  kmPrivacyNote,
+  privacyNote,
+  type Suppression,
+  suppressCount,
+  suppressCountGroup,
+} from '../engine/privacy.js';
 import type {
   BurdenResultRow,
   GwasPhenotypeRow,
@@ -27,10 +33,12 @@ function link(href: string | undefined, text: string): string {
   return href ? `<a href="${esc(href)}">${esc(text)}</a>` : esc(text);
 }
 
-export function privacyBanner(suppress: Suppression): string {
+/** The page's privacy note; `km`: the page draws Kaplan–Meier curves (how they are coarsened). */
+export function privacyBanner(suppress: Suppression, options: { km?: boolean } = {}): string {
+  const km = options.km ? ` ${esc(kmPrivacyNote(suppress))}` : '';
   return suppress
-    ? `<p class="privacy" id="privacy-note">${esc(privacyNote(suppress))}</p>`
-    : `<p class="privacy" id="privacy-note">Privacy: person counts are <b>NOT suppressed</b> (built with --no-suppress). Check the dissemination rules before sharing.</p>`;
+    ? `<p class="privacy" id="privacy-note">${esc(privacyNote(suppress))}${km}</p>`
+    : `<p class="privacy" id="privacy-note">Privacy: person counts are <b>NOT suppressed</b> (built with --no-suppress). Check the dissemination rules before sharing.${km}</p>`;
 }
 
 /** Plot ids must be unique in a page and safe as element ids. */

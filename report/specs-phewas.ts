@@ -14,7 +14,18 @@ import {
   type VegaLiteSpec,
 } from './specs-common.js';
 
-interface PhewasPoint {
+/** What every point of a phecode-by-category plot has (the PheWAS and the Cox HR PheWAS). */
+export interface CategoryPoint {
+  x: number;
+  phecode: string;
+  category: string;
+  nlp: number;
+  direction: 'up' | 'down';
+  label: string;
+  href?: string;
+}
+
+interface PhewasPoint extends CategoryPoint {
   x: number;
   phecode: string;
   description: string;
@@ -70,16 +81,8 @@ export interface PhewasOptions {
  * phecodes). Person counts in tooltips follow the suppression rule.
  */
 export function phewasSpec(rows: PhewasResultRow[], options: PhewasOptions): VegaLiteSpec {
-  const height = options.height ?? 280;
   const tested = rows.filter((r) => r.p !== null && r.neg_log10_p !== null);
-  const phecodes = [...new Set(tested.map((r) => `${r.category ?? 'other'}\u0000${r.phecode}`))].sort(
-    (a, b) => {
-      const [ca, pa] = a.split('\u0000');
-      const [cb, pb] = b.split('\u0000');
-      return ca.localeCompare(cb) || Number.parseFloat(pa) - Number.parseFloat(pb) || pa.localeCompare(pb);
-    },
-  );
-  const index = new Map(phecodes.map((k, i) => [k, i]));
+  const index = phecodeOrder(tested);
   const points: PhewasPoint[] = tested.map((r) => {
     const counts = suppressCountGroup(
       { n_cases: r.n_cases, n_controls: r.n_controls, n_excluded: r.n_excluded },
@@ -102,7 +105,54 @@ export function phewasSpec(rows: PhewasResultRow[], options: PhewasOptions): Veg
       ...(options.hrefPrefix ? { href: options.hrefPrefix + encodeURIComponent(r.phecode) } : {}),
     };
   });
-  const nTested = new Set(tested.map((r) => r.phecode)).size;
+  return categoryPlotSpec(points, new Set(tested.map((r) => r.phecode)).size, index.size, {
+    ...options,
+    directionLabels: ['β > 0 (OR > 1)', 'β < 0 (OR < 1)'],
+    tooltip: [
+      { field: 'phecode' },
+      { field: 'description' },
+      { field: 'category' },
+      { field: 'predictor' },
+      { field: 'p' },
+      { field: 'odds_ratio', title: 'OR' },
+      { field: 'ci', title: '95% CI' },
+      { field: 'n_cases', title: 'cases' },
+      { field: 'n_controls', title: 'controls' },
+    ],
+  });
+}
+
+/**
+ * Order tested rows' phecodes by category, then numerically: the x index of each
+ * `category\u0000phecode` key.
+ */
+export function phecodeOrder(rows: { category: string | null; phecode: string }[]): Map<string, number> {
+  const phecodes = [...new Set(rows.map((r) => `${r.category ?? 'other'}\u0000${r.phecode}`))].sort(
+    (a, b) => {
+      const [ca, pa] = a.split('\u0000');
+      const [cb, pb] = b.split('\u0000');
+      return ca.localeCompare(cb) || Number.parseFloat(pa) - Number.parseFloat(pb) || pa.localeCompare(pb);
+    },
+  );
+  return new Map(phecodes.map((k, i) => [k, i]));
+}
+
+/**
+ * A phecode-by-category plot of prepared points: coloured by category, ▲/▼ by direction, the
+ * Bonferroni line for `nTested` tests, labels for the most significant above it.
+ */
+export function categoryPlotSpec(
+  points: CategoryPoint[],
+  nTested: number,
+  nX: number,
+  options: PhewasOptions & {
+    directionLabels: [string, string];
+    tooltip: { field: string; title?: string }[];
+    layerPrefix?: string;
+  },
+): VegaLiteSpec {
+  const height = options.height ?? 280;
+  const prefix = options.layerPrefix ?? 'phewas';
   const line = bonferroniNlp(nTested);
   const cats = [...new Set(points.map((p) => p.category))];
   const catTicks = cats.map((c) => {
@@ -113,13 +163,13 @@ export function phewasSpec(rows: PhewasResultRow[], options: PhewasOptions): Veg
   const y = nlpScale(maxNlp, height, line + 1);
   const labels = placeLabels(
     points.filter((p) => p.nlp >= line),
-    { nX: phecodes.length, maxY: maxNlp, top: options.labelTop ?? 5 },
+    { nX, maxY: maxNlp, top: options.labelTop ?? 5 },
   );
   const x = {
     field: 'x',
     type: 'quantitative',
     title: 'phecode (by category)',
-    scale: { domain: [-1, Math.max(1, phecodes.length)], nice: false, zero: false },
+    scale: { domain: [-1, Math.max(1, nX)], nice: false, zero: false },
     axis: {
       values: catTicks.map((t) => t.value),
       labelExpr: labelExpr(catTicks),
@@ -135,7 +185,7 @@ export function phewasSpec(rows: PhewasResultRow[], options: PhewasOptions): Veg
     datasets: { phewas: points, labels },
     layer: [
       {
-        name: 'phewas_points',
+        name: `${prefix}_points`,
         data: { name: 'phewas' },
         mark: {
           type: 'point',
@@ -159,31 +209,21 @@ export function phewasSpec(rows: PhewasResultRow[], options: PhewasOptions): Veg
             scale: { domain: ['up', 'down'], range: ['triangle-up', 'triangle-down'] },
             legend: {
               title: 'direction',
-              labelExpr: "datum.label == 'up' ? 'β > 0 (OR > 1)' : 'β < 0 (OR < 1)'",
+              labelExpr: `datum.label == 'up' ? ${JSON.stringify(options.directionLabels[0])} : ${JSON.stringify(options.directionLabels[1])}`,
             },
           },
-          tooltip: [
-            { field: 'phecode' },
-            { field: 'description' },
-            { field: 'category' },
-            { field: 'predictor' },
-            { field: 'p' },
-            { field: 'odds_ratio', title: 'OR' },
-            { field: 'ci', title: '95% CI' },
-            { field: 'n_cases', title: 'cases' },
-            { field: 'n_controls', title: 'controls' },
-          ],
+          tooltip: options.tooltip,
           ...(options.hrefPrefix ? { href: { field: 'href' } } : {}),
         },
       },
       {
-        name: 'phewas_bonferroni',
+        name: `${prefix}_bonferroni`,
         data: { values: [{ y: line }] },
         mark: { type: 'rule', color: LINE_COLOUR, strokeDash: [5, 4] },
         encoding: { y: { field: 'y', type: 'quantitative' } },
       },
       {
-        name: 'phewas_labels',
+        name: `${prefix}_labels`,
         data: { name: 'labels' },
         mark: { type: 'text', dx: 7, align: 'left', fontSize: 10, color: '#222' },
         encoding: { x, y: { field: 'nlp', type: 'quantitative' }, text: { field: 'label' } },

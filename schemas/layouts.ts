@@ -8,12 +8,14 @@
  *   contract without `run_id` (the results store adds it).
  * - `phecodeFitSchema`: what a per-phecode fit returns (phewas/fit.ts, phewas/many-fit.ts): the
  *   PheWAS row's statistics, keyed by the phecode's index.
+ * - `phewasCoxRowSchema` / `coxPhecodeFitSchema`: the same for the Cox PheWAS (phewas/cox.ts,
+ *   phewas/cox-write.ts; the `phewas_cox_results` contract).
  *
  * Pure zod, no I/O.
  */
 import { z } from 'zod';
 import { col, columnDefinitionsOf, columnsOfSchema } from './columns.js';
-import { phewasResultRowSchema } from './results.js';
+import { phewasCoxResultRowSchema, phewasResultRowSchema } from './results.js';
 
 const i32 = () => col(z.int(), 'INTEGER');
 const f64 = () => col(z.number().nullable(), 'DOUBLE');
@@ -67,3 +69,24 @@ export const phecodeFitSchema = phewasRowSchema
     test: z.enum(['score', 'wald', 'firth', 'spa']).nullable(),
   });
 export type PhecodeFit = z.infer<typeof phecodeFitSchema>;
+
+export const phewasCoxRowSchema = phewasCoxResultRowSchema.omit({ run_id: true });
+export type PhewasCoxRow = z.infer<typeof phewasCoxRowSchema>;
+/** Column definitions of one predictor's Cox PheWAS rows, with the results contract's constraints. */
+export const PHEWAS_COX_ROW_DDL = columnDefinitionsOf('phewas cox rows', phewasCoxRowSchema);
+
+export const coxPhecodeFitSchema = phewasCoxRowSchema
+  .omit({
+    predictor: true,
+    predictor_type: true,
+    phecode: true,
+    phecode_version: true,
+    description: true,
+    category: true,
+    time_scale: true,
+  })
+  .extend({
+    /** The phecode's position in the run's phecode list. */
+    index: z.int().min(0),
+  });
+export type CoxPhecodeFit = z.infer<typeof coxPhecodeFitSchema>;

@@ -18,6 +18,7 @@
 import { z } from 'zod';
 import {
   bigint,
+  bigintOrNull,
   type ColumnInfo,
   col,
   columnDefinitionsOf,
@@ -79,7 +80,7 @@ const runId = () => col(z.string().regex(RUN_ID_PATTERN, 'must be <studyId>-<16 
 
 // --- Enumerations ---
 
-export const STUDY_KINDS = ['phenotype-first', 'genotype-first'] as const;
+export const STUDY_KINDS = ['phenotype-first', 'genotype-first', 'meta'] as const;
 /**
  * A run's state. `terminated` and `timed_out` come from Temporal when a workflow was ended from
  * outside (by hand, or by a Temporal limit): the catalog is reconciled with Temporal
@@ -226,6 +227,86 @@ export const phewasResultRowSchema = z.strictObject({
   reason: textOrNull(),
 });
 
+/** Time scale of a Cox PheWAS: age (origin birth), time since enrolment, or since a date column. */
+export const COX_TIME_SCALES = ['age', 'enrolment', 'column'] as const;
+/** `cox`: ML fit, Wald p; `cox_firth`: Firth-penalised fit, Wald p; `cox_score`: score test only. */
+export const COX_TESTS = ['cox', 'cox_firth', 'cox_score'] as const;
+export const COX_STATUSES = [
+  'ok',
+  'too_few_events',
+  'too_few_controls',
+  'monomorphic',
+  'collinear',
+  'monotone_likelihood',
+  'not_converged',
+] as const;
+
+/** Time-to-event PheWAS rows (`phewas.model: "cox"`; phewas/cox.ts, docs/methods.md). */
+export const phewasCoxResultRowSchema = z.strictObject({
+  run_id: runId(),
+  /** As in `phewas_results`. */
+  predictor: text(),
+  predictor_type: oneOf(PREDICTOR_TYPES),
+  phecode: text(),
+  phecode_version: text(),
+  description: textOrNull(),
+  category: textOrNull(),
+  /** `age` (origin birth, left truncation at entry), `enrolment`, or `column` (a date column). */
+  time_scale: oneOf(COX_TIME_SCALES),
+  /** Incident cases with their event inside follow-up. */
+  n_events: int(),
+  /** Controls and cases diagnosed after their exit, censored at exit. */
+  n_censored: int(),
+  /** Cases whose first code is at or before entry (left out). */
+  n_prevalent: int(),
+  /** Phenome exclusions and persons left out (no follow-up, no predictor value). */
+  n_excluded: int(),
+  /** Persons in the model: n_events + n_censored. */
+  n_at_risk: int(),
+  /** Σ (stop − start) over the persons in the model, in years. */
+  person_years: col(z.number().min(0), 'DOUBLE'),
+  /** log hazard ratio per unit of the predictor (ML, Firth, or the score estimate U/V). */
+  beta: realOrNull(),
+  /** SE of beta; 1/√V for `cox_score` rows. */
+  se: realOrNull(),
+  /** exp(beta) and the Wald 95% CI exp(beta ± 1.96·se). */
+  hazard_ratio: realOrNull(),
+  ci_low: realOrNull(),
+  ci_high: realOrNull(),
+  /** p of `test`. */
+  p: prob(),
+  neg_log10_p: realOrNull(),
+  /** Wald p of the fit (NULL for `cox_score` rows). */
+  p_wald: prob(),
+  /** Score-test p of beta = 0 against the covariates-only fit. */
+  p_score: prob(),
+  test: oneOfOrNull(COX_TESTS),
+  /** Proportional-hazards check (cox.zph) of the predictor and of the model, for ML rows with p < 0.05. */
+  zph_p: prob(),
+  zph_global_p: prob(),
+  status: oneOf(COX_STATUSES),
+  reason: textOrNull(),
+});
+
+/**
+ * Kaplan–Meier curves (carriers vs non-carriers) of the top Cox PheWAS associations (phewas/km.ts):
+ * one row per group × distinct event/censoring time, exact (local database; the report and the
+ * viewer show them coarsened, engine/privacy.ts `coarsenKmCurve`).
+ */
+export const phewasCoxKmRowSchema = z.strictObject({
+  run_id: runId(),
+  predictor: text(),
+  phecode: text(),
+  group: oneOf(['carrier', 'non_carrier'] as const),
+  time: col(z.number(), 'DOUBLE'),
+  n_at_risk: int(),
+  n_events: int(),
+  n_censored: int(),
+  survival: col(z.number().min(0).max(1), 'DOUBLE'),
+  ci_low: realOrNull(),
+  ci_high: realOrNull(),
+});
+
 export const burdenResultRowSchema = z.strictObject({
   run_id: runId(),
   gene: text(),
@@ -272,25 +353,150 @@ export const qcSummaryRowSchema = z.strictObject({
   n_after: bigint(),
 });
 
+/** Per-variant meta-analysis status (stats/meta.ts META_STATUS). */
+export const META_RESULT_STATUSES = ['ok', 'single_input', 'no_inputs'] as const;
+
+/**
+ * One row per variant of a meta-analysis (meta/run.ts; formulas in stats/meta.ts). β is per copy
+ * of `effect_allele`; NULL statistics only where `status` is `no_inputs` (every input dropped)
+ * or the method was not requested. Stored as Parquet like `gwas_results`.
+ */
+export const metaResultRowSchema = z.strictObject({
+  run_id: runId(),
+  chrom: text(),
+  pos: bigint(),
+  effect_allele: text(),
+  other_allele: text(),
+  /** Inputs that contributed. */
+  k: int(),
+  /** METAL's direction string, one character per input in spec order (`+`, `-`, `0`, `?`). */
+  direction: text(),
+  /** Fixed-effect inverse-variance β, SE, z, p, −log10 p. */
+  beta: realOrNull(),
+  se: realOrNull(),
+  z: realOrNull(),
+  p: prob(),
+  neg_log10_p: realOrNull(),
+  /** Sample-size-weighted z and its p (NULL when an input has no n). */
+  z_n: realOrNull(),
+  p_n: prob(),
+  /** DerSimonian–Laird random effects. */
+  beta_random: realOrNull(),
+  se_random: realOrNull(),
+  p_random: prob(),
+  tau2: realOrNull(),
+  /** Cochran's Q, its p (k − 1 df; NULL for k = 1) and I² in percent. */
+  q: realOrNull(),
+  q_p: prob(),
+  i2: realOrNull(),
+  /** Σ n over the contributing inputs (NULL when one lacks n). */
+  n: realOrNull(),
+  status: oneOf(META_RESULT_STATUSES),
+});
+
+/** The inputs of a meta-analysis run with their provenance, as given and as read. */
+export const metaInputRowSchema = z.strictObject({
+  run_id: runId(),
+  /** 0-based position in the spec (the direction string's order). */
+  input_index: int(),
+  label: text(),
+  format: text(),
+  path: text(),
+  sha256: text(),
+  rows_read: bigint(),
+  rows_kept: bigint(),
+  /** `{ "not_additive_test": …, "tool_error": …, "missing_estimate": …, "strand_ambiguous": …, "allele_mismatch": … }`. */
+  dropped_json: json(),
+  /** As given by the sender (spec, else the file's metadata). */
+  n: bigintOrNull(),
+  n_cases: bigintOrNull(),
+  n_controls: bigintOrNull(),
+  ancestry: textOrNull(),
+  /** λGC of the input's own p-values. */
+  lambda_gc: realOrNull(),
+});
+
+/** Leave-one-out status (stats/meta.ts LOO_STATUS). */
+export const META_LOO_STATUSES = ['ok', 'absent', 'none_left', 'single_left'] as const;
+
+/** The fixed-effect meta-analysis without one input, for lead loci (or every variant). */
+export const metaLeaveOneOutRowSchema = z.strictObject({
+  run_id: runId(),
+  chrom: text(),
+  pos: bigint(),
+  effect_allele: text(),
+  other_allele: text(),
+  /** The input left out. */
+  left_out: text(),
+  beta: realOrNull(),
+  se: realOrNull(),
+  p: prob(),
+  q_p: prob(),
+  i2: realOrNull(),
+  status: oneOf(META_LOO_STATUSES),
+});
+
+/** Per lead locus and input: the aligned β and SE a forest plot draws. */
+export const metaForestRowSchema = z.strictObject({
+  run_id: runId(),
+  chrom: text(),
+  pos: bigint(),
+  effect_allele: text(),
+  other_allele: text(),
+  label: text(),
+  /** β for `effect_allele` after alignment; NULL where the input lacks the variant or it was dropped. */
+  beta: realOrNull(),
+  se: realOrNull(),
+  /** stats/meta.ts ALIGN action: `reference`, `same`, `swapped`, `strand`, … `absent`. */
+  aligned: text(),
+});
+
 export type StudyRow = z.infer<typeof studyRowSchema>;
 export type RunRow = z.infer<typeof runRowSchema>;
 export type GwasResultRow = z.infer<typeof gwasResultRowSchema>;
 export type GwasPhenotypeRow = z.infer<typeof gwasPhenotypeRowSchema>;
 export type PhewasResultRow = z.infer<typeof phewasResultRowSchema>;
+export type PhewasCoxResultRow = z.infer<typeof phewasCoxResultRowSchema>;
 export type BurdenResultRow = z.infer<typeof burdenResultRowSchema>;
 export type LeadLocusRow = z.infer<typeof leadLocusRowSchema>;
 export type QcSummaryRow = z.infer<typeof qcSummaryRowSchema>;
+export type MetaResultRow = z.infer<typeof metaResultRowSchema>;
+export type MetaInputRow = z.infer<typeof metaInputRowSchema>;
+export type MetaLeaveOneOutRow = z.infer<typeof metaLeaveOneOutRowSchema>;
+export type MetaForestRow = z.infer<typeof metaForestRowSchema>;
 
-/** Per-run result tables and their row schemas. `gwas_results` is stored as Parquet. */
+/**
+ * Per-run result tables and their row schemas. `gwas_results` and `meta_results` are stored as
+ * Parquet (PARQUET_RESULT_TABLES).
+ */
 export const RESULT_TABLES = {
   gwas_results: gwasResultRowSchema,
   gwas_phenotypes: gwasPhenotypeRowSchema,
   phewas_results: phewasResultRowSchema,
+  phewas_cox_results: phewasCoxResultRowSchema,
+  phewas_cox_km: phewasCoxKmRowSchema,
   burden_results: burdenResultRowSchema,
   lead_loci: leadLocusRowSchema,
   qc_summary: qcSummaryRowSchema,
+  meta_results: metaResultRowSchema,
+  meta_inputs: metaInputRowSchema,
+  meta_leave_one_out: metaLeaveOneOutRowSchema,
+  meta_forest: metaForestRowSchema,
 } as const;
 export type ResultTable = keyof typeof RESULT_TABLES;
+
+/**
+ * Result tables stored as Parquet under `<dataDir>/runs/<run_id>/<area>/<partitions…>/*.parquet`
+ * (recorded in `run_files`) and exposed as a VIEW over the recorded files.
+ */
+export const PARQUET_RESULT_TABLES = {
+  gwas_results: { area: 'gwas', partitions: ['phenotype', 'chrom'] },
+  meta_results: { area: 'meta', partitions: ['chrom'] },
+} as const;
+export type ParquetResultTable = keyof typeof PARQUET_RESULT_TABLES;
+export function isParquetResultTable(table: string): table is ParquetResultTable {
+  return table in PARQUET_RESULT_TABLES;
+}
 export type ResultRow<T extends ResultTable> = z.infer<(typeof RESULT_TABLES)[T]>;
 export const RESULT_TABLE_NAMES = Object.keys(RESULT_TABLES) as ResultTable[];
 

@@ -202,10 +202,17 @@ export async function recordCompletedRun(
       }),
     );
   }
-  if (result.phewas.length > 0) {
+  if (result.phewas.some((p) => p.model !== 'cox')) {
     await writeRunResults(config, run.runId, 'phewas_results', {
       parquet: join(run.runDir, 'phewas', '*.parquet'),
     });
+  }
+  if (result.phewas.some((p) => p.model === 'cox')) {
+    await writeRunResults(config, run.runId, 'phewas_cox_results', {
+      parquet: join(run.runDir, 'phewas-cox', '*.parquet'),
+    });
+    const km = join(run.runDir, 'phewas-cox-km', 'km.parquet');
+    if (await exists(km)) await writeRunResults(config, run.runId, 'phewas_cox_km', { parquet: km });
   }
   const burdenTests = join(run.runDir, 'burden', 'tests.parquet');
   if (await exists(burdenTests))

@@ -3,6 +3,7 @@ import { type Suppression, suppressCount, suppressCountGroup, suppressReason } f
 import { listRuns } from '../engine/results.js';
 import { requireRun } from '../export/common.js';
 import {
+  coxForPhecode,
   geneResults,
   gwasPhenotypeNames,
   manhattanData,
@@ -11,6 +12,8 @@ import {
   topHits,
   variantsInGene,
 } from '../report/data.js';
+import { coxCounts } from '../report/specs-cox.js';
+import type { PhewasCoxResultRow } from '../schemas/results.js';
 import {
   badRequest,
   type Context,
@@ -52,11 +55,12 @@ function suppressTop<T extends { n: number | null }>(rows: T[], suppress: Suppre
 }
 
 export async function apiVariant(ctx: Context, [variantId]: string[]): Promise<Reply> {
-  const { gwas, phewas } = await variantResults(ctx, variantId, 'variant id');
+  const { gwas, phewas, cox } = await variantResults(ctx, variantId, 'variant id');
   return json({
     variant_id: variantId,
     gwas: suppressTop(gwas, ctx.suppress),
     phewas: suppressPhewas(phewas, ctx.suppress),
+    cox: suppressCox(cox, ctx.suppress),
   });
 }
 
@@ -69,6 +73,23 @@ function suppressPhewas<
       suppress,
     );
     return { ...r, ...shown, reason: suppressReason(r.reason, shown, suppress) };
+  });
+}
+
+/** A Cox skip reason quoting a person count (`9 events < minEvents 20`). */
+const COX_REASON_COUNT = /^(\d+) (events|controls|persons|carriers)\b/;
+
+/**
+ * Cox rows with their person counts as shown (one group, engine/privacy.ts) and a reason that
+ * quotes a count of 1–20 shown as `≤20`. Person-years stay (not a person count).
+ */
+function suppressCox(rows: PhewasCoxResultRow[], suppress: Suppression) {
+  return rows.map((r) => {
+    const shown = coxCounts(r, suppress);
+    const m = r.reason ? COX_REASON_COUNT.exec(r.reason) : null;
+    const quoted = m ? (m[2] === 'events' ? shown.n_events : suppressCount(Number(m[1]), suppress)) : null;
+    const reason = m && r.reason ? `${quoted}${r.reason.slice(m[1].length)}` : r.reason;
+    return { ...r, ...shown, reason };
   });
 }
 
@@ -90,9 +111,12 @@ export async function apiGene(ctx: Context, [gene]: string[]): Promise<Reply> {
 
 export async function apiPhecode(ctx: Context, [phecode]: string[]): Promise<Reply> {
   check(phecode, PHECODE, 'phecode');
-  const rows = await phewasForPhecode(ctx.config, phecode);
-  if (rows.length === 0) throw notFound();
-  return json({ phecode, phewas: suppressPhewas(rows, ctx.suppress) });
+  const [rows, cox] = await Promise.all([
+    phewasForPhecode(ctx.config, phecode),
+    coxForPhecode(ctx.config, phecode),
+  ]);
+  if (rows.length === 0 && cox.length === 0) throw notFound();
+  return json({ phecode, phewas: suppressPhewas(rows, ctx.suppress), cox: suppressCox(cox, ctx.suppress) });
 }
 
 export async function apiSearch(ctx: Context): Promise<Reply> {

@@ -5,7 +5,7 @@
 import type { Suppression } from '../engine/privacy.js';
 import { requireRun } from '../export/common.js';
 import { gwasPhenotypeNames, variantGwasRows } from '../report/data.js';
-import { phewasForPredictor } from '../report/data-engine.js';
+import { coxForPredictor, phewasForPredictor } from '../report/data-engine.js';
 import type { Links } from '../report/sections.js';
 import { RUN_ID_PATTERN } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
@@ -84,13 +84,14 @@ export async function phenotypeOf(ctx: Context, runId: string, phenotype: string
   if (!names.includes(phenotype)) throw notFound();
 }
 
-/** A variant's GWAS rows across runs and its PheWAS rows, checked; 404 when it has neither. */
+/** A variant's GWAS rows across runs and its PheWAS and Cox PheWAS rows, checked; 404 when it has none. */
 export async function variantResults(ctx: Context, variantId: string, what: string) {
   check(variantId, VARIANT_ID, what);
-  const [gwas, phewas] = await Promise.all([
+  const [gwas, phewas, cox] = await Promise.all([
     variantGwasRows(ctx.config, variantId),
     phewasForPredictor(ctx.config, variantId),
+    coxForPredictor(ctx.config, variantId),
   ]);
-  if (gwas.length === 0 && phewas.length === 0) throw notFound();
-  return { gwas, phewas };
+  if (gwas.length === 0 && phewas.length === 0 && cox.length === 0) throw notFound();
+  return { gwas, phewas, cox };
 }

@@ -1,8 +1,10 @@
 /** The viewer's HTML pages: runs, a run's report, GWAS, variant, gene, phecode, search, assets. */
 import { listRuns } from '../engine/results.js';
 import {
+  coxForPhecode,
   geneResults,
   gwasPhenotypeNames,
+  kmCurves,
   manhattanData,
   phewasForPhecode,
   qqData,
@@ -22,6 +24,7 @@ import {
   privacyBanner,
   topHitsTable,
 } from '../report/sections.js';
+import { coxBlock, coxTable, kmBlock } from '../report/sections-cox.js';
 import {
   type Context,
   check,
@@ -51,6 +54,9 @@ export function viewerPage(title: string, body: string, q = ''): string {
 }
 
 // --- Pages ---
+
+/** KM plots on a phecode page: at most this many (run × predictor, most significant first). */
+const PHECODE_KM_PLOTS = 6;
 
 export async function runsPage(ctx: Context): Promise<Reply> {
   const runs = await listRuns(ctx.config);
@@ -110,7 +116,26 @@ ${gwasPlots(phenotype, 0, manhattan, qq, lead, links)}
 }
 
 export async function variantPage(ctx: Context, [variantId]: string[]): Promise<Reply> {
-  const { gwas, phewas } = await variantResults(ctx, variantId, 'variant id (expected chrom:pos:ref:alt)');
+  const { gwas, phewas, cox } = await variantResults(
+    ctx,
+    variantId,
+    'variant id (expected chrom:pos:ref:alt)',
+  );
+  const km = cox.length ? await kmCurves(ctx.config, { predictors: [variantId], perPredictor: 4 }) : [];
+  const coxRuns = [...new Set(cox.map((r) => r.run_id))];
+  const coxParts = coxRuns.map((runId, i) => {
+    const rows = cox.filter((r) => r.run_id === runId);
+    return `<section class="card cox-phewas"><h3>Time-to-event PheWAS (Cox) in run <a href="${esc(runLink(runId))}">${esc(runId)}</a></h3>
+${coxBlock(
+  variantId,
+  i,
+  rows,
+  km.filter((c) => c.run_id === runId),
+  ctx.suppress,
+  links,
+)}
+<details><summary>all ${rows.length} phecodes</summary>${coxTable(rows, ctx.suppress, links, 'cox-all')}</details></section>`;
+  });
   const rsid = gwas.find((g) => g.rsid)?.rsid;
   const runs = [...new Set(phewas.map((r) => r.run_id))];
   const phewasParts = runs.map((runId, i) => {
@@ -120,9 +145,10 @@ ${phewasBlock(plotId('phewas', runId, i), rows, ctx.suppress, links)}
 <details><summary>all ${rows.length} phecodes</summary>${phewasTable(rows, ctx.suppress, links, 'phewas-all')}</details></section>`;
   });
   const body = `<h1>Variant ${esc(variantId)}${rsid ? ` (${esc(rsid)})` : ''}</h1>
-${privacyBanner(ctx.suppress)}
+${privacyBanner(ctx.suppress, { km: km.length > 0 })}
 <h2>PheWAS across phecodes</h2>
 ${phewasParts.length ? phewasParts.join('\n') : '<p class="empty">no PheWAS of this variant</p>'}
+${coxParts.length ? `<h2>Time-to-event PheWAS (Cox)</h2>\n${coxParts.join('\n')}` : ''}
 <h2>GWAS results across runs</h2>
 ${table(
   gwas,
@@ -174,11 +200,26 @@ ${burdenSection(
 
 export async function phecodePage(ctx: Context, [phecode]: string[]): Promise<Reply> {
   check(phecode, PHECODE, 'phecode');
-  const rows = await phewasForPhecode(ctx.config, phecode);
-  if (rows.length === 0) throw notFound();
-  const d = rows.find((r) => r.description)?.description;
-  const body = `<h1>Phecode ${esc(phecode)}${d ? ` — ${esc(d)}` : ''}</h1>${privacyBanner(ctx.suppress)}
-<h2>Associations across predictors and runs</h2>${phewasTable(rows, ctx.suppress, links, 'phecode-table')}`;
+  const [rows, cox] = await Promise.all([
+    phewasForPhecode(ctx.config, phecode),
+    coxForPhecode(ctx.config, phecode),
+  ]);
+  if (rows.length === 0 && cox.length === 0) throw notFound();
+  const km = cox.length
+    ? (await kmCurves(ctx.config, { phecode, perPredictor: 1 })).slice(0, PHECODE_KM_PLOTS)
+    : [];
+  const d = [...rows, ...cox].find((r) => r.description)?.description;
+  const kmParts = km.map((c, i) => {
+    const scale = cox.find((r) => r.run_id === c.run_id && r.predictor === c.predictor)?.time_scale ?? 'age';
+    return `<section class="card km"><h3>${esc(c.predictor)} · run <a href="${esc(runLink(c.run_id))}">${esc(c.run_id)}</a></h3>${kmBlock(plotId('km', `${c.predictor}-${c.run_id}`, i), c, scale, ctx.suppress)}</section>`;
+  });
+  const coxPart = cox.length
+    ? `<h2>Time-to-event associations (Cox) across predictors and runs</h2>${coxTable(cox, ctx.suppress, links, 'phecode-cox-table', 'none', true)}
+${kmParts.length ? `<div class="row">${kmParts.join('\n')}</div>` : ''}`
+    : '';
+  const body = `<h1>Phecode ${esc(phecode)}${d ? ` — ${esc(d)}` : ''}</h1>${privacyBanner(ctx.suppress, { km: km.length > 0 })}
+<h2>Associations across predictors and runs</h2>${phewasTable(rows, ctx.suppress, links, 'phecode-table')}
+${coxPart}`;
   return html(viewerPage(`phecode ${phecode}`, body));
 }
 

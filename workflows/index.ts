@@ -2,6 +2,7 @@
 
 export { genotypeFirstStudy } from './genotype-first.js';
 export { ingestRelease } from './ingest-release.js';
+export { metaAnalysis } from './meta.js';
 export { phenotypeFirstStudy } from './phenotype-first.js';
 export { refreshOnRelease } from './refresh.js';
 export { engineSelfTest } from './selftest.js';

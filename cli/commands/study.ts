@@ -40,8 +40,17 @@ function summarise(result: StudyResult): string {
         }`,
       );
   }
-  for (const p of result.phewas)
-    lines.push(`PheWAS ${p.predictorId}: ${p.nTested} phecodes, ${p.nSignificant} significant`);
+  for (const p of result.phewas) {
+    const top = p.top[0];
+    const ratio = p.model === 'cox' ? 'HR' : 'OR';
+    const best =
+      top && p.nSignificant > 0
+        ? `; top ${top.phecode} ${top.description} (${ratio} ${top.oddsRatio?.toPrecision(3) ?? 'NA'}, p ${top.p.toExponential(2)})`
+        : '';
+    lines.push(
+      `PheWAS${p.model === 'cox' ? ' (Cox)' : ''} ${p.predictorId}: ${p.nTested} phecodes, ${p.nSignificant} significant${best}`,
+    );
+  }
   if (result.reportPath) lines.push(`report: ${result.reportPath}`);
   return lines.join('\n');
 }

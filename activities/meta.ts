@@ -1,0 +1,167 @@
+/**
+ * Meta-analysis activities (workflow `metaAnalysis`); the logic is in meta/:
+ *  - `prepareMeta`: validate the spec, hash the inputs (the run id comes from the content),
+ *    return a completed run's result as is; otherwise read and validate every input (bad input
+ *    fails non-retryably naming file, line and column, before any run is recorded), store each
+ *    normalised under a path derived from its hash (idempotent), record the run as running;
+ *  - `analyseMetaInputs`: the per-chromosome join, alignment and meta-analysis (meta/run.ts),
+ *    heartbeating per chromosome; resumable (finished chromosomes are kept);
+ *  - `metaLoci`: lead loci, forest rows and leave-one-out (meta/loci.ts), kept in the run folder;
+ *  - `recordMeta`: the result tables, result.json and the run's status (meta/write.ts);
+ *  - `writeMetaReport`: the HTML report (meta/report.ts);
+ *  - `discardMeta`: a failed run is recorded as failed, a cancelled one removed.
+ * Inputs are checked against schemas/meta.ts before anything runs.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { asEngineContext, type EngineContext } from '../engine/context.js';
+import { atomicWriteFile } from '../engine/fsutil.js';
+import { readMetaInputs } from '../meta/inputs.js';
+import { type MetaLoci, metaLeadLoci } from '../meta/loci.js';
+import { writeMetaReport } from '../meta/report.js';
+import { analyseMeta, type MetaCoreSummary } from '../meta/run.js';
+import { metaIdentity } from '../meta/spec.js';
+import {
+  completedMetaRun,
+  metaResultOf,
+  metaRunContext,
+  recordMetaRun,
+  recordMetaStart,
+} from '../meta/write.js';
+import {
+  type MetaInputRef,
+  type MetaLeadLocus,
+  type MetaResult,
+  type MetaRunContext,
+  type MetaSpec,
+  metaSpecSchema,
+} from '../schemas/meta.js';
+import { discardRun } from '../study/lifecycle.js';
+import type { EngineConfig } from '../temporal.config.js';
+import { cancellableStep } from './keepalive.js';
+import { runTimings } from './timings.js';
+
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The analysis summary the workflow carries (per-chromosome detail stays on disk). */
+export type MetaCoreRef = Omit<MetaCoreSummary, 'chroms'>;
+
+const workDir = (run: MetaRunContext) => join(run.runDir, 'meta-work');
+const lociFile = (run: MetaRunContext) => join(workDir(run), 'loci.json');
+
+export function createMetaActivities(from: EngineConfig | EngineContext) {
+  const engine = asEngineContext(from);
+  const { config } = engine;
+  return {
+    async prepareMeta(input: { spec: MetaSpec; workflowId: string }): Promise<{
+      run: MetaRunContext;
+      inputs: MetaInputRef[];
+      completed: MetaResult | null;
+    }> {
+      const spec = metaSpecSchema.parse(input.spec);
+      const ctx = activityContext();
+      const id = await metaIdentity(spec);
+      const run = metaRunContext(config, spec, id);
+      const completed = await completedMetaRun(config, run);
+      if (completed) return { run, inputs: [], completed };
+      const inputs = await readMetaInputs(
+        (fn) => engine.compute((conn) => cancellableStep(conn, { step: 'prepareMeta' }, fn)),
+        spec,
+        id.sha256,
+        config.dataDir,
+        { concurrency: config.worker.duckdbThreads, onInput: (i) => ctx?.heartbeat({ input: i }) },
+      );
+      await recordMetaStart(config, spec, run, {
+        workflowId: input.workflowId,
+        workflowRunId: ctx?.info.workflowExecution?.runId ?? null,
+      });
+      return { run, inputs, completed: null };
+    },
+
+    async analyseMetaInputs(input: {
+      run: MetaRunContext;
+      spec: MetaSpec;
+      inputs: MetaInputRef[];
+    }): Promise<MetaCoreRef> {
+      const spec = metaSpecSchema.parse(input.spec);
+      const ctx = activityContext();
+      const { chroms: _chroms, ...summary } = await engine.compute((conn) =>
+        cancellableStep(conn, { step: 'analyseMetaInputs' }, (c) =>
+          analyseMeta(
+            c,
+            input.inputs.map((x) => ({ label: x.label, parquet: x.parquet, n: x.n })),
+            {
+              outDir: workDir(input.run),
+              ambiguousMaf: spec.alignment.ambiguousMaf,
+              methods: spec.methods,
+              significantP: spec.leadLoci.p,
+              leaveOneOutAll: spec.leaveOneOut === 'all',
+              onChrom: (done, total, chrom) => ctx?.heartbeat({ done, total, chrom }),
+            },
+          ),
+        ),
+      );
+      return summary;
+    },
+
+    async metaLoci(input: {
+      run: MetaRunContext;
+      spec: MetaSpec;
+      core: MetaCoreRef;
+    }): Promise<MetaLeadLocus[]> {
+      const spec = metaSpecSchema.parse(input.spec);
+      const loci = await engine.compute((conn) =>
+        metaLeadLoci(
+          conn,
+          input.core,
+          spec.inputs.map((x) => x.label),
+          { p: spec.leadLoci.p, windowKb: spec.leadLoci.windowKb, leaveOneOut: spec.leaveOneOut === 'lead' },
+        ),
+      );
+      await atomicWriteFile(lociFile(input.run), JSON.stringify(loci));
+      return loci.leads;
+    },
+
+    async recordMeta(input: {
+      run: MetaRunContext;
+      spec: MetaSpec;
+      inputs: MetaInputRef[];
+      core: MetaCoreRef;
+    }): Promise<MetaResult> {
+      const spec = metaSpecSchema.parse(input.spec);
+      const loci = JSON.parse(await readFile(lociFile(input.run), 'utf8')) as MetaLoci;
+      const result = metaResultOf(input.run, spec, input.inputs, input.core, loci);
+      result.reportPath = join(input.run.runDir, 'report.html');
+      await recordMetaRun(
+        config,
+        input.run,
+        spec,
+        input.inputs,
+        { ...input.core, chroms: [] },
+        loci,
+        result,
+        await runTimings(input.run.runDir),
+      );
+      return result;
+    },
+
+    async writeMetaReport(input: { run: MetaRunContext; result: MetaResult }): Promise<{ path: string }> {
+      return { path: await writeMetaReport(config, input.run.runId, input.run.runDir, input.result) };
+    },
+
+    async discardMeta(input: {
+      run: MetaRunContext;
+      status: 'cancelled' | 'failed';
+      reason: string;
+    }): Promise<void> {
+      await discardRun(config, input.run, input.status, input.reason, runTimings);
+    },
+  };
+}
