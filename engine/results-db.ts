@@ -9,6 +9,7 @@ import {
   type ParquetResultTable,
   RESULT_TABLE_NAMES,
   RUN_ID_PATTERN,
+  STUDY_KINDS,
   type TableName,
 } from '../schemas/results.js';
 import { hasTable, sqlIdent, sqlString } from './duckdb.js';
@@ -106,6 +107,29 @@ export async function syncParquetRelation(
 }
 
 /**
+ * Catalogs created before meta-analysis runs have a CHECK on `studies.kind` without 'meta'
+ * (DuckDB cannot alter a CHECK): rebuild the table with the current contract, rows kept.
+ */
+async function migrateStudyKinds(conn: DuckDBConnection): Promise<void> {
+  const checks = (
+    await conn.runAndReadAll(
+      `SELECT constraint_text FROM duckdb_constraints()
+       WHERE database_name = current_database() AND table_name = 'studies' AND constraint_type = 'CHECK'`,
+    )
+  )
+    .getRows()
+    .map((r) => String(r[0]));
+  const kindCheck = checks.find((c) => c.includes('genotype-first'));
+  if (!kindCheck || STUDY_KINDS.every((k) => kindCheck.includes(`'${k}'`))) return;
+  await inTransaction(conn, async () => {
+    await conn.run('ALTER TABLE studies RENAME TO studies_before_migration');
+    await conn.run(createTableSql('studies'));
+    await conn.run('INSERT INTO studies SELECT * FROM studies_before_migration');
+    await conn.run('DROP TABLE studies_before_migration');
+  });
+}
+
+/**
  * Create the results tables if missing and point `gwas_results` at the data folder's Parquet.
  * Idempotent; needs the engine database attached writable (inside `withEngineDb`).
  */
@@ -113,6 +137,7 @@ export async function ensureResultsSchema(conn: DuckDBConnection, dataDir: strin
   for (const table of ['studies', 'runs', ...RESULT_TABLE_NAMES] as TableName[]) {
     if (!isParquetResultTable(table)) await conn.run(createTableSql(table));
   }
+  await migrateStudyKinds(conn);
   for (const table of Object.keys(PARQUET_RESULT_TABLES) as ParquetResultTable[])
     await syncParquetRelation(conn, dataDir, table);
 }
