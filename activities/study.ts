@@ -3,12 +3,24 @@
  * finished run and its result tables (`recordRun`), clean up after a cancelled or failed run
  * (`discardRun`), and write the run's report (`writeReport`). The logic is study/lifecycle.ts.
  */
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { asEngineContext, type EngineContext } from '../engine/context.js';
+import { exists } from '../engine/fsutil.js';
+import { exportGwasSsf } from '../export/gwas-ssf.js';
 import { writeRunReport } from '../report/index.js';
+import type { MetaSpecInput } from '../schemas/meta.js';
 import type { StudySpec } from '../schemas/study.js';
-import type { RunContext, StudyResult } from '../schemas/study-io.js';
-import { discardRun, type PrepareRunResult, prepareRun, recordCompletedRun } from '../study/lifecycle.js';
+import type { RunContext, StratumPlan, StudyResult } from '../schemas/study-io.js';
+import {
+  discardRun,
+  mainPhenotypeLabel,
+  type PrepareRunResult,
+  prepareRun,
+  recordCompletedRun,
+} from '../study/lifecycle.js';
+import { planStrata } from '../study/strata.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { runTimings } from './timings.js';
 
@@ -62,6 +74,46 @@ export function createStudyActivities(from: EngineConfig | EngineContext) {
     async writeReport(input: { run: RunContext }): Promise<{ path: string }> {
       const { path } = await writeRunReport(config, input.run.runId, input.run.runDir);
       return { path };
+    },
+
+    /** A stratified study's strata as child studies (study/strata.ts), with their workflow ids. */
+    async planStrata(input: { run: RunContext; spec: StudySpec }): Promise<StratumPlan[]> {
+      return planStrata(config, input.run, input.spec);
+    },
+
+    /**
+     * Each finished stratum's GWAS as a GWAS-SSF file in the stratified run's folder (internal:
+     * counts are not suppressed, the files do not leave the machine), and the meta-analysis spec
+     * over them (labels = strata). Idempotent: a file already written is kept.
+     */
+    async exportStrataSumstats(input: {
+      run: RunContext;
+      spec: StudySpec;
+      strata: { name: string; runId: string }[];
+    }): Promise<MetaSpecInput> {
+      const dir = join(input.run.runDir, 'strata');
+      await mkdir(dir, { recursive: true });
+      const inputs = [];
+      for (const s of input.strata) {
+        // the exporter writes a folder: the data file (one phenotype: the study's) and its -meta.yaml
+        const folder = join(dir, s.name);
+        if (!(await exists(folder)))
+          await exportGwasSsf(config, {
+            runId: s.runId,
+            out: folder,
+            phenotype: mainPhenotypeLabel(input.spec),
+            suppress: false,
+            gzip: true,
+          });
+        const data = (await readdir(folder)).filter((f) => f.endsWith('.tsv.gz'));
+        if (data.length !== 1) throw new Error(`stratum ${s.name}: expected one GWAS-SSF file in ${folder}`);
+        inputs.push({ path: join(folder, data[0]), label: s.name, format: 'biobank-engine' as const });
+      }
+      return {
+        metaId: `${input.spec.studyId}.strata`.slice(0, 64),
+        inputs,
+        trait: mainPhenotypeLabel(input.spec),
+      };
     },
   };
 }

@@ -36,6 +36,7 @@ import {
   topHitsTable,
 } from './sections.js';
 import { coxSection } from './sections-cox.js';
+import { readStrata, strataSection } from './sections-strata.js';
 
 /** KM curves are drawn for at most this many top associations of each predictor in the report. */
 export const REPORT_KM_PER_PREDICTOR = 4;
@@ -98,6 +99,8 @@ export async function buildRunReportHtml(
   );
   if (run.status !== 'completed')
     sections.push(`<p class="privacy">This run is <b>${esc(run.status)}</b>: results may be incomplete.</p>`);
+  const strata = await readStrata(runDir(config.dataDir, runId));
+  if (strata) sections.push(strataSection(strata, suppress));
 
   // GWAS
   sections.push('<h2 id="gwas">GWAS</h2>');

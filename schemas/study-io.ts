@@ -293,8 +293,36 @@ export const studyResultSchema = z.object({
   phewas: z.array(phewasResultSchema),
   burden: burdenPlanSchema.optional(),
   reportPath: z.string().optional(),
+  /** A stratum study skipped by the strata rule (e.g. fewer than 200 cases): why. */
+  skipped: z.string().optional(),
+  /** A stratified study: its strata (child studies) and the meta-analysis of their GWAS. */
+  strata: z
+    .array(
+      z.object({
+        name: z.string(),
+        workflowId: z.string(),
+        runId: z.string(),
+        nSamples: count(),
+        nCases: count().optional(),
+        nControls: count().optional(),
+        lambdaGc: z.number().nullable(),
+        nLeadLoci: count(),
+        skipped: z.string().nullable(),
+      }),
+    )
+    .optional(),
+  meta: z.object({ runId: z.string(), nLeadLoci: count(), reportPath: z.string().nullable() }).optional(),
 });
 export type StudyResult = z.infer<typeof studyResultSchema>;
+
+/** One stratum of a stratified study, as `planStrata` resolves it. */
+export const stratumPlanSchema = z.object({
+  name: z.string(),
+  workflowId: z.string(),
+  workflowType: z.enum(['phenotypeFirstStudy', 'genotypeFirstStudy']),
+  spec: studySpecSchema,
+});
+export type StratumPlan = z.infer<typeof stratumPlanSchema>;
 
 const phenotypeFirstGwas = phenotypeFirstSpecSchema.shape.gwas;
 const phewasSpec = phenotypeFirstSpecSchema.shape.phewas;
@@ -351,6 +379,12 @@ export const ACTIVITY_INPUTS = {
     phenome: phenomeRefSchema,
     phewas: phewasSpec,
     predictors: z.array(phewasPredictorSchema),
+  }),
+  planStrata: z.object({ run: runContextSchema, spec: studySpecSchema }),
+  exportStrataSumstats: z.object({
+    run: runContextSchema,
+    spec: studySpecSchema,
+    strata: z.array(z.object({ name: z.string(), runId: z.string() })),
   }),
   buildRunTimeline: z.object({
     run: runContextSchema,

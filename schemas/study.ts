@@ -224,6 +224,40 @@ export const PLOF_CONSEQUENCES = [
   'start_lost',
 ] as const;
 
+/**
+ * A stratified study (issue 15): each stratum runs as its own child study (its own QC, λGC, lead
+ * loci, PheWAS), then the strata's GWAS results are meta-analysed (`metaAnalysis`). Strata are
+ * the ancestry groups or sexes present in the cohort (`by`), or named cohorts. A binary trait's
+ * stratum with fewer than `minCases` cases is skipped and reported (All of Us all-by-all rule:
+ * 200); the PheWAS of every stratum tests only phecodes with at least `minCases` cases.
+ */
+export const strataSpecSchema = z
+  .strictObject({
+    by: z.enum(['ancestry', 'sex']).optional(),
+    cohorts: z
+      .array(
+        z.strictObject({
+          name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/),
+          cohort: cohortSpecSchema,
+        }),
+      )
+      .min(2)
+      .max(20)
+      .optional(),
+    minCases: z.int().min(1).default(200),
+  })
+  .refine((s) => (s.by === undefined) !== (s.cohorts === undefined), {
+    message: 'give either "by" or "cohorts"',
+  });
+
+/** Set by a stratified study on each of its child studies (not written by users). */
+export const stratumOfSchema = z.strictObject({
+  /** The stratified study's id and the stratum's name. */
+  study: z.string().min(1),
+  name: z.string().min(1),
+  minCases: z.int().min(1),
+});
+
 const commonFields = {
   studyId: idSchema,
   /** The release, by id, as registered with `biobank release add`. */
@@ -231,6 +265,10 @@ const commonFields = {
   cohort: cohortSpecSchema.prefault({}),
   covariates: covariateSpecSchema.default(['age', 'sex', 'PC1', 'PC2', 'PC3', 'PC4']),
   phewas: phewasSpecSchema.prefault({}),
+  /** Run the study per stratum, then meta-analyse (see `strataSpecSchema`). */
+  strata: strataSpecSchema.optional(),
+  /** Internal: this study is one stratum of a stratified study. */
+  stratumOf: stratumOfSchema.optional(),
 };
 
 export const phenotypeFirstSpecSchema = z
@@ -385,3 +423,4 @@ export function hashedSpecPart(spec: StudySpec): Record<string, unknown> {
 }
 export type SurvivalSpec = z.infer<typeof survivalSpecSchema>;
 export type DateColumn = z.infer<typeof dateColumnSchema>;
+export type StrataSpec = z.infer<typeof strataSpecSchema>;

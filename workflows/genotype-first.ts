@@ -18,6 +18,7 @@ import { activityOptions } from '../schemas/presets.js';
 import type { GenotypeFirstSpec } from '../schemas/study.js';
 import type { PhewasResult, StudyResult } from '../schemas/study-io.js';
 import { beginStudy, discardAndRethrow, enter, mapBounded, recordAndReport, studyResult } from './common.js';
+import { runStrata } from './strata.js';
 
 const _short = proxyActivities<Activities>(activityOptions('short'));
 const long = proxyActivities<Activities>(activityOptions('long'));
@@ -26,6 +27,14 @@ const long = proxyActivities<Activities>(activityOptions('long'));
 export async function genotypeFirstStudy(input: unknown): Promise<StudyResult> {
   const { progress, spec, run, completed } = await beginStudy<GenotypeFirstSpec>(input, 'genotype-first');
   if (completed) return completed;
+  // A stratified study: its strata as child studies, then their meta-analysis (workflows/strata.ts).
+  if (spec.strata) {
+    try {
+      return await runStrata(progress, spec, run);
+    } catch (err) {
+      return discardAndRethrow(progress, run, err);
+    }
+  }
 
   try {
     enter(progress, 'phenotyping', 'materializeAnalysis');

@@ -26,6 +26,7 @@ import { variantId } from '../schemas/results.js';
 import type { PhenotypeFirstSpec } from '../schemas/study.js';
 import type { GwasShardResult, PhewasResult, StudyResult } from '../schemas/study-io.js';
 import { beginStudy, discardAndRethrow, enter, mapBounded, recordAndReport, studyResult } from './common.js';
+import { runStrata } from './strata.js';
 
 const short = proxyActivities<Activities>(activityOptions('short'));
 const long = proxyActivities<Activities>(activityOptions('long'));
@@ -52,10 +53,30 @@ export const MAX_HISTORY_EVENTS = 10_000;
 export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirstState): Promise<StudyResult> {
   const { progress, spec, run, completed } = await beginStudy<PhenotypeFirstSpec>(input, 'phenotype-first');
   if (completed) return completed;
+  // A stratified study: its strata as child studies, then their meta-analysis (workflows/strata.ts).
+  if (spec.strata) {
+    try {
+      return await runStrata(progress, spec, run);
+    } catch (err) {
+      return discardAndRethrow(progress, run, err);
+    }
+  }
 
   try {
     enter(progress, 'phenotyping', 'materializeAnalysis');
     const analysis = await long.materializeAnalysis({ run, spec });
+    // A stratum of a stratified study with a binary trait below the strata's case minimum is
+    // skipped (recorded with its counts, no GWAS): the All of Us all-by-all rule.
+    const few =
+      spec.stratumOf && analysis.trait === 'binary' && (analysis.nCases ?? 0) < spec.stratumOf.minCases;
+    if (spec.stratumOf && few) {
+      const skipped = `${analysis.nCases ?? 0} cases, fewer than ${spec.stratumOf.minCases}: stratum skipped`;
+      progress.message = skipped;
+      return await recordAndReport(progress, run, spec, {
+        ...studyResult(run, 'phenotype-first', analysis, { phewas: [] }),
+        skipped,
+      });
+    }
 
     // relatedness 'loco': step 1 (whole-genome ridge regression, cached per release, analysis
     // table and settings), then every shard tests with its chromosome's LOCO offset.

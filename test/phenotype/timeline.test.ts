@@ -7,7 +7,7 @@
  * measurements, reuse, and bad input (missing table or column, a value that is not a date)
  * refused with the file and field named and nothing written.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
@@ -47,12 +47,21 @@ const CONDITIONS: [string, string, string, string][] = [
   ['P6', 'D64.9', 'ICD10CM', '2018-01-01'],
 ];
 const MEASUREMENTS: [string, string][] = [['P1', '2021-01-01']];
+/** tables/enrol.parquet: P1 twice (the earliest counts), P3 without any record, P4 without a row. */
 const ENROL: [string, string][] = [
+  ['P1', '2015-03-01'],
   ['P1', '2009-01-01'],
   ['P2', '2010-06-01'],
+  ['P3', '2011-01-01'],
   ['P5', '2006-01-01'],
   ['P6', '2012-01-01'],
 ];
+/** Phecode → the fixture codes that map to it (CV_404 by rollup of CV_404.2). */
+const PHECODE_CODES: Record<string, string[]> = {
+  'CV_404.2': ['I25.10', '414.01'],
+  CV_404: ['I25.10', '414.01'],
+  BI_164: ['D64.9'],
+};
 
 const day = (iso: string) => Date.parse(`${iso}T00:00:00Z`) / 86_400_000;
 const years = (d: string, origin: string) => (day(d) - day(origin)) / 365.25;
@@ -67,6 +76,16 @@ function recordsOf(id: string, withMeasurements: boolean): string[] {
   ].sort();
 }
 const minDate = (a: string, b: string) => (a < b ? a : b);
+const enrolOf = (id: string) =>
+  ENROL.filter((e) => e[0] === id)
+    .map((e) => e[1])
+    .sort()[0] as string | undefined;
+const originOf = (s: SurvivalSpec, id: string, withMeasurements: boolean) => {
+  const origin = s.origin ?? 'birth';
+  if (origin === 'birth') return birthOf(id);
+  if (origin === 'enrolment') return s.entry ? enrolOf(id) : recordsOf(id, withMeasurements)[0];
+  return enrolOf(id);
+};
 
 /** Expected entry/exit per person (NaN = left out) under `survival`, by the documented rules. */
 function expected(s: SurvivalSpec, withMeasurements: boolean) {
@@ -77,17 +96,13 @@ function expected(s: SurvivalSpec, withMeasurements: boolean) {
   const cutoff = s.cutoff ?? all[all.length - 1];
   return PERSONS.map(([id]) => {
     const recs = recordsOf(id, withMeasurements);
-    const entryDate = s.entry ? ENROL.find((e) => e[0] === id)?.[1] : recs[0];
+    const entryDate = s.entry ? enrolOf(id) : recs[0];
     const exitDate = recs.length ? minDate(recs[recs.length - 1], cutoff) : undefined;
     const origin = s.origin ?? 'birth';
-    const originDate =
-      origin === 'birth'
-        ? birthOf(id)
-        : origin === 'enrolment'
-          ? entryDate
-          : ENROL.find((e) => e[0] === id)?.[1];
-    if (!entryDate || !exitDate) return { id, entry: Number.NaN, exit: Number.NaN, reason: 'no_entry' };
+    const originDate = originOf(s, id, withMeasurements);
+    if (!entryDate) return { id, entry: Number.NaN, exit: Number.NaN, reason: 'no_entry' };
     if (!originDate) return { id, entry: Number.NaN, exit: Number.NaN, reason: 'no_origin' };
+    if (!exitDate) return { id, entry: Number.NaN, exit: Number.NaN, reason: 'no_follow_up' };
     let entry = years(entryDate, originDate);
     if (typeof origin === 'object') entry = Math.max(0, entry);
     const exit = years(exitDate, originDate);
@@ -155,6 +170,11 @@ describe('buildTimeline / loadTimeline', () => {
       { origin: { table: 'enrol', column: 'consent_date' } },
       true,
     ],
+    [
+      'age scale, entry column, a cut-off before some entries',
+      { entry: { table: 'enrol', column: 'consent_date' }, cutoff: '2011-06-01' },
+      true,
+    ],
   ];
   for (const [name, survival, withMeasurements] of cases) {
     it(name, async () => {
@@ -178,6 +198,21 @@ describe('buildTimeline / loadTimeline', () => {
         }
       }
       expect(tl.entry[6]).toBeNaN();
+      expect(ref.origin).toBe(typeof survival.origin === 'object' ? 'column' : (survival.origin ?? 'birth'));
+      const allDates = [
+        ...CONDITIONS.map((c) => c[3]),
+        ...(withMeasurements ? MEASUREMENTS.map((m) => m[1]) : []),
+      ];
+      expect(ref.cutoff).toBe(survival.cutoff ?? allDates.sort()[allDates.length - 1]);
+      expect(ref.nPersons).toBe(PERSONS.length);
+      const reasons = (
+        await conn.runAndReadAll(
+          `SELECT person_idx, reason, entry IS NULL AND exit IS NULL FROM read_parquet('${ref.persons}') ORDER BY person_idx`,
+        )
+      ).getRows();
+      expect(reasons.map((r) => [Number(r[0]), r[1], r[2]])).toEqual(
+        want.map((w, k) => [k, w.reason, w.reason !== null]),
+      );
       const leftOut: Record<string, number> = {};
       for (const w of want) if (w.reason) leftOut[w.reason] = (leftOut[w.reason] ?? 0) + 1;
       expect(ref.leftOut).toEqual(leftOut);
@@ -187,32 +222,29 @@ describe('buildTimeline / loadTimeline', () => {
         9,
       );
 
-      // Onsets of CV_404.2 (and its parent CV_404, by rollup): first code date and 2nd distinct date.
-      const origin = survival.origin ?? 'birth';
-      const originOf = (id: string) =>
-        origin === 'birth'
-          ? birthOf(id)
-          : origin === 'enrolment'
-            ? ENROL.find((e) => e[0] === id)![1]
-            : ENROL.find((e) => e[0] === id)![1];
-      for (const code of ['CV_404.2', 'CV_404']) {
+      // Onsets: per phecode, the samples with a dated code (and an origin), first date and the
+      // 2nd distinct date (same-day codes once; NaN below minCodeCount), codes after the cut-off kept.
+      expect([...tl.onsets.keys()].sort()).toEqual(Object.keys(PHECODE_CODES).sort());
+      for (const [code, icd] of Object.entries(PHECODE_CODES)) {
         const on = tl.onsets.get(code)!;
-        expect(on, code).toBeDefined();
-        const ids = ['P1', 'P2', 'P5'];
-        expect([...on.samples]).toEqual(ids.map((id) => order.indexOf(id)).sort((a, b) => a - b));
-        for (const [k, s] of [...on.samples].entries()) {
-          const id = order[s];
-          const dates = [
-            ...new Set(CONDITIONS.filter((c) => c[0] === id && c[1] !== 'D64.9').map((c) => c[3])),
-          ].sort();
-          expect(on.first[k], id).toBeCloseTo(years(dates[0], originOf(id)), 9);
-          expect(on.event[k], id).toBeCloseTo(years(dates[1], originOf(id)), 9);
+        const dated = order
+          .map((id, i) => ({
+            i,
+            id,
+            origin: originOf(survival, id, withMeasurements),
+            dates: [
+              ...new Set(CONDITIONS.filter((c) => c[0] === id && icd.includes(c[1])).map((c) => c[3])),
+            ].sort(),
+          }))
+          .filter((x) => x.dates.length > 0 && x.origin !== undefined)
+          .sort((a, b) => a.i - b.i);
+        expect([...on.samples], code).toEqual(dated.map((x) => x.i));
+        for (const [k, x] of dated.entries()) {
+          expect(on.first[k], `${code} ${x.id}`).toBeCloseTo(years(x.dates[0], x.origin!), 9);
+          if (x.dates.length < 2) expect(on.event[k], `${code} ${x.id}`).toBeNaN();
+          else expect(on.event[k], `${code} ${x.id}`).toBeCloseTo(years(x.dates[1], x.origin!), 9);
         }
       }
-      // P4 has one D64.9 date: below minCodeCount, event NaN
-      const bi = tl.onsets.get('BI_164')!;
-      const p4 = [...bi.samples].indexOf(order.indexOf('P4'));
-      expect(bi.event[p4]).toBeNaN();
 
       const again = await buildTimeline(conn, input(dir, phenome, survival));
       expect(again.reused).toBe(true);
@@ -224,22 +256,44 @@ describe('buildTimeline / loadTimeline', () => {
     const dir = mkdtempSync(join(root, 'bad-'));
     const phenome = await writeRelease(dir, true, [...ENROL, ['P3', 'soon']]);
     const before = readdirSync(phenome).sort();
-    const attempts: [SurvivalSpec, RegExp, string][] = [
-      [{ origin: { table: 'visits', column: 'd' } }, /no table 'visits'/, 'phewas.survival.origin.table'],
-      [{ entry: { table: 'enrol', column: 'signed' } }, /no column 'signed'/, 'phewas.survival.entry.column'],
+    const enrol = join(dir, 'tables', 'enrol.parquet');
+    const attempts: [SurvivalSpec, RegExp, string, string][] = [
+      [
+        { origin: { table: 'visits', column: 'd' } },
+        /no table 'visits'/,
+        'phewas.survival.origin.table',
+        join(dir, 'tables', 'visits.parquet'),
+      ],
+      [
+        { entry: { table: 'enrol', column: 'signed' } },
+        /no column 'signed'/,
+        'phewas.survival.entry.column',
+        enrol,
+      ],
+      [
+        { origin: { table: 'persons', column: 'ancestry' } },
+        /'EUR' \(person P1\) is not a date/,
+        'phewas.survival.origin.column',
+        join(dir, 'persons.parquet'),
+      ],
       [
         { origin: 'enrolment', entry: { table: 'enrol', column: 'consent_date' } },
         /'soon' \(person P3\) is not a date/,
         'phewas.survival.entry.column',
+        enrol,
       ],
     ];
-    for (const [survival, message, field] of attempts) {
+    for (const [survival, message, field, file] of attempts) {
       const err = await buildTimeline(conn, input(dir, phenome, survival)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(InputError);
-      expect(String((err as Error).message)).toMatch(message);
-      expect(JSON.stringify(err)).toContain(field);
+      const { message: text, location } = err as InputError;
+      expect(text).toMatch(message);
+      expect(text).toContain(`field ${field}`);
+      expect(location.field).toBe(field);
+      expect(location.file).toBe(file);
+      expect(text).toContain(file);
     }
     expect(readdirSync(phenome).sort()).toEqual(before);
-    expect(existsSync(join(phenome, 'timeline'))).toBe(false);
+    expect(readdirSync(phenome).filter((f) => f.startsWith('timeline'))).toEqual([]);
   });
 });
