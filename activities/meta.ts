@@ -8,7 +8,7 @@
  *    heartbeating per chromosome; resumable (finished chromosomes are kept);
  *  - `metaLoci`: lead loci, forest rows and leave-one-out (meta/loci.ts), kept in the run folder;
  *  - `recordMeta`: the result tables, result.json and the run's status (meta/write.ts);
- *  - `writeMetaReport`: the HTML report (meta/report.ts);
+ *  - `writeMetaReport`: the HTML report (report/meta.ts);
  *  - `discardMeta`: a failed run is recorded as failed, a cancelled one removed.
  * Inputs are checked against schemas/meta.ts before anything runs.
  */
@@ -19,7 +19,6 @@ import { asEngineContext, type EngineContext } from '../engine/context.js';
 import { atomicWriteFile } from '../engine/fsutil.js';
 import { readMetaInputs } from '../meta/inputs.js';
 import { type MetaLoci, metaLeadLoci } from '../meta/loci.js';
-import { writeMetaReport } from '../meta/report.js';
 import { analyseMeta, type MetaCoreSummary } from '../meta/run.js';
 import { metaIdentity } from '../meta/spec.js';
 import {
@@ -29,6 +28,7 @@ import {
   recordMetaRun,
   recordMetaStart,
 } from '../meta/write.js';
+import { writeMetaRunReport } from '../report/meta.js';
 import {
   type MetaInputRef,
   type MetaLeadLocus,
@@ -100,6 +100,7 @@ export function createMetaActivities(from: EngineConfig | EngineContext) {
             {
               outDir: workDir(input.run),
               ambiguousMaf: spec.alignment.ambiguousMaf,
+              inferStrand: spec.alignment.inferStrand,
               methods: spec.methods,
               significantP: spec.leadLoci.p,
               leaveOneOutAll: spec.leaveOneOut === 'all',
@@ -153,7 +154,7 @@ export function createMetaActivities(from: EngineConfig | EngineContext) {
     },
 
     async writeMetaReport(input: { run: MetaRunContext; result: MetaResult }): Promise<{ path: string }> {
-      return { path: await writeMetaReport(config, input.run.runId, input.run.runDir, input.result) };
+      return { path: (await writeMetaRunReport(config, input.run.runId, input.run.runDir)).path };
     },
 
     async discardMeta(input: {

@@ -62,6 +62,8 @@ export interface MetaCoreOptions {
   /** Folder for the parts (created; a resumed run reuses finished chromosomes). */
   outDir: string;
   ambiguousMaf: number;
+  /** Infer A/T and C/G SNPs' strand from their allele frequencies (stats/meta.ts); default false. */
+  inferStrand?: boolean;
   methods: readonly (typeof META_METHODS)[number][];
   /** Variants with fixed-effect p below this keep their per-input detail (`sig/`). */
   significantP: number;
@@ -203,7 +205,7 @@ async function analyseChrom(
   const maf = options.ambiguousMaf;
   const al = alignAlleles(
     { k, m, effect: mx.effect, other: mx.other, eaf: mx.eaf },
-    { ambiguousEaf: [maf, 1 - maf] },
+    { ambiguousEaf: [maf, 1 - maf], inferStrand: options.inferStrand ?? false },
   );
   const aligned = applyAlignment({ k, m, beta: mx.beta, se: mx.se, n: mx.n, eaf: mx.eaf }, al);
   const res = metaAnalyse(aligned);

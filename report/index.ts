@@ -18,7 +18,9 @@ import type { RunRow } from '../schemas/results.js';
 import { ANALYSIS_FILES, type AnalysisTable } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { gwasPhenotypeNames, kmCurves, manhattanData, qqData, runTables, topHits } from './data.js';
+import { isMetaRun } from './data-meta.js';
 import { esc, page } from './html.js';
+import { buildMetaReportHtml } from './meta.js';
 import {
   burdenSection,
   gwasMethodNote,
@@ -80,6 +82,7 @@ export async function buildRunReportHtml(
   runId: string,
   options: ReportOptions = {},
 ): Promise<{ html: string; run: RunRow }> {
+  if (await isMetaRun(config, runId)) return buildMetaReportHtml(config, runId, options);
   const run = await requireRun(config, runId);
   const suppress: Suppression = options.noSuppress ? false : config.privacy.smallCellMax;
   const links = options.links ?? {};

@@ -68,8 +68,14 @@ export const metaSpecSchema = z
          * (ambiguousMaf, 1 − ambiguousMaf), or is missing, are dropped.
          */
         ambiguousMaf: z.number().min(0).max(0.5).default(0.4),
+        /**
+         * Infer an A/T or C/G SNP's strand from which side of 0.5 its allele frequency is on
+         * (default false: inputs are on the forward strand, and frequencies differ between
+         * ancestries; stats/meta.ts).
+         */
+        inferStrand: z.boolean().default(false),
       })
-      .default({ ambiguousMaf: 0.4 }),
+      .default({ ambiguousMaf: 0.4, inferStrand: false }),
     leadLoci: z
       .strictObject({
         p: z.number().gt(0).max(1).default(5e-8),

@@ -31,11 +31,14 @@
  *    also swapped; multi-base alleles are never strand-flipped (their anchor base differs by strand);
  *  - strand-ambiguous SNPs (A/T, C/G): letters cannot tell a swap from a strand flip. Where the
  *    entry's EAF is missing or within (0.4, 0.6) it is dropped (`strand_ambiguous`), the reference
- *    input included (the next input then becomes the reference). Otherwise the EAFs decide: the
- *    entry's effect allele is the reference's effect allele when both EAFs lie on the same side of
- *    0.5 (after matching letters: same letters → kept or, on opposite sides, strand flip + swap;
- *    swapped letters → swap or, on the same side, strand flip only). Against a given reference
- *    without a usable EAF, letters decide (both taken to be on the forward strand);
+ *    input included (the next input then becomes the reference). Otherwise, by default
+ *    (`inferStrand` false), letters decide: both inputs are taken to be on the forward strand, as
+ *    summary statistics of one reference build are (allele frequencies differ between ancestries,
+ *    so they cannot tell a strand flip). With `inferStrand`, the EAFs decide: the entry's effect
+ *    allele is the reference's effect allele when both EAFs lie on the same side of 0.5 (after
+ *    matching letters: same letters → kept or, on opposite sides, strand flip + swap; swapped
+ *    letters → swap or, on the same side, strand flip only); against a given reference without a
+ *    usable EAF, letters decide;
  *  - anything else (other alleles, effect = other, one allele absent) → dropped
  *    (`allele_mismatch`).
  * Dropped entries become absent for the meta-analysis; `Alignment` records every action and the
@@ -155,6 +158,16 @@ export interface AlignOptions {
   reference?: AlleleReference;
   /** EAF interval (exclusive) within which an A/T or C/G SNP's strand cannot be inferred. Default [0.4, 0.6]. */
   ambiguousEaf?: readonly [number, number];
+  /**
+   * Infer an A/T or C/G SNP's strand from which side of 0.5 its EAF lies on (default false). Off,
+   * the inputs are taken to be on the same (forward) strand, as GWAS-SSF, PLINK2 and REGENIE
+   * outputs of one reference build are: such a SNP is aligned by its allele letters, and dropped
+   * only when its EAF is within `ambiguousEaf` (or unknown). On, a SNP whose frequency lies on
+   * the other side of 0.5 is taken as strand-flipped — wrong across ancestries whose allele
+   * frequencies really differ (an allele at 0.24 in one and 0.61 in another), so use it only for
+   * inputs of one population whose strand is in doubt.
+   */
+  inferStrand?: boolean;
 }
 
 export interface Alignment {
@@ -189,12 +202,14 @@ function alignEntry(
   ro: number,
   rEaf: number,
   ambiguous: (x: number) => boolean,
+  inferStrand: boolean,
 ): number {
   if (e < 0 || o < 0 || e === o) return A_MISMATCH;
   if (isPalindromic(e, o)) {
     if (!isPalindromic(re, ro) || (e !== re && e !== ro)) return A_MISMATCH;
     if (ambiguous(eaf)) return A_AMBIGUOUS;
     const sameLetters = e === re;
+    if (!inferStrand) return sameLetters ? A_SAME : A_SWAPPED;
     if (ambiguous(rEaf)) return sameLetters ? A_SAME : A_SWAPPED;
     const sameSide = (eaf - 0.5) * (rEaf - 0.5) > 0;
     if (sameLetters) return sameSide ? A_SAME : A_STRAND_SWAPPED;
@@ -244,7 +259,7 @@ export function alignAlleles(x: AlleleMatrix, options: AlignOptions = {}): Align
       if (e < 0 && o < 0) continue; // absent: action stays 0 ('absent')
       const f = eaf ? eaf[at] : Number.NaN;
       let a: number;
-      if (re >= 0) a = alignEntry(e, o, f, re, ro, rf, ambiguous);
+      if (re >= 0) a = alignEntry(e, o, f, re, ro, rf, ambiguous, options.inferStrand ?? false);
       else if (e < 0 || o < 0 || e === o) a = A_MISMATCH;
       else if (isPalindromic(e, o) && ambiguous(f)) a = A_AMBIGUOUS;
       else {

@@ -98,6 +98,12 @@ export interface TimeToEventCount {
   censored: number;
 }
 
+export interface TimeToEventInput {
+  carriers: Uint8Array;
+  pool: { icd10: string[]; icd9: string[] };
+  reserved: { icd10: string[]; icd9: string[] };
+}
+
 export function generateConditions(
   seed: number,
   persons: Persons,
@@ -107,10 +113,12 @@ export function generateConditions(
   extractDay: number,
   /**
    * The planted time-to-event phecode: `carriers` (1 = carrier of a pLoF allele in the burden
-   * gene, the exposure) and its code pool. Its codes are dropped from the background rows (the
-   * random draws are unchanged, so every other row is too) and planted by `plantTimeToEvent`.
+   * gene, the exposure), its code pool, and `reserved`, every code reaching it in 1.2 or X
+   * (phecodes.ts `codesReaching`). Reserved codes are dropped from the background rows (the
+   * random draws are unchanged, so every other row is too); its cases are planted by
+   * `plantTimeToEvent` only.
    */
-  timeToEventInput?: { carriers: Uint8Array; pool: { icd10: string[]; icd9: string[] } },
+  timeToEventInput?: TimeToEventInput,
 ): { rows: ConditionRows; planted: PlantedCount[]; timeToEvent: TimeToEventCount | null } {
   const rng = new Rng(seed, 'conditions');
   const n = persons.n;
@@ -131,14 +139,14 @@ export function generateConditions(
     }
     return idx;
   };
-  const reserved = new Set(
-    timeToEventInput ? [...timeToEventInput.pool.icd10, ...timeToEventInput.pool.icd9] : [],
-  );
+  // Per vocabulary: an ICD-9-CM and an ICD-10-CM code may be spelled alike (V and E codes).
+  const reserved10 = new Set(timeToEventInput?.reserved.icd10 ?? []);
+  const reserved9 = new Set(timeToEventInput?.reserved.icd9 ?? []);
   const emit = (i: number, day: number, pool: { icd10: string[]; icd9: string[] }): void => {
     const icd10 = day >= ICD10CM_START;
     const list = icd10 ? pool.icd10 : pool.icd9;
     const code = list[rng.int(list.length)];
-    if (reserved.has(code)) return; // the time-to-event phecode's cases are planted only
+    if ((icd10 ? reserved10 : reserved9).has(code)) return; // the time-to-event phecode's cases are planted only
     person.push(i);
     dayCol.push(day);
     codeCol.push(intern(icd10 ? 'ICD10CM' : 'ICD9CM', code));
@@ -254,15 +262,16 @@ export function generateConditions(
  * E ~ Exp(1), m = HR^carrier·HR_male^male (Weibull proportional hazards on the age scale).
  * - onset after the extract date: no code (censored);
  * - onset on or after the EHR start: a code on the onset day, a second within 1–60 days (so
- *   the date the two-distinct-dates rule is met is at most 60 days after onset), then 0–3 more
- *   later in the record; an onset in the last day of the record gets one code only;
+ *   the date the two-distinct-dates rule is met is at most 60 days after onset), then 0–4 more
+ *   later in the record; a code that would fall after the extract date is not written (an
+ *   onset in the last 60 days may leave one code only, below the two-code rule);
  * - onset before the EHR start (prevalent at entry): the same codes from the EHR start day on.
  */
 function plantTimeToEvent(
   rng: Rng,
   persons: Persons,
   visits: Visits,
-  input: { carriers: Uint8Array; pool: { icd10: string[]; icd9: string[] } },
+  input: TimeToEventInput,
   extractDay: number,
   push: (i: number, day: number, code: number) => void,
   intern: (vocab: 'ICD9CM' | 'ICD10CM', code: string) => number,
@@ -288,7 +297,7 @@ function plantTimeToEvent(
     const onsetAge = spec.scale * (e / m) ** (1 / spec.shape);
     const onset = persons.birthDay[i] + Math.round(onsetAge * 365.25);
     const second = 1 + rng.int(60);
-    const more = rng.int(4);
+    const more = rng.int(5);
     if (onset > extractDay) {
       out.censored++;
       continue;

@@ -23,11 +23,12 @@ import { GENES, planGenome } from './genome.js';
 import { writeGenotypes } from './genotypes.js';
 import { writeLabs, writePheno } from './labs.js';
 import { ANCESTRIES, dayOf, generatePersons, isoOf } from './persons.js';
-import { DEMO_PHECODE_MAP_DIR, loadCodePools } from './phecodes.js';
+import { codesReaching, DEMO_PHECODE_MAP_DIR, loadCodePools } from './phecodes.js';
 import { computePhenotypes } from './phenotypes.js';
 import {
   BURDEN_CARRIER_FREQ,
   BURDEN_GENE,
+  LDL_ANCESTRY_SPECIFIC,
   PLANTED_BINARY,
   PLANTED_BURDEN,
   PLANTED_TIME_TO_EVENT,
@@ -38,7 +39,7 @@ import { Rng } from './prng.js';
 import { buildTruth } from './truth.js';
 
 /** Bumped whenever the output for given options changes, so `ifExists: reuse` regenerates. */
-export const GENERATOR_VERSION = 3;
+export const GENERATOR_VERSION = 4;
 
 export const SIZES = {
   demo: { persons: 2500, variants: 10_000 },
@@ -146,6 +147,31 @@ async function removeStaleTemps(out: string): Promise<void> {
   }
 }
 
+/**
+ * Candidate LD blocks for the ancestry-specific LDL variant (planted.ts), on their own random
+ * stream and after every other block assignment, so nothing else moves: blocks of ≥ 12 variants
+ * outside genes, holding no planted or polygenic effect, on a chromosome that holds a planted
+ * non-LDL variant (chromosomes without planted loci supply truth.json's null variants), at least
+ * 2 Mb from every planted block. Falls back to any such block when that leaves none.
+ */
+function pickAncestrySpecificBlocks(seed: number, blocks: ReturnType<typeof planGenome>['blocks']): number[] {
+  const rng = new Rng(seed, 'ancestry-specific-blocks');
+  const planted = blocks.filter((b) => b.causal);
+  const ldl = new Set(plantedVariantKeys().filter((k) => k.startsWith('LDL_')));
+  const hostChroms = new Set(planted.filter((b) => !ldl.has(b.causal!)).map((b) => b.chrom));
+  const far = (b: (typeof blocks)[number]) =>
+    planted.every((c) => c.chrom !== b.chrom || Math.abs(c.start - b.start) > 2_000_000);
+  const free = blocks.filter((b) => b.gene < 0 && !b.causal && !b.polygenic && b.nVariants >= 12 && far(b));
+  let pool = free.filter((b) => hostChroms.has(b.chrom));
+  if (pool.length === 0) pool = free;
+  const want = Math.min(LDL_ANCESTRY_SPECIFIC.candidateBlocks, pool.length);
+  for (let k = 0; k < want; k++) {
+    const j = k + rng.int(pool.length - k);
+    [pool[k], pool[j]] = [pool[j], pool[k]];
+  }
+  return pool.slice(0, want).map((b) => b.index);
+}
+
 /** Generate a synthetic biobank release. */
 export async function generateBiobank(options: SynthOptions): Promise<SynthResult> {
   const { size, persons: nPersons, variants: nVariants } = resolveSize(options);
@@ -207,6 +233,14 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
   const timeToEventPool = loadCodePools(mapsDir, [PLANTED_TIME_TO_EVENT]).planted.get(
     PLANTED_TIME_TO_EVENT.key,
   )!;
+  // Background codes that reach it (in 1.2 or X) are dropped, except those of the other planted
+  // pools (with the full maps a code can reach two; the other planted rows stay as they were).
+  const inPlanted = new Set([...pools.planted.values()].flatMap((p) => [...p.icd10, ...p.icd9]));
+  const reach = codesReaching(mapsDir, PLANTED_TIME_TO_EVENT);
+  const timeToEventReserved = {
+    icd10: reach.icd10.filter((c) => !inPlanted.has(c)),
+    icd9: reach.icd9.filter((c) => !inPlanted.has(c)),
+  };
 
   await removeStaleTemps(out);
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -244,6 +278,7 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
         free[k].polygenic = true;
       }
     }
+    const ancestryBlocks = pickAncestrySpecificBlocks(seed, plan.blocks);
     const burdenGene = GENES.findIndex((g) => g.symbol === BURDEN_GENE);
     if (!plan.blocks.some((b) => b.gene === burdenGene))
       throw new SynthError('too few variants for the burden gene');
@@ -266,6 +301,12 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
       source: `biobank-synth v${GENERATOR_VERSION} seed=${seed} size=${size}`,
       fileDate: extractDate.replaceAll('-', ''),
       families: familyPlan,
+      ancestrySpecific: {
+        key: LDL_ANCESTRY_SPECIFIC.key,
+        ancestry: LDL_ANCESTRY_SPECIFIC.ancestry,
+        targetMaf: LDL_ANCESTRY_SPECIFIC.targetMaf,
+        blocks: ancestryBlocks,
+      },
       onBlock: (done, total) => {
         if (done % 64 === 0 || done === total) progress('genotypes', done, total);
       },
@@ -273,7 +314,16 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
 
     // --- phenotypes, EHR, labs ---
     progress('ehr', 0, 1);
-    const phenotypes = computePhenotypes(seed, persons, geno.causal, geno.burdenCarrier, geno.polygenic);
+    if (!geno.ancestrySpecific)
+      throw new SynthError('too few variants to plant the ancestry-specific effect');
+    const phenotypes = computePhenotypes(
+      seed,
+      persons,
+      geno.causal,
+      geno.burdenCarrier,
+      geno.polygenic,
+      geno.ancestrySpecific,
+    );
     const visits = generateVisits(seed, persons, extractDay);
     const {
       rows,
@@ -282,6 +332,7 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
     } = generateConditions(seed, persons, visits, pools, phenotypes, extractDay, {
       carriers: geno.burdenCarrier,
       pool: timeToEventPool,
+      reserved: timeToEventReserved,
     });
 
     const personLines = ['person_id\tsex\tbirth_date\tbirth_year\tancestry'];

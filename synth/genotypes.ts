@@ -69,6 +69,12 @@ export interface GenotypeOptions {
   onBlock?: (done: number, total: number) => void | Promise<void>;
   /** Sibships (families.ts): children's haplotypes are copied from unsampled parents'. */
   families?: FamilyPlan;
+  /**
+   * Capture one existing common variant for an ancestry-specific effect: over the candidate
+   * blocks, the variant with no missing call whose MAF in `ancestry` is closest to `targetMaf`
+   * (overall MAF ≥ 0.05). Nothing is drawn for it, so the VCF does not change.
+   */
+  ancestrySpecific?: { key: string; ancestry: number; targetMaf: number; blocks: number[] };
 }
 
 export interface VariantRef {
@@ -111,6 +117,13 @@ export interface BlockSpan {
   key?: string;
 }
 
+/** The variant captured for the ancestry-specific effect, with its block and per-group ALT frequencies. */
+export interface AncestrySpecificVariant extends CausalVariant {
+  block: BlockSpan;
+  /** ALT frequency per ancestry group (persons.ts `ANCESTRIES` order). */
+  afByAncestry: number[];
+}
+
 /** The polygenic trait's small effects: Σ_j weight_j · z_ij per person, z the standardised ALT count. */
 export interface PolygenicScore {
   score: Float64Array;
@@ -134,6 +147,8 @@ export interface GenotypeResult {
   burdenPlof: string[];
   /** With families only: the polygenic blocks' causal variants and their score. */
   polygenic?: PolygenicScore;
+  /** With `ancestrySpecific`: the captured variant (undefined when no candidate had one). */
+  ancestrySpecific?: AncestrySpecificVariant;
 }
 
 function fmt(x: number, digits: number): string {
@@ -162,6 +177,58 @@ function addPolygenic(
   const b = weight / sd;
   for (let i = 0; i < n; i++) poly.score[i] += b * (hap[row + 2 * i] + hap[row + 2 * i + 1] - mean);
   poly.variants.push({ ...v, weight });
+}
+
+/**
+ * Picks the ancestry-specific variant among the common variants of the candidate blocks as
+ * they are written (no random draws). Ties keep the first in genome order.
+ */
+class AncestryCapture {
+  readonly blocks: Set<number>;
+  private best: { v: VariantRef; score: number; dosage: Uint8Array; afs: number[]; span: number } | undefined;
+  private readonly spans: BlockSpan[] = [];
+  private readonly counts = new Float64Array(3);
+  private readonly sums = new Float64Array(3);
+
+  constructor(
+    private readonly o: NonNullable<GenotypeOptions['ancestrySpecific']>,
+    private readonly persons: Persons,
+  ) {
+    this.blocks = new Set(o.blocks);
+    for (let i = 0; i < persons.n; i++) this.counts[persons.ancestry[i]] += 2;
+  }
+
+  extendSpan(chrom: string, pos: number, first: boolean): void {
+    if (first) this.spans.push({ chrom, start: pos, end: pos });
+    else this.spans[this.spans.length - 1].end = pos;
+  }
+
+  consider(v: VariantRef, hap: Uint8Array, row: number): void {
+    const n = this.persons.n;
+    const anc = this.persons.ancestry;
+    this.sums.fill(0);
+    for (let i = 0; i < n; i++) this.sums[anc[i]] += hap[row + 2 * i] + hap[row + 2 * i + 1];
+    const afs = Array.from(this.sums, (s, k) => (this.counts[k] > 0 ? s / this.counts[k] : 0));
+    const af = afs[this.o.ancestry];
+    if (Math.min(v.af, 1 - v.af) < 0.05) return;
+    const score = Math.abs(Math.min(af, 1 - af) - this.o.targetMaf);
+    if (this.best && score >= this.best.score) return;
+    const dosage = new Uint8Array(n);
+    for (let i = 0; i < n; i++) dosage[i] = hap[row + 2 * i] + hap[row + 2 * i + 1];
+    this.best = { v, score, dosage, afs, span: this.spans.length - 1 };
+  }
+
+  result(): AncestrySpecificVariant | undefined {
+    const b = this.best;
+    if (!b) return undefined;
+    return {
+      ...b.v,
+      key: this.o.key,
+      dosage: b.dosage,
+      block: { ...this.spans[b.span] },
+      afByAncestry: b.afs,
+    };
+  }
 }
 
 /** Write the genotype VCF(s). Resolves once every file is closed. */
@@ -240,6 +307,7 @@ export async function writeGenotypes(opts: GenotypeOptions): Promise<GenotypeRes
     : undefined;
   result.polygenic = polygenic;
   const causalChroms = new Set(plan.blocks.filter((b) => b.causal).map((b) => b.chrom));
+  const anc = opts.ancestrySpecific ? new AncestryCapture(opts.ancestrySpecific, persons) : undefined;
 
   const header = [
     '##fileformat=VCFv4.2',
@@ -405,6 +473,10 @@ export async function writeGenotypes(opts: GenotypeOptions): Promise<GenotypeRes
           for (let i = 0; i < n; i++) dosage[i] = hap[row + 2 * i] + hap[row + 2 * i + 1];
           result.causal.push({ ...ref0, key: block.causal!, dosage });
         }
+        if (anc?.blocks.has(block.index)) {
+          anc.extendSpan(block.chrom, pos, j === 0);
+          if (common[j] && an[j] === nHap) anc.consider(ref0, hap, row);
+        }
         if (j === polyJ && polygenic) addPolygenic(polygenic, ref0, hap, row, n, polyRng.normal());
         if (polygenic && (block.polygenic || block.causal)) {
           if (j === 0) polygenic.spans.push({ chrom: block.chrom, start: pos, end: pos, key: block.causal });
@@ -433,6 +505,7 @@ export async function writeGenotypes(opts: GenotypeOptions): Promise<GenotypeRes
       }
       await opts.onBlock?.(block.index + 1, plan.blocks.length);
     }
+    result.ancestrySpecific = anc?.result();
     for (const w of writers) await w.close();
     if (opts.tabixIndex)
       for (let f = 0; f < writers.length; f++) await indexes[f].finish(`${opts.paths[f]}.tbi`, writers[f]);

@@ -239,3 +239,35 @@ export function loadCodePools(dir: string, planted: readonly PlantedPhecode[]): 
   usable.sort((a, b) => (a.phecode < b.phecode ? -1 : a.phecode > b.phecode ? 1 : a.sex - b.sex));
   return { mapDir: v12, mapDirX: x, groups: usable, planted: plantedPools };
 }
+
+/**
+ * Every ICD-9-CM and ICD-10-CM code that reaches `target` (after rollup) in phecode 1.2 or in
+ * phecodeX: a superset of its planted pool. The EHR generator drops these from the background
+ * so that the target's only cases are the planted ones, in either phecode system.
+ */
+export function codesReaching(dir: string, target: PlantedPhecode): { icd10: string[]; icd9: string[] } {
+  const { v12, x } = resolveMapDirs(dir);
+  const out = { icd10: new Set<string>(), icd9: new Set<string>() };
+  const add = (vocab: string, code: string, phecode: string, up: Map<string, string[]>, want: string) => {
+    if (vocab !== 'ICD9CM' && vocab !== 'ICD10CM') return;
+    if (!(up.get(phecode) ?? [phecode]).includes(want)) return;
+    (vocab === 'ICD10CM' ? out.icd10 : out.icd9).add(code);
+  };
+  const up12 = rollupOf(join(v12, 'phecode_rollup_map.csv'));
+  for (const [vocab, code, phecode] of readTable(join(v12, 'phecode_map.csv'), [
+    'vocabulary_id',
+    'code',
+    'phecode',
+  ]))
+    add(vocab, code, phecode, up12, target.phecode12);
+  if (x) {
+    const upX = rollupOf(join(x, 'phecodeX_R_rollup_map.csv'));
+    for (const [code, vocab, phecode] of readTable(join(x, 'phecodeX_R_map.csv'), [
+      'code',
+      'vocabulary_id',
+      'phecode',
+    ]))
+      add(vocab, code, phecode, upX, target.phecodeX);
+  }
+  return { icd10: [...out.icd10].sort(), icd9: [...out.icd9].sort() };
+}

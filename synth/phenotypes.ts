@@ -1,12 +1,13 @@
 /**
  * Person-level latent phenotypes from the planted genotypes (see `planted.ts` for the
- * models): LDL in mg/dL and case status for every planted phecode; with families, the
- * polygenic trait (HEIGHT, cm).
+ * models): LDL in mg/dL (with its AFR-only effect) and case status for every planted phecode;
+ * with families, the polygenic trait (HEIGHT, cm).
  */
 import type { CausalVariant, PolygenicScore } from './genotypes.js';
 import type { Persons } from './persons.js';
 import {
   type CovariateEffects,
+  LDL_ANCESTRY_SPECIFIC,
   LDL_VARIANTS,
   PLANTED_BINARY,
   PLANTED_BURDEN,
@@ -33,6 +34,21 @@ export interface Phenotypes {
   effects: Map<string, PlantedEffect[]>;
   /** With families only: the polygenic trait. */
   polygenic?: PolygenicTrait;
+  /** The LDL effect present in one ancestry group only (absent: no variant was given). */
+  ancestrySpecific?: AncestrySpecificEffect;
+}
+
+export interface AncestrySpecificEffect {
+  key: string;
+  /** Index into persons.ts `ANCESTRIES`. */
+  ancestry: number;
+  r2: number;
+  /** Effect per standardised (within the group) ALT count, LDL SD units. */
+  betaStd: number;
+  /** Effect per ALT allele in each group (mg/dL; 0 outside `ancestry`). */
+  betaPerAllele: number[];
+  /** Persons in the group. */
+  n: number;
 }
 
 export interface PolygenicTrait {
@@ -99,6 +115,7 @@ export function computePhenotypes(
   causalList: CausalVariant[],
   burdenCarrier: Uint8Array,
   poly?: PolygenicScore,
+  ancestrySpecific?: CausalVariant,
 ): Phenotypes {
   const rng = new Rng(seed, 'phenotypes');
   const n = persons.n;
@@ -108,10 +125,16 @@ export function computePhenotypes(
   const h2 = LDL_VARIANTS.reduce((s, v) => s + v.r2, 0);
   const ldl = new Float64Array(n);
   const ancestryOffset = [0, -10, 8];
+  const eps = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const base = 120 + 0.35 * (persons.age[i] - 55) + (persons.sex[i] === 2 ? 4 : 0);
-    ldl[i] = base + ancestryOffset[persons.ancestry[i]] + LDL_SD * (g[i] + Math.sqrt(1 - h2) * rng.normal());
+    eps[i] = rng.normal();
+    ldl[i] = base + ancestryOffset[persons.ancestry[i]] + LDL_SD * (g[i] + Math.sqrt(1 - h2) * eps[i]);
   }
+  // After the draws above, so every other person's LDL (and every later draw) is unchanged.
+  const specific = ancestrySpecific
+    ? addAncestrySpecific(ldl, eps, h2, persons, ancestrySpecific)
+    : undefined;
   const cases = new Map<string, Uint8Array>();
   const effects = new Map<string, PlantedEffect[]>();
   for (const spec of PLANTED_BINARY) {
@@ -129,7 +152,46 @@ export function computePhenotypes(
     cases.set(spec.key, topFraction(l, spec.prevalence));
   }
   const polygenic = poly ? polygenicTrait(seed, persons, causal, poly) : undefined;
-  return { ldl, ldlEffects, cases, effects, polygenic };
+  return { ldl, ldlEffects, cases, effects, polygenic, ...(specific ? { ancestrySpecific: specific } : {}) };
+}
+
+/**
+ * The AFR-only LDL effect (planted.ts): LDL_SD·b·(x − m)/s added to the group's persons, m and
+ * s the ALT count's mean and SD within the group, with the group's residual scaled from √(1 − h²)
+ * to √(1 − h² − b²) (same total variance as the other groups); a variant monomorphic in the group
+ * adds nothing (betaPerAllele 0).
+ */
+function addAncestrySpecific(
+  ldl: Float64Array,
+  eps: Float64Array,
+  h2: number,
+  persons: Persons,
+  v: CausalVariant,
+): AncestrySpecificEffect {
+  const spec = LDL_ANCESTRY_SPECIFIC;
+  let k = 0;
+  let s = 0;
+  let ss = 0;
+  for (let i = 0; i < persons.n; i++) {
+    if (persons.ancestry[i] !== spec.ancestry) continue;
+    k++;
+    s += v.dosage[i];
+    ss += v.dosage[i] * v.dosage[i];
+  }
+  const mean = k > 0 ? s / k : 0;
+  const sd = k > 0 ? Math.sqrt(Math.max(0, ss / k - mean * mean)) : 0;
+  const b = Math.sqrt(spec.r2);
+  const perAllele = sd > 0 ? (LDL_SD * b) / sd : 0;
+  // The group's residual SD shrinks to √(1 − h² − b²) so its LDL variance stays that of the other
+  // groups: a pooled analysis then sees no heteroscedasticity, only the effect itself.
+  const shrink = Math.sqrt(Math.max(0, 1 - h2 - spec.r2)) - Math.sqrt(1 - h2);
+  if (perAllele !== 0)
+    for (let i = 0; i < persons.n; i++)
+      if (persons.ancestry[i] === spec.ancestry)
+        ldl[i] += perAllele * (v.dosage[i] - mean) + LDL_SD * shrink * eps[i];
+  const betaPerAllele = [0, 0, 0];
+  betaPerAllele[spec.ancestry] = perAllele;
+  return { key: spec.key, ancestry: spec.ancestry, r2: spec.r2, betaStd: b, betaPerAllele, n: k };
 }
 
 function variance(x: Float64Array): number {

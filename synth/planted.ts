@@ -20,6 +20,14 @@
  *   E ~ Exp(1) and m the person's hazard multiplier (inverse CDF of S(a) = e^{−m(a/λ)^k}).
  *   Onsets after the extract date are not cases (censored); onsets before the person's EHR start
  *   are prevalent (first code on the EHR start date). See ehr.ts.
+ * - **Ancestry-specific LDL effect (generator version 4; issue 15):** one more common variant,
+ *   in an LD block of its own that the generator already writes (no VCF byte changes: the
+ *   block is picked on its own random stream among non-causal blocks), raises LDL in AFR persons
+ *   only: LDL += 32·b·(x − m_AFR)/s_AFR for AFR persons, 0 for EUR and EAS, with b² = `r2` the
+ *   share of the AFR persons' LDL variance (before the effect) it explains, x the ALT count and
+ *   m_AFR, s_AFR its mean and SD in AFR. Centred within AFR, so the AFR mean is unchanged; EUR and
+ *   EAS LDL values are byte-identical to version 3. Pooled or meta-analysed with EUR, its β is
+ *   heterogeneous (Cochran's Q), the point of the effect.
  * - **Polygenic trait (only with families, see families.ts):** HEIGHT = mean + sd·(a_k +
  *   Σ_j b_j·z_j + c·Σ_m w_m·z_m + √(1 − h²)·ε) cm: four large planted effects b_j² (0.6–1%
  *   of variance), one small effect w_m ~ N(0, 1) in each of up to `maxSmall` LD blocks (a
@@ -147,6 +155,34 @@ export const PLANTED_BURDEN: PlantedBurdenPhecodeSpec[] = [
   },
 ];
 
+/** A quantitative effect present in one ancestry group only (truth.json `ancestrySpecific`). */
+export interface PlantedAncestrySpecificSpec {
+  key: string;
+  /** pheno.txt / labs trait it acts on. */
+  trait: 'LDL';
+  /** The one group with the effect (index into persons.ts `ANCESTRIES`). */
+  ancestry: number;
+  /** Share of the group's LDL variance (before the effect) explained, b². */
+  r2: number;
+  /** The variant chosen is the common one whose MAF in the group is closest to this. */
+  targetMaf: number;
+  /** Candidate LD blocks drawn (the variant is the best one over all of them). */
+  candidateBlocks: number;
+}
+
+/**
+ * LDL in AFR only (R² 0.1 within AFR; at the demo size ~625 AFR persons give an expected
+ * χ² ≈ 60, p ≈ 1e-14, while EUR and EAS carry no effect).
+ */
+export const LDL_ANCESTRY_SPECIFIC: PlantedAncestrySpecificSpec = {
+  key: 'LDL_AFR',
+  trait: 'LDL',
+  ancestry: 1,
+  r2: 0.1,
+  targetMaf: 0.3,
+  candidateBlocks: 8,
+};
+
 /** A planted time-to-event effect: a phecode whose onset age follows a proportional-hazards model. */
 export interface PlantedTimeToEventSpec {
   key: string;
@@ -163,7 +199,8 @@ export interface PlantedTimeToEventSpec {
 }
 
 /**
- * Coronary atherosclerosis (1.2 411.4, X CV_404.2), earlier in LMNA pLoF carriers: HR 4.
+ * Coronary atherosclerosis (1.2 411.4, X CV_404.2), earlier in LMNA pLoF carriers: HR 5 (HR 4
+ * gave Cox p < 1e-6 at demo size for only 3 of 5 seeds: ~75 carriers, ~20 carrier events).
  * Baseline: k = 5, λ = 102.6 years, so 1 − e^{−(80/λ)^k} ≈ 25 % of female non-carriers have had
  * an onset by age 80 (≈ 4 % by 55).
  */
@@ -172,7 +209,7 @@ export const PLANTED_TIME_TO_EVENT: PlantedTimeToEventSpec = {
   name: 'Coronary atherosclerosis',
   phecode12: '411.4',
   phecodeX: 'CV_404.2',
-  hr: 4,
+  hr: 5,
   hrMale: 1.3,
   shape: 5,
   scale: 102.6,

@@ -8,12 +8,13 @@ import { sha256File } from '../engine/fsutil.js';
 import type { PlantedCount, TimeToEventCount } from './ehr.js';
 import { type FamilyPlan, MORGANS_PER_BP } from './families.js';
 import type { SynthCounts } from './generate.js';
-import type { GenotypeResult } from './genotypes.js';
+import type { AncestrySpecificVariant, GenotypeResult } from './genotypes.js';
 import { ANCESTRIES, BATCHES, type Persons } from './persons.js';
 import { type CodePools, mapCsvPath } from './phecodes.js';
-import { LDL_SD, type Phenotypes } from './phenotypes.js';
+import { type AncestrySpecificEffect, LDL_SD, type Phenotypes } from './phenotypes.js';
 import {
   BURDEN_GENE,
+  LDL_ANCESTRY_SPECIFIC,
   LDL_VARIANTS,
   PLANTED_BINARY,
   PLANTED_BURDEN,
@@ -101,6 +102,31 @@ function polygenicTruth(t: TruthInputs, variantOut: (key: string) => VariantOut)
   };
 }
 
+/** truth.json `ancestrySpecific`: the variant, its block, its effect per ancestry group. */
+function ancestrySpecificTruth(v: AncestrySpecificVariant, e: AncestrySpecificEffect) {
+  const round = (x: number) => Number(x.toPrecision(6));
+  const group = ANCESTRIES[e.ancestry];
+  return {
+    key: e.key,
+    trait: LDL_ANCESTRY_SPECIFIC.trait,
+    ancestry: group,
+    model: `LDL += ${LDL_SD} b (x - mean_${group}) / sd_${group} for ${group} persons only (x the ALT count)`,
+    id: v.id,
+    chrom: v.chrom,
+    pos: v.pos,
+    ref: v.ref,
+    alt: v.alt,
+    af: Number(v.af.toFixed(6)),
+    afByAncestry: Object.fromEntries(ANCESTRIES.map((a, k) => [a, Number(v.afByAncestry[k].toFixed(6))])),
+    // The LD block it lies in: other variants there tag it, variants outside do not.
+    block: { chrom: v.block.chrom, start: v.block.start, end: v.block.end },
+    r2Within: e.r2,
+    betaStd: round(e.betaStd),
+    betaPerAllele: Object.fromEntries(ANCESTRIES.map((a, k) => [a, round(e.betaPerAllele[k])])),
+    persons: e.n,
+  };
+}
+
 /** The content of truth.json (written as formatted JSON, keys in this order). */
 export async function buildTruth(t: TruthInputs) {
   const { generator, counts, extractDate, fst, pools, geno, phenotypes, plantedCounts, nPersons } = t;
@@ -156,6 +182,9 @@ export async function buildTruth(t: TruthInputs) {
         })),
       },
     ],
+    ...(phenotypes.ancestrySpecific && geno.ancestrySpecific
+      ? { ancestrySpecific: [ancestrySpecificTruth(geno.ancestrySpecific, phenotypes.ancestrySpecific)] }
+      : {}),
     binary: PLANTED_BINARY.map((spec) => ({
       key: spec.key,
       name: spec.name,
@@ -212,7 +241,7 @@ export async function buildTruth(t: TruthInputs) {
             shape: PLANTED_TIME_TO_EVENT.shape,
             scale: PLANTED_TIME_TO_EVENT.scale,
             codes:
-              'one code on the onset day (or the EHR start day if onset was earlier), a second 1–60 days later, 0–3 more',
+              'one code on the onset day (or the EHR start day if onset was earlier), a second 1–60 days later, 0–4 more',
             incident: t.timeToEvent.incident,
             incidentCarriers: t.timeToEvent.incidentCarriers,
             prevalentAtEhrStart: t.timeToEvent.prevalent,

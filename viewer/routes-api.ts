@@ -12,6 +12,8 @@ import {
   topHits,
   variantsInGene,
 } from '../report/data.js';
+import { heterogeneousLeads, isMetaRun, metaRunData, singleInputLeads } from '../report/data-meta.js';
+import { specForDisplay } from '../report/sections-meta.js';
 import { coxCounts } from '../report/specs-cox.js';
 import type { PhewasCoxResultRow } from '../schemas/results.js';
 import {
@@ -35,7 +37,47 @@ export async function apiRuns(ctx: Context): Promise<Reply> {
 
 export async function apiRun(ctx: Context, [runId]: string[]): Promise<Reply> {
   const run = await requireRun(ctx.config, checkRunId(runId));
+  if (await isMetaRun(ctx.config, runId))
+    return json({ run, phenotypes: [], meta: await metaRunJson(ctx, runId) });
   return json({ run, phenotypes: await gwasPhenotypeNames(ctx.config, runId) });
+}
+
+/**
+ * A meta run's inputs (person counts suppressed as one group per input), lead loci with their
+ * per-input estimates and leave-one-out, and the heterogeneity and single-input calls.
+ */
+async function metaRunJson(ctx: Context, runId: string) {
+  const d = await metaRunData(ctx.config, runId);
+  const het = heterogeneousLeads(d.leads, d.leadP);
+  return {
+    trait: d.trait,
+    lead_p: d.leadP,
+    summary: d.summary,
+    spec: specForDisplay(d.spec, ctx.suppress),
+    inputs: d.inputs.map((x) => {
+      const shown = suppressCountGroup(
+        { n: x.n, n_cases: x.n_cases, n_controls: x.n_controls },
+        ctx.suppress,
+      );
+      return { ...x, ...shown };
+    }),
+    lead_loci: d.leads.map((l) => ({
+      ...l,
+      forest: d.forest.get(l.variant_id) ?? [],
+      leave_one_out: d.loo.get(l.variant_id) ?? [],
+    })),
+    heterogeneous: {
+      m: het.m,
+      threshold: het.threshold,
+      variant_ids: het.rows.map((r) => r.lead.variant_id),
+    },
+    single_input: singleInputLeads(d.leads, d.forest, d.leadP).map((r) => ({
+      variant_id: r.lead.variant_id,
+      input: r.input.label,
+      p: r.input.p,
+      others_min_p: r.othersMinP,
+    })),
+  };
 }
 
 export async function apiGwas(ctx: Context, [runId, phenotype]: string[]): Promise<Reply> {
@@ -55,12 +97,13 @@ function suppressTop<T extends { n: number | null }>(rows: T[], suppress: Suppre
 }
 
 export async function apiVariant(ctx: Context, [variantId]: string[]): Promise<Reply> {
-  const { gwas, phewas, cox } = await variantResults(ctx, variantId, 'variant id');
+  const { gwas, phewas, cox, meta } = await variantResults(ctx, variantId, 'variant id');
   return json({
     variant_id: variantId,
     gwas: suppressTop(gwas, ctx.suppress),
     phewas: suppressPhewas(phewas, ctx.suppress),
     cox: suppressCox(cox, ctx.suppress),
+    meta: meta.map((r) => ({ ...r, n: suppressCount(r.n, ctx.suppress) })),
   });
 }
 

@@ -6,6 +6,7 @@ import type { Suppression } from '../engine/privacy.js';
 import { requireRun } from '../export/common.js';
 import { gwasPhenotypeNames, variantGwasRows } from '../report/data.js';
 import { coxForPredictor, phewasForPredictor } from '../report/data-engine.js';
+import { metaVariantRows } from '../report/data-meta.js';
 import type { Links } from '../report/sections.js';
 import { RUN_ID_PATTERN } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
@@ -84,14 +85,18 @@ export async function phenotypeOf(ctx: Context, runId: string, phenotype: string
   if (!names.includes(phenotype)) throw notFound();
 }
 
-/** A variant's GWAS rows across runs and its PheWAS and Cox PheWAS rows, checked; 404 when it has none. */
+/**
+ * A variant's GWAS rows across runs, its PheWAS and Cox PheWAS rows and its meta-analysis rows
+ * (either allele orientation), checked; 404 when it has none.
+ */
 export async function variantResults(ctx: Context, variantId: string, what: string) {
   check(variantId, VARIANT_ID, what);
-  const [gwas, phewas, cox] = await Promise.all([
+  const [gwas, phewas, cox, meta] = await Promise.all([
     variantGwasRows(ctx.config, variantId),
     phewasForPredictor(ctx.config, variantId),
     coxForPredictor(ctx.config, variantId),
+    metaVariantRows(ctx.config, variantId),
   ]);
-  if (gwas.length === 0 && phewas.length === 0 && cox.length === 0) throw notFound();
-  return { gwas, phewas, cox };
+  if (gwas.length === 0 && phewas.length === 0 && cox.length === 0 && meta.length === 0) throw notFound();
+  return { gwas, phewas, cox, meta };
 }

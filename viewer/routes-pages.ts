@@ -12,8 +12,10 @@ import {
   topHits,
   variantsInGene,
 } from '../report/data.js';
+import { isMetaRun, type MetaVariantRow, metaRunIds } from '../report/data-meta.js';
 import { assets, esc, fmtNum, fmtP, page, table } from '../report/html.js';
 import { buildRunReportHtml } from '../report/index.js';
+import { buildMetaReportHtml } from '../report/meta.js';
 import {
   burdenSection,
   gwasPlots,
@@ -59,13 +61,14 @@ export function viewerPage(title: string, body: string, q = ''): string {
 const PHECODE_KM_PLOTS = 6;
 
 export async function runsPage(ctx: Context): Promise<Reply> {
-  const runs = await listRuns(ctx.config);
+  const [runs, meta] = await Promise.all([listRuns(ctx.config), metaRunIds(ctx.config)]);
   const body = `<h1>Runs</h1><p class="meta">${runs.length} run(s) in ${esc(ctx.config.database)}</p>
 ${table(
   runs,
   [
     { title: 'run', html: (r) => `<a href="${esc(runLink(r.run_id))}">${esc(r.run_id)}</a>` },
     { title: 'study', html: (r) => esc(r.study_id) },
+    { title: 'kind', html: (r) => (meta.has(r.run_id) ? 'meta-analysis' : 'study') },
     { title: 'status', html: (r) => esc(r.status) },
     { title: 'release', html: (r) => esc(r.release_id) },
     { title: 'started', html: (r) => esc(r.started_at) },
@@ -80,6 +83,15 @@ ${table(
 
 export async function runPage(ctx: Context, [runId]: string[]): Promise<Reply> {
   checkRunId(runId);
+  if (await isMetaRun(ctx.config, runId)) {
+    const { html: doc } = await buildMetaReportHtml(ctx.config, runId, {
+      noSuppress: !ctx.suppress,
+      links,
+      inline: false,
+      header: header(),
+    });
+    return html(doc);
+  }
   const names = await gwasPhenotypeNames(ctx.config, runId).catch(() => []);
   const nav = names.length
     ? `<p class="meta">GWAS pages: ${names.map((n) => `<a href="${esc(gwasLink(runId, n))}">${esc(n)}</a>`).join(' · ')}</p>`
@@ -116,7 +128,7 @@ ${gwasPlots(phenotype, 0, manhattan, qq, lead, links)}
 }
 
 export async function variantPage(ctx: Context, [variantId]: string[]): Promise<Reply> {
-  const { gwas, phewas, cox } = await variantResults(
+  const { gwas, phewas, cox, meta } = await variantResults(
     ctx,
     variantId,
     'variant id (expected chrom:pos:ref:alt)',
@@ -165,8 +177,31 @@ ${table(
     { title: 'test', html: (r) => esc(r.test) },
   ],
   'variant-gwas-table',
-)}`;
+)}
+${meta.length ? `<h2>Meta-analysis results across runs</h2>\n${metaVariantTable(meta)}` : ''}`;
   return html(viewerPage(variantId, body));
+}
+
+/** A variant's meta_results rows (β per copy of each row's effect allele). */
+function metaVariantTable(rows: MetaVariantRow[]): string {
+  return table(
+    rows,
+    [
+      { title: 'run', html: (r) => `<a href="${esc(runLink(r.run_id))}">${esc(r.run_id)}</a>` },
+      { title: 'effect / other', html: (r) => esc(`${r.effect_allele} / ${r.other_allele}`) },
+      { title: 'k', numeric: true, html: (r) => esc(r.k) },
+      { title: 'direction', html: (r) => `<code>${esc(r.direction)}</code>` },
+      { title: 'β (fixed)', numeric: true, html: (r) => esc(fmtNum(r.beta)) },
+      { title: 'SE', numeric: true, html: (r) => esc(fmtNum(r.se)) },
+      { title: 'p', numeric: true, html: (r) => esc(fmtP(r.p, r.neg_log10_p)) },
+      { title: 'β (random)', numeric: true, html: (r) => esc(fmtNum(r.beta_random)) },
+      { title: 'p (random)', numeric: true, html: (r) => esc(fmtP(r.p_random)) },
+      { title: 'Q p', numeric: true, html: (r) => esc(fmtP(r.q_p)) },
+      { title: 'I² %', numeric: true, html: (r) => esc(r.i2 === null ? '' : r.i2.toFixed(1)) },
+      { title: 'status', html: (r) => esc(r.status) },
+    ],
+    'variant-meta-table',
+  );
 }
 
 export async function genePage(ctx: Context, [gene]: string[]): Promise<Reply> {

@@ -243,8 +243,23 @@ describe('meta-analysis against R metafor', () => {
   it('alignment recovers the reference orientation; FE, DL, Q, I², τ², LOO and sample-size z agree to 1e-8', () => {
     const fx = makeFixture(20100715);
     const { coder, alleles, stats } = present(fx);
-    const al = alignAlleles(alleles);
+    // the fixture plants strand-flipped A/T and C/G entries of one population: infer strand from EAF
+    const al = alignAlleles(alleles, { inferStrand: true });
     const aligned = applyAlignment(stats, al);
+    // by default letters decide: no palindromic entry is taken as strand-flipped
+    const byLetters = alignAlleles(alleles);
+    const palindromic = (t: number) => {
+      const e = alleles.effect[t];
+      const o = alleles.other[t];
+      return e >= 0 && e < 4 && o === 3 - e;
+    };
+    let nPal = 0;
+    for (let t = 0; t < byLetters.action.length; t++) {
+      if (!palindromic(t)) continue;
+      nPal++;
+      expect(['strand', 'strand_swapped']).not.toContain(ALIGN[byLetters.action[t]]);
+    }
+    expect(nPal).toBeGreaterThan(0);
 
     // 1. alignment: actions as planted, aligned β equal to the truth, drops reported
     const truthRows = ['variant,input,yi,sei,n'];

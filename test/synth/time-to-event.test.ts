@@ -1,7 +1,7 @@
 /**
  * The planted time-to-event effect (synth/planted.ts `PLANTED_TIME_TO_EVENT`): burden-gene pLoF
  * carriers get coronary atherosclerosis (1.2 411.4) earlier, proportional hazards on the age
- * scale with HR 4.
+ * scale with HR 5.
  *
  * Checked from the generated files only: persons.tsv (birth, sex), conditions.parquet and
  * labs.csv (dates), the demo map (the codes of 411.4) and the VCF (carriers of the pLoF variants
@@ -23,7 +23,15 @@ import { tempDir } from './helpers.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
-let r: { hr: number; lo: number; hi: number; pCox: number; pLogit: number; nEvents: number; nPrevalent: number };
+let r: {
+  hr: number;
+  lo: number;
+  hi: number;
+  pCox: number;
+  pLogit: number;
+  nEvents: number;
+  nPrevalent: number;
+};
 
 const DAY = 86_400_000;
 const days = (iso: string) => Date.parse(`${iso}T00:00:00Z`) / DAY;
@@ -34,10 +42,13 @@ beforeAll(async () => {
   await generateBiobank({ size: 'demo', seed: 5, out });
   const truth = JSON.parse(readFileSync(join(out, 'truth.json'), 'utf8'));
   expect(truth.timeToEvent.hazardRatio).toBe(PLANTED_TIME_TO_EVENT.hr);
+  console.log('truth.json timeToEvent:', JSON.stringify(truth.timeToEvent));
 
   // Carriers: ≥ 1 ALT allele at any listed pLoF variant (from the VCF text).
   const plof = new Set<string>(truth.burden.variants);
-  const vcf = gunzipSync(readFileSync(join(out, 'chr1-22.vcf.gz'))).toString('utf8').split('\n');
+  const vcf = gunzipSync(readFileSync(join(out, 'chr1-22.vcf.gz')))
+    .toString('utf8')
+    .split('\n');
   const header = vcf.find((l) => l.startsWith('#CHROM'))!.split('\t');
   const ids = header.slice(9);
   const carrier = new Map<string, number>(ids.map((id) => [id, 0]));
