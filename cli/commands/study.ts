@@ -40,6 +40,17 @@ function summarise(result: StudyResult): string {
         }`,
       );
   }
+  if (result.skipped) lines.push(`stratum skipped: ${result.skipped}`);
+  for (const st of result.strata ?? []) {
+    const what = st.skipped
+      ? `skipped (${st.skipped.replace(/^\d+ cases, /, '')})`
+      : `λGC ${st.lambdaGc?.toFixed(3) ?? 'NA'}, ${st.nLeadLoci} lead loci`;
+    lines.push(`stratum ${st.name}: run ${st.runId}, ${what}`);
+  }
+  if (result.meta)
+    lines.push(
+      `meta-analysis of the strata: run ${result.meta.runId}, ${result.meta.nLeadLoci} lead loci${result.meta.reportPath ? `; report ${result.meta.reportPath}` : ''}`,
+    );
   for (const p of result.phewas) {
     const top = p.top[0];
     const ratio = p.model === 'cox' ? 'HR' : 'OR';
