@@ -57,7 +57,6 @@ import {
   type CoxRiskSets,
   type CoxTies,
   coxFit,
-  coxNullModel,
   coxRiskSets,
   coxZph,
 } from '../stats/cox.js';
@@ -340,13 +339,15 @@ export function fitPrepared(
   if (!rs) throw new Error(`phecode ${prep.ph.index}: no risk sets (too few events or censored persons)`);
   const row = emptyCoxRow(prep);
   const data = { surv: rs, x: compactPredictor(prep, x), covariates: prep.cov, c: prep.c };
-  // The null fit first: its γ̂ serves the score test and starts the ML fit at (0, γ̂), a few
-  // Newton steps from the maximum (the estimate is the same to ~1e-12).
-  const nm = nullModel ?? coxNullModel(rs, prep.cov, prep.c, { ties: s.ties });
-  // (CoxNullModel.gamma is on the null design's unit-SD scale: back to the covariates' units)
-  const init =
-    nm.status === 'ok' ? Float64Array.from([0, ...nm.gamma.map((g, j) => g / nm.model.scale[j])]) : undefined;
-  const fit: CoxFit = coxFit(data, { ties: s.ties, firth: s.firth, scoreTest: nm, init });
+  // The null fit first (`init: 'null'`; on the covariate columns of the full design, built
+  // once): its γ̂ serves the score test and starts the ML fit at (0, γ̂), a few Newton steps
+  // from the maximum (the estimate is the same to ~1e-12).
+  const fit: CoxFit = coxFit(data, {
+    ties: s.ties,
+    firth: s.firth,
+    scoreTest: nullModel ?? true,
+    init: 'null',
+  });
   if (fit.status !== 'ok') {
     row.status = fit.status;
     row.reason =

@@ -5,8 +5,8 @@
  *
  * Risk sets. The distinct event times τ_0 < … < τ_{T−1} are the slots; person i (entry a_i, exit
  * b_i) is at risk at slot k iff a_i < τ_k ≤ b_i, i.e. for k in the contiguous range
- * lo_i ≤ k ≤ hi_i with lo_i = #{τ ≤ a_i} and hi_i = #{τ ≤ b_i} − 1 (two binary searches; no
- * sort of the persons). Persons with lo_i > hi_i are never at risk when an event happens and are
+ * lo_i ≤ k ≤ hi_i with lo_i = #{τ ≤ a_i} and hi_i = #{τ ≤ b_i} − 1 (two look-ups in a table of
+ * the counts over a grid of the time range, corrected by a short scan; no sort of the persons). Persons with lo_i > hi_i are never at risk when an event happens and are
  * left out of every sum. The d events are the sub-steps r = 0…d−1, grouped by slot (stepStart);
  * sub-step r of slot k has the tie fraction f_r = j/m_k (Efron, j = 0…m_k−1) or 0 (Breslow).
  *
@@ -76,6 +76,36 @@ function countAtMost(a: Float64Array, v: number): number {
   return lo;
 }
 
+/**
+ * `countAtMost(a, ·)` for many values: a table of the counts at 4·T + 1 equally spaced points
+ * over [a_0, a_{T−1}] gives a start that a short scan (either way, so rounding in the bucket
+ * index cannot make it wrong) turns into the exact count; ~1 comparison per value instead of a
+ * binary search's log₂ T unpredictable branches.
+ */
+function countAtMostTable(a: Float64Array): (v: number) => number {
+  const T = a.length;
+  if (T < 8) return (v) => countAtMost(a, v);
+  const lo = a[0];
+  const span = a[T - 1] - lo;
+  const B = 4 * T;
+  const h = span / B;
+  if (!(h > 0) || !Number.isFinite(h)) return (v) => countAtMost(a, v);
+  const at = new Int32Array(B + 1);
+  for (let b = 0, c = 0; b <= B; b++) {
+    const t = lo + b * h;
+    while (c < T && a[c] <= t) c++;
+    at[b] = c;
+  }
+  return (v) => {
+    if (v < lo) return 0;
+    if (v >= a[T - 1]) return T;
+    let c = at[Math.min(B, Math.floor((v - lo) / h))];
+    while (c < T && a[c] <= v) c++;
+    while (c > 0 && a[c - 1] > v) c--;
+    return c;
+  };
+}
+
 function validateSurvival(surv: CoxSurvival): { d: number; personYears: number } {
   const { start, stop, event } = surv;
   const n = stop.length;
@@ -111,10 +141,11 @@ export function coxRiskSets(surv: CoxSurvival): CoxRiskSets {
   const times = all.slice(0, T);
   const loAll = new Int32Array(n);
   const hiAll = new Int32Array(n);
+  const count = countAtMostTable(times);
   let nr = 0;
   for (let i = 0; i < n; i++) {
-    hiAll[i] = countAtMost(times, stop[i]) - 1;
-    loAll[i] = start ? countAtMost(times, start[i]) : 0;
+    hiAll[i] = count(stop[i]) - 1;
+    loAll[i] = start ? count(start[i]) : 0;
     if (loAll[i] <= hiAll[i]) nr++;
   }
   const persons = new Int32Array(nr);
@@ -198,6 +229,69 @@ export interface CoxModel {
   // scratch
   slot: Float64Array;
   slotB: Float64Array;
+  /** per slot: Σ 1/s0_r, Σ (1 − f_r)/s0_r over its sub-steps, and the cumulative Σ 1/s0_r. */
+  hazFull: Float64Array;
+  hazDead: Float64Array;
+  hazCum: Float64Array;
+}
+
+/** A model over the design `x` (nr × p, centred and scaled as `coxModel` does), its state empty. */
+function modelOf(
+  rs: CoxRiskSets,
+  ties: CoxTies,
+  p: number,
+  x: Float64Array,
+  means: Float64Array,
+  scale: Float64Array,
+  frac: Float64Array,
+): CoxModel {
+  const nr = rs.persons.length;
+  const d = rs.events;
+  const T = rs.times.length;
+  const deadX = new Float64Array(p);
+  for (let r = 0; r < d; r++) {
+    const base = rs.deadIdx[r] * p;
+    for (let j = 0; j < p; j++) deadX[j] += x[base + j];
+  }
+  return {
+    rs,
+    ties,
+    p,
+    x,
+    means,
+    scale,
+    frac,
+    deadX,
+    eta: new Float64Array(nr),
+    w: new Float64Array(nr),
+    s0: new Float64Array(d),
+    xbar: new Float64Array(d * p),
+    lambda: new Float64Array(nr),
+    loglik: Number.NaN,
+    score: new Float64Array(p),
+    info: new Float64Array(p * p),
+    slot: new Float64Array(T * (p + 1)),
+    slotB: new Float64Array(T * (p + 1)),
+    hazFull: new Float64Array(T),
+    hazDead: new Float64Array(T),
+    hazCum: new Float64Array(T),
+  };
+}
+
+/**
+ * The model of a subset of `m`'s design columns (`cols`, in that order) on the same risk sets,
+ * e.g. the covariates-only null model of a full design: the columns are copied, not rebuilt, and
+ * are identical to those `coxModel` would build from the same input columns (the centring and
+ * scaling of a column do not depend on the others).
+ */
+export function coxSubModel(m: CoxModel, cols: readonly number[]): CoxModel {
+  const q = cols.length;
+  const nr = m.rs.persons.length;
+  const x = new Float64Array(nr * q);
+  const { p } = m;
+  for (let r = 0; r < nr; r++) for (let j = 0; j < q; j++) x[r * q + j] = m.x[r * p + cols[j]];
+  const pick = (v: Float64Array) => Float64Array.from(cols, (c) => v[c]);
+  return modelOf(m.rs, m.ties, q, x, pick(m.means), pick(m.scale), m.frac);
 }
 
 /**
@@ -246,31 +340,7 @@ export function coxModel(rs: CoxRiskSets, columns: readonly Float64Array[], ties
       for (let j = 0; j < m; j++) frac[r0 + j] = j / m;
     }
   }
-  const deadX = new Float64Array(p);
-  for (let r = 0; r < d; r++) {
-    const base = rs.deadIdx[r] * p;
-    for (let j = 0; j < p; j++) deadX[j] += x[base + j];
-  }
-  return {
-    rs,
-    ties,
-    p,
-    x,
-    means,
-    scale,
-    frac,
-    deadX,
-    eta: new Float64Array(nr),
-    w: new Float64Array(nr),
-    s0: new Float64Array(d),
-    xbar: new Float64Array(d * p),
-    lambda: new Float64Array(nr),
-    loglik: Number.NaN,
-    score: new Float64Array(p),
-    info: new Float64Array(p * p),
-    slot: new Float64Array(T * (p + 1)),
-    slotB: new Float64Array(T * (p + 1)),
-  };
+  return modelOf(rs, ties, p, x, means, scale, frac);
 }
 
 /** Relative size below which a truncated risk-set sum A − B is recomputed directly. */
@@ -308,6 +378,24 @@ export function riskSums(
       for (let j = 0; j < q; j++) scratch[b + 1 + j] += wr * x[base + j];
     }
   }
+  cumulateRiskSums(rs, w, x, q, out, scratch, truncated);
+}
+
+/**
+ * The second half of `riskSums`: `out` and `scratch` hold the per-slot sums of the persons whose
+ * hi (out) and lo − 1 (scratch) is the slot; turns them into the risk-set sums A − B.
+ */
+function cumulateRiskSums(
+  rs: CoxRiskSets,
+  w: Float64Array,
+  x: Float64Array,
+  q: number,
+  out: Float64Array,
+  scratch: Float64Array,
+  truncated: boolean,
+): void {
+  const dim = q + 1;
+  const T = rs.times.length;
   // backwards cumulative sums: out ← A, scratch ← B, then out ← A − B
   for (let k = T - 2; k >= 0; k--) {
     const o = k * dim;
@@ -454,11 +542,32 @@ export function evaluate(m: CoxModel, beta: Float64Array, withInfo = true): numb
     if (e > maxEta) maxEta = e;
   }
   if (!Number.isFinite(maxEta)) maxEta = 0;
-  for (let r = 0; r < nr; r++) w[r] = Math.exp(eta[r] - maxEta);
-  riskSums(rs, w, x, p, m.slot, m.slotB);
   const S = m.slot;
   const dim = p + 1;
   const T = rs.times.length;
+  // the weights and riskSums' scatter in one pass (the same sums in the same order)
+  {
+    const B = m.slotB;
+    const { lo, hi } = rs;
+    S.fill(0, 0, T * dim);
+    B.fill(0, 0, T * dim);
+    let truncated = false;
+    for (let r = 0; r < nr; r++) {
+      const wr = Math.exp(eta[r] - maxEta);
+      w[r] = wr;
+      const a = hi[r] * dim;
+      const base = r * p;
+      S[a] += wr;
+      for (let j = 0; j < p; j++) S[a + 1 + j] += wr * x[base + j];
+      if (lo[r] > 0) {
+        truncated = true;
+        const b = (lo[r] - 1) * dim;
+        B[b] += wr;
+        for (let j = 0; j < p; j++) B[b + 1 + j] += wr * x[base + j];
+      }
+    }
+    cumulateRiskSums(rs, w, x, p, S, B, truncated);
+  }
   const D1 = m.slotB.subarray(0, p); // scratch (riskSums is done with it)
   let ll = 0;
   score.set(m.deadX);
@@ -491,11 +600,56 @@ export function evaluate(m: CoxModel, beta: Float64Array, withInfo = true): numb
     }
   }
   m.loglik = ll;
-  if (withInfo) {
-    personSums(m, null, null, 1, m.lambda);
-    momentSum(m, m.lambda, null, m.info);
-  }
+  if (withInfo) information(m);
   return ll;
+}
+
+/**
+ * Λ (`personSums` with coef 1) and the information (`momentSum` with coef 1) at the model's
+ * state, in one pass over the persons (the same sums in the same order as those two).
+ */
+function information(m: CoxModel): void {
+  const { rs, p, x, w, xbar, s0, frac, lambda, hazFull: full, hazDead: dead, hazCum: cum } = m;
+  const out = m.info;
+  const T = rs.times.length;
+  for (let k = 0; k < T; k++) {
+    let f = 0;
+    let g = 0;
+    for (let r = rs.stepStart[k]; r < rs.stepStart[k + 1]; r++) {
+      const inv = 1 / s0[r];
+      f += inv;
+      g += (1 - frac[r]) * inv;
+    }
+    full[k] = f;
+    dead[k] = g;
+    cum[k] = f + (k > 0 ? cum[k - 1] : 0);
+  }
+  out.fill(0);
+  const { lo, hi, dies } = rs;
+  const nr = rs.persons.length;
+  for (let r = 0; r < nr; r++) {
+    const h = hi[r];
+    let lam = cum[h] - (lo[r] > 0 ? cum[lo[r] - 1] : 0);
+    if (dies[r]) lam -= full[h] - dead[h];
+    lambda[r] = lam;
+    const c = w[r] * lam;
+    if (c === 0) continue;
+    const base = r * p;
+    for (let a = 0; a < p; a++) {
+      const ca = c * x[base + a];
+      const row = a * p;
+      for (let b = 0; b <= a; b++) out[row + b] += ca * x[base + b];
+    }
+  }
+  for (let r = 0; r < rs.events; r++) {
+    const base = r * p;
+    for (let a = 0; a < p; a++) {
+      const xa = xbar[base + a];
+      const row = a * p;
+      for (let b = 0; b <= a; b++) out[row + b] -= xa * xbar[base + b];
+    }
+  }
+  for (let a = 0; a < p; a++) for (let b = 0; b < a; b++) out[b * p + a] = out[a * p + b];
 }
 
 /** Cholesky factor of the current information (a copy), or null if it is not positive definite. */

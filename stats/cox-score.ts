@@ -68,17 +68,22 @@ export function scoreResult(status: CoxStatus, u = Number.NaN, v = Number.NaN): 
   };
 }
 
-/** Null fit of the covariates (columns, each length n) and the per-person terms of the test. */
+/**
+ * Null fit of the covariates (columns, each length n; or their design already built on `rs`,
+ * e.g. `coxSubModel` of a full design) and the per-person terms of the test.
+ */
 export function buildNullModel(
   rs: CoxRiskSets,
-  columns: readonly Float64Array[],
+  columns: readonly Float64Array[] | CoxModel,
   ties: CoxTies,
   maxIter: number,
   tol: number,
   minEvents: number,
 ): CoxNullModel {
-  const c = columns.length;
-  const model = coxModel(rs, columns, ties);
+  const model = Array.isArray(columns) ? coxModel(rs, columns, ties) : (columns as CoxModel);
+  if (model.rs !== rs || model.ties !== ties)
+    throw new RangeError('buildNullModel: the design is of other risk sets or ties');
+  const c = model.p;
   const nr = rs.persons.length;
   const base = {
     ties,

@@ -99,6 +99,7 @@ import {
   type CoxTies,
   coxModel,
   coxRiskSets,
+  coxSubModel,
 } from './cox-core.js';
 import { type CoxStatus, coxFirthNewton, coxNewton, type NewtonResult } from './cox-fit.js';
 import {
@@ -141,8 +142,10 @@ export interface CoxFitOptions {
   maxIter?: number;
   /** relative step tolerance (default 1e-9). */
   tol?: number;
-  /** starting coefficients for ML (default 0). */
-  init?: Float64Array;
+  /** starting coefficients for ML (default 0), or 'null': (0, γ̂) from the covariates-only null
+   * fit (the `scoreTest` model when given, else fitted here on the covariate columns of the full
+   * design, which is built once), a few Newton steps from the maximum for a small effect. */
+  init?: Float64Array | 'null';
   /** fewest events for a fit (default 1). */
   minEvents?: number;
   /** score test of the predictor: true (default) fits the covariates-only null model, or pass
@@ -289,25 +292,42 @@ export function coxFit(data: CoxData, options: CoxFitOptions = {}): CoxFit {
   const m = coxModel(rs, [data.x, ...covs], ties);
   if (constantColumn(m, 0)) return early('monomorphic');
   const firth = options.firth ?? 'never';
+  // the null model (score test, init 'null'): given, or fitted on the full design's covariate columns
+  let nm: CoxNullModel | null = typeof options.scoreTest === 'object' ? options.scoreTest : null;
+  if (!nm && (options.scoreTest !== false || options.init === 'null'))
+    nm = buildNullModel(
+      rs,
+      coxSubModel(
+        m,
+        covs.map((_, j) => j + 1),
+      ),
+      ties,
+      30,
+      tol,
+      minEvents,
+    );
+  if (nm && nm.rs !== rs && nm.rs.n !== rs.n) throw new RangeError('coxFit: the null model is of other data');
   let fit: CoxFit;
   if (firth === 'always') {
     fit = finishFit(m, coxFirthNewton(m, options.maxIter ?? 100, tol), 'firth');
   } else {
-    const init = options.init ? Float64Array.from(options.init, (b, j) => b * m.scale[j]) : undefined;
+    let init: Float64Array | undefined;
+    if (options.init === 'null') {
+      // γ̂ in the null design's unit-SD units, the full design's (same columns, same scaling)
+      const model = (nm as CoxNullModel).model;
+      if ((nm as CoxNullModel).status === 'ok')
+        init = Float64Array.from([
+          0,
+          ...(nm as CoxNullModel).gamma.map((g, j) => (g / model.scale[j]) * m.scale[j + 1]),
+        ]);
+    } else if (options.init) init = Float64Array.from(options.init, (b, j) => b * m.scale[j]);
     fit = finishFit(m, coxNewton(m, init, options.maxIter ?? 30, tol), 'wald');
     if (firth === 'fallback' && (fit.status === 'monotone_likelihood' || fit.status === 'not_converged')) {
       const f = finishFit(m, coxFirthNewton(m, 100, tol), 'firth');
       fit = { ...f, mlStatus: fit.status };
     }
   }
-  if (options.scoreTest !== false) {
-    const nm =
-      typeof options.scoreTest === 'object'
-        ? options.scoreTest
-        : buildNullModel(rs, covs, ties, 30, tol, minEvents);
-    if (nm.rs !== rs && nm.rs.n !== rs.n) throw new RangeError('coxFit: the null model is of other data');
-    fit.score = nullScoreTest(nm, data.x);
-  }
+  if (options.scoreTest !== false) fit.score = nullScoreTest(nm as CoxNullModel, data.x);
   return fit;
 }
 
