@@ -314,8 +314,8 @@ export async function generateBiobank(options: SynthOptions): Promise<SynthResul
 
     // --- phenotypes, EHR, labs ---
     progress('ehr', 0, 1);
-    if (!geno.ancestrySpecific)
-      throw new SynthError('too few variants to plant the ancestry-specific effect');
+    // A release too small to hold a candidate block (e.g. 1,000 variants) gets no
+    // ancestry-specific effect: truth.json then has no `ancestrySpecific`.
     const phenotypes = computePhenotypes(
       seed,
       persons,
