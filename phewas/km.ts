@@ -12,12 +12,12 @@
  * The rows are exact (they go to the local results database, `phewas_cox_km`); whatever leaves
  * the machine shows them coarsened (engine/privacy.ts `coarsenKmCurve`).
  */
+
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { sqlString } from '../engine/duckdb.js';
-import { atomicProduce } from '../engine/fsutil.js';
 import { columnDefinitionsOf, columnsOfSchema } from '../schemas/columns.js';
 import { phewasCoxKmRowSchema } from '../schemas/results.js';
 import { kaplanMeier } from '../stats/km.js';
+import { writeStagedParquet } from './staged-parquet.js';
 
 export type KmGroup = 'carrier' | 'non_carrier';
 
@@ -96,23 +96,5 @@ export async function writeKmParquet(
   rows: KmParquetRow[],
   path: string,
 ): Promise<void> {
-  const table = `km_rows_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  await conn.run(`CREATE OR REPLACE TEMP TABLE ${table} (${KM_DDL})`);
-  try {
-    const app = await conn.createAppender(table);
-    for (const row of rows) {
-      for (const c of KM_COLUMNS) {
-        const v = row[c.name as keyof KmParquetRow];
-        if (v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v))) app.appendNull();
-        else if (c.sql === 'INTEGER') app.appendInteger(v as number);
-        else if (c.sql === 'DOUBLE') app.appendDouble(v as number);
-        else app.appendVarchar(String(v));
-      }
-      app.endRow();
-    }
-    app.closeSync();
-    await atomicProduce(path, (tmp) => conn.run(`COPY ${table} TO ${sqlString(tmp)} (FORMAT parquet)`));
-  } finally {
-    await conn.run(`DROP TABLE IF EXISTS ${table}`);
-  }
+  await writeStagedParquet(conn, { ddl: KM_DDL, columns: KM_COLUMNS, prefix: 'km_rows' }, rows, path);
 }

@@ -69,6 +69,84 @@ async function inThreadBatches<B extends object, R extends { index: number }>(
   return out.sort((p, q) => p.index - q.index);
 }
 
+/** A batch's inline fitter: rows for `phecodes`, progress after each, stops when aborted. */
+type BatchFitter<B, R> = (
+  batch: B & { phecodes: PhecodeSets[] },
+  progress?: (done: number) => void,
+  signal?: AbortSignal,
+) => R[];
+
+/**
+ * One predictor over every phecode: inline for small jobs (heartbeat every 50 phecodes), else
+ * the phecodes below `minCases` (by their cohort case count, an upper bound) inline — they only
+ * need counting — and the rest in ~6 interleaved batches per thread running `module`'s
+ * threadMain. Results come back in phecode order either way.
+ */
+async function fitEvery<
+  B extends { n: number; minCases: number },
+  S extends PhecodeSets,
+  R extends { index: number },
+>(
+  fitBatch: BatchFitter<B, R>,
+  module: URL,
+  batch: B,
+  sets: S[],
+  threading: Threading,
+  ctx: Heartbeat,
+): Promise<R[]> {
+  const candidates = sets.filter((s) => s.cases.length >= batch.minCases);
+  const { threads, minWork } = threading;
+  if (threads === 1 || batch.n * candidates.length < minWork) {
+    let last = 0;
+    return fitBatch(
+      { ...batch, phecodes: sets },
+      (k) => {
+        if (k - last >= 50) {
+          last = k;
+          ctx.heartbeat({ phecodes: k });
+        }
+      },
+      ctx.signal,
+    );
+  }
+  const out = fitBatch({ ...batch, phecodes: sets.filter((s) => s.cases.length < batch.minCases) });
+  return inThreadBatches(module, batch, candidates, out, threads, ctx);
+}
+
+/**
+ * Many predictors over every phecode: inline in slices of 20 phecodes (yielding to the event
+ * loop so heartbeats go out) for small jobs, else on pooled threads as `fitEvery`. Results come
+ * back in phecode order.
+ */
+async function scoreEvery<
+  B extends { n: number; minCases: number; xs: Float64Array[] },
+  S extends PhecodeSets,
+  R extends { index: number },
+>(
+  fitBatch: BatchFitter<B, R>,
+  module: URL,
+  batch: B,
+  sets: S[],
+  threading: Threading,
+  ctx: Heartbeat,
+): Promise<R[]> {
+  const candidates = sets.filter((s) => s.cases.length >= batch.minCases);
+  const few = sets.filter((s) => s.cases.length < batch.minCases);
+  const { threads, minWork } = threading;
+  const work = batch.n * candidates.length * Math.max(1, batch.xs.length / 10);
+  const out: R[] = [];
+  if (threads === 1 || work < minWork) {
+    for (let k = 0; k < sets.length; k += 20) {
+      out.push(...fitBatch({ ...batch, phecodes: sets.slice(k, k + 20) }, undefined, ctx.signal));
+      ctx.heartbeat({ phecodes: out.length });
+      await new Promise((r) => setImmediate(r));
+    }
+    return out;
+  }
+  out.push(...fitBatch({ ...batch, phecodes: few }));
+  return inThreadBatches(module, batch, candidates, out, threads, ctx);
+}
+
 /**
  * Fit every phecode: inline for small jobs, else in batches on up to `duckdbThreads` pooled
  * threads (the per-phecode fits are independent; each batch gets the predictor and covariates
@@ -80,30 +158,14 @@ export async function fitAll(
   threading: Threading,
   ctx: Heartbeat,
 ): Promise<PhecodeFit[]> {
-  const signal = ctx.signal;
-  const candidates = sets.filter((s) => s.cases.length >= batch.minCases);
-  const { threads, minWork } = threading;
-  if (threads === 1 || batch.n * candidates.length < minWork) {
-    let last = 0;
-    return fitPhecodes(
-      { ...batch, phecodes: sets },
-      (k) => {
-        if (k - last >= 50) {
-          last = k;
-          ctx.heartbeat({ phecodes: k });
-        }
-      },
-      signal,
-    );
-  }
-  // Phecodes below minCases (by their cohort case count, an upper bound) only need counting:
-  // done inline. The rest go out in ~6 batches per thread, interleaved so that each batch
-  // mixes common and rare phecodes (fit cost grows with the iterations rare ones need).
-  const out: PhecodeFit[] = fitPhecodes({
-    ...batch,
-    phecodes: sets.filter((s) => s.cases.length < batch.minCases),
-  });
-  return inThreadBatches(PHEWAS_THREAD, batch, candidates, out, threads, ctx);
+  return fitEvery(
+    fitPhecodes as BatchFitter<typeof batch, PhecodeFit>,
+    PHEWAS_THREAD,
+    batch,
+    sets,
+    threading,
+    ctx,
+  );
 }
 
 const PHEWAS_MANY_THREAD = sourceModule('phewas/many-fit.ts');
@@ -119,22 +181,14 @@ export async function scoreAll(
   threading: Threading,
   ctx: Heartbeat,
 ): Promise<PhecodeRows[]> {
-  const signal = ctx.signal;
-  const candidates = sets.filter((s) => s.cases.length >= batch.minCases);
-  const few = sets.filter((s) => s.cases.length < batch.minCases);
-  const { threads, minWork } = threading;
-  const work = batch.n * candidates.length * Math.max(1, batch.xs.length / 10);
-  const out: PhecodeRows[] = [];
-  if (threads === 1 || work < minWork) {
-    for (let k = 0; k < sets.length; k += 20) {
-      out.push(...scorePhecodes({ ...batch, phecodes: sets.slice(k, k + 20) }, undefined, signal));
-      ctx.heartbeat({ phecodes: out.length });
-      await new Promise((r) => setImmediate(r));
-    }
-    return out;
-  }
-  out.push(...scorePhecodes({ ...batch, phecodes: few }));
-  return inThreadBatches(PHEWAS_MANY_THREAD, batch, candidates, out, threads, ctx);
+  return scoreEvery(
+    scorePhecodes as BatchFitter<typeof batch, PhecodeRows>,
+    PHEWAS_MANY_THREAD,
+    batch,
+    sets,
+    threading,
+    ctx,
+  );
 }
 
 const COX_THREAD = sourceModule('phewas/cox.ts');
@@ -150,24 +204,14 @@ export async function coxFitAll(
   threading: Threading,
   ctx: Heartbeat,
 ): Promise<CoxPhecodeFit[]> {
-  const signal = ctx.signal;
-  const candidates = sets.filter((s) => s.cases.length >= batch.minCases);
-  const { threads, minWork } = threading;
-  if (threads === 1 || batch.n * candidates.length < minWork) {
-    let last = 0;
-    return fitCoxPhecodes(
-      { ...batch, phecodes: sets },
-      (k) => {
-        if (k - last >= 50) {
-          last = k;
-          ctx.heartbeat({ phecodes: k });
-        }
-      },
-      signal,
-    );
-  }
-  const out = fitCoxPhecodes({ ...batch, phecodes: sets.filter((s) => s.cases.length < batch.minCases) });
-  return inThreadBatches(COX_THREAD, batch, candidates, out, threads, ctx);
+  return fitEvery(
+    fitCoxPhecodes as BatchFitter<typeof batch, CoxPhecodeFit>,
+    COX_THREAD,
+    batch,
+    sets,
+    threading,
+    ctx,
+  );
 }
 
 const COX_MANY_THREAD = sourceModule('phewas/cox-many.ts');
@@ -182,20 +226,12 @@ export async function coxScoreAll(
   threading: Threading,
   ctx: Heartbeat,
 ): Promise<CoxPhecodeRows[]> {
-  const signal = ctx.signal;
-  const candidates = sets.filter((s) => s.cases.length >= batch.minCases);
-  const few = sets.filter((s) => s.cases.length < batch.minCases);
-  const { threads, minWork } = threading;
-  const work = batch.n * candidates.length * Math.max(1, batch.xs.length / 10);
-  const out: CoxPhecodeRows[] = [];
-  if (threads === 1 || work < minWork) {
-    for (let k = 0; k < sets.length; k += 20) {
-      out.push(...coxScorePhecodes({ ...batch, phecodes: sets.slice(k, k + 20) }, undefined, signal));
-      ctx.heartbeat({ phecodes: out.length });
-      await new Promise((r) => setImmediate(r));
-    }
-    return out;
-  }
-  out.push(...coxScorePhecodes({ ...batch, phecodes: few }));
-  return inThreadBatches(COX_MANY_THREAD, batch, candidates, out, threads, ctx);
+  return scoreEvery(
+    coxScorePhecodes as BatchFitter<typeof batch, CoxPhecodeRows>,
+    COX_MANY_THREAD,
+    batch,
+    sets,
+    threading,
+    ctx,
+  );
 }
