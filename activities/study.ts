@@ -9,10 +9,12 @@ import { Context } from '@temporalio/activity';
 import { asEngineContext, type EngineContext } from '../engine/context.js';
 import { exists } from '../engine/fsutil.js';
 import { exportGwasSsf } from '../export/gwas-ssf.js';
+import type { MetaPhewasModel } from '../meta/phewas.js';
+import { type MetaPhewasSummary, metaPhewasOfRuns } from '../meta/phewas-runs.js';
 import { writeRunReport } from '../report/index.js';
 import type { MetaSpecInput } from '../schemas/meta.js';
 import type { StudySpec } from '../schemas/study.js';
-import type { RunContext, StratumPlan, StudyResult } from '../schemas/study-io.js';
+import type { LeadLocus, RunContext, StratumPlan, StudyResult } from '../schemas/study-io.js';
 import {
   discardRun,
   mainPhenotypeLabel,
@@ -20,7 +22,7 @@ import {
   prepareRun,
   recordCompletedRun,
 } from '../study/lifecycle.js';
-import { planStrata } from '../study/strata.js';
+import { planStrata, resolveLoci } from '../study/strata.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { runTimings } from './timings.js';
 
@@ -77,8 +79,29 @@ export function createStudyActivities(from: EngineConfig | EngineContext) {
     },
 
     /** A stratified study's strata as child studies (study/strata.ts), with their workflow ids. */
-    async planStrata(input: { run: RunContext; spec: StudySpec }): Promise<StratumPlan[]> {
-      return planStrata(config, input.run, input.spec);
+    async planStrata(input: {
+      run: RunContext;
+      spec: StudySpec;
+      loci?: { chrom: string; pos: number; ref: string; alt: string }[];
+    }): Promise<StratumPlan[]> {
+      return planStrata(config, input.run, input.spec, input.loci);
+    },
+
+    /** The release's variants at these loci, as lead loci (the PheWAS round of strata). */
+    async resolveLoci(input: {
+      run: RunContext;
+      loci: { chrom: string; pos: number; ref: string; alt: string }[];
+    }): Promise<LeadLocus[]> {
+      return resolveLoci(config, input.run, input.loci);
+    },
+
+    /** Meta-analyse the strata's PheWAS rows into the stratified run (meta/phewas-runs.ts). */
+    async metaPhewasStrata(input: {
+      run: RunContext;
+      strata: { name: string; runId: string }[];
+      model: MetaPhewasModel;
+    }): Promise<MetaPhewasSummary> {
+      return metaPhewasOfRuns(config, input.run.runId, input.strata, input.model);
     },
 
     /**

@@ -310,6 +310,8 @@ const ORDER_BY: Record<ResultTable, string> = {
   meta_inputs: 'input_index',
   meta_leave_one_out: 'chrom, pos, effect_allele, other_allele, left_out',
   meta_forest: 'chrom, pos, effect_allele, other_allele, label',
+  meta_phewas_results: 'model, predictor, phecode',
+  meta_phewas_forest: 'model, predictor, phecode, label',
 };
 
 /** Remove a run and all its results (rows, Parquet files and the runs row). */

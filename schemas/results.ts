@@ -451,6 +451,69 @@ export const metaForestRowSchema = z.strictObject({
   aligned: text(),
 });
 
+/** Models whose PheWAS rows a PheWAS meta-analysis combines: `phewas_results` or `phewas_cox_results`. */
+export const META_PHEWAS_MODELS = ['logistic', 'cox'] as const;
+
+/**
+ * One predictor × phecode of a PheWAS (or burden PheWAS) meta-analysis across strata or sites
+ * (meta/phewas.ts): fixed effect, DerSimonian–Laird, Cochran's Q and I² of the inputs' β and SE.
+ */
+export const metaPhewasResultRowSchema = z.strictObject({
+  run_id: runId(),
+  /** `logistic` (β = log odds ratio) or `cox` (β = log hazard ratio). */
+  model: oneOf(META_PHEWAS_MODELS),
+  /** As in `phewas_results`; a variant is named with the first contributing input's alleles. */
+  predictor: text(),
+  predictor_type: oneOf(PREDICTOR_TYPES),
+  phecode: text(),
+  description: textOrNull(),
+  category: textOrNull(),
+  /** Inputs that contributed (a usable β and SE). */
+  k: int(),
+  /** METAL's direction string, one character per input in input order (`?`: absent or not tested). */
+  direction: text(),
+  /** Σ cases (Cox: events) and Σ controls (Cox: at risk − events) of the contributing inputs; NULL when one is unknown. */
+  n_cases: intOrNull(),
+  n_controls: intOrNull(),
+  /** Fixed-effect inverse-variance β, SE, z, p. */
+  beta: realOrNull(),
+  se: realOrNull(),
+  z: realOrNull(),
+  p: prob(),
+  neg_log10_p: realOrNull(),
+  /** DerSimonian–Laird random effects. */
+  beta_random: realOrNull(),
+  se_random: realOrNull(),
+  p_random: prob(),
+  tau2: realOrNull(),
+  /** Cochran's Q, its p (k − 1 df; NULL for k = 1) and I² in percent. */
+  q: realOrNull(),
+  q_p: prob(),
+  i2: realOrNull(),
+  status: oneOf(META_RESULT_STATUSES),
+});
+
+/** Per PheWAS meta association and input: the input's own (aligned) row, for forest plots. */
+export const metaPhewasForestRowSchema = z.strictObject({
+  run_id: runId(),
+  model: oneOf(META_PHEWAS_MODELS),
+  /** The association's predictor as in `meta_phewas_results`. */
+  predictor: text(),
+  phecode: text(),
+  label: text(),
+  /** β after alignment (negated where the input's alleles are swapped); NULL: absent or not tested. */
+  beta: realOrNull(),
+  se: realOrNull(),
+  p: prob(),
+  /** Cases (Cox: events) and controls of the input's row (NULL: absent, or suppressed by the sender). */
+  n_cases: intOrNull(),
+  n_controls: intOrNull(),
+  /** The input's `test` (`wald`, `firth`, `score`, `spa`, `cox`, …; NULL when absent). */
+  test: textOrNull(),
+  /** `reference`, `same`, `swapped`, `not_tested` (present without a usable β and SE) or `absent`. */
+  aligned: text(),
+});
+
 export type StudyRow = z.infer<typeof studyRowSchema>;
 export type RunRow = z.infer<typeof runRowSchema>;
 export type GwasResultRow = z.infer<typeof gwasResultRowSchema>;
@@ -464,6 +527,8 @@ export type MetaResultRow = z.infer<typeof metaResultRowSchema>;
 export type MetaInputRow = z.infer<typeof metaInputRowSchema>;
 export type MetaLeaveOneOutRow = z.infer<typeof metaLeaveOneOutRowSchema>;
 export type MetaForestRow = z.infer<typeof metaForestRowSchema>;
+export type MetaPhewasResultRow = z.infer<typeof metaPhewasResultRowSchema>;
+export type MetaPhewasForestRow = z.infer<typeof metaPhewasForestRowSchema>;
 
 /**
  * Per-run result tables and their row schemas. `gwas_results` and `meta_results` are stored as
@@ -482,6 +547,8 @@ export const RESULT_TABLES = {
   meta_inputs: metaInputRowSchema,
   meta_leave_one_out: metaLeaveOneOutRowSchema,
   meta_forest: metaForestRowSchema,
+  meta_phewas_results: metaPhewasResultRowSchema,
+  meta_phewas_forest: metaPhewasForestRowSchema,
 } as const;
 export type ResultTable = keyof typeof RESULT_TABLES;
 

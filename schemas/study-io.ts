@@ -275,6 +275,15 @@ export interface StudyProgress {
   message: string | null;
 }
 
+/** What a PheWAS meta-analysis of strata or sites wrote (meta/phewas-runs.ts). */
+export const metaPhewasSummarySchema = z.object({
+  model: z.enum(['logistic', 'cox']),
+  nAssociations: count(),
+  nMulti: count(),
+  nSignificant: count(),
+  nHeterogeneous: count(),
+});
+
 export const studyResultSchema = z.object({
   runId: z.string(),
   workflowKind: z.enum(['phenotype-first', 'genotype-first']),
@@ -308,10 +317,20 @@ export const studyResultSchema = z.object({
         lambdaGc: z.number().nullable(),
         nLeadLoci: count(),
         skipped: z.string().nullable(),
+        /** Phenotype-first: the stratum's run of the PheWAS of the meta-analysis's lead loci. */
+        phewasRunId: z.string().optional(),
       }),
     )
     .optional(),
-  meta: z.object({ runId: z.string(), nLeadLoci: count(), reportPath: z.string().nullable() }).optional(),
+  meta: z
+    .object({
+      runId: z.string(),
+      nLeadLoci: count(),
+      reportPath: z.string().nullable(),
+      /** The strata's PheWAS meta-analysed (tables meta_phewas_results / meta_phewas_forest of this run). */
+      phewas: metaPhewasSummarySchema.optional(),
+    })
+    .optional(),
 });
 export type StudyResult = z.infer<typeof studyResultSchema>;
 
@@ -380,7 +399,20 @@ export const ACTIVITY_INPUTS = {
     phewas: phewasSpec,
     predictors: z.array(phewasPredictorSchema),
   }),
-  planStrata: z.object({ run: runContextSchema, spec: studySpecSchema }),
+  planStrata: z.object({
+    run: runContextSchema,
+    spec: studySpecSchema,
+    loci: z.array(z.object({ chrom: z.string(), pos: count(), ref: z.string(), alt: z.string() })).optional(),
+  }),
+  resolveLoci: z.object({
+    run: runContextSchema,
+    loci: z.array(z.object({ chrom: z.string(), pos: count(), ref: z.string(), alt: z.string() })),
+  }),
+  metaPhewasStrata: z.object({
+    run: runContextSchema,
+    strata: z.array(z.object({ name: z.string(), runId: z.string() })),
+    model: z.enum(['logistic', 'cox']),
+  }),
   exportStrataSumstats: z.object({
     run: runContextSchema,
     spec: studySpecSchema,

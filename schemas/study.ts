@@ -256,6 +256,23 @@ export const stratumOfSchema = z.strictObject({
   study: z.string().min(1),
   name: z.string().min(1),
   minCases: z.int().min(1),
+  /**
+   * The PheWAS round of a phenotype-first stratified study: no GWAS; the PheWAS of these loci
+   * (the meta-analysis's lead loci) in this stratum, so every stratum tests the same loci and
+   * their PheWAS rows can be meta-analysed.
+   */
+  loci: z
+    .array(
+      z.strictObject({
+        chrom: z.string().min(1),
+        pos: z.int().min(1),
+        ref: z.string().min(1),
+        alt: z.string().min(1),
+      }),
+    )
+    .min(1)
+    .max(200)
+    .optional(),
 });
 
 const commonFields = {

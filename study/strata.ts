@@ -15,6 +15,10 @@
  * `strata.minCases` (the All of Us all-by-all rule: a phecode needs 200 cases in a stratum). Its
  * workflow id is its own run id (engine/study.ts `runIdOf`), so a re-run of the stratified
  * study finds each finished stratum.
+ *
+ * With `loci` (the lead loci of the strata's GWAS meta-analysis), the children are the PheWAS
+ * round of a phenotype-first stratified study: id `<studyId>.<stratum>.phewas`, `stratumOf.loci`
+ * set, no GWAS, the PheWAS of those loci only (workflows/phenotype-first.ts).
  */
 
 import { sqlString, withCompute } from '../engine/duckdb.js';
@@ -23,7 +27,7 @@ import { runIdOf } from '../engine/study.js';
 import { releaseTables } from '../phenotype/release.js';
 import type { CohortSpec } from '../schemas/phenotype.js';
 import { type StudySpec, studySpecSchema, workflowTypeFor } from '../schemas/study.js';
-import type { RunContext, StratumPlan } from '../schemas/study-io.js';
+import type { LeadLocus, RunContext, StratumPlan } from '../schemas/study-io.js';
 import type { EngineConfig } from '../temporal.config.js';
 
 /** A stratum label as a study-id part: letters, digits, `_` and `-`. */
@@ -76,6 +80,7 @@ export async function planStrata(
   config: EngineConfig,
   run: RunContext,
   spec: StudySpec,
+  loci?: { chrom: string; pos: number; ref: string; alt: string }[],
 ): Promise<StratumPlan[]> {
   const st = spec.strata!;
   const cohorts = await strataCohorts(config, run, spec);
@@ -88,9 +93,9 @@ export async function planStrata(
     const { strata: _strata, ...rest } = spec;
     const child = studySpecSchema.parse({
       ...rest,
-      studyId: `${spec.studyId}.${name}`.slice(0, 64),
+      studyId: `${spec.studyId}.${name}${loci ? '.phewas' : ''}`.slice(0, 64),
       cohort: c.cohort,
-      stratumOf: { study: spec.studyId, name, minCases: st.minCases },
+      stratumOf: { study: spec.studyId, name, minCases: st.minCases, ...(loci ? { loci } : {}) },
       phewas: { ...spec.phewas, minCases: Math.max(spec.phewas.minCases, st.minCases) },
     });
     out.push({
@@ -101,4 +106,51 @@ export async function planStrata(
     });
   }
   return out;
+}
+
+/**
+ * The release's variants at the given loci, as lead loci for the PheWAS round. A locus matches a
+ * variant with the same chromosome and position and the same two alleles in either order (a
+ * meta-analysis names the effect allele of its first input); a locus the release lacks is an
+ * error naming it.
+ */
+export async function resolveLoci(
+  config: EngineConfig,
+  run: RunContext,
+  loci: { chrom: string; pos: number; ref: string; alt: string }[],
+): Promise<LeadLocus[]> {
+  const variants = releaseTables(run.releaseDir).variants;
+  return withCompute(config, async (conn) => {
+    const out: LeadLocus[] = [];
+    for (const [i, l] of loci.entries()) {
+      const rows = (
+        await conn.runAndReadAll(
+          `SELECT variant_idx::INTEGER, chrom::VARCHAR, pos::BIGINT, ref, alt FROM read_parquet(${sqlString(variants)})
+           WHERE chrom::VARCHAR = $1 AND pos = $2 AND ((ref = $3 AND alt = $4) OR (ref = $4 AND alt = $3))
+           ORDER BY variant_idx LIMIT 1`,
+          [l.chrom, l.pos, l.ref, l.alt],
+        )
+      ).getRows();
+      if (rows.length === 0)
+        throw new InputError(`locus ${l.chrom}:${l.pos}:${l.ref}:${l.alt} is not a variant of this release`, {
+          file: variants,
+          field: `stratumOf.loci[${i}]`,
+        });
+      const [idx, chrom, pos, ref, alt] = rows[0] as [number, string, bigint, string, string];
+      out.push({
+        locusId: String(i + 1),
+        variantIdx: idx,
+        chrom,
+        pos: Number(pos),
+        ref,
+        alt,
+        p: 1,
+        beta: null,
+        start: Number(pos),
+        end: Number(pos),
+        nVariants: 1,
+      });
+    }
+    return out;
+  });
 }

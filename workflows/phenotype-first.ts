@@ -15,6 +15,9 @@
  *                                              'cox'`: buildRunTimeline, runPhewasCox × loci
  *   7. record the run and write its report      (recordRun, writeReport)
  *
+ * A stratum's PheWAS round (`stratumOf.loci`, set by a stratified study) skips 4–5: resolveLoci
+ * finds the given loci in the release, then step 6 runs on them.
+ *
  * Cancelling the workflow cancels running activities (they heartbeat), then removes the
  * run's partial outputs and records the run as cancelled. A failed run is recorded as failed
  * and keeps its finished shards, so a re-run after the cause is fixed resumes from them.
@@ -24,7 +27,15 @@ import type { Activities } from '../activities/index.js';
 import { activityOptions } from '../schemas/presets.js';
 import { variantId } from '../schemas/results.js';
 import type { PhenotypeFirstSpec } from '../schemas/study.js';
-import type { GwasShardResult, PhewasResult, StudyResult } from '../schemas/study-io.js';
+import type {
+  AnalysisTable,
+  GwasShardResult,
+  LeadLocus,
+  PhewasResult,
+  RunContext,
+  StudyProgress,
+  StudyResult,
+} from '../schemas/study-io.js';
 import { beginStudy, discardAndRethrow, enter, mapBounded, recordAndReport, studyResult } from './common.js';
 import { runStrata } from './strata.js';
 
@@ -76,6 +87,19 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
         ...studyResult(run, 'phenotype-first', analysis, { phewas: [] }),
         skipped,
       });
+    }
+
+    // The PheWAS round of a stratified study: no GWAS, the PheWAS of the strata meta-analysis's
+    // lead loci in this stratum (workflows/strata.ts). Branches on the input only.
+    if (spec.stratumOf?.loci) {
+      const loci = await short.resolveLoci({ run, loci: spec.stratumOf.loci });
+      const phewas = await phewasOfLoci(progress, run, spec, analysis, loci);
+      return await recordAndReport(
+        progress,
+        run,
+        spec,
+        studyResult(run, 'phenotype-first', analysis, { phewas }),
+      );
     }
 
     // relatedness 'loco': step 1 (whole-genome ridge regression, cached per release, analysis
@@ -174,89 +198,7 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
         }
       : merged;
 
-    enter(progress, 'phewas', 'buildRunPhenome');
-    const phewas: PhewasResult[] = [];
-    if (gwas.leadLoci.length > 0) {
-      // The PheWAS population: the cohort (persons with genotypes and covariates, the trait
-      // possibly missing) unless the spec asks for the GWAS sample. Runs started before this
-      // patch keep the GWAS sample. The phenome is built over the same persons.
-      const populationPatch = patched('phewas-cohort-population');
-      const kind = populationPatch ? spec.phewas.population : 'gwas-sample';
-      const population = kind === 'cohort' ? await long.materializePhewasPopulation({ run, spec }) : analysis;
-      const populationOf = populationPatch ? { kind, nSamples: population.nSamples } : undefined;
-      const phenome = await long.buildRunPhenome({ run, analysis: population, phewas: spec.phewas });
-      // relatedness 'loco' (phewas.relatedness, default gwas.relatedness): one step 1 over the
-      // population's testable phecodes (they share its level-0 Gram matrices), then each
-      // phecode's LOCO prediction of the lead variant's chromosome is an offset in its fits.
-      let phewasLoco: { dir: string; traitsPath: string } | null = null;
-      // (Cox PheWAS: no LOCO offsets; an explicit phewas.relatedness 'loco' is refused by the spec.)
-      if ((spec.phewas.relatedness ?? spec.gwas.relatedness) === 'loco' && spec.phewas.model !== 'cox') {
-        progress.currentActivity = 'materializePhewasStep1Traits';
-        const traits = await long.materializePhewasStep1Traits({
-          run,
-          analysis: population,
-          phenome,
-          phewas: spec.phewas,
-        });
-        if (traits.K > 0) {
-          const plan = await long.planStep1({ run, analysis: population, gwas: spec.gwas, traits });
-          if (!plan.done) {
-            progress.currentActivity = 'runStep1Level0';
-            await mapBounded(plan.tasks, spec.gwas.maxParallelShards, (t) =>
-              long.runStep1Level0({
-                run,
-                analysis: population,
-                dir: plan.dir,
-                traits,
-                from: t.from,
-                to: t.to,
-              }),
-            );
-          }
-          progress.currentActivity = 'runStep1Level1';
-          await long.runStep1Level1({ run, analysis: population, dir: plan.dir, traits });
-          phewasLoco = { dir: plan.dir, traitsPath: traits.path };
-        }
-      }
-      // model 'cox': the phenome's timeline (entry, exit, onsets) once, then a Cox fit per phecode.
-      const timeline =
-        spec.phewas.model === 'cox'
-          ? await long.buildRunTimeline({ run, phenome, phewas: spec.phewas })
-          : null;
-      progress.phewasTotal = gwas.leadLoci.length;
-      progress.currentActivity = timeline ? 'runPhewasCox' : 'runPhewas';
-      const results = await mapBounded(gwas.leadLoci, 2, async (locus) => {
-        const predictor = {
-          type: 'variant' as const,
-          id: variantId(locus),
-          variantIdx: locus.variantIdx,
-          chrom: locus.chrom,
-          pos: locus.pos,
-          ref: locus.ref,
-          alt: locus.alt,
-        };
-        const r = timeline
-          ? await long.runPhewasCox({
-              run,
-              analysis: population,
-              phenome,
-              timeline,
-              phewas: spec.phewas,
-              predictor,
-            })
-          : await long.runPhewas({
-              run,
-              analysis: population,
-              phenome,
-              phewas: spec.phewas,
-              predictor,
-              ...(phewasLoco ? { loco: phewasLoco } : {}),
-            });
-        progress.phewasDone++;
-        return populationOf ? { ...r, population: populationOf } : r;
-      });
-      phewas.push(...results);
-    }
+    const phewas = await phewasOfLoci(progress, run, spec, analysis, gwas.leadLoci);
 
     return await recordAndReport(
       progress,
@@ -268,4 +210,96 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
     if (err instanceof ContinueAsNew) throw err;
     return discardAndRethrow(progress, run, err);
   }
+}
+
+/**
+ * The PheWAS of lead loci (step 6): over the cohort by default (`phewas.population`), LOCO
+ * offsets where asked, logistic or Cox. Also the whole of a stratum's PheWAS round.
+ */
+async function phewasOfLoci(
+  progress: StudyProgress,
+  run: RunContext,
+  spec: PhenotypeFirstSpec,
+  analysis: AnalysisTable,
+  leadLoci: LeadLocus[],
+): Promise<PhewasResult[]> {
+  enter(progress, 'phewas', 'buildRunPhenome');
+  if (leadLoci.length === 0) return [];
+  // The PheWAS population: the cohort (persons with genotypes and covariates, the trait
+  // possibly missing) unless the spec asks for the GWAS sample. Runs started before this
+  // patch keep the GWAS sample. The phenome is built over the same persons.
+  const populationPatch = patched('phewas-cohort-population');
+  const kind = populationPatch ? spec.phewas.population : 'gwas-sample';
+  const population = kind === 'cohort' ? await long.materializePhewasPopulation({ run, spec }) : analysis;
+  const populationOf = populationPatch ? { kind, nSamples: population.nSamples } : undefined;
+  const phenome = await long.buildRunPhenome({ run, analysis: population, phewas: spec.phewas });
+  // relatedness 'loco' (phewas.relatedness, default gwas.relatedness): one step 1 over the
+  // population's testable phecodes (they share its level-0 Gram matrices), then each
+  // phecode's LOCO prediction of the lead variant's chromosome is an offset in its fits.
+  let phewasLoco: { dir: string; traitsPath: string } | null = null;
+  // (Cox PheWAS: no LOCO offsets; an explicit phewas.relatedness 'loco' is refused by the spec.)
+  if ((spec.phewas.relatedness ?? spec.gwas.relatedness) === 'loco' && spec.phewas.model !== 'cox') {
+    progress.currentActivity = 'materializePhewasStep1Traits';
+    const traits = await long.materializePhewasStep1Traits({
+      run,
+      analysis: population,
+      phenome,
+      phewas: spec.phewas,
+    });
+    if (traits.K > 0) {
+      const plan = await long.planStep1({ run, analysis: population, gwas: spec.gwas, traits });
+      if (!plan.done) {
+        progress.currentActivity = 'runStep1Level0';
+        await mapBounded(plan.tasks, spec.gwas.maxParallelShards, (t) =>
+          long.runStep1Level0({
+            run,
+            analysis: population,
+            dir: plan.dir,
+            traits,
+            from: t.from,
+            to: t.to,
+          }),
+        );
+      }
+      progress.currentActivity = 'runStep1Level1';
+      await long.runStep1Level1({ run, analysis: population, dir: plan.dir, traits });
+      phewasLoco = { dir: plan.dir, traitsPath: traits.path };
+    }
+  }
+  // model 'cox': the phenome's timeline (entry, exit, onsets) once, then a Cox fit per phecode.
+  const timeline =
+    spec.phewas.model === 'cox' ? await long.buildRunTimeline({ run, phenome, phewas: spec.phewas }) : null;
+  progress.phewasTotal = leadLoci.length;
+  progress.currentActivity = timeline ? 'runPhewasCox' : 'runPhewas';
+  const results = await mapBounded(leadLoci, 2, async (locus) => {
+    const predictor = {
+      type: 'variant' as const,
+      id: variantId(locus),
+      variantIdx: locus.variantIdx,
+      chrom: locus.chrom,
+      pos: locus.pos,
+      ref: locus.ref,
+      alt: locus.alt,
+    };
+    const r = timeline
+      ? await long.runPhewasCox({
+          run,
+          analysis: population,
+          phenome,
+          timeline,
+          phewas: spec.phewas,
+          predictor,
+        })
+      : await long.runPhewas({
+          run,
+          analysis: population,
+          phenome,
+          phewas: spec.phewas,
+          predictor,
+          ...(phewasLoco ? { loco: phewasLoco } : {}),
+        });
+    progress.phewasDone++;
+    return populationOf ? { ...r, population: populationOf } : r;
+  });
+  return results;
 }

@@ -7,10 +7,14 @@
  *      study; a binary trait with fewer than `strata.minCases` cases is skipped and says so);
  *   3. phenotype-first: the GWAS of the strata that ran → exportStrataSumstats → a child
  *      `metaAnalysis` (fixed and random effects, Q, I², lead loci, forest rows);
- *   4. the stratified run records its strata and the meta run, and writes its report.
+ *   4. phenotype-first: the PheWAS round — each stratum's PheWAS of the meta lead loci (child
+ *      studies with `stratumOf.loci`, no GWAS); then, in both kinds, metaPhewasStrata
+ *      meta-analyses the strata's PheWAS rows into this run (meta_phewas_results / _forest;
+ *      genotype-first: the strata's own burden PheWAS);
+ *   5. the stratified run records its strata and the meta run, and writes its report.
  * Deterministic: no I/O here.
  */
-import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { executeChild, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { MetaResult } from '../schemas/meta.js';
 import { activityOptions } from '../schemas/presets.js';
@@ -23,6 +27,11 @@ const long = proxyActivities<Activities>(activityOptions('long'));
 
 /** Strata run this many at a time (each child runs its own shards in parallel). */
 const STRATA_IN_PARALLEL = 2;
+/** The PheWAS round tests at most this many of the meta-analysis's lead loci (by p). */
+const MAX_PHEWAS_LOCI = 200;
+
+const phewasModel = (spec: StudySpec) =>
+  spec.phewas.model === 'cox' ? ('cox' as const) : ('logistic' as const);
 
 export async function runStrata(
   progress: StudyProgress,
@@ -68,6 +77,40 @@ export async function runStrata(
       ],
     });
     meta = { runId: m.runId, nLeadLoci: m.leadLoci.length, reportPath: m.reportPath ?? null };
+    // The PheWAS round: each stratum's PheWAS of the meta-analysis's lead loci (child studies
+    // without a GWAS), then the meta-analysis of their PheWAS rows.
+    if (m.leadLoci.length > 0 && patched('strata-phewas-meta')) {
+      enter(progress, 'phewas', 'planStrata');
+      const loci = m.leadLoci
+        .slice(0, MAX_PHEWAS_LOCI)
+        .map((l) => ({ chrom: l.chrom, pos: l.pos, ref: l.otherAllele, alt: l.effectAllele }));
+      const names = new Set(tested.map((s) => s.name));
+      const rounds = (await short.planStrata({ run, spec, loci })).filter((p) => names.has(p.name));
+      progress.currentActivity = 'strata PheWAS';
+      const done = await mapBounded(rounds, STRATA_IN_PARALLEL, (p) =>
+        executeChild<(input: unknown) => Promise<StudyResult>>(p.workflowType, {
+          workflowId: p.workflowId,
+          args: [p.spec],
+        }),
+      );
+      const phewasRuns = rounds.map((p, i) => ({ name: p.name, runId: done[i].runId }));
+      for (const s of strata) {
+        const r = phewasRuns.find((x) => x.name === s.name);
+        if (r) Object.assign(s, { phewasRunId: r.runId });
+      }
+      progress.currentActivity = 'metaPhewasStrata';
+      meta.phewas = await long.metaPhewasStrata({ run, strata: phewasRuns, model: phewasModel(spec) });
+    }
+  }
+  // Genotype-first: every stratum ran the same burden PheWAS; meta-analyse their rows.
+  let phewasMeta: NonNullable<StudyResult['meta']>['phewas'];
+  if (spec.kind === 'genotype-first' && tested.length >= 2 && patched('strata-phewas-meta')) {
+    enter(progress, 'phewas', 'metaPhewasStrata');
+    phewasMeta = await long.metaPhewasStrata({
+      run,
+      strata: tested.map((s) => ({ name: s.name, runId: s.runId })),
+      model: phewasModel(spec),
+    });
   }
   const nSamples = tested.reduce((a, s) => a + s.nSamples, 0);
   const result: StudyResult = {
@@ -83,6 +126,7 @@ export async function runStrata(
     phewas: [],
     strata,
     ...(meta ? { meta } : {}),
+    ...(phewasMeta ? { meta: { runId: run.runId, nLeadLoci: 0, reportPath: null, phewas: phewasMeta } } : {}),
   };
   return recordAndReport(progress, run, spec, result);
 }

@@ -47,9 +47,15 @@ function summarise(result: StudyResult): string {
       : `λGC ${st.lambdaGc?.toFixed(3) ?? 'NA'}, ${st.nLeadLoci} lead loci`;
     lines.push(`stratum ${st.name}: run ${st.runId}, ${what}`);
   }
-  if (result.meta)
+  // (a genotype-first stratified run has no GWAS meta run: its PheWAS meta lies in the run itself)
+  if (result.meta && result.meta.runId !== result.runId)
     lines.push(
       `meta-analysis of the strata: run ${result.meta.runId}, ${result.meta.nLeadLoci} lead loci${result.meta.reportPath ? `; report ${result.meta.reportPath}` : ''}`,
+    );
+  const ph = result.meta?.phewas;
+  if (ph)
+    lines.push(
+      `PheWAS meta-analysis of the strata (${ph.model}): ${ph.nAssociations} associations, ${ph.nMulti} in ≥ 2 strata, ${ph.nSignificant} significant (Bonferroni per predictor), ${ph.nHeterogeneous} heterogeneous; table meta_phewas_results, run ${result.runId}`,
     );
   for (const p of result.phewas) {
     const top = p.top[0];

@@ -16,7 +16,7 @@ import { runIdOf } from '../../engine/study.js';
 import { type StudySpec, studySpecSchema } from '../../schemas/study.js';
 import type { StudyResult } from '../../schemas/study-io.js';
 import { makeTestEngine, type TestEngine } from '../helpers/engine.js';
-import { ingestSyntheticRelease, ldlSpec, type StudyFixture } from '../helpers/study-fixture.js';
+import { ingestSyntheticRelease, ldlSpec, lmnaSpec, type StudyFixture } from '../helpers/study-fixture.js';
 
 let engine: TestEngine;
 let worker: { stop(): Promise<void> };
@@ -24,9 +24,11 @@ let release: StudyFixture;
 let byAncestry: StudyResult;
 let bySex: StudyResult;
 let ancestrySpec: StudySpec;
+let burdenBySex: StudyResult;
 
 async function runStudy(spec: StudySpec): Promise<StudyResult> {
-  return (await engine.client.workflow.execute('phenotypeFirstStudy', {
+  const type = spec.kind === 'phenotype-first' ? 'phenotypeFirstStudy' : 'genotypeFirstStudy';
+  return (await engine.client.workflow.execute(type, {
     workflowId: await runIdOf(engine.config, spec),
     taskQueue: engine.taskQueue,
     args: [spec],
@@ -51,7 +53,7 @@ beforeAll(async () => {
   const base = ldlSpec(release.releaseId);
   ancestrySpec = ldlSpec(release.releaseId, {
     studyId: 'test-ldl-strata',
-    strata: { by: 'ancestry' },
+    strata: { by: 'ancestry', minCases: 10 },
     phewas: { ...base.phewas, model: 'cox', minCases: 10, leadLoci: { p: 1e-6, max: 2 } },
   });
   byAncestry = await runStudy(ancestrySpec);
@@ -62,7 +64,25 @@ beforeAll(async () => {
       strata: { by: 'sex' },
     }),
   );
-}, 900_000);
+  burdenBySex = await runStudy(
+    studySpecSchema.parse({
+      ...lmnaSpec(release.releaseId),
+      studyId: 'test-lmna-strata',
+      strata: { by: 'sex', minCases: 15 },
+    }),
+  );
+}, 1_200_000);
+
+/** Inverse-variance β, SE and Cochran's Q of (β, SE) pairs, computed here. */
+function ivw(parts: { beta: number; se: number }[]) {
+  const w = parts.map((p) => 1 / (p.se * p.se));
+  const W = w.reduce((a, b) => a + b, 0);
+  const beta = parts.reduce((a, p, i) => a + w[i] * p.beta, 0) / W;
+  const q = parts.reduce((a, p, i) => a + w[i] * (p.beta - beta) ** 2, 0);
+  return { beta, se: Math.sqrt(1 / W), q };
+}
+
+const near = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
 
 afterAll(async () => {
   await worker?.stop();
@@ -129,6 +149,61 @@ describe('stratified study by ancestry', () => {
     }
   });
 
+  it('runs the PheWAS of the meta lead loci in every stratum and meta-analyses those rows', async () => {
+    const ph = byAncestry.meta?.phewas;
+    expect(ph?.model).toBe('cox');
+    const leads = await query<{ variant_id: string }>('SELECT variant_id FROM lead_loci WHERE run_id = $1', [
+      byAncestry.meta!.runId,
+    ]);
+    expect(leads.length).toBeGreaterThan(0);
+    const rounds = byAncestry.strata!.map((s) => s.phewasRunId as string);
+    expect(rounds.every((r) => typeof r === 'string' && r !== '')).toBe(true);
+    for (const r of rounds) {
+      // no GWAS in the PheWAS round; Cox rows for the meta lead loci only (alleles in either order)
+      const g = await query<{ n: bigint }>('SELECT count(*) AS n FROM gwas_results WHERE run_id = $1', [r]);
+      expect(Number(g[0].n)).toBe(0);
+      const preds = await query<{ predictor: string }>(
+        'SELECT DISTINCT predictor FROM phewas_cox_results WHERE run_id = $1',
+        [r],
+      );
+      const key = (v: string) => v.split(':').slice(0, 2).join(':');
+      expect(new Set(preds.map((x) => key(x.predictor)))).toEqual(
+        new Set(leads.map((l) => key(l.variant_id))),
+      );
+    }
+    const rows = await query<{
+      predictor: string;
+      phecode: string;
+      beta: number;
+      se: number;
+      q: number;
+      k: number;
+    }>(
+      `SELECT predictor, phecode, beta, se, q, k FROM meta_phewas_results WHERE run_id = $1 AND k >= 2 ORDER BY p LIMIT 40`,
+      [byAncestry.runId],
+    );
+    expect(rows.length).toBeGreaterThan(5);
+    expect(ph?.nAssociations).toBeGreaterThanOrEqual(rows.length);
+    const list = rounds.map((r) => `'${r}'`).join(', ');
+    for (const row of rows) {
+      const parts = await query<{ beta: number; se: number }>(
+        `SELECT beta, se FROM phewas_cox_results WHERE run_id IN (${list}) AND predictor = $1 AND phecode = $2
+         AND beta IS NOT NULL AND se > 0`,
+        [row.predictor, row.phecode],
+      );
+      expect(parts.length).toBe(row.k);
+      const m = ivw(parts);
+      expect(near(row.beta, m.beta, 1e-9)).toBe(true);
+      expect(near(row.se, m.se, 1e-9)).toBe(true);
+      expect(near(row.q, m.q, 1e-8)).toBe(true);
+    }
+    const forest = await query<{ n: bigint }>(
+      'SELECT count(*) AS n FROM meta_phewas_forest WHERE run_id = $1',
+      [byAncestry.runId],
+    );
+    expect(Number(forest[0].n)).toBe(ph!.nAssociations * 3);
+  });
+
   it('reports the strata and is a no-op when started again', async () => {
     const html = readFileSync(byAncestry.reportPath!, 'utf8');
     expect(html).toContain('id="strata"');
@@ -168,5 +243,38 @@ describe('stratified study of a binary trait', () => {
       },
     });
     expect(r.success).toBe(false);
+  });
+});
+
+describe('stratified genotype-first study', () => {
+  it("meta-analyses the strata's burden PheWAS rows", async () => {
+    const strata = burdenBySex.strata!;
+    expect(strata.map((s) => s.name)).toEqual(['F', 'M']);
+    const ph = burdenBySex.meta?.phewas;
+    expect(ph?.model).toBe('logistic');
+    const rows = await query<{
+      predictor: string;
+      phecode: string;
+      beta: number;
+      se: number;
+      k: number;
+      direction: string;
+    }>(
+      `SELECT predictor, phecode, beta, se, k, direction FROM meta_phewas_results WHERE run_id = $1 AND k = 2`,
+      [burdenBySex.runId],
+    );
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows.slice(0, 40)) {
+      const parts = await query<{ beta: number; se: number; run_id: string }>(
+        `SELECT beta, se, run_id FROM phewas_results WHERE run_id IN ($1, $2) AND predictor = $3 AND phecode = $4
+         AND beta IS NOT NULL AND se > 0 ORDER BY run_id = $1 DESC`,
+        [strata[0].runId, strata[1].runId, row.predictor, row.phecode],
+      );
+      expect(parts.length).toBe(2);
+      const m = ivw(parts);
+      expect(near(row.beta, m.beta, 1e-9)).toBe(true);
+      expect(near(row.se, m.se, 1e-9)).toBe(true);
+      expect(row.direction).toBe(parts.map((p) => (p.beta > 0 ? '+' : p.beta < 0 ? '-' : '0')).join(''));
+    }
   });
 });
