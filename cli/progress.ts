@@ -42,12 +42,25 @@ export class ProgressPrinter {
  * long command (release add, study run, demo).
  */
 export async function followProgress<T>(
-  handle: { query(name: string): Promise<unknown>; result(): Promise<unknown> },
+  handle: {
+    query(name: string): Promise<unknown>;
+    result(): Promise<unknown>;
+    describe?(): Promise<{ status: { name: string } }>;
+  },
   options: { quiet?: boolean; prefix?: string; everyMs?: number } = {},
 ): Promise<T> {
   const printer = new ProgressPrinter();
   let finished = false;
   const poll = (async () => {
+    // A closed workflow (attached to, e.g. a release added again) is not queried: a query of a
+    // closed workflow needs a worker to replay it and waits for one.
+    const closed = handle.describe
+      ? await handle.describe().then(
+          (d) => d.status.name !== 'RUNNING',
+          () => false,
+        )
+      : false;
+    if (closed) return;
     while (!finished) {
       try {
         const p = (await handle.query('progress')) as StudyProgress;
@@ -62,7 +75,8 @@ export async function followProgress<T>(
     return (await handle.result()) as T;
   } finally {
     finished = true;
-    await poll;
+    // a query in flight when the workflow closed may wait long for a worker: do not wait for it
+    await Promise.race([poll, new Promise((r) => setTimeout(r, 250))]);
     printer.done();
   }
 }

@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withEngineDb } from '../../engine/duckdb.js';
 import { suppressedCountGroupSql } from '../../engine/privacy.js';
-import { loadManifest, releaseFingerprint } from '../../engine/release.js';
 import { runIdOf } from '../../engine/study.js';
 import { startOrAttach } from '../../engine/temporal.js';
 import { PROJECT_ROOT } from '../../engine/temporal-bin.js';
@@ -10,11 +9,11 @@ import { type StudySpec, studySpecSchema, workflowTypeFor } from '../../schemas/
 import type { StudyResult } from '../../schemas/study-io.js';
 import { generateBiobank } from '../../synth/index.js';
 import { type EngineConfig, loadConfig } from '../../temporal.config.js';
-import type { IngestReleaseResult } from '../../workflows/ingest-release.js';
 import { parse } from '../args.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../command.js';
 import { type Row, render } from '../format.js';
+import { ingestThroughTemporal } from '../ingest-run.js';
 import { followProgress } from '../progress.js';
 import { ensureServices, type Services } from '../services.js';
 
@@ -87,18 +86,12 @@ Options:
       console.error(`synthetic biobank: ${synth.manifestPath}`);
 
       // 2. ingest (workflow id from release id + fingerprint: a re-run attaches)
-      const loaded = await loadManifest(synth.manifestPath);
-      const fp = await releaseFingerprint(loaded);
-      const ingest = await startOrAttach(services.client, 'ingestRelease', {
-        workflowId: `ingest-${loaded.manifest.releaseId}-${fp.slice(0, 12)}`,
-        taskQueue: config.temporal.taskQueue,
-        args: [{ manifestPath: synth.manifestPath }],
-      });
-      services.watch(ingest.handle);
-      const release = await followProgress<IngestReleaseResult>(ingest.handle, {
-        prefix: '  ingest: ',
-        everyMs: 500,
-      });
+      const release = await ingestThroughTemporal(
+        services,
+        config,
+        { manifestPath: synth.manifestPath },
+        { prefix: '  ingest: ', everyMs: 500 },
+      );
       console.error(
         `release ${release.releaseId}: ${release.nSamples} samples × ${release.nVariants} variants` +
           `${release.ingested ? ' ingested' : ' (already registered)'}`,

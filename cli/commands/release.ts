@@ -9,8 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { listReleases, loadManifest, releaseFingerprint } from '../../engine/release.js';
-import { startOrAttach } from '../../engine/temporal.js';
+import { listReleases } from '../../engine/release.js';
 import { loadConfig } from '../../temporal.config.js';
 import { runIngestInProcess } from '../../worker.js';
 import type { IngestReleaseInput, IngestReleaseResult } from '../../workflows/ingest-release.js';
@@ -18,7 +17,7 @@ import { parse } from '../args.js';
 import { CliError, type Command, EXIT } from '../command.js';
 import { explainFailure } from '../failure.js';
 import { type Format, type Row, render } from '../format.js';
-import { followProgress } from '../progress.js';
+import { ingestThroughTemporal } from '../ingest-run.js';
 import { ensureServices } from '../services.js';
 
 function failureMessage(err: WorkflowFailedError): CliError {
@@ -81,16 +80,8 @@ Options:
       const services = await ensureServices(config);
       try {
         // The workflow id comes from the release's content: adding the same release twice
-        // attaches to the first ingest instead of starting another.
-        const loaded = await loadManifest(input.manifestPath);
-        const fingerprint = await releaseFingerprint(loaded);
-        const { handle } = await startOrAttach(services.client, 'ingestRelease', {
-          workflowId: `ingest-${loaded.manifest.releaseId}-${fingerprint.slice(0, 12)}`,
-          taskQueue: config.temporal.taskQueue,
-          args: [input],
-        });
-        services.watch(handle);
-        result = await followProgress<IngestReleaseResult>(handle, { prefix: 'ingest: ' });
+        // attaches to the first ingest instead of starting another (cli/ingest-run.ts).
+        result = await ingestThroughTemporal(services, config, input, { prefix: 'ingest: ' });
       } catch (err) {
         if (err instanceof WorkflowFailedError) throw failureMessage(err);
         throw err;

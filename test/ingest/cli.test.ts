@@ -108,6 +108,31 @@ describe('biobank release', () => {
     expect(stderr).toMatch(/temporal workflow cancel --workflow-id \S+/);
   });
 
+  it('re-ingests a release whose completed ingest wrote into another data folder (same task queue)', async () => {
+    const queue = `shared-${randomBytes(4).toString('hex')}`;
+    const base = {
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      BIOBANK_TASK_QUEUE: queue,
+      BIOBANK_DUCKDB_THREADS: '1',
+    };
+    const one = { ...base, BIOBANK_DATA_DIR: tempDir('cli-shared-a') };
+    const two = { ...base, BIOBANK_DATA_DIR: tempDir('cli-shared-b') };
+    const { manifestPath } = makeReleaseFolder({ releaseId: 'shared-rel' });
+    const first = await biobank(['release', 'add', manifestPath], one);
+    expect(first.code, first.stderr).toBe(0);
+    // The same release from another data folder: the workflow id is the same, and the completed
+    // ingest's result names a release this folder's catalog lacks, so it is ingested again here.
+    const second = await biobank(['release', 'add', manifestPath], two);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/not in .*; ingesting it again/);
+    const list = await biobank(['release', 'list', '--format', 'json'], two);
+    expect(JSON.parse(list.stdout).map((r: { release_id: string }) => r.release_id)).toEqual(['shared-rel']);
+    // and a third add in that folder is a no-op attach again
+    const third = await biobank(['release', 'add', manifestPath], two);
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.stderr).not.toMatch(/ingesting it again/);
+  });
+
   it('study run of a spec naming an unknown column: exit 2, the field named, nothing left running', async () => {
     const env = {
       BIOBANK_DATA_DIR: tempDir('cli-col'),
