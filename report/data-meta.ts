@@ -632,3 +632,25 @@ export async function metaVariantRows(config: EngineConfig, variantId: string): 
     ),
   );
 }
+
+/**
+ * Variants of the meta runs' `meta_results` at a position (`chr`-prefixed or not), as variant ids
+ * `chrom:pos:other:effect` — for the viewer's search, which otherwise finds GWAS variants only.
+ */
+export async function findMetaVariants(
+  config: EngineConfig,
+  query: { chrom: string; pos: number },
+  limit = 50,
+): Promise<{ variant_id: string; rsid: null; chrom: string; pos: number }[]> {
+  const files = await metaResultFiles(config);
+  if (files.length === 0) return [];
+  const rows = await withCompute(config, (conn) =>
+    selectObjects<{ variant_id: string; chrom: string; pos: number }>(
+      conn,
+      `SELECT DISTINCT ${META_VID} AS variant_id, chrom, pos FROM (${parquetReadSql('meta_results', files)})
+       WHERE chrom IN ($1, $2) AND pos = $3 ORDER BY variant_id LIMIT ${Math.floor(limit)}`,
+      [query.chrom, `chr${query.chrom}`, query.pos],
+    ),
+  );
+  return rows.map((r) => ({ variant_id: r.variant_id, rsid: null, chrom: r.chrom, pos: Number(r.pos) }));
+}

@@ -102,8 +102,8 @@ export async function buildRunReportHtml(
   );
   if (run.status !== 'completed')
     sections.push(`<p class="privacy">This run is <b>${esc(run.status)}</b>: results may be incomplete.</p>`);
-  const strata = await readStrata(runDir(config.dataDir, runId));
-  if (strata) sections.push(strataSection(strata, suppress));
+  const strata = await readStrata(runDir(config.dataDir, runId), { config, runId });
+  if (strata) sections.push(strataSection(strata, suppress, links));
 
   // GWAS
   sections.push('<h2 id="gwas">GWAS</h2>');

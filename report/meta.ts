@@ -1,7 +1,9 @@
 /**
  * The HTML report of a meta-analysis run: one self-contained file built like a study's report
  * (report/index.ts: the same page shell, styles, inlined Vega bundles and privacy banner) from
- * the run's recorded tables (report/data-meta.ts) and its sections (report/sections-meta.ts).
+ * the run's recorded tables (report/data-meta.ts) and its sections (report/sections-meta.ts); a
+ * run with a PheWAS meta-analysis (`meta_phewas_results`) gets its sections too, and a PheWAS-only
+ * meta run (no `meta_results`, no lead loci) shows those instead of the GWAS sections.
  * Written to `<dataDir>/runs/<run_id>/report.html` by default, through a temp file and a rename.
  * See docs/report.md.
  */
@@ -13,6 +15,7 @@ import { runDir } from '../engine/results.js';
 import type { RunRow } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { metaRunData } from './data-meta.js';
+import { readMetaPhewas } from './data-meta-phewas.js';
 import { esc, page } from './html.js';
 import type { ReportOptions } from './index.js';
 import { privacyBanner } from './sections.js';
@@ -27,15 +30,25 @@ export async function buildMetaReportHtml(
   const suppress: Suppression = options.noSuppress ? false : config.privacy.smallCellMax;
   const data = await metaRunData(config, runId);
   const { run } = data;
+  const phewas = await readMetaPhewas(
+    config,
+    runId,
+    data.inputs.map((x) => x.label),
+  );
+  const phewasOnly = phewas !== null && data.summary.nVariants === 0 && data.leads.length === 0;
+  const nInputs = data.inputs.length || (phewas?.labels.length ?? 0);
+  const what = phewasOnly
+    ? `PheWAS meta-analysis (${phewas.results.length.toLocaleString('en')} associations)`
+    : `trait ${esc(data.trait ?? '—')}`;
   const sections = [
     `<h1>Meta-analysis report: ${esc(run.study_id)}</h1>
-<p class="meta">run <code>${esc(run.run_id)}</code> · status <b>${esc(run.status)}</b> · trait ${esc(data.trait ?? '—')} · ${data.inputs.length} inputs (summary statistics only) · finished ${esc(run.finished_at ?? '—')}</p>`,
+<p class="meta">run <code>${esc(run.run_id)}</code> · status <b>${esc(run.status)}</b> · ${what} · ${nInputs} inputs (summary statistics only) · finished ${esc(run.finished_at ?? '—')}</p>`,
     privacyBanner(suppress),
   ];
   if (run.status !== 'completed')
     sections.push(`<p class="privacy">This run is <b>${esc(run.status)}</b>: results may be incomplete.</p>`);
   sections.push(
-    ...metaSections(data, suppress, options.links ?? {}),
+    ...metaSections(data, suppress, options.links ?? {}, phewas),
     `<p class="note">Report built by biobank-engine ${esc(run.software_version)}; plots drawn with Vega-Lite.</p>`,
   );
   const html = page({

@@ -3,7 +3,8 @@
  * viewer: the inputs with their provenance, the Manhattan and QQ plots of the fixed-effect p,
  * the lead loci, heterogeneity and fairness (loci significant in the pooled analysis but
  * heterogeneous; loci significant in one input only), a forest plot per lead locus and
- * leave-one-out. Person counts (each input's n, cases, controls as the site gave them) go
+ * leave-one-out (and, for a run with one, the PheWAS meta-analysis of report/sections-meta-phewas.ts).
+ * Person counts (each input's n, cases, controls as the site gave them) go
  * through the small-cell rule of engine/privacy.ts as one group, so a hidden count cannot be
  * recovered from the others.
  */
@@ -20,8 +21,10 @@ import {
   type MetaSummary,
   singleInputLeads,
 } from './data-meta.js';
+import type { MetaPhewasData } from './data-meta-phewas.js';
 import { esc, fmtNum, fmtP, plot, table } from './html.js';
 import { fmtCount, gwasPlots, type Links, plotId } from './sections.js';
+import { metaPhewasSections } from './sections-meta-phewas.js';
 import { forestSpec } from './specs-meta.js';
 
 function link(href: string | undefined, text: string): string {
@@ -287,13 +290,21 @@ export function metaProvenance(run: RunRow, spec: unknown, suppress: Suppression
 ${spec === null ? '<p class="empty">the recorded spec has a different hash from the run\'s</p>' : `<pre class="spec-json">${esc(JSON.stringify(specForDisplay(spec, suppress), null, 2))}</pre>`}`;
 }
 
-/** Every section of a meta run's page, in order. */
-export function metaSections(data: MetaRunData, suppress: Suppression, links: Links): string[] {
+/**
+ * Every section of a meta run's page, in order. `phewas`: the run's PheWAS meta-analysis
+ * (report/sections-meta-phewas.ts), shown after the GWAS sections. A run with no `meta_results`
+ * and no lead loci but a PheWAS meta-analysis (a federated PheWAS meta run) shows its inputs,
+ * the PheWAS sections and its provenance only.
+ */
+export function metaSections(
+  data: MetaRunData,
+  suppress: Suppression,
+  links: Links,
+  phewas: MetaPhewasData | null = null,
+): string[] {
   const { leads, forest } = data;
-  return [
-    '<h2 id="inputs">Inputs</h2>',
-    `<p class="note">Counts are as each site gave them. Rows dropped: by the reader (not an additive test, tool error, missing estimate) and by allele alignment (strand-ambiguous, allele mismatch). λGC of each input's own p-values.</p>`,
-    metaInputsTable(data.inputs, suppress),
+  const gwas = phewas === null || data.summary.nVariants > 0 || leads.length > 0;
+  const gwasSections = [
     '<h2 id="meta-gwas">Meta-analysis (fixed effect)</h2>',
     metaSummaryTable(data.summary),
     metaMethodNote(data.leadP),
@@ -310,6 +321,13 @@ export function metaSections(data: MetaRunData, suppress: Suppression, links: Li
     '<h2 id="leave-one-out">Leave-one-out</h2>',
     '<p class="note">The fixed-effect meta-analysis of each lead locus without each input in turn (β, p and I² without it).</p>',
     leaveOneOutTable(leads, data.loo, data.inputs, links),
+  ];
+  return [
+    '<h2 id="inputs">Inputs</h2>',
+    `<p class="note">Counts are as each site gave them. Rows dropped: by the reader (not an additive test, tool error, missing estimate) and by allele alignment (strand-ambiguous, allele mismatch). λGC of each input's own p-values.</p>`,
+    metaInputsTable(data.inputs, suppress),
+    ...(gwas ? gwasSections : []),
+    ...(phewas ? metaPhewasSections(phewas, 'input', suppress, links) : []),
     '<h2 id="provenance">Provenance</h2>',
     metaProvenance(data.run, data.spec, suppress),
   ];

@@ -13,9 +13,19 @@ import {
   variantsInGene,
 } from '../report/data.js';
 import { heterogeneousLeads, isMetaRun, metaRunData, singleInputLeads } from '../report/data-meta.js';
+import {
+  associationKey,
+  heterogeneousAssociations,
+  type MetaPhewasData,
+  readMetaPhewas,
+  shownCounts,
+  significantAssociations,
+  singleInputAssociations,
+  summariseMetaPhewasView,
+} from '../report/data-meta-phewas.js';
 import { specForDisplay } from '../report/sections-meta.js';
 import { coxCounts } from '../report/specs-cox.js';
-import type { PhewasCoxResultRow } from '../schemas/results.js';
+import type { MetaPhewasResultRow, PhewasCoxResultRow } from '../schemas/results.js';
 import {
   badRequest,
   type Context,
@@ -37,9 +47,45 @@ export async function apiRuns(ctx: Context): Promise<Reply> {
 
 export async function apiRun(ctx: Context, [runId]: string[]): Promise<Reply> {
   const run = await requireRun(ctx.config, checkRunId(runId));
+  const phewas = await readMetaPhewas(ctx.config, runId);
+  const metaPhewas = phewas ? { meta_phewas: metaPhewasJson(phewas, ctx.suppress) } : {};
   if (await isMetaRun(ctx.config, runId))
-    return json({ run, phenotypes: [], meta: await metaRunJson(ctx, runId) });
-  return json({ run, phenotypes: await gwasPhenotypeNames(ctx.config, runId) });
+    return json({ run, phenotypes: [], meta: await metaRunJson(ctx, runId), ...metaPhewas });
+  return json({ run, phenotypes: await gwasPhenotypeNames(ctx.config, runId), ...metaPhewas });
+}
+
+/**
+ * A run's PheWAS meta-analysis (stratified run or federated meta run): the summary, the
+ * significant associations (most significant first) with their per-input rows, the
+ * heterogeneous ones and those significant in one input only. Person counts of an association
+ * (pooled and per input) are suppressed as one group (report/data-meta-phewas.ts `shownCounts`).
+ */
+function metaPhewasJson(d: MetaPhewasData, suppress: Suppression) {
+  const het = heterogeneousAssociations(d);
+  const inputsOf = (r: MetaPhewasResultRow) => d.forest.get(associationKey(r)) ?? [];
+  const id = (r: MetaPhewasResultRow) => ({ model: r.model, predictor: r.predictor, phecode: r.phecode });
+  return {
+    inputs: d.labels,
+    summary: summariseMetaPhewasView(d),
+    significant: significantAssociations(d).map(({ row, threshold }) => {
+      const shown = shownCounts(row, inputsOf(row), suppress);
+      return {
+        ...row,
+        ...shown.pooled,
+        threshold,
+        inputs: inputsOf(row).map((x) => ({ ...x, ...shown.inputs.get(x.label) })),
+      };
+    }),
+    heterogeneous: { m: het.m, threshold: het.threshold, associations: het.rows.map((s) => id(s.row)) },
+    single_input: singleInputAssociations(d).map((s) => ({
+      ...id(s.row),
+      input: s.input.label,
+      p: s.p,
+      threshold: s.threshold,
+      pooled_significant: s.pooledSignificant,
+      others_min_p: s.othersMinP,
+    })),
+  };
 }
 
 /**
@@ -97,13 +143,17 @@ function suppressTop<T extends { n: number | null }>(rows: T[], suppress: Suppre
 }
 
 export async function apiVariant(ctx: Context, [variantId]: string[]): Promise<Reply> {
-  const { gwas, phewas, cox, meta } = await variantResults(ctx, variantId, 'variant id');
+  const { gwas, phewas, cox, meta, metaPhewas } = await variantResults(ctx, variantId, 'variant id');
   return json({
     variant_id: variantId,
     gwas: suppressTop(gwas, ctx.suppress),
     phewas: suppressPhewas(phewas, ctx.suppress),
     cox: suppressCox(cox, ctx.suppress),
     meta: meta.map((r) => ({ ...r, n: suppressCount(r.n, ctx.suppress) })),
+    meta_phewas: metaPhewas.map((r) => ({
+      ...r,
+      ...suppressCountGroup({ n_cases: r.n_cases, n_controls: r.n_controls }, ctx.suppress),
+    })),
   });
 }
 

@@ -7,6 +7,7 @@ import { requireRun } from '../export/common.js';
 import { gwasPhenotypeNames, variantGwasRows } from '../report/data.js';
 import { coxForPredictor, phewasForPredictor } from '../report/data-engine.js';
 import { metaVariantRows } from '../report/data-meta.js';
+import { metaPhewasForPredictor } from '../report/data-meta-phewas.js';
 import type { Links } from '../report/sections.js';
 import { RUN_ID_PATTERN } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
@@ -86,17 +87,18 @@ export async function phenotypeOf(ctx: Context, runId: string, phenotype: string
 }
 
 /**
- * A variant's GWAS rows across runs, its PheWAS and Cox PheWAS rows and its meta-analysis rows
- * (either allele orientation), checked; 404 when it has none.
+ * A variant's GWAS rows across runs, its PheWAS and Cox PheWAS rows, its meta-analysis rows
+ * (either allele orientation) and its PheWAS meta-analysis rows, checked; 404 when it has none.
  */
 export async function variantResults(ctx: Context, variantId: string, what: string) {
   check(variantId, VARIANT_ID, what);
-  const [gwas, phewas, cox, meta] = await Promise.all([
+  const [gwas, phewas, cox, meta, metaPhewas] = await Promise.all([
     variantGwasRows(ctx.config, variantId),
     phewasForPredictor(ctx.config, variantId),
     coxForPredictor(ctx.config, variantId),
     metaVariantRows(ctx.config, variantId),
+    metaPhewasForPredictor(ctx.config, variantId),
   ]);
-  if (gwas.length === 0 && phewas.length === 0 && cox.length === 0 && meta.length === 0) throw notFound();
-  return { gwas, phewas, cox, meta };
+  if ([gwas, phewas, cox, meta, metaPhewas].every((rows) => rows.length === 0)) throw notFound();
+  return { gwas, phewas, cox, meta, metaPhewas };
 }

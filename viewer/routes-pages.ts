@@ -1,4 +1,5 @@
 /** The viewer's HTML pages: runs, a run's report, GWAS, variant, gene, phecode, search, assets. */
+import { type Suppression, suppressCountGroup } from '../engine/privacy.js';
 import { listRuns } from '../engine/results.js';
 import {
   coxForPhecode,
@@ -18,6 +19,7 @@ import { buildRunReportHtml } from '../report/index.js';
 import { buildMetaReportHtml } from '../report/meta.js';
 import {
   burdenSection,
+  fmtCount,
   gwasPlots,
   leadLociTable,
   phewasBlock,
@@ -27,6 +29,9 @@ import {
   topHitsTable,
 } from '../report/sections.js';
 import { coxBlock, coxTable, kmBlock } from '../report/sections-cox.js';
+import { ratioText } from '../report/sections-meta-phewas.js';
+import { ratioName } from '../report/specs-meta-phewas.js';
+import type { MetaPhewasResultRow } from '../schemas/results.js';
 import {
   type Context,
   check,
@@ -128,7 +133,7 @@ ${gwasPlots(phenotype, 0, manhattan, qq, lead, links)}
 }
 
 export async function variantPage(ctx: Context, [variantId]: string[]): Promise<Reply> {
-  const { gwas, phewas, cox, meta } = await variantResults(
+  const { gwas, phewas, cox, meta, metaPhewas } = await variantResults(
     ctx,
     variantId,
     'variant id (expected chrom:pos:ref:alt)',
@@ -178,7 +183,8 @@ ${table(
   ],
   'variant-gwas-table',
 )}
-${meta.length ? `<h2>Meta-analysis results across runs</h2>\n${metaVariantTable(meta)}` : ''}`;
+${meta.length ? `<h2>Meta-analysis results across runs</h2>\n${metaVariantTable(meta)}` : ''}
+${metaPhewas.length ? `<h2>PheWAS meta-analysis across strata or sites</h2>\n${metaPhewasVariantTable(metaPhewas, ctx.suppress)}` : ''}`;
   return html(viewerPage(variantId, body));
 }
 
@@ -201,6 +207,39 @@ function metaVariantTable(rows: MetaVariantRow[]): string {
       { title: 'status', html: (r) => esc(r.status) },
     ],
     'variant-meta-table',
+  );
+}
+
+/**
+ * A predictor's `meta_phewas_results` rows across runs (pooled cases and controls shown as one
+ * group of the small-cell rule; the run's page has the forest plots).
+ */
+function metaPhewasVariantTable(rows: MetaPhewasResultRow[], suppress: Suppression): string {
+  const shown = (r: MetaPhewasResultRow) =>
+    suppressCountGroup({ n_cases: r.n_cases, n_controls: r.n_controls }, suppress);
+  return table(
+    rows,
+    [
+      { title: 'run', html: (r) => `<a href="${esc(runLink(r.run_id))}#meta-phewas">${esc(r.run_id)}</a>` },
+      {
+        title: 'phecode',
+        html: (r) => `<a href="${esc(links.phecode?.(r.phecode) ?? '#')}">${esc(r.phecode)}</a>`,
+      },
+      { title: 'description', html: (r) => esc(r.description ?? '') },
+      {
+        title: 'ratio (fixed, 95% CI)',
+        html: (r) => esc(`${ratioName(r.model)} ${ratioText(r.beta, r.se)}`),
+      },
+      { title: 'p', numeric: true, html: (r) => esc(fmtP(r.p, r.neg_log10_p)) },
+      { title: 'k', numeric: true, html: (r) => esc(r.k) },
+      { title: 'direction', html: (r) => `<code>${esc(r.direction)}</code>` },
+      { title: 'Q p', numeric: true, html: (r) => esc(fmtP(r.q_p)) },
+      { title: 'I² %', numeric: true, html: (r) => esc(r.i2 === null ? '' : r.i2.toFixed(1)) },
+      { title: 'cases', numeric: true, html: (r) => esc(fmtCount(shown(r).n_cases)) },
+      { title: 'controls', numeric: true, html: (r) => esc(fmtCount(shown(r).n_controls)) },
+      { title: 'status', html: (r) => esc(r.status) },
+    ],
+    'variant-meta-phewas-table',
   );
 }
 

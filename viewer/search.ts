@@ -1,4 +1,9 @@
-/** The viewer's search: rsid, chr:pos, a full variant id, a phecode, or a gene symbol. */
+/**
+ * The viewer's search: rsid, chr:pos, a full variant id, a phecode, or a gene symbol. Variants
+ * are looked up in the runs' GWAS results and in the meta runs' `meta_results` (a variant of a
+ * meta-analysis need not be in any local GWAS), and a full variant id also in the PheWAS and
+ * PheWAS meta-analysis rows.
+ */
 import {
   findVariants,
   knownGene,
@@ -6,6 +11,8 @@ import {
   phewasForPredictor,
   variantGwasRows,
 } from '../report/data.js';
+import { findMetaVariants, metaVariantRows } from '../report/data-meta.js';
+import { metaPhewasForPredictor } from '../report/data-meta-phewas.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { GENE, links, VARIANT_ID } from './routes-common.js';
 
@@ -35,12 +42,19 @@ export async function search(config: EngineConfig, raw: string): Promise<SearchH
   const cp = CHR_POS.exec(q);
   if (cp) {
     const chrom = cp[1].toUpperCase();
-    return variantHits(await findVariants(config, { chrom, pos: Number(cp[2].replaceAll(',', '')) }));
+    const at = { chrom, pos: Number(cp[2].replaceAll(',', '')) };
+    const [gwas, meta] = await Promise.all([findVariants(config, at), findMetaVariants(config, at)]);
+    const seen = new Set(gwas.map((v) => v.variant_id));
+    return variantHits([...gwas, ...meta.filter((v) => !seen.has(v.variant_id))]);
   }
   if (VARIANT_ID.test(q)) {
     const rows = await variantGwasRows(config, q);
-    const ph = rows.length ? [] : await phewasForPredictor(config, q);
-    return rows.length || ph.length ? variantHits([{ variant_id: q, rsid: rows[0]?.rsid ?? null }]) : [];
+    const found =
+      rows.length > 0 ||
+      (await phewasForPredictor(config, q)).length > 0 ||
+      (await metaVariantRows(config, q)).length > 0 ||
+      (await metaPhewasForPredictor(config, q)).length > 0;
+    return found ? variantHits([{ variant_id: q, rsid: rows[0]?.rsid ?? null }]) : [];
   }
   const hits: SearchHit[] = [];
   if (PHECODE_LIKE.test(q) && (await knownPhecode(config, q)))
