@@ -9,7 +9,11 @@
  *  - `metaLoci`: lead loci, forest rows and leave-one-out (meta/loci.ts), kept in the run folder;
  *  - `recordMeta`: the result tables, result.json and the run's status (meta/write.ts);
  *  - `writeMetaReport`: the HTML report (report/meta.ts);
- *  - `discardMeta`: a failed run is recorded as failed, a cancelled one removed.
+ *  - `discardMeta`: a failed run is recorded as failed, a cancelled one removed;
+ *  - `preparePhewasMeta` / `runPhewasMeta` (`kind: "phewas"`): as prepareMeta, reading PheWAS
+ *    results (meta/phewas-inputs.ts; bad input fails before any run is recorded); then reading
+ *    them again (checked against their hashes), meta-analysing (meta/phewas.ts) and recording
+ *    `meta_inputs`, `meta_phewas_results`, `meta_phewas_forest`, result.json and the status.
  * Inputs are checked against schemas/meta.ts before anything runs.
  */
 import { readFile } from 'node:fs/promises';
@@ -19,12 +23,17 @@ import { asEngineContext, type EngineContext } from '../engine/context.js';
 import { atomicWriteFile } from '../engine/fsutil.js';
 import { readMetaInputs } from '../meta/inputs.js';
 import { type MetaLoci, metaLeadLoci } from '../meta/loci.js';
+import { metaAnalysePhewas } from '../meta/phewas.js';
+import { type PhewasInputRef, readPhewasInputs } from '../meta/phewas-inputs.js';
+import { type MetaPhewasSummary, summariseMetaPhewas } from '../meta/phewas-runs.js';
 import { analyseMeta, type MetaCoreSummary } from '../meta/run.js';
 import { metaIdentity } from '../meta/spec.js';
 import {
   completedMetaRun,
+  metaPhewasResultOf,
   metaResultOf,
   metaRunContext,
+  recordMetaPhewasRun,
   recordMetaRun,
   recordMetaStart,
 } from '../meta/write.js';
@@ -32,6 +41,7 @@ import { writeMetaRunReport } from '../report/meta.js';
 import {
   type MetaInputRef,
   type MetaLeadLocus,
+  type MetaPhewasResultSummary,
   type MetaResult,
   type MetaRunContext,
   type MetaSpec,
@@ -52,6 +62,9 @@ function activityContext(): Context | undefined {
 
 /** The analysis summary the workflow carries (per-chromosome detail stays on disk). */
 export type MetaCoreRef = Omit<MetaCoreSummary, 'chroms'>;
+
+/** The summary meta/phewas-runs.ts computes is the one MetaResult carries (a compile-time check). */
+const _sameSummary = (s: MetaPhewasSummary): MetaPhewasResultSummary => s;
 
 const workDir = (run: MetaRunContext) => join(run.runDir, 'meta-work');
 const lociFile = (run: MetaRunContext) => join(workDir(run), 'loci.json');
@@ -155,6 +168,45 @@ export function createMetaActivities(from: EngineConfig | EngineContext) {
 
     async writeMetaReport(input: { run: MetaRunContext; result: MetaResult }): Promise<{ path: string }> {
       return { path: (await writeMetaRunReport(config, input.run.runId, input.run.runDir)).path };
+    },
+
+    async preparePhewasMeta(input: { spec: MetaSpec; workflowId: string }): Promise<{
+      run: MetaRunContext;
+      inputs: PhewasInputRef[];
+      completed: MetaResult | null;
+    }> {
+      const spec = metaSpecSchema.parse(input.spec);
+      const ctx = activityContext();
+      const id = await metaIdentity(spec);
+      const run = metaRunContext(config, spec, id);
+      const completed = await completedMetaRun(config, run);
+      if (completed) return { run, inputs: [], completed };
+      const { refs } = await readPhewasInputs(spec, id.sha256, (i) => ctx?.heartbeat({ input: i }));
+      await recordMetaStart(config, spec, run, {
+        workflowId: input.workflowId,
+        workflowRunId: ctx?.info.workflowExecution?.runId ?? null,
+      });
+      return { run, inputs: refs, completed: null };
+    },
+
+    async runPhewasMeta(input: {
+      run: MetaRunContext;
+      spec: MetaSpec;
+      inputs: PhewasInputRef[];
+    }): Promise<MetaResult> {
+      const spec = metaSpecSchema.parse(input.spec);
+      const ctx = activityContext();
+      const { refs, inputs } = await readPhewasInputs(
+        spec,
+        input.inputs.map((x) => x.sha256),
+        (i) => ctx?.heartbeat({ input: i }),
+      );
+      const out = metaAnalysePhewas(inputs, spec.model);
+      const summary = summariseMetaPhewas(spec.model, out);
+      const result = metaPhewasResultOf(input.run, spec, refs, _sameSummary(summary));
+      result.reportPath = join(input.run.runDir, 'report.html');
+      await recordMetaPhewasRun(config, input.run, refs, out, result, await runTimings(input.run.runDir));
+      return result;
     },
 
     async discardMeta(input: {

@@ -14,7 +14,12 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlString } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, exists } from '../engine/fsutil.js';
-import { readSumstats, type SumstatsProvenance } from '../ingest/sumstats.js';
+import {
+  readSumstats,
+  SUMSTATS_FORMATS,
+  type SumstatsFormat,
+  type SumstatsProvenance,
+} from '../ingest/sumstats.js';
 import type { MetaInputRef, MetaSpec } from '../schemas/meta.js';
 import { lambdaGcFromMiddleP } from '../stats/multiple-testing.js';
 import { inputPath } from './spec.js';
@@ -46,6 +51,13 @@ export async function lambdaGcOf(
   return Number.isFinite(l) ? l : null;
 }
 
+/** A spec's format as a GWAS format (the spec schema allows only these for kind gwas). */
+function gwasFormat(format: MetaSpec['inputs'][number]['format']): SumstatsFormat | undefined {
+  return (SUMSTATS_FORMATS as readonly string[]).includes(format ?? '')
+    ? (format as SumstatsFormat)
+    : undefined;
+}
+
 interface CachedInput {
   provenance: SumstatsProvenance;
   lambdaGc: number | null;
@@ -66,7 +78,7 @@ async function readOne(
   conn: DuckDBConnection,
   path: string,
   sha256: string,
-  format: MetaSpec['inputs'][number]['format'],
+  format: SumstatsFormat | undefined,
   dir: string,
 ): Promise<{ parquet: string } & CachedInput> {
   const base = join(dir, `${sha256}-${format ?? 'auto'}`);
@@ -122,7 +134,7 @@ export async function readMetaInputs(
       const path = inputPath(spec, i);
       try {
         const got = await withConn((conn) =>
-          readOne(conn, path, sha256[i], input.format, metaInputsDir(dataDir)),
+          readOne(conn, path, sha256[i], gwasFormat(input.format), metaInputsDir(dataDir)),
         );
         const p = got.provenance;
         out[i] = {
@@ -169,7 +181,7 @@ export async function checkMetaInputs(
     try {
       const p = await readSumstats(conn, inputPath(spec, i), {
         table,
-        format: input.format,
+        format: gwasFormat(input.format),
         label: input.label,
         sampleSize: input.n,
         cases: input.nCases,

@@ -6,7 +6,8 @@
  * without its paths (`baseDir`, `inputs[].path`) and the inputs' sha256 in spec order. The
  * content decides, not where the files lie: the same spec on the same files is the same run
  * (a second start is a no-op), a changed file or option is a new one. The CLI uses the run id
- * as the workflow id.
+ * as the workflow id. `kind` and `model` enter the hash only for PheWAS specs (GWAS run ids
+ * predate them).
  */
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -98,10 +99,16 @@ export interface MetaIdentity {
   sha256: string[];
 }
 
-/** The part of a spec that identifies a run: everything but where the files lie. */
+/**
+ * The part of a spec that identifies a run: everything but where the files lie. A GWAS spec
+ * (`kind: "gwas"`) is hashed without `kind` and `model`, exactly as before those fields existed,
+ * so its run id is unchanged.
+ */
 export function hashedMetaSpec(spec: MetaSpec): unknown {
-  const { baseDir: _baseDir, inputs, ...rest } = spec;
-  return { ...rest, inputs: inputs.map(({ path: _path, ...input }) => input) };
+  const { baseDir: _baseDir, inputs, kind, model, ...rest } = spec;
+  const hashedInputs = inputs.map(({ path: _path, ...input }) => input);
+  if (kind === 'gwas') return { ...rest, inputs: hashedInputs };
+  return { ...rest, kind, model, inputs: hashedInputs };
 }
 
 /** The run identity from the inputs' hashes (no I/O). */

@@ -5,6 +5,9 @@
  * a view, like `gwas_results`), `meta_inputs`, `meta_forest`, `meta_leave_one_out`, `lead_loci`
  * (phenotype = the spec's trait; ref = other allele, alt = effect allele), `result.json`, and
  * the run row's status. Idempotent: a repeated record replaces the run's rows.
+ *
+ * A PheWAS meta run (`kind: "phewas"`) records `meta_inputs`, `meta_phewas_results` and
+ * `meta_phewas_forest` (meta/phewas-runs.ts) instead, with the same run bookkeeping.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,6 +25,9 @@ import type { MetaInputRef, MetaResult, MetaRunContext, MetaSpec } from '../sche
 import { variantId } from '../schemas/results.js';
 import type { EngineConfig } from '../temporal.config.js';
 import type { MetaLoci } from './loci.js';
+import type { MetaPhewasOutput } from './phewas.js';
+import type { PhewasInputRef } from './phewas-inputs.js';
+import { type MetaPhewasSummary, writeMetaPhewas } from './phewas-runs.js';
 import type { MetaCoreSummary } from './run.js';
 import { hashedMetaSpec, type MetaIdentity } from './spec.js';
 
@@ -164,6 +170,65 @@ export async function recordMetaRun(
       n_variants_in_locus: l.nVariants,
     })),
   );
+  await atomicWriteFile(join(run.runDir, 'result.json'), JSON.stringify(result, null, 2));
+  await finishRun(config, id, {
+    status: 'completed',
+    finished_at: new Date().toISOString(),
+    timings_json: timings ? JSON.stringify(timings) : null,
+  });
+}
+
+/** The result of a PheWAS meta run as the workflow returns it (no variants, no lead loci). */
+export function metaPhewasResultOf(
+  run: MetaRunContext,
+  spec: MetaSpec,
+  inputs: readonly PhewasInputRef[],
+  summary: MetaPhewasSummary,
+): MetaResult {
+  return {
+    runId: run.runId,
+    metaId: spec.metaId,
+    reused: false,
+    inputs: inputs.map((x) => ({ label: x.label, format: x.format, rowsKept: x.rowsKept, lambdaGc: null })),
+    nVariants: 0,
+    nAnalysed: 0,
+    lambdaGc: null,
+    leadLoci: [],
+    phewas: summary,
+  };
+}
+
+/** Record a finished PheWAS meta run: its inputs, both tables, result.json and status. Idempotent. */
+export async function recordMetaPhewasRun(
+  config: EngineConfig,
+  run: MetaRunContext,
+  inputs: readonly PhewasInputRef[],
+  out: MetaPhewasOutput,
+  result: MetaResult,
+  timings: unknown,
+): Promise<void> {
+  const id = run.runId;
+  await writeRunResults(
+    config,
+    id,
+    'meta_inputs',
+    inputs.map((x) => ({
+      input_index: x.index,
+      label: x.label,
+      format: x.format,
+      path: x.path,
+      sha256: x.sha256,
+      rows_read: x.rowsRead,
+      rows_kept: x.rowsKept,
+      dropped_json: JSON.stringify(x.dropped),
+      n: x.n,
+      n_cases: x.nCases,
+      n_controls: x.nControls,
+      ancestry: x.ancestry,
+      lambda_gc: null,
+    })),
+  );
+  await writeMetaPhewas(config, id, out);
   await atomicWriteFile(join(run.runDir, 'result.json'), JSON.stringify(result, null, 2));
   await finishRun(config, id, {
     status: 'completed',

@@ -11,6 +11,13 @@
  *   "leadLoci": { "p": 5e-8, "windowKb": 500 }, "leaveOneOut": "lead" }
  * ```
  *
+ * `kind: "phewas"` meta-analyses PheWAS or burden-PheWAS results instead (predictor × phecode
+ * rows; meta/phewas.ts), read from this engine's `biobank export phewas` (`biobank-phewas`), the
+ * PheWAS R package's `phewas()` result written with `write.csv` (`phewas-r`) or PheTK's results
+ * file (`phetk`, which has no predictor column: the input's `predictor` names it). `model` says
+ * whether β is a log odds ratio (`logistic`) or a log hazard ratio (`cox`). The GWAS-only fields
+ * (`alignment`, `leadLoci`, `leaveOneOut`, `methods`, `trait`) are accepted and unused there.
+ *
  * Paths are absolute or relative to `baseDir`, which the CLI sets to the spec file's folder
  * (a spec started with `temporal workflow start --input-file` resolves them against the worker's
  * working folder unless it gives `baseDir` or absolute paths).
@@ -18,12 +25,19 @@
  * Pure zod, no I/O: workflow code imports it.
  */
 import { z } from 'zod';
+import { META_PHEWAS_MODELS, PREDICTOR_TYPES } from './results.js';
 
 /** Formats ingest/sumstats.ts reads (kept equal to its `SUMSTATS_FORMATS`; a test checks it). */
 export const META_INPUT_FORMATS = ['biobank-engine', 'gwas-ssf', 'plink2', 'regenie'] as const;
 /** Meta-analysis methods: fixed-effect IVW, sample-size-weighted z, DerSimonian–Laird. */
 export const META_METHODS = ['fixed', 'sample-size', 'random'] as const;
 export const LEAVE_ONE_OUT_MODES = ['lead', 'all', 'none'] as const;
+/** What a meta-analysis combines: GWAS summary statistics or PheWAS / burden-PheWAS rows. */
+export const META_KINDS = ['gwas', 'phewas'] as const;
+/** PheWAS result formats meta/phewas-inputs.ts reads. */
+export const META_PHEWAS_INPUT_FORMATS = ['biobank-phewas', 'phewas-r', 'phetk'] as const;
+/** What a PheWAS β is: a log odds ratio or a log hazard ratio. */
+export const META_PHEWAS_INPUT_MODELS = META_PHEWAS_MODELS;
 
 const count = () => z.int().min(0);
 
@@ -36,8 +50,15 @@ export const metaInputSpecSchema = z.strictObject({
     .min(1)
     .max(64)
     .regex(/^[^\n\r\t]+$/, 'one line of text'),
-  /** Force a format instead of detecting it from the header. */
-  format: z.enum(META_INPUT_FORMATS).optional(),
+  /** Force a format instead of detecting it from the header (GWAS or PheWAS formats, by `kind`). */
+  format: z.enum([...META_INPUT_FORMATS, ...META_PHEWAS_INPUT_FORMATS]).optional(),
+  /**
+   * PheWAS inputs without a predictor column (PheTK): the predictor's name, as the other inputs
+   * name it (`chrom:pos:a1:a2` for a variant, `gene__mask__aaf_bin` for a burden score).
+   */
+  predictor: z.string().min(1).max(256).optional(),
+  /** Its type (default: `variant` when the name looks like `chrom:pos:a1:a2`, else `column`). */
+  predictorType: z.enum(PREDICTOR_TYPES).optional(),
   /** Sample size, cases and controls as the sender gives them (override the file's metadata). */
   n: z.int().min(1).optional(),
   nCases: count().optional(),
@@ -50,6 +71,10 @@ export const metaSpecSchema = z
     metaId: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" and "-", at most 64'),
+    /** `gwas` (default): summary statistics per variant; `phewas`: predictor × phecode rows. */
+    kind: z.enum(META_KINDS).default('gwas'),
+    /** `kind: "phewas"` only: β is a log odds ratio (`logistic`, default) or a log hazard ratio (`cox`). */
+    model: z.enum(META_PHEWAS_INPUT_MODELS).default('logistic'),
     /** Folder that relative input paths are resolved against (the CLI: the spec file's folder). */
     baseDir: z.string().min(1).optional(),
     inputs: z.array(metaInputSpecSchema).min(2, 'a meta-analysis needs at least two inputs').max(200),
@@ -95,7 +120,22 @@ export const metaSpecSchema = z
           message: `label ${JSON.stringify(input.label)} is used twice`,
         });
       seen.add(input.label);
+      const phewasFormat = (META_PHEWAS_INPUT_FORMATS as readonly string[]).includes(input.format ?? '');
+      if (input.format !== undefined && phewasFormat !== (spec.kind === 'phewas'))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['inputs', i, 'format'],
+          message: `format ${JSON.stringify(input.format)} is not one of kind ${spec.kind}'s: ${(spec.kind === 'phewas' ? META_PHEWAS_INPUT_FORMATS : META_INPUT_FORMATS).join(', ')}`,
+        });
+      if (spec.kind === 'gwas' && (input.predictor !== undefined || input.predictorType !== undefined))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['inputs', i, input.predictor !== undefined ? 'predictor' : 'predictorType'],
+          message: 'only PheWAS inputs (kind "phewas") name a predictor',
+        });
     });
+    if (spec.kind === 'gwas' && spec.model !== 'logistic')
+      ctx.addIssue({ code: 'custom', path: ['model'], message: 'model is for kind "phewas" only' });
   });
 
 export type MetaSpec = z.infer<typeof metaSpecSchema>;
@@ -185,10 +225,21 @@ export interface MetaLeadLocus {
   nVariants: number;
 }
 
+/** What a PheWAS meta-analysis wrote (meta/phewas-runs.ts `MetaPhewasSummary`). */
+export interface MetaPhewasResultSummary {
+  model: (typeof META_PHEWAS_INPUT_MODELS)[number];
+  nAssociations: number;
+  nMulti: number;
+  nSignificant: number;
+  nHeterogeneous: number;
+}
+
 export interface MetaResult {
   runId: string;
   metaId: string;
   reused: boolean;
+  /** `kind: "phewas"` runs: the PheWAS meta-analysis (then nVariants and nAnalysed are 0, no lead loci). */
+  phewas?: MetaPhewasResultSummary;
   inputs: { label: string; format: string; rowsKept: number; lambdaGc: number | null }[];
   nVariants: number;
   nAnalysed: number;

@@ -12,6 +12,11 @@
  * `temporal workflow start --type metaAnalysis --input-file spec.json` (any workflow id: the
  * run id still comes from the content, so a repeat returns the completed run). A failed run is
  * recorded as failed; a cancelled one is removed. Deterministic: no I/O here.
+ *
+ * A `kind: "phewas"` spec takes its own path (the branch depends on the input only, so no
+ * patch marker is needed; the GWAS path is unchanged):
+ *   preparePhewasMeta (hash, completed run?, read + validate every input, record the run)
+ *   → runPhewasMeta (read, meta-analyse, record) → writeMetaReport.
  */
 import {
   ApplicationFailure,
@@ -28,6 +33,7 @@ import {
   type MetaProgress,
   type MetaResult,
   type MetaRunContext,
+  type MetaSpec,
   metaSpecSchema,
 } from '../schemas/meta.js';
 import { activityOptions } from '../schemas/presets.js';
@@ -52,6 +58,7 @@ export async function metaAnalysis(input: unknown): Promise<MetaResult> {
       nonRetryable: true,
     });
   const spec = parsed.data;
+  if (spec.kind === 'phewas') return phewasMeta(spec, progress, enter);
   enter('reading', 'prepareMeta');
   const prepared = await long.prepareMeta({ spec, workflowId: workflowInfo().workflowId });
   const run: MetaRunContext = prepared.run;
@@ -73,6 +80,44 @@ export async function metaAnalysis(input: unknown): Promise<MetaResult> {
     await short.writeMetaReport({ run, result });
     enter('completed');
     progress.message = `${result.leadLoci.length} lead loci`;
+    return result;
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    enter(cancelled ? 'cancelled' : 'failed', 'discardMeta');
+    await CancellationScope.nonCancellable(() =>
+      short.discardMeta({
+        run,
+        status: cancelled ? 'cancelled' : 'failed',
+        reason: String((err as Error)?.message ?? err),
+      }),
+    );
+    throw err;
+  }
+}
+
+/** The `kind: "phewas"` path of `metaAnalysis`. */
+async function phewasMeta(
+  spec: MetaSpec,
+  progress: MetaProgress,
+  enter: (phase: MetaProgress['phase'], activity?: string | null) => void,
+): Promise<MetaResult> {
+  enter('reading', 'preparePhewasMeta');
+  const prepared = await long.preparePhewasMeta({ spec, workflowId: workflowInfo().workflowId });
+  const run: MetaRunContext = prepared.run;
+  progress.runId = run.runId;
+  if (prepared.completed) {
+    enter('completed');
+    progress.message = 'this meta-analysis already ran on these inputs; nothing new to do';
+    return prepared.completed;
+  }
+  try {
+    enter('analysing', 'runPhewasMeta');
+    const result = await long.runPhewasMeta({ run, spec, inputs: prepared.inputs });
+    const s = result.phewas;
+    progress.message = s ? `${s.nAssociations} associations, ${s.nSignificant} significant` : null;
+    enter('reporting', 'writeMetaReport');
+    await short.writeMetaReport({ run, result });
+    enter('completed');
     return result;
   } catch (err) {
     const cancelled = isCancellation(err);

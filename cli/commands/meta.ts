@@ -3,8 +3,9 @@ import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { reconcileRuns } from '../../engine/reconcile.js';
 import { connectClient, isServerReachable, startOrAttach } from '../../engine/temporal.js';
 import { checkMetaInputs } from '../../meta/inputs.js';
+import { readPhewasInputs } from '../../meta/phewas-inputs.js';
 import { metaIdentity, readMetaSpec } from '../../meta/spec.js';
-import type { MetaProgress, MetaResult } from '../../schemas/meta.js';
+import type { MetaProgress, MetaResult, MetaSpec } from '../../schemas/meta.js';
 import { loadConfig } from '../../temporal.config.js';
 import { parse } from '../args.js';
 import { CliError, type Command, EXIT } from '../command.js';
@@ -14,6 +15,7 @@ import { ProgressPrinter } from '../progress.js';
 const fmt = (x: number | null | undefined, d = 3) => (x === null || x === undefined ? 'NA' : x.toFixed(d));
 
 function summarise(r: MetaResult): string {
+  if (r.phewas) return summarisePhewas(r);
   const lines = [
     `meta run ${r.runId}${r.reused ? ' (already done; reused)' : ''}: ${r.nVariants} variants, ${r.nAnalysed} analysed, λGC ${fmt(r.lambdaGc)}`,
     ...r.inputs.map((x) => `  ${x.label} (${x.format}): ${x.rowsKept} rows, λGC ${fmt(x.lambdaGc)}`),
@@ -24,6 +26,20 @@ function summarise(r: MetaResult): string {
         (l) =>
           `  ${l.chrom}:${l.pos} ${l.effectAllele}/${l.otherAllele} β ${l.beta.toPrecision(3)} p ${l.p.toExponential(2)} k ${l.k} ${l.direction} Q p ${l.qP === null ? 'NA' : l.qP.toExponential(2)} I² ${fmt(l.i2, 1)}`,
       ),
+  ];
+  if (r.reportPath) lines.push(`report: ${r.reportPath}`);
+  return lines.join('\n');
+}
+
+/** A PheWAS meta run: its inputs, associations, significant and heterogeneous ones. */
+function summarisePhewas(r: MetaResult): string {
+  const s = r.phewas as NonNullable<MetaResult['phewas']>;
+  const lines = [
+    `meta run ${r.runId}${r.reused ? ' (already done; reused)' : ''}: PheWAS (${s.model})`,
+    ...r.inputs.map((x) => `  ${x.label} (${x.format}): ${x.rowsKept} tested rows`),
+    `associations: ${s.nAssociations} (${s.nMulti} in two or more inputs)`,
+    `significant: ${s.nSignificant} (fixed-effect p < 0.05 / associations of the predictor)`,
+    `heterogeneous: ${s.nHeterogeneous} of them (Cochran's Q p < 0.05 / significant)`,
   ];
   if (r.reportPath) lines.push(`report: ${r.reportPath}`);
   return lines.join('\n');
@@ -42,14 +58,17 @@ async function clientOrHint(): Promise<Client> {
 
 const runCommand: Command = {
   name: 'meta run',
-  summary: 'meta-analyse summary statistics from other sites or strata (GWAS-SSF, PLINK2, REGENIE)',
+  summary:
+    'meta-analyse summary statistics from other sites or strata (GWAS-SSF, PLINK2, REGENIE; PheWAS results)',
   usage: `
 Usage: biobank meta run <spec.json> [--no-wait] [--local] [--quiet]
 
 Validates the spec, hashes its inputs and starts the metaAnalysis workflow with workflow id
 <metaId>-<hash of the spec and the inputs' sha256>: starting the same spec on the same files
 again attaches to the existing run. Input paths are relative to the spec file. Waits for the
-run and prints its lead loci (use --no-wait to return after the start).
+run and prints its lead loci (use --no-wait to return after the start). A spec with
+"kind": "phewas" meta-analyses PheWAS results (biobank export phewas, the PheWAS R package,
+PheTK) and prints the associations, the significant and the heterogeneous ones.
 
 Options:
   --no-wait   return after the start, printing the workflow id
@@ -146,6 +165,18 @@ Options:
   },
 };
 
+/** `meta check` of a PheWAS spec: every input read and validated, nothing kept. */
+async function checkPhewas(spec: MetaSpec): Promise<number> {
+  const { refs } = await readPhewasInputs(spec);
+  for (const x of refs)
+    console.log(
+      `${x.label}: ${x.path} (${x.format}) ${x.rowsRead} rows, ${x.rowsKept} tested; n ${x.n ?? 'NA'}, cases ${x.nCases ?? 'NA'}, controls ${x.nControls ?? 'NA'}; sha256 ${x.sha256.slice(0, 16)}`,
+    );
+  const { runId } = await metaIdentity(spec);
+  console.log(`ok: ${refs.length} PheWAS inputs (${spec.model}); run id ${runId}`);
+  return EXIT.ok;
+}
+
 const checkCommand: Command = {
   name: 'meta check',
   summary: 'validate a meta-analysis spec and its input files without a server (nothing is written)',
@@ -153,13 +184,15 @@ const checkCommand: Command = {
 Usage: biobank meta check <spec.json>
 
 Reads the spec and every input file (GWAS-SSF, this engine's export, PLINK2 --glm, REGENIE
-step 2; gzipped or not) in a throw-away in-memory database and prints what each holds. Bad
+step 2; gzipped or not) in a throw-away in-memory database and prints what each holds. For
+"kind": "phewas" it reads the PheWAS results (biobank-phewas, phewas-r, phetk) instead. Bad
 input exits non-zero with an error naming the file, line and column. Nothing is written.`,
   examples: ['biobank meta check meta.json'],
   async run(argv) {
     const { positionals } = parse(argv, {}, true);
     if (positionals.length !== 1) throw new CliError('expected one spec file', EXIT.usage);
     const spec = await readMetaSpec(positionals[0]);
+    if (spec.kind === 'phewas') return checkPhewas(spec);
     const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
     const conn = await instance.connect();
     try {
