@@ -156,6 +156,38 @@ describe('idempotent per-run writes', () => {
     expect(top).toMatchObject({ p: 0, neg_log10_p: 350, chrom: '1', test: 'linear' });
   });
 
+  it('reads back exactly a large batch (the appender path), nulls, JSON and BIGINT included', async () => {
+    const runId = runIdFor('big-batch', 'f'.repeat(64), 'e'.repeat(64));
+    const rows = Array.from({ length: 1300 }, (_, i) => ({
+      run_id: runId,
+      input_index: i,
+      label: `site ${i} "quoted", ünïcode`,
+      format: 'gwas-ssf',
+      path: `/data/in/${i}.tsv.gz`,
+      sha256: (i % 16).toString(16).repeat(64),
+      rows_read: 2 ** 40 + i,
+      rows_kept: i,
+      dropped_json: JSON.stringify({ strand_ambiguous: i, note: 'a "b"' }),
+      n: i % 3 === 0 ? null : 1000 + i,
+      n_cases: null,
+      n_controls: i % 5 === 0 ? 0 : i,
+      ancestry: i % 2 ? 'EUR' : null,
+      lambda_gc: i % 4 === 0 ? null : 1 + i / 1e6,
+    }));
+    await writeRunResults(fx.config, runId, 'meta_inputs', rows);
+    const back = await readRunResults(fx.config, runId, 'meta_inputs');
+    expect(back.map((r) => ({ ...r, dropped_json: JSON.parse(r.dropped_json as string) }))).toEqual(
+      rows.map((r) => ({ ...r, dropped_json: JSON.parse(r.dropped_json) })),
+    );
+    // a rewrite replaces the batch, and a bad row anywhere in it changes nothing
+    const bad = rows.map((r, i) => (i === 1200 ? { ...r, sha256: null } : r));
+    await expect(writeRunResults(fx.config, runId, 'meta_inputs', bad as never)).rejects.toThrow(
+      /meta_inputs\[1200\]\.sha256/,
+    );
+    expect(await readRunResults(fx.config, runId, 'meta_inputs')).toHaveLength(1300);
+    await deleteRun(fx.config, runId);
+  });
+
   it('accepts a Parquet file as the source and replaces the run rows', async () => {
     const file = join(fx.dataDir, 'lead.parquet');
     await withCompute(fx.config, async (conn) => {
