@@ -124,8 +124,15 @@ export async function metaIdentity(spec: MetaSpec): Promise<MetaIdentity> {
   const sha256: string[] = [];
   for (let i = 0; i < spec.inputs.length; i++) {
     const path = inputPath(spec, i);
-    if (!(await exists(path)))
-      throw new InputError('no such file', { file: path, field: `inputs.${i}.path` });
+    if (!(await exists(path))) {
+      // A relative path without baseDir (a spec given to `temporal workflow start`) is resolved
+      // against the worker's folder, which is rarely where the spec lies: say so.
+      const relative = !isAbsolute(spec.inputs[i].path) && spec.baseDir === undefined;
+      const hint = relative
+        ? ` (the relative path ${JSON.stringify(spec.inputs[i].path)} was resolved against the worker's folder ${process.cwd()}; a spec started with \`temporal workflow start\` needs "baseDir" or absolute paths)`
+        : '';
+      throw new InputError(`no such file${hint}`, { file: path, field: `inputs.${i}.path` });
+    }
     sha256.push(await sha256File(path));
   }
   return metaIdentityOf(spec, sha256);

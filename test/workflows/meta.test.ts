@@ -110,4 +110,30 @@ describe('metaAnalysis workflow', () => {
     expect(failure.message).toMatch(/line 5\b/);
     expect(await getRun(engine.config, id)).toBeUndefined();
   }, 60_000);
+
+  it('a spec as `temporal workflow start` sends it (relative paths, no baseDir) fails naming the fix', async () => {
+    const raw = JSON.parse(readFileSync(fx.specPath, 'utf8')) as MetaSpec;
+    const { baseDir: _b, ...asSent } = { ...raw, metaId: 'ldl-meta-relative' };
+    const err = await engine.client.workflow
+      .execute('metaAnalysis', {
+        workflowId: 'meta-relative-paths',
+        taskQueue: engine.taskQueue,
+        args: [asSent],
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause?.cause ?? (err as WorkflowFailedError).cause;
+    const failure = cause as ApplicationFailure;
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toMatch(
+      /resolved against the worker's folder .*needs "baseDir" or absolute paths/,
+    );
+    // with baseDir (the spec file's folder) the same spec runs
+    const ok = (await engine.client.workflow.execute('metaAnalysis', {
+      workflowId: 'meta-relative-paths-basedir',
+      taskQueue: engine.taskQueue,
+      args: [{ ...asSent, baseDir: dir }],
+    })) as MetaResult;
+    expect(ok.leadLoci.length).toBe(first.leadLoci.length);
+  }, 60_000);
 });
