@@ -41,7 +41,8 @@ export async function runStrata(
   enter(progress, 'planning', 'planStrata');
   const plans = await short.planStrata({ run, spec });
   progress.message = `${plans.length} strata: ${plans.map((p) => p.name).join(', ')}`;
-  enter(progress, 'gwas', 'strata');
+  // (progress only: the strata run whole studies; genotype-first ones start with their burden)
+  enter(progress, spec.kind === 'phenotype-first' ? 'gwas' : 'burden', 'strata');
   const children = await mapBounded(plans, STRATA_IN_PARALLEL, (p) =>
     executeChild<(input: unknown) => Promise<StudyResult>>(p.workflowType, {
       workflowId: p.workflowId,

@@ -44,7 +44,9 @@ function summarise(result: StudyResult): string {
   for (const st of result.strata ?? []) {
     const what = st.skipped
       ? `skipped (${st.skipped.replace(/^\d+ cases, /, '')})`
-      : `λGC ${st.lambdaGc?.toFixed(3) ?? 'NA'}, ${st.nLeadLoci} lead loci`;
+      : result.workflowKind === 'genotype-first'
+        ? `${st.nSamples} persons`
+        : `λGC ${st.lambdaGc?.toFixed(3) ?? 'NA'}, ${st.nLeadLoci} lead loci${st.phewasRunId ? `; PheWAS of the meta lead loci: run ${st.phewasRunId}` : ''}`;
     lines.push(`stratum ${st.name}: run ${st.runId}, ${what}`);
   }
   // (a genotype-first stratified run has no GWAS meta run: its PheWAS meta lies in the run itself)
