@@ -157,7 +157,11 @@ describe('idempotent per-run writes', () => {
   });
 
   it('reads back exactly a large batch (the appender path), nulls, JSON and BIGINT included', async () => {
-    const runId = runIdFor('big-batch', 'f'.repeat(64), 'e'.repeat(64));
+    const runId = runIdFor({
+      studyId: 'big-batch',
+      releaseFingerprint: 'f'.repeat(64),
+      specHash: 'e'.repeat(64),
+    });
     const rows = Array.from({ length: 1300 }, (_, i) => ({
       run_id: runId,
       input_index: i,
