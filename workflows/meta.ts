@@ -82,16 +82,7 @@ export async function metaAnalysis(input: unknown): Promise<MetaResult> {
     progress.message = `${result.leadLoci.length} lead loci`;
     return result;
   } catch (err) {
-    const cancelled = isCancellation(err);
-    enter(cancelled ? 'cancelled' : 'failed', 'discardMeta');
-    await CancellationScope.nonCancellable(() =>
-      short.discardMeta({
-        run,
-        status: cancelled ? 'cancelled' : 'failed',
-        reason: String((err as Error)?.message ?? err),
-      }),
-    );
-    throw err;
+    return discard(run, enter, err);
   }
 }
 
@@ -120,15 +111,24 @@ async function phewasMeta(
     enter('completed');
     return result;
   } catch (err) {
-    const cancelled = isCancellation(err);
-    enter(cancelled ? 'cancelled' : 'failed', 'discardMeta');
-    await CancellationScope.nonCancellable(() =>
-      short.discardMeta({
-        run,
-        status: cancelled ? 'cancelled' : 'failed',
-        reason: String((err as Error)?.message ?? err),
-      }),
-    );
-    throw err;
+    return discard(run, enter, err);
   }
+}
+
+/** A failed or cancelled meta run: mark it so and remove its partial outputs, then rethrow. */
+async function discard(
+  run: MetaRunContext,
+  enter: (phase: MetaProgress['phase'], activity?: string | null) => void,
+  err: unknown,
+): Promise<never> {
+  const cancelled = isCancellation(err);
+  enter(cancelled ? 'cancelled' : 'failed', 'discardMeta');
+  await CancellationScope.nonCancellable(() =>
+    short.discardMeta({
+      run,
+      status: cancelled ? 'cancelled' : 'failed',
+      reason: String((err as Error)?.message ?? err),
+    }),
+  );
+  throw err;
 }
