@@ -19,21 +19,34 @@
  * variants of one chromosome (the last block of a chromosome may be smaller). Folds: a seeded
  * shuffle of the samples (`shuffledFolds`).
  *
- * All traits of the analysis table share one step 1 (the level-0 Gram matrices are computed once;
- * a trait's missing values become 0 after residualising, as REGENIE does), and the result is
- * cached under `<dataDir>/step1/<key>/` with key = hash of (release, the analysis table's
- * samples, traits and covariates as loaded, the step-1 settings, the format version): a re-run,
- * or another study with the same cohort, trait and covariates, reuses it. Files: `plan.json`,
- * `variants.i32` (step-1 variant_idx, block by block), `level0/b<k>.f32` (n × K·R, trait-major),
- * `loco-<trait>.f64` (nChrom × n) and `loco.json`, written last, which marks a finished step 1.
- * Every file is written to a temporary name and renamed.
+ * Trait groups (FinnGen's practice; stats/trait-groups.ts): the traits are grouped by
+ * missingness pattern — a group's traits are all observed on at least `minJaccard` (0.95) of the
+ * persons observed in any of them, at most `maxGroupSize` (100) traits a group — and each group
+ * has its own step 1 over its persons (the union of its traits' persons): their genotypes'
+ * covariate residuals, the level-0 Gram matrices and the level-1 fits use those persons only, so
+ * e.g. the men do not enter the step 1 of female-only phecodes. Within a group a trait's missing
+ * values become 0 after residualising (REGENIE's rule, FinnGen's "mean-imputed"). The step-1
+ * variants and blocks are shared, and a level-0 task reads each block's genotypes once for every
+ * group. Traits fully observed (an analysis table's own traits) form one group of every person,
+ * which is the single shared step 1 of before. A trait observed nowhere has no group: its LOCO is
+ * 0 and its status `too_few_samples`. The groups are a deterministic function of the traits, so
+ * they are recomputed where needed; `plan.json` records them (traits and person counts) and
+ * `loco.json` reports them.
+ *
+ * The result is cached under `<dataDir>/step1/<key>/` with key = hash of (release, the analysis
+ * table's samples, traits and covariates as loaded, the step-1 settings and grouping rule, the
+ * format version): a re-run, or another study with the same cohort, trait and covariates, reuses
+ * it. Files: `plan.json`, `variants.i32` (step-1 variant_idx, block by block),
+ * `level0/g<group>-b<k>.f32` (n_group × K_group·R, trait-major), `loco-<trait>.f64` (nChrom × n,
+ * every analysis-table row; 0 outside the trait's group) and `loco.json`, written last, which
+ * marks a finished step 1. Every file is written to a temporary name and renamed.
  *
  * Units of the LOCO offsets: quantitative traits in the trait's units (step 2 subtracts it from
  * y); binary traits on the logit scale, without the covariates' part (step 2's null fit
  * re-estimates the covariates with the offset).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBBlobVector, DuckDBConnection, DuckDBIntegerVector } from '@duckdb/node-api';
 import { blobItems, sqlString, withCompute } from '../engine/duckdb.js';
@@ -46,11 +59,12 @@ import { firthFit, logisticFit } from '../stats/logistic-fit.js';
 import { mulberry32 } from '../stats/random.js';
 import { type Level0Setup, level0Block, level0Lambdas, prepareLevel0Traits } from '../stats/ridge-level0.js';
 import { type Level1Result, level1Logistic, level1Ridge } from '../stats/ridge-level1.js';
+import { groupTraitsByMissingness, TRAIT_GROUP_DEFAULTS, type TraitGrouping } from '../stats/trait-groups.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { releaseSamples } from './ld.js';
 
 /** Bump when the step-1 method or its files change: old caches are then not reused. */
-export const STEP1_VERSION = 3;
+export const STEP1_VERSION = 4;
 
 export type LocoSettings = Required<NonNullable<PhenotypeFirstSpec['gwas']['loco']>>;
 
@@ -59,6 +73,28 @@ export function locoSettings(gwas: PhenotypeFirstSpec['gwas']): LocoSettings {
     ...LOCO_DEFAULTS,
     ...Object.fromEntries(Object.entries(gwas.loco ?? {}).filter(([, v]) => v !== undefined)),
   };
+}
+
+/**
+ * The trait groups of a step 1: by missingness pattern when `groupMinJaccard` > 0, else one group
+ * of every trait over every person (missing values enter as 0 after residualising).
+ */
+function traitGrouping(ys: Float64Array[], s: LocoSettings): TraitGrouping {
+  if (s.groupMinJaccard > 0)
+    return groupTraitsByMissingness(ys, {
+      minJaccard: s.groupMinJaccard,
+      maxGroupSize: TRAIT_GROUP_DEFAULTS.maxGroupSize,
+    });
+  // (a trait observed in no row has no group: its LOCO is 0, status too_few_samples)
+  const observed = ys.map((y) => y.some(Number.isFinite));
+  const traits = ys.flatMap((_, k) => (observed[k] ? [k] : []));
+  const unobserved = ys.flatMap((_, k) => (observed[k] ? [] : [k]));
+  if (traits.length === 0) return { groups: [], unobserved };
+  const n = ys[0].length;
+  let nComplete = 0;
+  for (let i = 0; i < n; i++) if (traits.every((k) => Number.isFinite(ys[k][i]))) nComplete++;
+  const persons = Int32Array.from({ length: n }, (_, i) => i);
+  return { groups: [{ traits, persons, nComplete, jaccard: n > 0 ? nComplete / n : 1 }], unobserved };
 }
 
 /**
@@ -114,6 +150,8 @@ interface PlanFile {
   blocks: [number, number, number][];
   chroms: string[];
   lambdas: number[];
+  /** Trait groups (stats/trait-groups.ts): traits and person count of each. */
+  groups: { traits: number[]; nSamples: number }[];
 }
 
 /** Summary of a finished step 1 (`loco.json`), for the GWAS summary and the report. */
@@ -126,6 +164,10 @@ export interface Step1Summary {
   /** Per trait: the level-1 λ, its status and the CV loss per λ. */
   traits: { lambda: number; status: string; cvLoss: number[] }[];
   level1Lambdas: number[];
+  /** Trait groups, each fitted on its own persons: traits, persons, J = |∩|/|∪| of their person sets. */
+  groups: { traits: number[]; nSamples: number; jaccard: number }[];
+  /** Traits observed in no row: no step 1 (LOCO 0). */
+  unobserved: number[];
 }
 
 const step1Root = (config: EngineConfig) => join(config.dataDir, 'step1');
@@ -174,6 +216,7 @@ export async function planStep1(
   if (await exists(planPath)) plan = JSON.parse(await readFile(planPath, 'utf8')) as PlanFile;
   else {
     const { chroms, variants, blocks } = await selectStep1Variants(conn, run, settings);
+    const grouping = traitGrouping(ys, settings);
     if (variants.length === 0)
       throw new Error(
         `relatedness 'loco': no step-1 variant in the release (minor allele frequency ≥ ${settings.minMaf}, ` +
@@ -190,6 +233,7 @@ export async function planStep1(
       blocks,
       chroms,
       lambdas: [...level0Lambdas(variants.length)],
+      groups: grouping.groups.map((g) => ({ traits: g.traits, nSamples: g.persons.length })),
     };
     await mkdir(join(dir, 'level0'), { recursive: true });
     await atomicWriteFile(join(dir, 'variants.i32'), new Uint8Array(variants.buffer));
@@ -245,7 +289,23 @@ async function readPlan(dir: string) {
   return { plan, variants };
 }
 
-/** The level-0 inputs shared by every block: samples, folds, covariate basis, prepared traits. */
+/** One trait group's level-0 inputs: its rows of the analysis table, folds, covariate basis, prepared traits. */
+interface GroupSetup {
+  /** Trait indices (columns of the trait set). */
+  traits: number[];
+  /** Analysis-table rows of the group's persons, ascending. */
+  rows: Int32Array;
+  setup: Level0Setup;
+  prepared: ReturnType<typeof prepareLevel0Traits>;
+  design: Float64Array;
+  q: number;
+}
+
+/**
+ * The level-0 inputs of every trait group: the groups (recomputed from the traits, checked
+ * against the plan), and per group its persons' samples, folds (each person keeps the fold of
+ * `shuffledFolds` over the whole table), covariate basis and prepared traits.
+ */
 async function level0Setup(
   conn: DuckDBConnection,
   run: RunContext,
@@ -259,25 +319,39 @@ async function level0Setup(
     throw new Error(`step 1 ${plan.key}: ${ys.length} traits given, its plan has ${plan.K}`);
   if (a.n !== plan.n)
     throw new Error(`step 1 ${plan.key}: the analysis table has ${a.n} samples, its plan ${plan.n}`);
+  const grouping: TraitGrouping = traitGrouping(ys, plan.settings);
+  const planned = JSON.stringify(plan.groups);
+  const found = JSON.stringify(
+    grouping.groups.map((g) => ({ traits: g.traits, nSamples: g.persons.length })),
+  );
+  if (planned !== found) throw new Error(`step 1 ${plan.key}: the traits' groups differ from its plan's`);
   const nGeno = await releaseSamples(conn, run.releaseDir);
-  const { basis, q, design } = covariateBasis(a.n, a.cov, a.c);
-  const K = ys.length;
-  const yRaw = new Float64Array(a.n * K);
-  for (let k = 0; k < K; k++) yRaw.set(ys[k], k * a.n);
-  const prepared = prepareLevel0Traits(yRaw, K, basis, q);
-  const setup: Level0Setup = {
-    n: a.n,
-    nGeno,
-    sampleIdx: a.sampleIdx,
-    fold: shuffledFolds(a.n, plan.settings.folds),
-    nFolds: plan.settings.folds,
-    basis,
-    q,
-    y: prepared.y,
-    K,
-    lambdas: Float64Array.from(plan.lambdas),
-  };
-  return { setup, prepared, ys, design, q };
+  const foldAll = shuffledFolds(a.n, plan.settings.folds);
+  const groups = grouping.groups.map((g): GroupSetup => {
+    const rows = g.persons;
+    const n = rows.length;
+    const cov = new Float64Array(n * a.c);
+    for (let j = 0; j < a.c; j++) for (let t = 0; t < n; t++) cov[j * n + t] = a.cov[j * a.n + rows[t]];
+    const { basis, q, design } = covariateBasis(n, cov, a.c);
+    const K = g.traits.length;
+    const yRaw = new Float64Array(n * K);
+    for (const [kk, k] of g.traits.entries()) for (let t = 0; t < n; t++) yRaw[kk * n + t] = ys[k][rows[t]];
+    const prepared = prepareLevel0Traits(yRaw, K, basis, q);
+    const setup: Level0Setup = {
+      n,
+      nGeno,
+      sampleIdx: Int32Array.from(rows, (i) => a.sampleIdx[i]),
+      fold: Uint8Array.from(rows, (i) => foldAll[i]),
+      nFolds: plan.settings.folds,
+      basis,
+      q,
+      y: prepared.y,
+      K,
+      lambdas: Float64Array.from(plan.lambdas),
+    };
+    return { traits: g.traits, rows, setup, prepared, design, q };
+  });
+  return { groups, unobserved: grouping.unobserved, ys, n: a.n };
 }
 
 /**
@@ -320,7 +394,8 @@ export interface Step1Input {
   traits?: Step1Traits | null;
 }
 
-const blockFile = (dir: string, b: number) => join(dir, 'level0', `b${String(b).padStart(5, '0')}.f32`);
+const blockFile = (dir: string, g: number, b: number) =>
+  join(dir, 'level0', `g${String(g).padStart(4, '0')}-b${String(b).padStart(5, '0')}.f32`);
 
 export interface Level0Cursor {
   /** Blocks of the task finished (their files written). */
@@ -328,8 +403,9 @@ export interface Level0Cursor {
 }
 
 /**
- * Level 0 for blocks [from, to) of a planned step 1: one file per block, skipped when it exists
- * with the right size (a retry resumes there). Heartbeats the next block; `signal` aborts
+ * Level 0 for blocks [from, to) of a planned step 1: one file per block and trait group (each
+ * block's genotypes read once for all groups), skipped when it exists with the right size (a
+ * retry resumes there). Heartbeats the next block; `signal` aborts
  * between blocks.
  */
 export async function computeLevel0(
@@ -339,26 +415,35 @@ export async function computeLevel0(
   signal?: AbortSignal,
 ): Promise<{ blocks: number; constant: number }> {
   const { plan, variants } = await readPlan(input.dir);
+  const R = plan.lambdas.length;
+  /** Block b's file of group g, when it exists with the right size. */
+  const done = async (g: number, b: number) => {
+    const f = blockFile(input.dir, g, b);
+    return (
+      (await exists(f)) &&
+      (await stat(f)).size === plan.groups[g].nSamples * plan.groups[g].traits.length * R * 4
+    );
+  };
   return withCompute(config, async (conn) => {
     let setupCache: Awaited<ReturnType<typeof level0Setup>> | null = null;
     let constant = 0;
     for (let b = input.from; b < input.to; b++) {
-      const out = blockFile(input.dir, b);
-      const R = plan.lambdas.length;
-      const bytes = plan.n * plan.K * R * 4;
-      if ((await exists(out)) && (await readFile(out)).byteLength === bytes) {
-        heartbeat({ next: b + 1 });
-        continue;
+      const todo: number[] = [];
+      for (let g = 0; g < plan.groups.length; g++) if (!(await done(g, b))) todo.push(g);
+      if (todo.length > 0) {
+        setupCache ??= await level0Setup(conn, input.run, input.analysis, plan, input.traits);
+        const [, first, count] = plan.blocks[b];
+        const gts = await readBlockGenotypes(conn, input.run, variants.subarray(first, first + count));
+        for (const g of todo) {
+          const gs = setupCache.groups[g];
+          const { predictions, nConstant } = level0Block(gs.setup, gts);
+          constant += nConstant;
+          await atomicWriteFile(
+            blockFile(input.dir, g, b),
+            new Uint8Array(predictions.buffer, predictions.byteOffset, predictions.byteLength),
+          );
+        }
       }
-      setupCache ??= await level0Setup(conn, input.run, input.analysis, plan, input.traits);
-      const [, first, count] = plan.blocks[b];
-      const gts = await readBlockGenotypes(conn, input.run, variants.subarray(first, first + count));
-      const { predictions, nConstant } = level0Block(setupCache.setup, gts);
-      constant += nConstant;
-      await atomicWriteFile(
-        out,
-        new Uint8Array(predictions.buffer, predictions.byteOffset, predictions.byteLength),
-      );
       heartbeat({ next: b + 1 });
       await new Promise((r) => setImmediate(r));
       if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
@@ -401,9 +486,9 @@ async function readBlockGenotypes(
 }
 
 /**
- * Level 1 for every trait of a planned step 1 whose level-0 blocks are all written: the
- * LOCO predictions per trait (`loco-<k>.f64`, nChrom × n, in trait units or logit), then
- * `loco.json`. Skips traits whose file exists (a retry resumes at the next trait).
+ * Level 1 for every trait of a planned step 1 whose level-0 blocks are all written, group by
+ * group on the group's persons: the LOCO predictions per trait (`loco-<k>.f64`, nChrom × n over
+ * every analysis-table row, 0 outside the trait's group; trait units or logit), then `loco.json`.
  */
 export async function computeLevel1(
   config: EngineConfig,
@@ -415,76 +500,96 @@ export async function computeLevel1(
   if (await exists(summaryPath)) return JSON.parse(await readFile(summaryPath, 'utf8')) as Step1Summary;
   const { plan } = await readPlan(input.dir);
   return withCompute(config, async (conn) => {
-    const { setup, prepared, ys, design, q } = await level0Setup(
+    const { groups, unobserved, ys, n } = await level0Setup(
       conn,
       input.run,
       input.analysis,
       plan,
       input.traits,
     );
-    const { n, K } = plan;
+    const { K } = plan;
     const R = plan.lambdas.length;
     const nb = plan.blocks.length;
     const P = nb * R;
     const chromOf = new Int32Array(P);
     for (let b = 0; b < nb; b++) chromOf.fill(plan.blocks[b][0], b * R, (b + 1) * R);
-    // Every block file holds n × K·R float32, trait-major: one trait's R columns are one
-    // contiguous slice, read per trait, so memory does not grow with K.
-    const sliceBytes = R * n * 4;
-    const handles = await Promise.all(
-      Array.from({ length: nb }, async (_, b) => {
-        const h = await open(blockFile(input.dir, b), 'r');
-        const size = (await h.stat()).size;
-        if (size !== n * K * R * 4) {
-          await h.close();
-          throw new Error(
-            `step 1 ${plan.key}: level-0 block ${b} has ${size} bytes, expected ${n * K * R * 4}`,
-          );
-        }
-        return h;
-      }),
-    );
-    const traits: Step1Summary['traits'] = [];
+    const traits: Step1Summary['traits'] = Array.from({ length: K }, () => ({
+      lambda: Number.NaN,
+      status: 'too_few_samples',
+      cvLoss: [],
+    }));
     let level1Lambdas: number[] = [];
     // One row per chromosome, plus one for a chromosome without step-1 variants (Y, MT, …):
     // leaving out no column, i.e. the prediction from every step-1 variant.
     const nChrom = plan.chroms.length + 1;
-    const slice = new Float32Array(R * n);
-    const sliceView = new Uint8Array(slice.buffer);
-    try {
-      for (let k = 0; k < K; k++) {
-        // W: this trait's R columns of every block.
-        const W = new Float64Array(n * P);
-        for (let b = 0; b < nb; b++) {
-          await handles[b].read(sliceView, 0, sliceBytes, k * sliceBytes);
-          for (let t = 0; t < R * n; t++) W[b * R * n + t] = slice[t];
+    const writeLoco = (k: number, loco: Float64Array) =>
+      atomicWriteFile(
+        join(input.dir, `loco-${k}.f64`),
+        new Uint8Array(loco.buffer, loco.byteOffset, loco.byteLength),
+      );
+    let finished = 0;
+    // A trait observed nowhere: no step 1, LOCO 0 (step 2 is then ordinary regression).
+    for (const k of unobserved) {
+      await writeLoco(k, new Float64Array(nChrom * n));
+      heartbeat(++finished);
+    }
+    for (const [g, gs] of groups.entries()) {
+      const { rows, setup, prepared, design, q } = gs;
+      const ng = rows.length;
+      const Kg = gs.traits.length;
+      // Every block file of the group holds ng × Kg·R float32, trait-major: one trait's R columns
+      // are one contiguous slice, read per trait, so memory does not grow with the traits.
+      const sliceBytes = R * ng * 4;
+      const handles = await Promise.all(
+        Array.from({ length: nb }, async (_, b) => {
+          const h = await open(blockFile(input.dir, g, b), 'r');
+          const size = (await h.stat()).size;
+          if (size !== ng * Kg * R * 4) {
+            await h.close();
+            throw new Error(
+              `step 1 ${plan.key}: level-0 block ${b} of group ${g} has ${size} bytes, expected ${ng * Kg * R * 4}`,
+            );
+          }
+          return h;
+        }),
+      );
+      const slice = new Float32Array(R * ng);
+      const sliceView = new Uint8Array(slice.buffer);
+      try {
+        for (const [kk, k] of gs.traits.entries()) {
+          // W: this trait's R columns of every block, over the group's persons.
+          const W = new Float64Array(ng * P);
+          for (let b = 0; b < nb; b++) {
+            await handles[b].read(sliceView, 0, sliceBytes, kk * sliceBytes);
+            for (let t = 0; t < R * ng; t++) W[b * R * ng + t] = slice[t];
+          }
+          const yk = Float64Array.from(rows, (i) => ys[k][i]);
+          const observed = Uint8Array.from(yk, (v) => (Number.isNaN(v) ? 0 : 1));
+          const base = { n: ng, fold: setup.fold, nFolds: setup.nFolds, W, P, chromOf, nChrom, observed };
+          let result: Level1Result;
+          if (plan.binary) {
+            const y = Float64Array.from(yk, (v) => (Number.isNaN(v) ? 0 : v));
+            const offset = covariateLogit(y, observed, design, q);
+            result = level1Logistic({ ...base, y, offset });
+          } else {
+            result = level1Ridge({ ...base, y: prepared.y.subarray(kk * ng, (kk + 1) * ng) });
+            // back to trait units
+            const sk = prepared.scale[kk];
+            for (let t = 0; t < result.loco.length; t++) result.loco[t] *= sk;
+          }
+          // every analysis-table row; 0 for persons outside the group (missing in all its traits)
+          const loco = new Float64Array(nChrom * n);
+          for (let c = 0; c < nChrom; c++)
+            for (let t = 0; t < ng; t++) loco[c * n + rows[t]] = result.loco[c * ng + t];
+          await writeLoco(k, loco);
+          traits[k] = { lambda: result.lambda, status: result.status, cvLoss: [...result.cvLoss] };
+          level1Lambdas = [...result.lambdas];
+          heartbeat(++finished);
+          if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
         }
-        const yk = ys[k];
-        const observed = new Uint8Array(n);
-        for (let i = 0; i < n; i++) observed[i] = Number.isNaN(yk[i]) ? 0 : 1;
-        const base = { n, fold: setup.fold, nFolds: setup.nFolds, W, P, chromOf, nChrom, observed };
-        let result: Level1Result;
-        if (plan.binary) {
-          const y = Float64Array.from(yk, (v) => (Number.isNaN(v) ? 0 : v));
-          const offset = covariateLogit(y, observed, design, q);
-          result = level1Logistic({ ...base, y, offset });
-        } else {
-          result = level1Ridge({ ...base, y: prepared.y.subarray(k * n, (k + 1) * n) });
-          // back to trait units
-          const sk = prepared.scale[k];
-          for (let t = 0; t < result.loco.length; t++) result.loco[t] *= sk;
-        }
-        await atomicWriteFile(
-          join(input.dir, `loco-${k}.f64`),
-          new Uint8Array(result.loco.buffer, result.loco.byteOffset, result.loco.byteLength),
-        );
-        traits.push({ lambda: result.lambda, status: result.status, cvLoss: [...result.cvLoss] });
-        level1Lambdas = [...result.lambdas];
-        heartbeat(k + 1);
-        if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
+      } finally {
+        await Promise.all(handles.map((h) => h.close()));
       }
-    } finally {
-      await Promise.all(handles.map((h) => h.close()));
     }
     const summary: Step1Summary = {
       key: plan.key,
@@ -494,6 +599,12 @@ export async function computeLevel1(
       chroms: plan.chroms,
       traits,
       level1Lambdas,
+      groups: groups.map((g) => {
+        let complete = 0;
+        for (const i of g.rows) if (g.traits.every((k) => !Number.isNaN(ys[k][i]))) complete++;
+        return { traits: g.traits, nSamples: g.rows.length, jaccard: complete / g.rows.length };
+      }),
+      unobserved,
     };
     await atomicWriteFile(summaryPath, JSON.stringify(summary));
     return summary;

@@ -74,6 +74,14 @@ export const gwasSpecSchema = qcSpecSchema.extend({
       folds: z.int().min(2).max(20).optional(),
       /** At most this many step-1 variants (evenly thinned in genome order beyond it). */
       maxVariants: z.int().min(100).optional(),
+      /**
+       * Group a step 1's traits by missingness pattern (FinnGen's practice; stats/trait-groups.ts):
+       * traits whose observed persons have Jaccard similarity ≥ this share one step 1 fitted on
+       * those persons only, e.g. 0.95. 0 (default): one step 1 for all traits over every person,
+       * a missing value counting as 0 after residualising (REGENIE's default). Grouping costs about
+       * one level 0 per group.
+       */
+      groupMinJaccard: z.number().min(0).max(1).optional(),
     })
     .optional(),
   /** Variants per GWAS shard: the genome (or the chosen chromosomes) is cut into runs of about this many variants in genome order. */
@@ -425,6 +433,7 @@ export const LOCO_DEFAULTS = {
   maxMissing: 0.05,
   folds: 5,
   maxVariants: 500_000,
+  groupMinJaccard: 0,
 } as const;
 
 /** The part of a parsed spec its hash covers: all of it but the release and late defaults at their default. */
