@@ -310,6 +310,7 @@ const ORDER_BY: Record<ResultTable, string> = {
   meta_inputs: 'input_index',
   meta_leave_one_out: 'chrom, pos, effect_allele, other_allele, left_out',
   meta_forest: 'chrom, pos, effect_allele, other_allele, label',
+  meta_input_loci: 'label, chrom, pos, effect_allele, other_allele',
   meta_phewas_results: 'model, predictor, phecode',
   meta_phewas_forest: 'model, predictor, phecode, label',
 };

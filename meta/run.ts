@@ -15,7 +15,10 @@
  *     `parts/<i>.parquet` (meta_results columns without run_id), `sig/<i>.parquet` (every input's
  *     aligned β and SE for variants with p below `significantP`: lead loci, forest plots and
  *     leave-one-out need no second pass over the inputs), `dropped/<i>.parquet` (each entry the
- *     alignment dropped, with its reason) and, with `leaveOneOutAll`, `loo/<i>.parquet`.
+ *     alignment dropped, with its reason), `insig/<i>.parquet` (every input's own significant
+ *     variants: the input's p below `significantP`, read by DuckDB from the input's Parquet, with
+ *     the variant's pooled statistics and the number of inputs significant there; meta/loci.ts
+ *     clumps them into each input's own lead loci) and, with `leaveOneOutAll`, `loo/<i>.parquet`.
  *     `parts/<i>.json` is written last and marks the chromosome done: a resumed run skips it.
  *
  * A sample size per entry comes from the file's `n` column, else the input's n as given; the
@@ -36,7 +39,7 @@ import {
 } from '@duckdb/node-api';
 import { sqlIdent, sqlString } from '../engine/duckdb.js';
 import { atomicProduce, atomicWriteFile, exists } from '../engine/fsutil.js';
-import { loadMetaMatrix } from '../ingest/sumstats.js';
+import { alleleKeySql, loadMetaMatrix } from '../ingest/sumstats.js';
 import type { META_METHODS } from '../schemas/meta.js';
 import {
   ALIGN,
@@ -93,6 +96,8 @@ export interface MetaCoreSummary {
   /** Globs of the written parts. */
   partsGlob: string;
   sigGlob: string;
+  /** Every input's own significant variants, with the pooled statistics there (`insig/`). */
+  inputSigGlob: string;
   droppedGlob: string;
   looGlob: string | null;
   lambdaGc: number | null;
@@ -175,6 +180,37 @@ async function chromosomes(conn: DuckDBConnection, inputs: readonly MetaCoreInpu
     )
   ).getRows();
   return rows.map((r) => String(r[0]));
+}
+
+/**
+ * Every input's own significant variants on the chromosome (its p below the threshold; p written
+ * as 0 counts as −log10 p = ∞), as (input, column of the chromosome's matrices). One filtered
+ * scan of each input's Parquet, then one join to the variants table on `loadMetaMatrix`'s key.
+ */
+async function inputSignificant(
+  conn: DuckDBConnection,
+  views: readonly string[],
+  variants: string,
+  threshold: number,
+): Promise<{ i: number; j: number; p: number; nlp: number }[]> {
+  const nlp = `coalesce(neg_log10_p, CASE WHEN p = 0 THEN 'inf'::DOUBLE ELSE -log10(p) END)`;
+  const own = views
+    .map(
+      (
+        view,
+        i,
+      ) => `SELECT * FROM (SELECT ${i} AS input, chrom, pos, effect_allele, other_allele, p, ${nlp} AS nlp
+        FROM ${sqlIdent(view)} WHERE p IS NOT NULL) WHERE nlp > ${threshold}`,
+    )
+    .join(' UNION ALL ');
+  const rows = (
+    await conn.runAndReadAll(
+      `SELECT x.input, v.vid, x.p, x.nlp FROM (${own}) x JOIN ${sqlIdent(variants)} v
+         ON v.chrom = x.chrom AND v.pos = x.pos AND v.allele_key = ${alleleKeySql('x.effect_allele', 'x.other_allele')}
+       ORDER BY x.input, v.vid`,
+    )
+  ).getRows();
+  return rows.map((r) => ({ i: Number(r[0]), j: Number(r[1]), p: Number(r[2]), nlp: Number(r[3]) }));
 }
 
 /** Meta-analyse one chromosome and write its parts. */
@@ -273,6 +309,36 @@ async function analyseChrom(
     `SELECT ${c} AS chrom, CAST(pos AS BIGINT) AS pos, * EXCLUDE (pos) FROM meta_sig ORDER BY pos, input_index`,
     join(dir, 'sig', `${part}.parquet`),
   );
+  // every input's own significant variants, with the pooled row there
+  const own = await inputSignificant(conn, views, variants, threshold);
+  const nSig = new Int32Array(m);
+  for (const r of own) nSig[r.j]++;
+  const ownJ = (r: number) => own[r].j;
+  const ownAt = (r: number) => own[r].i * m + own[r].j;
+  await appendColumns(conn, 'meta_insig', own.length, [
+    dbl('pos', (r) => pos[ownJ(r)]),
+    str('effect_allele', (r) => allele(eff[ownJ(r)])),
+    str('other_allele', (r) => allele(oth[ownJ(r)])),
+    int('input_index', (r) => own[r].i),
+    str('label', (r) => inputs[own[r].i].label),
+    dbl('beta', (r) => num(aligned.beta[ownAt(r)])),
+    dbl('se', (r) => num(aligned.se[ownAt(r)])),
+    dbl('p', (r) => own[r].p),
+    dbl('neg_log10_p', (r) => own[r].nlp),
+    dbl('meta_beta', (r) => num(res.beta[ownJ(r)])),
+    dbl('meta_p', (r) => num(res.p[ownJ(r)])),
+    dbl('meta_neg_log10_p', (r) => num(res.mlog10p[ownJ(r)])),
+    int('meta_k', (r) => res.nInputs[ownJ(r)]),
+    dbl('q_p', (r) => num(res.qP[ownJ(r)])),
+    dbl('i2', (r) => num(res.i2[ownJ(r)])),
+    str('direction', (r) => res.direction[ownJ(r)]),
+    int('n_inputs_significant', (r) => nSig[ownJ(r)]),
+  ]);
+  await copyTo(
+    conn,
+    `SELECT ${c} AS chrom, CAST(pos AS BIGINT) AS pos, * EXCLUDE (pos) FROM meta_insig ORDER BY input_index, pos`,
+    join(dir, 'insig', `${part}.parquet`),
+  );
   // dropped entries, with the input's own alleles
   const drops: number[] = [];
   for (let t = 0; t < k * m; t++) if (alignDrops(al.action[t])) drops.push(t);
@@ -310,7 +376,7 @@ async function analyseChrom(
       join(dir, 'loo', `${part}.parquet`),
     );
   }
-  for (const t of ['meta_out', 'meta_sig', 'meta_drop', 'meta_loo', variants])
+  for (const t of ['meta_out', 'meta_sig', 'meta_insig', 'meta_drop', 'meta_loo', variants])
     await conn.run(`DROP TABLE IF EXISTS ${t}`);
   for (const v of views) await conn.run(`DROP VIEW IF EXISTS ${v}`);
   const byK = new Array<number>(k + 1).fill(0);
@@ -342,7 +408,7 @@ export async function analyseMeta(
   const k = inputs.length;
   if (k < 1) throw new RangeError('analyseMeta: no inputs');
   const dir = options.outDir;
-  for (const sub of ['parts', 'sig', 'dropped', ...(options.leaveOneOutAll ? ['loo'] : [])])
+  for (const sub of ['parts', 'sig', 'insig', 'dropped', ...(options.leaveOneOutAll ? ['loo'] : [])])
     await mkdir(join(dir, sub), { recursive: true });
   const chroms = await chromosomes(conn, inputs);
   const summaries: ChromSummary[] = [];
@@ -350,7 +416,8 @@ export async function analyseMeta(
     const part = String(c).padStart(3, '0');
     const done = join(dir, 'parts', `${part}.json`);
     let s: ChromSummary | undefined;
-    if (await exists(done)) {
+    // a chromosome done before `insig/` existed is redone
+    if ((await exists(done)) && (await exists(join(dir, 'insig', `${part}.parquet`)))) {
       const prev = JSON.parse(await readFile(done, 'utf8')) as ChromSummary;
       if (prev.chrom === chroms[c]) s = prev;
     }
@@ -362,7 +429,7 @@ export async function analyseMeta(
     options.onChrom?.(c + 1, chroms.length, chroms[c]);
   }
   // parts of chromosomes no longer present (a changed input under the same folder) go
-  for (const sub of ['parts', 'sig', 'dropped', 'loo']) {
+  for (const sub of ['parts', 'sig', 'insig', 'dropped', 'loo']) {
     if (!(await exists(join(dir, sub)))) continue;
     for (const f of await readdir(join(dir, sub))) {
       const n = Number(f.slice(0, 3));
@@ -399,6 +466,7 @@ export async function analyseMeta(
     alignDropped,
     partsGlob,
     sigGlob: join(dir, 'sig', '*.parquet'),
+    inputSigGlob: join(dir, 'insig', '*.parquet'),
     droppedGlob: join(dir, 'dropped', '*.parquet'),
     looGlob: options.leaveOneOutAll ? join(dir, 'loo', '*.parquet') : null,
     lambdaGc,

@@ -2,8 +2,9 @@
  * A meta run in the results catalog: its identity and folder, the `studies` row (kind `meta`)
  * and `runs` row (release `summary-statistics`, fingerprint = sha256 of the inputs' hashes), and
  * recording a finished run: `meta_results` (Parquet under `runs/<run>/meta/chrom=…/`, exposed as
- * a view, like `gwas_results`), `meta_inputs`, `meta_forest`, `meta_leave_one_out`, `lead_loci`
- * (phenotype = the spec's trait; ref = other allele, alt = effect allele), `result.json`, and
+ * a view, like `gwas_results`), `meta_inputs`, `meta_forest`, `meta_leave_one_out`,
+ * `meta_input_loci` (each input's own lead loci, meta/loci.ts), `lead_loci` (phenotype = the
+ * spec's trait; ref = other allele, alt = effect allele), `result.json`, and
  * the run row's status. Idempotent: a repeated record replaces the run's rows.
  *
  * A PheWAS meta run (`kind: "phewas"`) records `meta_inputs`, `meta_phewas_results` and
@@ -149,6 +150,7 @@ export async function recordMetaRun(
     })),
   );
   await writeRunResults(config, id, 'meta_forest', loci.forest);
+  await writeRunResults(config, id, 'meta_input_loci', loci.inputLoci ?? []);
   if (core.looGlob) await writeRunResults(config, id, 'meta_leave_one_out', { parquet: core.looGlob });
   else await writeRunResults(config, id, 'meta_leave_one_out', loci.leaveOneOut);
   await writeRunResults(

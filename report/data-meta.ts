@@ -2,7 +2,7 @@
  * What the report and the viewer read about a meta-analysis run (meta/), and the heterogeneity
  * and fairness tables derived from it.
  *
- * Reads: `meta_inputs`, `lead_loci`, `meta_forest`, `meta_leave_one_out` and the study's spec
+ * Reads: `meta_inputs`, `lead_loci`, `meta_forest`, `meta_leave_one_out`, `meta_input_loci` and the study's spec
  * from the engine database (read-only), and the run's `meta_results` from its recorded Parquet
  * files (`run_files`, area `meta`) on the compute instance — the Manhattan and QQ plots are
  * thinned inside DuckDB with the study report's rule (report/data.ts: the `MANHATTAN_MAX_POINTS`
@@ -15,8 +15,12 @@
  * Derived tables (pure functions, documented where defined):
  *  - heterogeneous leads: pooled p < the lead-loci p and Cochran's Q p < 0.05 / m, m the lead loci
  *    with a Q test (k ≥ 2) — Bonferroni (Dunn 1961) over the loci tested;
- *  - single-input leads: exactly one input with its own two-sided Wald p = 2Φ(−|β/SE|) (from the
- *    aligned β and SE of `meta_forest`) below the lead-loci p.
+ *  - loci significant in only one input (`singleInputLoci`): each input's own lead loci
+ *    (`meta_input_loci`: the input's own p below the lead-loci p, distance-clumped as the pooled
+ *    leads are) at which no other input's own p is below it — whether or not the pooled p is;
+ *  - single-input leads (`singleInputLeads`, the viewer's older call on the pooled leads only):
+ *    exactly one input with its own two-sided Wald p = 2Φ(−|β/SE|) (from the aligned β and SE of
+ *    `meta_forest`) below the lead-loci p.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { hasTable, withCompute, withEngineDb } from '../engine/duckdb.js';
@@ -103,6 +107,29 @@ export interface MetaForestEntry {
   aligned: string;
 }
 
+/** An input's own lead locus (`meta_input_loci`) with the pooled row at its variant. */
+export interface MetaInputLocusView {
+  label: string;
+  input_index: number;
+  variant_id: string;
+  chrom: string;
+  pos: number;
+  effect_allele: string;
+  other_allele: string;
+  /** The input's aligned β and SE (null where alignment dropped its entry) and its own p. */
+  beta: number | null;
+  se: number | null;
+  p: number;
+  meta_beta: number | null;
+  meta_p: number | null;
+  meta_k: number;
+  q_p: number | null;
+  i2: number | null;
+  direction: string;
+  n_inputs_significant: number;
+  pooled_significant: boolean;
+}
+
 export interface MetaLooEntry {
   left_out: string;
   beta: number | null;
@@ -133,6 +160,8 @@ export interface MetaRunData {
   leadRows: LeadLocusRow[];
   forest: Map<string, MetaForestEntry[]>;
   loo: Map<string, MetaLooEntry[]>;
+  /** Every input's own lead loci (`meta_input_loci`; empty for runs recorded before it existed). */
+  inputLoci: MetaInputLocusView[];
   summary: MetaSummary;
   manhattan: ManhattanData;
   qq: QqData;
@@ -255,6 +284,10 @@ async function engineTables(config: EngineConfig, runId: string) {
         `SELECT ${META_VID} AS variant_id, left_out, beta, se, p, q_p, i2, status FROM meta_leave_one_out
          WHERE run_id = $1 AND ${META_VID} IN (SELECT variant_id FROM lead_loci WHERE run_id = $1)`,
       );
+      const inputLoci = await q<Record<string, unknown>>(
+        'meta_input_loci',
+        `SELECT ${META_VID} AS variant_id, * FROM meta_input_loci WHERE run_id = $1 ORDER BY p, label, chrom, pos`,
+      );
       const spec = await q<{ spec_json: string }>(
         'studies',
         'SELECT s.spec_json FROM studies s JOIN runs r USING (study_id) WHERE r.run_id = $1 AND s.spec_hash = r.spec_hash',
@@ -265,6 +298,7 @@ async function engineTables(config: EngineConfig, runId: string) {
         leadRows,
         forest,
         loo,
+        inputLoci,
         spec: spec[0] ? JSON.parse(String(spec[0].spec_json)) : null,
         files,
       };
@@ -510,6 +544,26 @@ export async function metaRunData(config: EngineConfig, runId: string): Promise<
   }
   for (const entries of loo.values())
     entries.sort((a, b) => (indexOf.get(a.left_out) ?? 0) - (indexOf.get(b.left_out) ?? 0));
+  const inputLoci: MetaInputLocusView[] = t.inputLoci.map((r) => ({
+    label: String(r.label),
+    input_index: indexOf.get(String(r.label)) ?? -1,
+    variant_id: String(r.variant_id),
+    chrom: String(r.chrom),
+    pos: Number(r.pos),
+    effect_allele: String(r.effect_allele),
+    other_allele: String(r.other_allele),
+    beta: num(r.beta),
+    se: num(r.se),
+    p: Number(r.p),
+    meta_beta: num(r.meta_beta),
+    meta_p: num(r.meta_p),
+    meta_k: Number(r.meta_k),
+    q_p: num(r.q_p),
+    i2: num(r.i2),
+    direction: String(r.direction),
+    n_inputs_significant: Number(r.n_inputs_significant),
+    pooled_significant: r.pooled_significant === true,
+  }));
   const trait = (t.spec as { trait?: unknown } | null)?.trait;
   return {
     run,
@@ -521,6 +575,7 @@ export async function metaRunData(config: EngineConfig, runId: string): Promise<
     leadRows: t.leadRows,
     forest,
     loo,
+    inputLoci,
     summary,
     manhattan,
     qq,
@@ -582,6 +637,17 @@ export function singleInputLeads(
     out.push({ lead, input: sig[0], othersMinP: others.length ? Math.min(...others) : null });
   }
   return out;
+}
+
+/**
+ * Loci significant in only one input: the inputs' own lead loci (`meta_input_loci`) at whose
+ * variant exactly one input's own p is below the lead-loci p, pooled-significant or not; most
+ * significant in its input first.
+ */
+export function singleInputLoci(inputLoci: readonly MetaInputLocusView[]): MetaInputLocusView[] {
+  return inputLoci
+    .filter((l) => l.n_inputs_significant === 1)
+    .sort((a, b) => a.p - b.p || a.input_index - b.input_index || a.variant_id.localeCompare(b.variant_id));
 }
 
 // --- Viewer: meta rows of a variant ---

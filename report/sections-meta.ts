@@ -2,7 +2,8 @@
  * Sections of a meta-analysis run's page, shared by its HTML report (report/meta.ts) and the
  * viewer: the inputs with their provenance, the Manhattan and QQ plots of the fixed-effect p,
  * the lead loci, heterogeneity and fairness (loci significant in the pooled analysis but
- * heterogeneous; loci significant in one input only), a forest plot per lead locus and
+ * heterogeneous; loci significant in one input only — among every input's own lead loci, so also
+ * where the pooled p is not significant), a forest plot per lead locus and
  * leave-one-out (and, for a run with one, the PheWAS meta-analysis of report/sections-meta-phewas.ts).
  * Person counts (each input's n, cases, controls as the site gave them) go
  * through the small-cell rule of engine/privacy.ts as one group, so a hidden count cannot be
@@ -14,12 +15,13 @@ import { Z_975 } from '../stats/distributions.js';
 import {
   heterogeneousLeads,
   type MetaForestEntry,
+  type MetaInputLocusView,
   type MetaInputView,
   type MetaLeadView,
   type MetaLooEntry,
   type MetaRunData,
   type MetaSummary,
-  singleInputLeads,
+  singleInputLoci,
 } from './data-meta.js';
 import type { MetaPhewasData } from './data-meta-phewas.js';
 import { esc, fmtNum, fmtP, plot, table } from './html.js';
@@ -135,29 +137,32 @@ export function heterogeneousTable(leads: MetaLeadView[], leadP: number, links: 
   )}`;
 }
 
-/** Loci at which exactly one input is significant on its own. */
-export function singleInputTable(
-  leads: MetaLeadView[],
-  forest: ReadonlyMap<string, readonly MetaForestEntry[]>,
-  p: number,
-  links: Links,
-): string {
-  const rows = singleInputLeads(leads, forest, p);
-  const note = `<p class="note">An input's own p is the two-sided Wald p of its aligned β / SE; significant: p &lt; ${esc(fmtP(p))}, in exactly one input.</p>`;
+/**
+ * Loci significant in only one input: each input's own lead loci (its own p below `p`,
+ * distance-clumped as the pooled leads are) where no other input's own p is below `p`, whether
+ * the pooled p is significant or not (the `pooled` column says which).
+ */
+export function singleInputTable(inputLoci: readonly MetaInputLocusView[], p: number, links: Links): string {
+  const rows = singleInputLoci(inputLoci);
+  const note = `<p class="note">Each input's own lead loci: its own p (as its file gives it) &lt; ${esc(fmtP(p))}, distance-clumped as the pooled lead loci are; listed where no other input's own p at the variant is below it. "Pooled significant" says whether the fixed-effect p also is: a locus that is not is absent from the lead loci above. β is the input's, aligned to the effect allele.</p>`;
   return `${note}${table(
     rows,
     [
-      { title: 'lead variant', html: (r) => variantLink(links, r.lead.variant_id) },
-      { title: 'input', html: (r) => esc(r.input.label) },
-      { title: 'β in the input', numeric: true, html: (r) => esc(fmtNum(r.input.beta)) },
-      { title: 'SE', numeric: true, html: (r) => esc(fmtNum(r.input.se)) },
-      { title: 'p in the input', numeric: true, html: (r) => esc(fmtP(r.input.p, r.input.nlp)) },
-      { title: 'smallest p elsewhere', numeric: true, html: (r) => esc(fmtP(r.othersMinP)) },
-      { title: 'p (fixed)', numeric: true, html: (r) => esc(fmtP(r.lead.p, r.lead.nlp)) },
-      { title: 'Q p', numeric: true, html: (r) => esc(fmtP(r.lead.q_p)) },
+      { title: 'lead variant in the input', html: (r) => variantLink(links, r.variant_id) },
+      { title: 'input', html: (r) => esc(r.label) },
+      { title: 'β in the input', numeric: true, html: (r) => esc(fmtNum(r.beta)) },
+      { title: 'SE', numeric: true, html: (r) => esc(fmtNum(r.se)) },
+      { title: 'p in the input', numeric: true, html: (r) => esc(fmtP(r.p)) },
+      { title: 'β (fixed)', numeric: true, html: (r) => esc(fmtNum(r.meta_beta)) },
+      { title: 'p (fixed)', numeric: true, html: (r) => esc(fmtP(r.meta_p)) },
+      { title: 'pooled significant', html: (r) => (r.pooled_significant ? 'yes' : 'no') },
+      { title: 'k', numeric: true, html: (r) => esc(r.meta_k) },
+      { title: 'direction', html: (r) => `<code>${esc(r.direction)}</code>` },
+      { title: 'Q p', numeric: true, html: (r) => esc(fmtP(r.q_p)) },
+      { title: 'I² %', numeric: true, html: (r) => esc(i2Text(r.i2)) },
     ],
     'meta-single-input-table',
-    'no lead locus is significant in one input only',
+    'no locus is significant in one input only',
   )}`;
 }
 
@@ -315,7 +320,7 @@ export function metaSections(
     '<h3>Significant in the pooled analysis but heterogeneous</h3>',
     heterogeneousTable(leads, data.leadP, links),
     '<h3>Significant in only one input</h3>',
-    singleInputTable(leads, forest, data.leadP, links),
+    singleInputTable(data.inputLoci, data.leadP, links),
     '<h2 id="forest">Forest plots of the lead loci</h2>',
     forestSection(leads, forest, links),
     '<h2 id="leave-one-out">Leave-one-out</h2>',

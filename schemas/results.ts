@@ -451,6 +451,37 @@ export const metaForestRowSchema = z.strictObject({
   aligned: text(),
 });
 
+/**
+ * Per input, its own lead loci (its own p below the lead-loci p, distance-clumped as the pooled
+ * lead loci are: meta/loci.ts), with the pooled meta-analysis at the same variant.
+ */
+export const metaInputLocusRowSchema = z.strictObject({
+  run_id: runId(),
+  /** The input whose own lead the variant is. */
+  label: text(),
+  chrom: text(),
+  pos: bigint(),
+  /** As in `meta_results` (the reference input's orientation). */
+  effect_allele: text(),
+  other_allele: text(),
+  /** The input's β for `effect_allele` after alignment; NULL where alignment dropped its entry. */
+  beta: realOrNull(),
+  se: realOrNull(),
+  /** The input's own p, as its file gave it. */
+  p: col(z.number().min(0).max(1), 'DOUBLE'),
+  /** The pooled fixed-effect β, p, contributing inputs, Cochran's Q p, I² and direction there. */
+  meta_beta: realOrNull(),
+  meta_p: prob(),
+  meta_k: int(),
+  q_p: prob(),
+  i2: realOrNull(),
+  direction: text(),
+  /** Inputs whose own p at this variant is below the lead-loci p (this one included). */
+  n_inputs_significant: int(),
+  /** Whether the pooled fixed-effect p is below the lead-loci p. */
+  pooled_significant: col(z.boolean(), 'BOOLEAN'),
+});
+
 /** Models whose PheWAS rows a PheWAS meta-analysis combines: `phewas_results` or `phewas_cox_results`. */
 export const META_PHEWAS_MODELS = ['logistic', 'cox'] as const;
 
@@ -527,6 +558,7 @@ export type MetaResultRow = z.infer<typeof metaResultRowSchema>;
 export type MetaInputRow = z.infer<typeof metaInputRowSchema>;
 export type MetaLeaveOneOutRow = z.infer<typeof metaLeaveOneOutRowSchema>;
 export type MetaForestRow = z.infer<typeof metaForestRowSchema>;
+export type MetaInputLocusRow = z.infer<typeof metaInputLocusRowSchema>;
 export type MetaPhewasResultRow = z.infer<typeof metaPhewasResultRowSchema>;
 export type MetaPhewasForestRow = z.infer<typeof metaPhewasForestRowSchema>;
 
@@ -547,6 +579,7 @@ export const RESULT_TABLES = {
   meta_inputs: metaInputRowSchema,
   meta_leave_one_out: metaLeaveOneOutRowSchema,
   meta_forest: metaForestRowSchema,
+  meta_input_loci: metaInputLocusRowSchema,
   meta_phewas_results: metaPhewasResultRowSchema,
   meta_phewas_forest: metaPhewasForestRowSchema,
 } as const;

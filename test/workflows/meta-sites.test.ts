@@ -243,4 +243,46 @@ describe('two ancestry sites, meta-analysed from their GWAS-SSF exports', () => 
     expect(mr.q_p).toBeLessThan(0.05 / m);
     expect(mr.i2).toBeGreaterThan(75);
   });
+
+  it('lists the AFR-only LDL variant among the AFR site’s own lead loci, significant there only', async () => {
+    const spec = truth.ancestrySpecific[0];
+    const afr = (await gwasAt(site.get('AFR')!, [spec])).get(spec.id)!;
+    const mr = (await metaAt([spec])).get(spec.id)!;
+    const rows = await withEngineDb(
+      engine.config,
+      async (conn) =>
+        (
+          await conn.runAndReadAll(
+            `SELECT label, chrom, pos::DOUBLE AS pos, p, meta_p, n_inputs_significant, pooled_significant
+             FROM meta_input_loci WHERE run_id = $1`,
+            [meta.runId],
+          )
+        ).getRowObjectsJS() as unknown as {
+          label: string;
+          chrom: string;
+          pos: number;
+          p: number;
+          meta_p: number;
+          n_inputs_significant: number;
+          pooled_significant: boolean;
+        }[],
+      { readOnly: true },
+    );
+    // the AFR locus holding the variant (its lead is the variant or a stronger one within 500 kb)
+    const locus = rows.find(
+      (r) => r.label === 'site AFR' && r.chrom === spec.chrom && Math.abs(r.pos - spec.pos) <= 500_000,
+    );
+    expect(locus, `an AFR input locus at ${spec.id}`).toBeDefined();
+    console.log(`${spec.id}: AFR input locus ${JSON.stringify(locus)}`);
+    expect(locus!.p).toBeLessThanOrEqual(afr.p * (1 + 1e-6));
+    if (locus!.pos === spec.pos) {
+      expect(locus!.n_inputs_significant).toBe(1);
+      expect(locus!.pooled_significant).toBe(mr.p < 5e-8);
+      expect(Math.abs(locus!.meta_p - mr.p)).toBeLessThanOrEqual(1e-12 + 1e-9 * mr.p);
+    }
+    // no EUR input locus there: the variant is null in EUR
+    expect(rows.some((r) => r.label === 'site EUR' && r.chrom === spec.chrom && r.pos === spec.pos)).toBe(
+      false,
+    );
+  });
 });
