@@ -18,9 +18,6 @@
  *  - loci significant in only one input (`singleInputLoci`): each input's own lead loci
  *    (`meta_input_loci`: the input's own p below the lead-loci p, distance-clumped as the pooled
  *    leads are) at which no other input's own p is below it — whether or not the pooled p is;
- *  - single-input leads (`singleInputLeads`, the viewer's older call on the pooled leads only):
- *    exactly one input with its own two-sided Wald p = 2Φ(−|β/SE|) (from the aligned β and SE of
- *    `meta_forest`) below the lead-loci p.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { hasTable, withCompute, withEngineDb } from '../engine/duckdb.js';
@@ -608,35 +605,6 @@ export function heterogeneousLeads(
     .filter((l) => l.p !== null && l.p < leadP && (l.q_p as number) < threshold)
     .map((lead) => ({ lead, threshold }));
   return { m, threshold, rows };
-}
-
-export interface SingleInputCall {
-  lead: MetaLeadView;
-  /** The one input whose own p is below the threshold. */
-  input: MetaForestEntry;
-  /** The smallest own p among the other inputs with an estimate (null when none has one). */
-  othersMinP: number | null;
-}
-
-/**
- * Leads at which exactly one input is significant on its own: its Wald p from the aligned β and
- * SE (`inputWald`) below `p`, and no other input's. Inputs without an estimate (absent, or
- * dropped by alignment) are not significant.
- */
-export function singleInputLeads(
-  leads: readonly MetaLeadView[],
-  forest: ReadonlyMap<string, readonly MetaForestEntry[]>,
-  p: number,
-): SingleInputCall[] {
-  const out: SingleInputCall[] = [];
-  for (const lead of leads) {
-    const entries = forest.get(lead.variant_id) ?? [];
-    const sig = entries.filter((e) => e.p !== null && e.p < p);
-    if (sig.length !== 1) continue;
-    const others = entries.filter((e) => e !== sig[0] && e.p !== null).map((e) => e.p as number);
-    out.push({ lead, input: sig[0], othersMinP: others.length ? Math.min(...others) : null });
-  }
-  return out;
 }
 
 /**

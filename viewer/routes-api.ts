@@ -12,7 +12,7 @@ import {
   topHits,
   variantsInGene,
 } from '../report/data.js';
-import { heterogeneousLeads, isMetaRun, metaRunData, singleInputLeads } from '../report/data-meta.js';
+import { heterogeneousLeads, isMetaRun, metaRunData, singleInputLoci } from '../report/data-meta.js';
 import {
   associationKey,
   heterogeneousAssociations,
@@ -117,11 +117,12 @@ async function metaRunJson(ctx: Context, runId: string) {
       threshold: het.threshold,
       variant_ids: het.rows.map((r) => r.lead.variant_id),
     },
-    single_input: singleInputLeads(d.leads, d.forest, d.leadP).map((r) => ({
-      variant_id: r.lead.variant_id,
-      input: r.input.label,
-      p: r.input.p,
-      others_min_p: r.othersMinP,
+    single_input: singleInputLoci(d.inputLoci).map((r) => ({
+      variant_id: r.variant_id,
+      input: r.label,
+      p: r.p,
+      pooled_significant: r.pooled_significant,
+      meta_p: r.meta_p,
     })),
   };
 }
