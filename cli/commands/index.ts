@@ -68,7 +68,11 @@ const SUMMARIES: [name: string, summary: string][] = [
   ['synth', 'generate a deterministic synthetic biobank release (VCF, EHR, labs, truth)'],
   ['study run', 'start a study from a JSON spec, show progress and wait for it'],
   ['study status', "show a running study's phase and progress"],
-  ['meta run', 'meta-analyse summary statistics from other sites or strata (GWAS-SSF, PLINK2, REGENIE)'],
+  [
+    'meta run',
+    'meta-analyse summary statistics from other sites or strata (GWAS-SSF, PLINK2, REGENIE; PheWAS results)',
+  ],
+  ,
   ['meta check', 'validate a meta-analysis spec and its input files without a server (nothing is written)'],
   ['schedule create', 're-run registered studies whenever a release manifest changes (Temporal Schedule)'],
   ['schedule trigger', 'start a refresh now'],
