@@ -72,7 +72,6 @@ const SUMMARIES: [name: string, summary: string][] = [
     'meta run',
     'meta-analyse summary statistics from other sites or strata (GWAS-SSF, PLINK2, REGENIE; PheWAS results)',
   ],
-  ,
   ['meta check', 'validate a meta-analysis spec and its input files without a server (nothing is written)'],
   ['schedule create', 're-run registered studies whenever a release manifest changes (Temporal Schedule)'],
   ['schedule trigger', 'start a refresh now'],
