@@ -130,10 +130,12 @@ export function suppressedReasonSql(
   casesShown: string,
   controlsShown: string,
   suppress: Suppression,
+  /** The words after the two counts (a Cox row: `events`, `censored`). */
+  words: readonly [string, string] = ['cases', 'controls'],
 ): string {
   if (smallCellMax(suppress) === 0) return reason;
-  return `CASE WHEN regexp_matches(${reason}, '^[0-9]+ cases\\b') THEN (${casesShown}) || regexp_replace(${reason}, '^[0-9]+', '')
-    WHEN regexp_matches(${reason}, '^[0-9]+ controls\\b') THEN (${controlsShown}) || regexp_replace(${reason}, '^[0-9]+', '')
+  return `CASE WHEN regexp_matches(${reason}, '^[0-9]+ ${words[0]}\\b') THEN (${casesShown}) || regexp_replace(${reason}, '^[0-9]+', '')
+    WHEN regexp_matches(${reason}, '^[0-9]+ ${words[1]}\\b') THEN (${controlsShown}) || regexp_replace(${reason}, '^[0-9]+', '')
     ELSE ${reason} END`;
 }
 

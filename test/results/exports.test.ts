@@ -15,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { createResultsActivities } from '../../activities/results.js';
 import { InputError } from '../../engine/errors.js';
+import { writeRunResults } from '../../engine/results.js';
 import { exportGwasSsf, exportPhewas, exportPheweb, GWAS_SSF_COLUMNS } from '../../export/index.js';
+import { readPhewasFile } from '../../meta/phewas-inputs.js';
 import { type Fixture, makeFixture, TOP_HIT_PHECODES_SQL } from './fixture.js';
 import { checkGwasSsf } from './gwas-ssf-standard.js';
 
@@ -322,6 +324,82 @@ describe('PheWAS CSV export', () => {
     expect(rows.map((r) => r.n_cases)).toEqual(expect.arrayContaining(['3', '19', '0', '20', '21']));
     expect(rows.some((r) => r.n_cases === '≤20')).toBe(false);
     expect(rows.some((r) => r.reason === '3 cases < 20')).toBe(true);
+  });
+});
+
+describe('Cox PheWAS CSV export', () => {
+  it('writes phewas_cox_results.csv beside phewas_results.csv, its counts suppressed as one group, readable by the federated meta reader', async () => {
+    const base = {
+      predictor_type: 'variant' as const,
+      phecode_version: '1.2',
+      description: null,
+      category: null,
+      time_scale: 'age' as const,
+      n_prevalent: 40,
+      n_excluded: 100,
+      person_years: 12345.5,
+      p_wald: null,
+      zph_p: null,
+      zph_global_p: null,
+    };
+    const coxRows = [
+      {
+        ...base,
+        predictor: '1:100:A:G',
+        phecode: '411.4',
+        n_events: 150,
+        n_censored: 4000,
+        n_at_risk: 4150,
+        beta: 0.4,
+        se: 0.1,
+        hazard_ratio: Math.exp(0.4),
+        ci_low: Math.exp(0.2),
+        ci_high: Math.exp(0.6),
+        p: 6e-5,
+        neg_log10_p: -Math.log10(6e-5),
+        p_score: 7e-5,
+        test: 'cox' as const,
+        status: 'ok' as const,
+        reason: null,
+      },
+      {
+        ...base,
+        predictor: '1:100:A:G',
+        phecode: '425',
+        n_events: 7,
+        n_censored: 4143,
+        n_at_risk: 4150,
+        beta: null,
+        se: null,
+        hazard_ratio: null,
+        ci_low: null,
+        ci_high: null,
+        p: null,
+        neg_log10_p: null,
+        p_score: null,
+        test: null,
+        status: 'too_few_events' as const,
+        reason: '7 events < minCases 20',
+      },
+    ];
+    await writeRunResults(fx.config, fx.runId, 'phewas_cox_results', coxRows);
+    const out = nextOut();
+    const res = await exportPhewas(fx.config, { runId: fx.runId, out });
+    expect(res.files).toEqual(['phewas_results.csv', 'phewas_cox_results.csv', 'README.txt']);
+    const rows = await readCsv(join(out, 'phewas_cox_results.csv'));
+    const few = rows.find((r) => r.phecode === '425');
+    expect(few?.n_events).toBe('≤20');
+    // n_at_risk − n_censored would give the events back: shown rounded down as >=N
+    expect(few?.n_censored).toMatch(/^>=\d+$/);
+    expect(few?.n_at_risk).toMatch(/^>=\d+$/);
+    expect(few?.reason).toBe('≤20 events < minCases 20');
+    expect(rows.find((r) => r.phecode === '411.4')?.n_events).toBe('150');
+    expect(await readFile(join(out, 'README.txt'), 'utf8')).toMatch(/log hazard ratio/);
+    const read = await readPhewasFile(join(out, 'phewas_cox_results.csv'), { model: 'cox' });
+    const ok = read.rows.find((r) => r.phecode === '411.4');
+    expect(ok).toMatchObject({ beta: 0.4, se: 0.1, n_cases: 150, n_controls: 4000 });
+    expect(read.rows.find((r) => r.phecode === '425')).toMatchObject({ beta: null, n_cases: null });
+    await writeRunResults(fx.config, fx.runId, 'phewas_cox_results', []);
   });
 });
 
