@@ -30,17 +30,12 @@ import { mlog10PTwoSidedNormal, pTwoSidedNormal } from '../stats/distributions.j
 import { bonferroniThreshold } from '../stats/multiple-testing.js';
 import type { EngineConfig } from '../temporal.config.js';
 import {
-  type ChromExtent,
-  compareChrom,
+  emptyManhattan,
   lambdaGcFromMedianP,
-  MANHATTAN_MAX_POINTS,
-  MANHATTAN_POINT_MIN_NLP,
-  MANHATTAN_X_BINS,
-  MANHATTAN_Y_STEP,
   type ManhattanData,
-  type ManhattanPoint,
-  QQ_EXACT_POINTS,
+  manhattanOf,
   type QqData,
+  qqPointsOf,
 } from './data.js';
 import { selectObjects } from './select.js';
 
@@ -341,104 +336,23 @@ async function summaryOf(conn: DuckDBConnection, src: string, k: number): Promis
   };
 }
 
-const emptyManhattan = (): ManhattanData => ({
-  chroms: [],
-  points: [],
-  bins: [],
-  nVariants: 0,
-  nBinned: 0,
-  binBp: 1,
-  maxNlp: 0,
-});
-
 /**
  * Manhattan data of the fixed-effect −log10 p, thinned as the study report thins a GWAS
- * (report/data.ts `manhattanData`): the most significant variants as points, the rest as
+ * (report/data.ts `manhattanOf`): the most significant variants as points, the rest as
  * position × −log10 p cells merged into vertical runs.
  */
 export async function metaManhattan(conn: DuckDBConnection, src: string): Promise<ManhattanData> {
-  const extents = await selectObjects<{ chrom: string; maxpos: number; n: number; maxnlp: number }>(
+  return manhattanOf(
     conn,
-    `SELECT chrom, max(pos) AS maxpos, count(*) AS n, max(neg_log10_p) AS maxnlp FROM ${src}
-     WHERE neg_log10_p IS NOT NULL GROUP BY chrom`,
+    `(SELECT chrom, pos, ${META_VID} AS variant_id, NULL::VARCHAR AS rsid, beta, NULL::DOUBLE AS af, neg_log10_p
+      FROM ${src})`,
   );
-  if (extents.length === 0) return emptyManhattan();
-  extents.sort((a, b) => compareChrom(a.chrom, b.chrom));
-  const chroms: ChromExtent[] = [];
-  let offset = 0;
-  for (const [i, e] of extents.entries()) {
-    const length = Number(e.maxpos) + 1;
-    chroms.push({
-      chrom: e.chrom,
-      offset,
-      length,
-      mid: Math.round(offset + length / 2),
-      parity: (i % 2) as 0 | 1,
-    });
-    offset += length;
-  }
-  const byChrom = new Map(chroms.map((c) => [c.chrom, c]));
-  const binBp = Math.max(1, Math.ceil(offset / MANHATTAN_X_BINS));
-  const ranked = `SELECT chrom, pos, ${META_VID} AS variant_id, beta, neg_log10_p AS nlp,
-      row_number() OVER (ORDER BY neg_log10_p DESC, chrom, pos, ${META_VID}) AS rn
-    FROM ${src} WHERE neg_log10_p IS NOT NULL`;
-  const isPoint = `(rn <= ${MANHATTAN_MAX_POINTS} AND nlp >= ${MANHATTAN_POINT_MIN_NLP})`;
-  const rawPoints = await selectObjects<{
-    variant_id: string;
-    chrom: string;
-    pos: number;
-    nlp: number;
-    beta: number | null;
-  }>(conn, `SELECT variant_id, chrom, pos, nlp, beta FROM (${ranked}) WHERE ${isPoint} ORDER BY rn`);
-  const rawBins = await selectObjects<{ chrom: string; xb: number; lo: number; hi: number }>(
-    conn,
-    `WITH cells AS (
-       SELECT DISTINCT chrom, pos // $1 AS xb, CAST(floor(nlp / $2) AS BIGINT) AS yb
-       FROM (${ranked}) WHERE NOT ${isPoint}),
-     runs AS (
-       SELECT chrom, xb, yb, yb - row_number() OVER (PARTITION BY chrom, xb ORDER BY yb) AS grp FROM cells)
-     SELECT chrom, xb, min(yb) AS lo, max(yb) + 1 AS hi FROM runs GROUP BY chrom, xb, grp`,
-    [binBp, MANHATTAN_Y_STEP],
-  );
-  const round = (x: number) => Math.round(x * 1000) / 1000;
-  const points: ManhattanPoint[] = rawPoints.map((p) => {
-    const c = byChrom.get(p.chrom) as ChromExtent;
-    return { ...p, rsid: null, af: null, nlp: round(p.nlp), gpos: c.offset + p.pos, parity: c.parity };
-  });
-  const bins = rawBins.map((b) => {
-    const c = byChrom.get(b.chrom) as ChromExtent;
-    return {
-      gpos: Math.round(c.offset + (b.xb + 0.5) * binBp),
-      lo: round(b.lo * MANHATTAN_Y_STEP),
-      hi: round(b.hi * MANHATTAN_Y_STEP),
-      parity: c.parity,
-    };
-  });
-  const nVariants = extents.reduce((s, e) => s + Number(e.n), 0);
-  return {
-    chroms,
-    points,
-    bins,
-    nVariants,
-    nBinned: nVariants - points.length,
-    binBp,
-    maxNlp: Math.max(...extents.map((e) => Number(e.maxnlp))),
-  };
 }
 
 /** QQ data of the fixed-effect p, as report/data.ts `qqData` (λGC from the median p). */
 export async function metaQq(conn: DuckDBConnection, src: string, lambdaGc: number | null): Promise<QqData> {
-  const ranked = `SELECT neg_log10_p AS o, row_number() OVER (ORDER BY neg_log10_p DESC) AS rn, count(*) OVER () AS n
-    FROM ${src} WHERE neg_log10_p IS NOT NULL`;
-  const points = await selectObjects<{ expected: number; observed: number }>(
-    conn,
-    `WITH r AS (${ranked})
-     SELECT round(-log10((rn - 0.5) / n), 4) AS expected, round(o, 4) AS observed FROM r WHERE rn <= ${QQ_EXACT_POINTS}
-     UNION
-     SELECT DISTINCT round(-log10((rn - 0.5) / n), 2), round(o, 2) FROM r WHERE rn > ${QQ_EXACT_POINTS}`,
-  );
   const n = await selectObjects<{ n: number }>(conn, `SELECT count(*) AS n FROM ${src} WHERE p IS NOT NULL`);
-  return { points, nVariants: Number(n[0]?.n ?? 0), lambdaGc };
+  return { points: await qqPointsOf(conn, src), nVariants: Number(n[0]?.n ?? 0), lambdaGc };
 }
 
 function leadPOf(spec: unknown): number {

@@ -6,9 +6,9 @@
  * attached read-only. Values are always bound (`$1`); the only SQL text built here is a glob
  * the engine made itself.
  */
-import type { DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import quantile from '@stdlib/stats-base-dists-normal-quantile';
-import { withCompute } from '../engine/duckdb.js';
+import { sqlString, withCompute } from '../engine/duckdb.js';
 import { gwasReadSql } from '../engine/results.js';
 import { runGwasFiles } from '../engine/run-files.js';
 import type { EngineConfig } from '../temporal.config.js';
@@ -164,86 +164,92 @@ export async function manhattanData(
   runId: string,
   phenotype: string,
 ): Promise<ManhattanData> {
-  const empty: ManhattanData = {
-    chroms: [],
-    points: [],
-    bins: [],
-    nVariants: 0,
-    nBinned: 0,
-    binBp: 1,
-    maxNlp: 0,
-  };
   const files = await runGwasFiles(config, runId);
   return withCompute(config, async (conn) => {
-    if (files.length === 0) return empty;
-    const src = gwasSource(files);
-    const extents = await selectObjects<{ chrom: string; maxpos: number; n: number; maxnlp: number }>(
+    if (files.length === 0) return emptyManhattan();
+    return manhattanOf(
       conn,
-      `SELECT chrom, max(pos) AS maxpos, count(*) AS n, max(neg_log10_p) AS maxnlp FROM ${src}
-       WHERE phenotype = $1 AND neg_log10_p IS NOT NULL GROUP BY chrom`,
-      [phenotype],
+      `(SELECT chrom, pos, variant_id, rsid, beta, af, neg_log10_p FROM ${gwasSource(files)}
+        WHERE phenotype = ${sqlString(phenotype)})`,
     );
-    if (extents.length === 0) return empty;
-    extents.sort((a, b) => compareChrom(a.chrom, b.chrom));
-    const chroms: ChromExtent[] = [];
-    let offset = 0;
-    for (const [i, e] of extents.entries()) {
-      const length = Number(e.maxpos) + 1;
-      chroms.push({
-        chrom: e.chrom,
-        offset,
-        length,
-        mid: Math.round(offset + length / 2),
-        parity: (i % 2) as 0 | 1,
-      });
-      offset += length;
-    }
-    const byChrom = new Map(chroms.map((c) => [c.chrom, c]));
-    const binBp = Math.max(1, Math.ceil(offset / MANHATTAN_X_BINS));
-    const ranked = `SELECT chrom, pos, variant_id, rsid, beta, af, neg_log10_p AS nlp,
-        row_number() OVER (ORDER BY neg_log10_p DESC, chrom, pos, variant_id) AS rn
-      FROM ${src} WHERE phenotype = $1 AND neg_log10_p IS NOT NULL`;
-    const isPoint = `(rn <= ${MANHATTAN_MAX_POINTS} AND nlp >= ${MANHATTAN_POINT_MIN_NLP})`;
-    const rawPoints = await selectObjects<Omit<ManhattanPoint, 'gpos' | 'parity'>>(
-      conn,
-      `SELECT variant_id, rsid, chrom, pos, nlp, beta, af FROM (${ranked}) WHERE ${isPoint} ORDER BY rn`,
-      [phenotype],
-    );
-    const rawBins = await selectObjects<{ chrom: string; xb: number; lo: number; hi: number }>(
-      conn,
-      `WITH cells AS (
-         SELECT DISTINCT chrom, pos // $2 AS xb, CAST(floor(nlp / $3) AS BIGINT) AS yb
-         FROM (${ranked}) WHERE NOT ${isPoint}),
-       runs AS (
-         SELECT chrom, xb, yb, yb - row_number() OVER (PARTITION BY chrom, xb ORDER BY yb) AS grp FROM cells)
-       SELECT chrom, xb, min(yb) AS lo, max(yb) + 1 AS hi FROM runs GROUP BY chrom, xb, grp`,
-      [phenotype, binBp, MANHATTAN_Y_STEP],
-    );
-    const round = (x: number) => Math.round(x * 1000) / 1000;
-    const points = rawPoints.map((p) => {
-      const c = byChrom.get(p.chrom) as ChromExtent;
-      return { ...p, nlp: round(p.nlp), gpos: c.offset + p.pos, parity: c.parity };
+  });
+}
+
+/** A Manhattan plot with nothing to draw. */
+export function emptyManhattan(): ManhattanData {
+  return { chroms: [], points: [], bins: [], nVariants: 0, nBinned: 0, binBp: 1, maxNlp: 0 };
+}
+
+/**
+ * The thinned Manhattan data (see `manhattanData`) of any relation with the columns chrom, pos,
+ * variant_id, rsid, beta, af and neg_log10_p: a run's GWAS of one phenotype, or a meta run's
+ * fixed-effect results (report/data-meta.ts).
+ */
+export async function manhattanOf(conn: DuckDBConnection, rows: string): Promise<ManhattanData> {
+  const extents = await selectObjects<{ chrom: string; maxpos: number; n: number; maxnlp: number }>(
+    conn,
+    `SELECT chrom, max(pos) AS maxpos, count(*) AS n, max(neg_log10_p) AS maxnlp FROM ${rows}
+     WHERE neg_log10_p IS NOT NULL GROUP BY chrom`,
+  );
+  if (extents.length === 0) return emptyManhattan();
+  extents.sort((a, b) => compareChrom(a.chrom, b.chrom));
+  const chroms: ChromExtent[] = [];
+  let offset = 0;
+  for (const [i, e] of extents.entries()) {
+    const length = Number(e.maxpos) + 1;
+    chroms.push({
+      chrom: e.chrom,
+      offset,
+      length,
+      mid: Math.round(offset + length / 2),
+      parity: (i % 2) as 0 | 1,
     });
-    const bins = rawBins.map((b) => {
-      const c = byChrom.get(b.chrom) as ChromExtent;
-      return {
-        gpos: Math.round(c.offset + (b.xb + 0.5) * binBp),
-        lo: round(b.lo * MANHATTAN_Y_STEP),
-        hi: round(b.hi * MANHATTAN_Y_STEP),
-        parity: c.parity,
-      };
-    });
-    const nVariants = extents.reduce((s, e) => s + Number(e.n), 0);
+    offset += length;
+  }
+  const byChrom = new Map(chroms.map((c) => [c.chrom, c]));
+  const binBp = Math.max(1, Math.ceil(offset / MANHATTAN_X_BINS));
+  const ranked = `SELECT chrom, pos, variant_id, rsid, beta, af, neg_log10_p AS nlp,
+      row_number() OVER (ORDER BY neg_log10_p DESC, chrom, pos, variant_id) AS rn
+    FROM ${rows} WHERE neg_log10_p IS NOT NULL`;
+  const isPoint = `(rn <= ${MANHATTAN_MAX_POINTS} AND nlp >= ${MANHATTAN_POINT_MIN_NLP})`;
+  const rawPoints = await selectObjects<Omit<ManhattanPoint, 'gpos' | 'parity'>>(
+    conn,
+    `SELECT variant_id, rsid, chrom, pos, nlp, beta, af FROM (${ranked}) WHERE ${isPoint} ORDER BY rn`,
+  );
+  const rawBins = await selectObjects<{ chrom: string; xb: number; lo: number; hi: number }>(
+    conn,
+    `WITH cells AS (
+       SELECT DISTINCT chrom, pos // $1 AS xb, CAST(floor(nlp / $2) AS BIGINT) AS yb
+       FROM (${ranked}) WHERE NOT ${isPoint}),
+     runs AS (
+       SELECT chrom, xb, yb, yb - row_number() OVER (PARTITION BY chrom, xb ORDER BY yb) AS grp FROM cells)
+     SELECT chrom, xb, min(yb) AS lo, max(yb) + 1 AS hi FROM runs GROUP BY chrom, xb, grp`,
+    [binBp, MANHATTAN_Y_STEP],
+  );
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  const points = rawPoints.map((p) => {
+    const c = byChrom.get(p.chrom) as ChromExtent;
+    return { ...p, nlp: round(p.nlp), gpos: c.offset + p.pos, parity: c.parity };
+  });
+  const bins = rawBins.map((b) => {
+    const c = byChrom.get(b.chrom) as ChromExtent;
     return {
-      chroms,
-      points,
-      bins,
-      nVariants,
-      nBinned: nVariants - points.length,
-      binBp,
-      maxNlp: Math.max(...extents.map((e) => Number(e.maxnlp))),
+      gpos: Math.round(c.offset + (b.xb + 0.5) * binBp),
+      lo: round(b.lo * MANHATTAN_Y_STEP),
+      hi: round(b.hi * MANHATTAN_Y_STEP),
+      parity: c.parity,
     };
   });
+  const nVariants = extents.reduce((sum, e) => sum + Number(e.n), 0);
+  return {
+    chroms,
+    points,
+    bins,
+    nVariants,
+    nBinned: nVariants - points.length,
+    binBp,
+    maxNlp: Math.max(...extents.map((e) => Number(e.maxnlp))),
+  };
 }
 
 /**
@@ -255,28 +261,33 @@ export async function qqData(config: EngineConfig, runId: string, phenotype: str
   const files = await runGwasFiles(config, runId);
   return withCompute(config, async (conn) => {
     if (files.length === 0) return { points: [], nVariants: 0, lambdaGc: null };
-    const src = gwasSource(files);
-    const ranked = `SELECT neg_log10_p AS o, row_number() OVER (ORDER BY neg_log10_p DESC) AS rn, count(*) OVER () AS n
-      FROM ${src} WHERE phenotype = $1 AND neg_log10_p IS NOT NULL`;
-    const points = await selectObjects<{ expected: number; observed: number }>(
-      conn,
-      `WITH r AS (${ranked})
-       SELECT round(-log10((rn - 0.5) / n), 4) AS expected, round(o, 4) AS observed FROM r WHERE rn <= ${QQ_EXACT_POINTS}
-       UNION
-       SELECT DISTINCT round(-log10((rn - 0.5) / n), 2), round(o, 2) FROM r WHERE rn > ${QQ_EXACT_POINTS}`,
-      [phenotype],
-    );
+    const rows = `(SELECT p, neg_log10_p FROM ${gwasSource(files)} WHERE phenotype = ${sqlString(phenotype)})`;
     const stats = await selectObjects<{ n: number; med: number | null }>(
       conn,
-      `SELECT count(*) AS n, median(p) AS med FROM ${src} WHERE phenotype = $1 AND p IS NOT NULL`,
-      [phenotype],
+      `SELECT count(*) AS n, median(p) AS med FROM ${rows} WHERE p IS NOT NULL`,
     );
     return {
-      points,
+      points: await qqPointsOf(conn, rows),
       nVariants: Number(stats[0]?.n ?? 0),
       lambdaGc: lambdaGcFromMedianP(stats[0]?.med ?? null),
     };
   });
+}
+
+/** The QQ points (see `qqData`) of any relation with a neg_log10_p column. */
+export async function qqPointsOf(
+  conn: DuckDBConnection,
+  rows: string,
+): Promise<{ expected: number; observed: number }[]> {
+  const ranked = `SELECT neg_log10_p AS o, row_number() OVER (ORDER BY neg_log10_p DESC) AS rn, count(*) OVER () AS n
+    FROM ${rows} WHERE neg_log10_p IS NOT NULL`;
+  return selectObjects<{ expected: number; observed: number }>(
+    conn,
+    `WITH r AS (${ranked})
+     SELECT round(-log10((rn - 0.5) / n), 4) AS expected, round(o, 4) AS observed FROM r WHERE rn <= ${QQ_EXACT_POINTS}
+     UNION
+     SELECT DISTINCT round(-log10((rn - 0.5) / n), 2), round(o, 2) FROM r WHERE rn > ${QQ_EXACT_POINTS}`,
+  );
 }
 
 /** The `limit` most significant variants of a phenotype. */
