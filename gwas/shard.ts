@@ -48,8 +48,9 @@ export interface GwasShardInput {
   /** Variants per Parquet part file, i.e. per resume point (default 65536). */
   partVariants?: number;
   /**
-   * `relatedness: 'loco'`: the finished step 1 (gwas/step1.ts) whose LOCO prediction of the
-   * shard's chromosome is the offset of every test (the shard spans one chromosome).
+   * `relatedness: 'loco'`: the finished step 1 (gwas/step1.ts) whose LOCO prediction of each
+   * variant's chromosome is the offset of its test (a shard spanning chromosome ends switches
+   * offsets there).
    */
   loco?: { dir: string } | null;
 }
@@ -148,6 +149,36 @@ async function buildShardModel(
 }
 
 /**
+ * The chromosomes of a shard as variant_idx ranges in genome order (one for a shard inside a
+ * chromosome). A chromosome's variants are contiguous in variant_idx (the release is sorted).
+ */
+async function chromSegments(
+  conn: DuckDBConnection,
+  run: RunContext,
+  shard: GwasShard,
+): Promise<{ chrom: string; first: number; last: number }[]> {
+  const r = await conn.runAndReadAll(
+    `SELECT chrom::VARCHAR, min(variant_idx)::BIGINT, max(variant_idx)::BIGINT
+     FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
+     WHERE variant_idx BETWEEN $1 AND $2 GROUP BY chrom ORDER BY 2`,
+    [shard.firstVariantIdx, shard.lastVariantIdx],
+  );
+  const segs = r.getRows().map(([chrom, first, last]) => ({
+    chrom: String(chrom),
+    first: Number(first),
+    last: Number(last),
+  }));
+  for (let i = 1; i < segs.length; i++) {
+    if (segs[i].first <= segs[i - 1].last)
+      throw new Error(
+        `shard ${shard.shardId}: chromosomes ${segs[i - 1].chrom} and ${segs[i].chrom} interleave in variant_idx; ` +
+          'LOCO needs the release sorted by chromosome (ingest it again)',
+      );
+  }
+  return segs;
+}
+
+/**
  * Which of the optional genotype columns (`ds` dosages, `hap` haploid calls) hold a value in
  * these files, from the Parquet footer statistics in one read: a column counts when every file
  * has it (`hap` is absent from releases ingested before it existed) and some row group reports
@@ -220,14 +251,23 @@ export async function computeGwasShard(
   }
 
   return withCompute(config, async (conn) => {
-    const loco = input.loco ? { dir: input.loco.dir, chrom: shard.chrom } : null;
-    const { n, sampleIdx, nGeno, model, binary } = await models.get(conn, run, analysis, gwas, loco);
-    const K = binary ? 1 : (model as ReturnType<typeof prepareLinear>).K;
-    const testVariant = binary
-      ? (g: Genotypes, res: AssocColumns, r: number) =>
-          logisticTestVariant(model as ReturnType<typeof prepareLogistic>, g, res, r)
-      : (g: Genotypes, res: AssocColumns, r: number) =>
-          linearTestVariant(model as ReturnType<typeof prepareLinear>, g, res, r);
+    // LOCO: each chromosome of the shard is tested with its own offset, so the scan works
+    // chromosome segment by segment (a shard of the plain plan may span chromosome ends).
+    const segments = input.loco ? await chromSegments(conn, run, shard) : null;
+    const modelAt = async (idx: number) => {
+      const seg = segments ? (segments.find((x) => idx <= x.last) ?? segments[segments.length - 1]) : null;
+      const loco = input.loco && seg ? { dir: input.loco.dir, chrom: seg.chrom } : null;
+      const m = await models.get(conn, run, analysis, gwas, loco);
+      const testVariant = m.binary
+        ? (g: Genotypes, res: AssocColumns, r: number) =>
+            logisticTestVariant(m.model as ReturnType<typeof prepareLogistic>, g, res, r)
+        : (g: Genotypes, res: AssocColumns, r: number) =>
+            linearTestVariant(m.model as ReturnType<typeof prepareLinear>, g, res, r);
+      return { ...m, testVariant, segmentEnd: seg ? seg.last : shard.lastVariantIdx };
+    };
+    let current = await modelAt(cursor.lastVariantIdx + 1);
+    const { n, sampleIdx, nGeno, binary } = current;
+    const K = binary ? 1 : (current.model as ReturnType<typeof prepareLinear>).K;
     const table = `gwas_part_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
     const counts = new Int32Array(4);
     // 2-bit field 11 for analysis samples: the QC counts cover exactly them, in one pass.
@@ -312,7 +352,9 @@ export async function computeGwasShard(
     let lastIdx = cursor.lastVariantIdx;
     let from = cursor.lastVariantIdx + 1;
     while (from <= shard.lastVariantIdx) {
-      const to = Math.min(from + BATCH - 1, shard.lastVariantIdx);
+      if (from > current.segmentEnd) current = await modelAt(from);
+      const { testVariant } = current;
+      const to = Math.min(from + BATCH - 1, shard.lastVariantIdx, current.segmentEnd);
       await readBatch(from, to);
       for (let k = 0; k <= to - from; k++) {
         const idx = from + k;

@@ -51,6 +51,11 @@ const long = proxyActivities<Activities>(activityOptions('long'));
 export interface PhenotypeFirstState {
   doneShards?: string[];
   donePrefix?: number;
+  /**
+   * LOCO shards were planned across chromosome ends (patch 'loco-spanning-shards'); absent when
+   * an older run continued as new with one chromosome per shard, so its prefix keeps meaning.
+   */
+  locoSpanning?: boolean;
 }
 
 /**
@@ -129,12 +134,16 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
       step1 = { dir, key, nVariants, nBlocks, cached: plan.done, statuses };
     }
 
+    // Before 'loco-spanning-shards', LOCO shards held one chromosome each (one offset per
+    // shard); now a shard switches offsets at chromosome ends and the plan is the plain one's.
+    const locoSpanning =
+      step1 !== null && (state ? state.locoSpanning === true : patched('loco-spanning-shards'));
     enter(progress, 'gwas', 'planGwasShards');
     const shards = await short.planGwasShards({
       run,
       chromosomes: spec.gwas.chromosomes ?? null,
       shardVariants: spec.gwas.shardVariants,
-      ...(step1 ? { splitChromosomes: true } : {}),
+      ...(step1 && !locoSpanning ? { splitChromosomes: true } : {}),
     });
     progress.shardsTotal = shards.length;
     const done = new Set(state?.doneShards ?? []);
@@ -175,7 +184,10 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
     );
     if (bounded && done.size < shards.length) {
       const prefix = shards.findIndex((s) => !done.has(s.shardId));
-      await continueAsNew<typeof phenotypeFirstStudy>(input, { donePrefix: prefix });
+      await continueAsNew<typeof phenotypeFirstStudy>(input, {
+        donePrefix: prefix,
+        ...(locoSpanning ? { locoSpanning } : {}),
+      });
     }
     if (workflowInfo().continueAsNewSuggested && !bounded) {
       // Before 'bounded-history': shard outputs are on disk under deterministic names; carry their ids.
