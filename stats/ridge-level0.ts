@@ -220,6 +220,21 @@ interface GramExports {
   ): void;
   chol(a: number, p: number, ld: number, tol: number): number;
   chol_solve(a: number, p: number, ld: number, b: number, nrhs: number, ldb: number): void;
+  decode_accum(
+    bytes: number,
+    gp: number,
+    t0: number,
+    t1: number,
+    z: number,
+    wp: number,
+    outT: number,
+    outC: number,
+    accC: number,
+    accM: number,
+    planes: number,
+    pbit: number,
+    counts: number,
+  ): number;
 }
 
 export type Level0Backend = 'auto' | 'js';
@@ -389,6 +404,8 @@ interface Prepared {
   contig: Uint8Array;
   /** row t: [Q row | y row], q + K values */
   z: Float64Array;
+  /** z with each row padded with zeros to wp values (cached per wp) */
+  zPadded(wp: number): Float64Array;
   /** per fold: Q_fᵀQ_f (q × q) and Q_fᵀy_f (q × K), column-major */
   dq: Float64Array[];
   py: Float64Array[];
@@ -468,6 +485,7 @@ function prepared(s: Level0Setup): Prepared {
       if (genoPos[t] !== genoPos[t - 1] + 1) ok = 0;
     contig[f] = ok;
   }
+  let zp: Float64Array | null = null;
   const p: Prepared = {
     order,
     foldStart,
@@ -477,6 +495,13 @@ function prepared(s: Level0Setup): Prepared {
     planeBit,
     contig,
     z,
+    zPadded: (wp: number) => {
+      if (zp?.length !== n * wp) {
+        zp = new Float64Array(n * wp);
+        for (let t = 0; t < n; t++) zp.set(z.subarray(t * w, (t + 1) * w), t * wp);
+      }
+      return zp;
+    },
     dq,
     py,
   };
@@ -551,14 +576,21 @@ function gramPlanesJs(
 const ENC = Float64Array.of(0, 1, 2, 2 ** 32);
 
 /**
- * The non-zero calls (code 1, 2 or 3) of one variant in fold f, in sample order: ts[e] = t, cs[e] =
- * code; returns their number. Consecutive genotype positions are read a byte (4 calls) at a time,
+ * The non-zero calls (code 1, 2 or 3) of one variant in fold f, in sample order: ts[at + e] = t,
+ * cs[at + e] = code; returns their number. Consecutive genotype positions are read a byte (4 calls) at a time,
  * skipping zero bytes.
  */
-function decodeNonzero(bytes: Uint8Array, p: Prepared, f: number, ts: Int32Array, cs: Uint8Array): number {
+function decodeNonzero(
+  bytes: Uint8Array,
+  p: Prepared,
+  f: number,
+  ts: Int32Array,
+  cs: Uint8Array,
+  at = 0,
+): number {
   const t0 = p.foldStart[f];
   const t1 = p.foldStart[f + 1];
-  let cnt = 0;
+  let cnt = at;
   if (t1 === t0) return 0;
   if (p.contig[f]) {
     const g0 = p.genoPos[t0];
@@ -605,7 +637,7 @@ function decodeNonzero(bytes: Uint8Array, p: Prepared, f: number, ts: Int32Array
         cs[cnt++] = c;
       }
     }
-    return cnt;
+    return cnt - at;
   }
   const gp = p.genoPos;
   for (let t = t0; t < t1; t++) {
@@ -615,16 +647,38 @@ function decodeNonzero(bytes: Uint8Array, p: Prepared, f: number, ts: Int32Array
     ts[cnt] = t;
     cs[cnt++] = c;
   }
-  return cnt;
+  return cnt - at;
 }
 
 /** scratch for the missing-call cross terms of one block, reused across blocks. */
 let yzScratch = new Float64Array(0);
+/** the block's decoded non-zero calls (pass 1), reused by its predictions and across blocks */
+let decT = new Int32Array(0);
+let decC = new Uint8Array(0);
+/**
+ * At most `decodeCacheMax` decoded calls are kept per block (default 16 Mi, 5 bytes each: 80 MB). Beyond it (biobank-size
+ * samples × large blocks) the remaining variants are decoded again for the predictions.
+ */
+let decodeCacheMax = 16 * 1024 * 1024;
+
+/** Sets the decoded-call bound (tests use a small one to take the re-decoding path); returns the old one. */
+export function setDecodeCacheMax(entries: number): number {
+  const old = decodeCacheMax;
+  decodeCacheMax = entries;
+  return old;
+}
 
 interface FastBlock {
   sys: Level0System;
   /** C = QᵀG_imp, q × B column-major (raw units) */
   c: Float64Array;
+  /**
+   * The non-zero calls of variant v in fold f: entries decOff[v·F + f] .. decOff[v·F + f + 1] of
+   * `decT` (sample t) and `decC` (code), as `decodeNonzero` gives them, for v < `nCached` (the
+   * others did not fit `decodeCacheMax`). Valid until the next block.
+   */
+  decOff: Int32Array;
+  nCached: number;
 }
 
 /**
@@ -645,14 +699,38 @@ function fastSystem(setup: Level0Setup, gts: readonly Uint8Array[]): FastBlock {
   const strideWords = p.nChunks * 8;
   const { planeBit, z, chunkStart } = p;
 
-  // bit planes: WASM memory [64, gramAt) then the i32 Gram, or JS arrays
+  // bit planes: WASM memory [64, gramAt) then the i32 Gram, or JS arrays; during pass 1 the
+  // Gram's place and beyond hold decode_accum's inputs and outputs: z with rows padded to wp,
+  // genoPos, the two accumulators, one variant-fold's decoded calls, one variant's packed calls
   let e = wasm();
   const gramAt = align64(64 + Bp * strideWords * 4);
-  if (e && !reserve(e, gramAt + 4 * Bp * Bp + 64)) e = null;
+  const wp = w + (w & 1);
+  const nbytesAll = (setup.nGeno + 3) >> 2;
+  const zAt = gramAt;
+  const gpAt = align64(zAt + 8 * n * wp);
+  const accAt = align64(gpAt + 4 * n);
+  const listTAt = align64(accAt + 16 * wp);
+  const listCAt = align64(listTAt + 4 * n);
+  const varAt = align64(listCAt + n);
+  const pbitAt = align64(varAt + nbytesAll);
+  const countsAt = align64(pbitAt + 4 * n);
+  const end = Math.max(gramAt + 4 * Bp * Bp, countsAt + 16) + 64;
+  if (e && !reserve(e, end)) e = null;
   const pw = e ? new Int32Array(e.mem.buffer, 64, Bp * strideWords) : new Int32Array(Bp * strideWords);
   pw.fill(0);
-  const ts = new Int32Array(n);
-  const cs = new Uint8Array(n);
+  const decOff = new Int32Array(B * F + 1);
+  let caching = true;
+  let nCached = 0;
+  let noCacheT = decT;
+  let noCacheC = decC;
+  const m32 = e ? new Int32Array(e.mem.buffer) : null;
+  const m8 = e ? new Uint8Array(e.mem.buffer) : null;
+  const m64 = e ? new Float64Array(e.mem.buffer) : null;
+  if (e && m64 && m32) {
+    m64.set(p.zPadded(wp), zAt >> 3);
+    m32.set(p.genoPos, gpAt >> 2);
+    m32.set(p.planeBit, pbitAt >> 2);
+  }
 
   // pass 1: planes, counts, missing lists; per fold Σ_{c∈{1,2}} c·z_t and Σ_{missing} z_t
   const mean = new Float64Array(B);
@@ -676,8 +754,77 @@ function fastSystem(setup: Level0Setup, gts: readonly Uint8Array[]): FastBlock {
       missOff[v * (F + 1) + f] = nMissAll;
       const accC = sumC[f];
       const accM = sumM[f];
-      const cnt = decodeNonzero(gts[v], p, f, ts, cs);
-      for (let k = 0; k < cnt; k++) {
+      // past the cache's bound, decode into a scratch (kept for this variant-fold only)
+      if (caching && f === 0 && v > 0 && decOff[v * F] + n > decodeCacheMax) {
+        caching = false;
+        noCacheT = new Int32Array(n);
+        noCacheC = new Uint8Array(n);
+      }
+      if (caching && f === F - 1) nCached = v + 1;
+      const d0 = caching ? decOff[v * F + f] : 0;
+      if (caching && decT.length < d0 + n) {
+        const grownT = new Int32Array(Math.max(2 * decT.length, d0 + n));
+        grownT.set(decT.subarray(0, d0));
+        decT = grownT;
+        const grownC = new Uint8Array(grownT.length);
+        grownC.set(decC.subarray(0, d0));
+        decC = grownC;
+      }
+      const ts = caching ? decT : noCacheT;
+      const cs = caching ? decC : noCacheC;
+      let d1: number;
+      if (e && m8 && m32 && m64) {
+        // decode and both sums in the kernel (bit-identical to the loop below)
+        if (f === 0) {
+          m8.set(gts[v].subarray(0, nbytesAll), varAt);
+          m32.fill(0, countsAt >> 2, (countsAt >> 2) + 3);
+        }
+        m64.fill(0, accAt >> 3, (accAt >> 3) + 2 * wp);
+        const missBefore = m32[(countsAt >> 2) + 2];
+        const cnt = e.decode_accum(
+          varAt,
+          gpAt,
+          p.foldStart[f],
+          p.foldStart[f + 1],
+          zAt,
+          wp,
+          listTAt,
+          listCAt,
+          accAt,
+          accAt + 8 * wp,
+          64 + 4 * base,
+          pbitAt,
+          countsAt,
+        );
+        d1 = d0 + cnt;
+        ts.set(m32.subarray(listTAt >> 2, (listTAt >> 2) + cnt), d0);
+        cs.set(m8.subarray(listCAt, listCAt + cnt), d0);
+        const a0 = accAt >> 3;
+        for (let a = 0; a < w; a++) {
+          accC[o0 + a] = m64[a0 + a];
+          accM[o0 + a] = m64[a0 + wp + a];
+        }
+        decOff[v * F + f + 1] = caching ? d1 : 0;
+        if (f === F - 1) {
+          n1 = m32[countsAt >> 2];
+          n2 = m32[(countsAt >> 2) + 1];
+        }
+        // planes and counts are set; only the (rare) missing calls are listed here
+        if (m32[(countsAt >> 2) + 2] === missBefore) continue;
+        for (let k = d0; k < d1; k++) {
+          if (cs[k] !== 3) continue;
+          if (nMissAll === missT.length) {
+            const grown = new Int32Array(2 * missT.length);
+            grown.set(missT);
+            missT = grown;
+          }
+          missT[nMissAll++] = ts[k];
+        }
+        continue;
+      }
+      d1 = d0 + decodeNonzero(gts[v], p, f, ts, cs, d0);
+      decOff[v * F + f + 1] = caching ? d1 : 0;
+      for (let k = d0; k < d1; k++) {
         const t = ts[k];
         const c = cs[k];
         const o = t * w;
@@ -893,7 +1040,7 @@ function fastSystem(setup: Level0Setup, gts: readonly Uint8Array[]): FastBlock {
     }
     gty.push(g);
   }
-  return { sys: { B, gram, gty, mean, scale, constant, nConstant }, c };
+  return { sys: { B, gram, gty, mean, scale, constant, nConstant }, c, decOff, nCached };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1073,15 +1220,15 @@ export function level0Block(
   const { n, q, K, nFolds: F, lambdas } = setup;
   const R = lambdas.length;
   const KR = K * R;
-  const { sys, c } = fastSystem(setup, gts);
+  const { sys, c, decOff, nCached } = fastSystem(setup, gts);
   const p = prepared(setup);
   const betas = level0Solve(sys, lambdas, K, foldSizesOf(setup));
   const B = sys.B;
   const { z, foldStart, order } = p;
   const w = q + K;
-  const ts = new Int32Array(n);
-  const cs = new Uint8Array(n);
   const pred = new Float64Array(n * KR);
+  const decScratchT = nCached < B ? new Int32Array(n) : decT;
+  const decScratchC = nCached < B ? new Uint8Array(n) : decC;
   const bt = new Float64Array(B * KR);
   const u = new Float64Array(q * KR);
   for (let f = 0; f < F; f++) {
@@ -1114,8 +1261,17 @@ export function level0Block(
       if (sys.constant[j]) continue;
       const mu = sys.mean[j];
       const oj = j * KR;
-      const cnt = decodeNonzero(gts[j], p, f, ts, cs);
-      for (let e = 0; e < cnt; e++) {
+      let ts = decT;
+      let cs = decC;
+      let e0 = decOff[j * F + f];
+      let e1 = decOff[j * F + f + 1];
+      if (j >= nCached) {
+        ts = decScratchT;
+        cs = decScratchC;
+        e0 = 0;
+        e1 = decodeNonzero(gts[j], p, f, ts, cs);
+      }
+      for (let e = e0; e < e1; e++) {
         const code = cs[e];
         const val = code === 3 ? mu : code;
         const ot = ts[e] * KR;

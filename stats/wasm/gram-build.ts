@@ -36,6 +36,17 @@
  *       Σ_calls (G0_i + 2¹⁶·M_i) at out + 4·(i·nSeg + s), G0 = code (0 for missing), M = [code = 3]
  *       (exact while a segment has fewer than 2¹⁵ calls; the caller checks).
  *
+ *   decode_accum(bytes, gp, t0, t1, z, wp, outT, outC, accC, accM, planes, pbit, counts) → count
+ *       Pass 1 of a block, one variant and fold: for t0 ≤ t < t1 reads the 2-bit call at genotype
+ *       position gp[t] (i32 array) of the packed calls at `bytes`; each non-zero call c (1, 2, or
+ *       3 = missing) is appended as t (i32 at outT) and c (u8 at outC), and row t of z (f64,
+ *       row-major, wp values per row, wp even) is added to accC scaled by c (c = 1, 2: exact) or
+ *       to accM (c = 3), wp values each, two lanes at a time. A called one also sets its bit in the
+ *       variant's planes (pbit[t] = plane word · 32 + bit, as i32; h1 word at planes + 4·word, h2
+ *       16 bytes further when c = 2) and counts c in the i32 counters[c − 1] at `counts` (three:
+ *       ones, twos, missing; added to). Returns how many were appended. The sums run over t in
+ *       increasing order, as the JavaScript fallback's do, so both give the same bits.
+ *
  *   chol_solve(a, p, ld, b, nrhs, ldb)
  *       Solves UᵀU X = B in place for the nrhs columns of B at b (f64, column-major, leading
  *       dimension ldb): forward Uᵀz = b by column dot products, then back U x = z by column axpys.
@@ -345,8 +356,62 @@ function missGather(): string {
         (br $vars))))`;
 }
 
+/** decode_accum: see the module comment. */
+function decodeAccum(): string {
+  return `
+  (func (export "decode_accum")
+    (param $bytes i32) (param $gp i32) (param $t0 i32) (param $t1 i32) (param $z i32) (param $wp i32)
+    (param $outT i32) (param $outC i32) (param $accC i32) (param $accM i32)
+    (param $planes i32) (param $pbit i32) (param $counts i32) (result i32)
+    (local $t i32) (local $g i32) (local $c i32) (local $cnt i32) (local $row i32) (local $dst i32)
+    (local $a i32) (local $wb i32) (local $wv v128) (local $pb i32) (local $word i32) (local $bit i32)
+    (local $ctr i32)
+    (local.set $wb (i32.shl (local.get $wp) (i32.const 3)))
+    (local.set $t (local.get $t0))
+    (block $done
+      (loop $calls
+        (br_if $done (i32.ge_u (local.get $t) (local.get $t1)))
+        (local.set $g (i32.load (i32.add (local.get $gp) (i32.shl (local.get $t) (i32.const 2)))))
+        (local.set $c (i32.and
+          (i32.shr_u (i32.load8_u (i32.add (local.get $bytes) (i32.shr_u (local.get $g) (i32.const 2))))
+                     (i32.shl (i32.and (local.get $g) (i32.const 3)) (i32.const 1)))
+          (i32.const 3)))
+        (if (local.get $c)
+          (then
+            (i32.store (i32.add (local.get $outT) (i32.shl (local.get $cnt) (i32.const 2))) (local.get $t))
+            (i32.store8 (i32.add (local.get $outC) (local.get $cnt)) (local.get $c))
+            (local.set $cnt (i32.add (local.get $cnt) (i32.const 1)))
+            (local.set $ctr (i32.add (local.get $counts) (i32.shl (i32.sub (local.get $c) (i32.const 1)) (i32.const 2))))
+            (i32.store (local.get $ctr) (i32.add (i32.load (local.get $ctr)) (i32.const 1)))
+            (if (i32.ne (local.get $c) (i32.const 3))
+              (then
+                (local.set $pb (i32.load (i32.add (local.get $pbit) (i32.shl (local.get $t) (i32.const 2)))))
+                (local.set $word (i32.add (local.get $planes) (i32.shl (i32.shr_u (local.get $pb) (i32.const 5)) (i32.const 2))))
+                (local.set $bit (i32.shl (i32.const 1) (i32.and (local.get $pb) (i32.const 31))))
+                (i32.store (local.get $word) (i32.or (i32.load (local.get $word)) (local.get $bit)))
+                (if (i32.eq (local.get $c) (i32.const 2))
+                  (then (i32.store offset=16 (local.get $word)
+                    (i32.or (i32.load offset=16 (local.get $word)) (local.get $bit)))))))
+            (local.set $row (i32.add (local.get $z) (i32.mul (local.get $t) (local.get $wb))))
+            (local.set $dst (select (local.get $accM) (local.get $accC) (i32.eq (local.get $c) (i32.const 3))))
+            (local.set $wv (f64x2.splat
+              (select (f64.const 1) (f64.convert_i32_u (local.get $c)) (i32.eq (local.get $c) (i32.const 3)))))
+            (local.set $a (i32.const 0))
+            (block $doneA
+              (loop $cols
+                (br_if $doneA (i32.ge_u (local.get $a) (local.get $wb)))
+                (v128.store (i32.add (local.get $dst) (local.get $a))
+                  (f64x2.add (v128.load (i32.add (local.get $dst) (local.get $a)))
+                             (f64x2.mul (v128.load (i32.add (local.get $row) (local.get $a))) (local.get $wv))))
+                (local.set $a (i32.add (local.get $a) (i32.const 16)))
+                (br $cols)))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $calls)))
+    (local.get $cnt))`;
+}
+
 export function moduleText(): string {
-  const fns = [gramPlanes(), missGather(), chol(), cholSolve()];
+  const fns = [gramPlanes(), missGather(), chol(), cholSolve(), decodeAccum()];
   return `;; generated by stats/wasm/gram-build.ts — do not edit\n(module\n  (memory (export "mem") 1)\n${fns.join('\n')}\n)\n`;
 }
 

@@ -38,6 +38,7 @@ import {
   level0System,
   level0SystemReference,
   prepareLevel0Traits,
+  setDecodeCacheMax,
   setLevel0Backend,
   standardizedBlock,
 } from '../../stats/ridge-level0.js';
@@ -275,6 +276,13 @@ describe('fast Gram equals the plain float reference', () => {
         const plain = level0BlockReference(fx.setup, fx.gts);
         expect(fast.nConstant).toBe(fx.nConstant);
         expect(relDiff([fast.predictions], [plain.predictions])).toBeLessThan(1e-6);
+        // past the decoded-call cache's bound the predictions decode again: the same bits
+        const old = setDecodeCacheMax(3 * c.n);
+        try {
+          expect(level0Block(fx.setup, fx.gts).predictions).toEqual(fast.predictions);
+        } finally {
+          setDecodeCacheMax(old);
+        }
       }
       setLevel0Backend('auto');
     });
