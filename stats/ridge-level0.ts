@@ -220,6 +220,17 @@ interface GramExports {
   ): void;
   chol(a: number, p: number, ld: number, tol: number): number;
   chol_solve(a: number, p: number, ld: number, b: number, nrhs: number, ldb: number): void;
+  predict_add(pred: number, krp: number, ts: number, cs: number, cnt: number, bt: number, mu: number): void;
+  sym_correct(
+    w: number,
+    ld: number,
+    nv: number,
+    u: number,
+    l2: number,
+    vt: number,
+    ldv: number,
+    s: number,
+  ): void;
   decode_accum(
     bytes: number,
     gp: number,
@@ -1002,6 +1013,17 @@ function fastSystem(setup: Level0Setup, gts: readonly Uint8Array[]): FastBlock {
   const q2 = 2 * q;
   const u = new Float64Array(q2 * B);
   const vv = new Float64Array(q2 * B);
+  // sym_correct's operands in WASM memory (the Gram's place is free again)
+  const kAt = { w: gramAt, u: 0, vt: 0, s: 0 };
+  kAt.u = align64(kAt.w + 8 * Bp * Bp);
+  kAt.vt = align64(kAt.u + 8 * q2 * B);
+  kAt.s = align64(kAt.vt + 8 * q2 * Bp);
+  let k64: Float64Array | null = null;
+  if (e && reserve(e, kAt.s + 8 * Bp + 64)) {
+    k64 = new Float64Array(e.mem.buffer);
+    k64.fill(0, kAt.vt >> 3, (kAt.s >> 3) + Bp);
+    k64.set(scale, kAt.s >> 3);
+  }
   for (let f = 0; f < F; f++) {
     const d = p.dq[f];
     const cq = cf[f];
@@ -1016,14 +1038,26 @@ function fastSystem(setup: Level0Setup, gts: readonly Uint8Array[]): FastBlock {
       }
     }
     const wf = a[f];
-    for (let i = 0; i < B; i++) {
-      const si = scale[i];
-      const oi = q2 * i;
-      for (let j = i; j < B; j++) {
-        const oj = q2 * j;
-        let corr = 0;
-        for (let l = 0; l < q2; l++) corr += u[oi + l] * vv[oj + l];
-        wf[j + i * B] = si * scale[j] * (wf[j + i * B] - corr);
+    if (k64) {
+      // the same sums in the kernel (lanes j, j + 1; bit-identical): the lower triangle of wf in
+      // with leading dimension Bp, u, vv transposed (j contiguous), s padded with a zero
+      const w0 = kAt.w >> 3;
+      const vt0 = kAt.vt >> 3;
+      for (let i = 0; i < B; i++) k64.set(wf.subarray(i * B + i, i * B + B), w0 + i * Bp + i);
+      k64.set(u, kAt.u >> 3);
+      for (let j = 0; j < B; j++) for (let l = 0; l < q2; l++) k64[vt0 + l * Bp + j] = vv[q2 * j + l];
+      (e as GramExports).sym_correct(kAt.w, Bp, B, kAt.u, q2, kAt.vt, Bp, kAt.s);
+      for (let i = 0; i < B; i++) wf.set(k64.subarray(w0 + i * Bp + i, w0 + i * Bp + B), i * B + i);
+    } else {
+      for (let i = 0; i < B; i++) {
+        const si = scale[i];
+        const oi = q2 * i;
+        for (let j = i; j < B; j++) {
+          const oj = q2 * j;
+          let corr = 0;
+          for (let l = 0; l < q2; l++) corr += u[oi + l] * vv[oj + l];
+          wf[j + i * B] = si * scale[j] * (wf[j + i * B] - corr);
+        }
       }
     }
     for (let j = 1; j < B; j++) for (let i = 0; i < j; i++) wf[i + j * B] = wf[j + i * B];
@@ -1226,11 +1260,25 @@ export function level0Block(
   const B = sys.B;
   const { z, foldStart, order } = p;
   const w = q + K;
-  const pred = new Float64Array(n * KR);
   const decScratchT = nCached < B ? new Int32Array(n) : decT;
   const decScratchC = nCached < B ? new Uint8Array(n) : decC;
   const bt = new Float64Array(B * KR);
   const u = new Float64Array(q * KR);
+  // WASM: pred (rows padded to krp), bt (same padding), one variant-fold's calls; else JS arrays
+  const kx = wasm();
+  const krp = KR + (KR & 1);
+  const at = { pred: 64, ts: 0, cs: 0, bt: 0 };
+  at.ts = align64(at.pred + 8 * n * krp);
+  at.cs = align64(at.ts + 4 * n);
+  at.bt = align64(at.cs + n);
+  const mem = kx && reserve(kx, at.bt + 8 * B * krp + 64) ? kx.mem.buffer : null;
+  const ld = mem ? krp : KR;
+  const pred = mem ? new Float64Array(mem, at.pred, n * krp) : new Float64Array(n * KR);
+  const btW = mem ? new Float64Array(mem, at.bt, B * krp) : null;
+  const m32 = mem ? new Int32Array(mem) : null;
+  const m8 = mem ? new Uint8Array(mem) : null;
+  pred.fill(0);
+  btW?.fill(0);
   for (let f = 0; f < F; f++) {
     const t0 = foldStart[f];
     const t1 = foldStart[f + 1];
@@ -1254,9 +1302,10 @@ export function level0Block(
       for (let cc = 0; cc < KR; cc++) {
         let s = 0;
         for (let l = 0; l < q; l++) s += z[t * w + l] * u[l * KR + cc];
-        pred[t * KR + cc] = -s;
+        pred[t * ld + cc] = -s;
       }
     }
+    if (btW) for (let j = 0; j < B; j++) btW.set(bt.subarray(j * KR, (j + 1) * KR), j * krp);
     for (let j = 0; j < B; j++) {
       if (sys.constant[j]) continue;
       const mu = sys.mean[j];
@@ -1271,6 +1320,12 @@ export function level0Block(
         e0 = 0;
         e1 = decodeNonzero(gts[j], p, f, ts, cs);
       }
+      if (kx && m32 && m8) {
+        m32.set(ts.subarray(e0, e1), at.ts >> 2);
+        m8.set(cs.subarray(e0, e1), at.cs);
+        kx.predict_add(at.pred, krp, at.ts, at.cs, e1 - e0, at.bt + 8 * j * krp, mu);
+        continue;
+      }
       for (let e = e0; e < e1; e++) {
         const code = cs[e];
         const val = code === 3 ? mu : code;
@@ -1282,7 +1337,7 @@ export function level0Block(
   const predictions = new Float32Array(n * KR);
   for (let t = 0; t < n; t++) {
     const j = order[t];
-    for (let cc = 0; cc < KR; cc++) predictions[j + cc * n] = pred[t * KR + cc];
+    for (let cc = 0; cc < KR; cc++) predictions[j + cc * n] = pred[t * ld + cc];
   }
   return { predictions, nConstant: sys.nConstant };
 }

@@ -352,4 +352,67 @@
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $calls)))
     (local.get $cnt))
+
+  (func (export "sym_correct")
+    (param $w i32) (param $ld i32) (param $nv i32) (param $u i32) (param $l2 i32) (param $vt i32)
+    (param $ldv i32) (param $s i32)
+    (local $i i32) (local $j i32) (local $l i32) (local $acc v128) (local $si v128) (local $pu i32)
+    (local $pw i32) (local $pv i32) (local $ldvb i32)
+    (local.set $ldvb (i32.shl (local.get $ldv) (i32.const 3)))
+    (block $doneI
+      (loop $rows
+        (br_if $doneI (i32.ge_u (local.get $i) (local.get $nv)))
+        (local.set $si (v128.load64_splat (i32.add (local.get $s) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $pu (i32.add (local.get $u) (i32.shl (i32.mul (local.get $i) (local.get $l2)) (i32.const 3))))
+        (local.set $j (local.get $i))
+        (block $doneJ
+          (loop $pairs
+            (br_if $doneJ (i32.ge_u (local.get $j) (local.get $nv)))
+            (local.set $acc (v128.const i64x2 0 0))
+            (local.set $pv (i32.add (local.get $vt) (i32.shl (local.get $j) (i32.const 3))))
+            (local.set $l (i32.const 0))
+            (block $doneL
+              (loop $dot
+                (br_if $doneL (i32.ge_u (local.get $l) (local.get $l2)))
+                (local.set $acc (f64x2.add (local.get $acc)
+                  (f64x2.mul (v128.load64_splat (i32.add (local.get $pu) (i32.shl (local.get $l) (i32.const 3))))
+                             (v128.load (local.get $pv)))))
+                (local.set $pv (i32.add (local.get $pv) (local.get $ldvb)))
+                (local.set $l (i32.add (local.get $l) (i32.const 1)))
+                (br $dot)))
+            (local.set $pw (i32.add (local.get $w)
+              (i32.shl (i32.add (local.get $j) (i32.mul (local.get $i) (local.get $ld))) (i32.const 3))))
+            (v128.store (local.get $pw)
+              (f64x2.mul
+                (f64x2.mul (local.get $si) (v128.load (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 3)))))
+                (f64x2.sub (v128.load (local.get $pw)) (local.get $acc))))
+            (local.set $j (i32.add (local.get $j) (i32.const 2)))
+            (br $pairs)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows))))
+
+  (func (export "predict_add")
+    (param $pred i32) (param $krp i32) (param $ts i32) (param $cs i32) (param $cnt i32) (param $bt i32)
+    (param $mu f64)
+    (local $e i32) (local $c i32) (local $row i32) (local $vv v128) (local $a i32) (local $kb i32)
+    (local.set $kb (i32.shl (local.get $krp) (i32.const 3)))
+    (block $done
+      (loop $calls
+        (br_if $done (i32.ge_u (local.get $e) (local.get $cnt)))
+        (local.set $c (i32.load8_u (i32.add (local.get $cs) (local.get $e))))
+        (local.set $vv (f64x2.splat
+          (select (local.get $mu) (f64.convert_i32_u (local.get $c)) (i32.eq (local.get $c) (i32.const 3)))))
+        (local.set $row (i32.add (local.get $pred)
+          (i32.mul (i32.load (i32.add (local.get $ts) (i32.shl (local.get $e) (i32.const 2)))) (local.get $kb))))
+        (local.set $a (i32.const 0))
+        (block $doneA
+          (loop $cols
+            (br_if $doneA (i32.ge_u (local.get $a) (local.get $kb)))
+            (v128.store (i32.add (local.get $row) (local.get $a))
+              (f64x2.add (v128.load (i32.add (local.get $row) (local.get $a)))
+                         (f64x2.mul (local.get $vv) (v128.load (i32.add (local.get $bt) (local.get $a))))))
+            (local.set $a (i32.add (local.get $a) (i32.const 16)))
+            (br $cols)))
+        (local.set $e (i32.add (local.get $e) (i32.const 1)))
+        (br $calls))))
 )
