@@ -354,6 +354,34 @@ async function level0Setup(
   return { groups, unobserved: grouping.unobserved, ys, n: a.n };
 }
 
+type Level0SetupResult = Awaited<ReturnType<typeof level0Setup>>;
+
+/**
+ * The last level-0 setup this thread built, by step 1 and inputs: the next task of the same step 1
+ * on this thread reuses it (and with it the per-setup preparation cached by stats/ridge-level0.ts)
+ * instead of reading the analysis table and factoring the covariates again.
+ */
+let lastSetup: { key: string; value: Level0SetupResult } | null = null;
+
+async function cachedLevel0Setup(
+  conn: DuckDBConnection,
+  input: Step1Input,
+  plan: PlanFile,
+): Promise<Level0SetupResult> {
+  const key = JSON.stringify([
+    input.dir,
+    plan.key,
+    input.analysis,
+    input.traits ?? null,
+    input.run.releaseDir,
+  ]);
+  if (lastSetup?.key !== key) {
+    lastSetup = null;
+    lastSetup = { key, value: await level0Setup(conn, input.run, input.analysis, plan, input.traits) };
+  }
+  return lastSetup.value;
+}
+
 /**
  * Cross-validation folds: a seeded random permutation of the samples cut into `F` folds of equal
  * size (±1). Not contiguous chunks of the sample order (REGENIE's rule): relatives are often
@@ -425,13 +453,13 @@ export async function computeLevel0(
     );
   };
   return withCompute(config, async (conn) => {
-    let setupCache: Awaited<ReturnType<typeof level0Setup>> | null = null;
+    let setupCache: Level0SetupResult | null = null;
     let constant = 0;
     for (let b = input.from; b < input.to; b++) {
       const todo: number[] = [];
       for (let g = 0; g < plan.groups.length; g++) if (!(await done(g, b))) todo.push(g);
       if (todo.length > 0) {
-        setupCache ??= await level0Setup(conn, input.run, input.analysis, plan, input.traits);
+        setupCache ??= await cachedLevel0Setup(conn, input, plan);
         const [, first, count] = plan.blocks[b];
         const gts = await readBlockGenotypes(conn, input.run, variants.subarray(first, first + count));
         for (const g of todo) {

@@ -697,10 +697,14 @@ interface FastBlock {
  * missing-call and rank-q covariate corrections (see the module comment).
  */
 export function level0System(setup: Level0Setup, gts: readonly Uint8Array[]): Level0System {
-  return fastSystem(setup, gts).sys;
+  return fastSystem(setup, gts, false).sys;
 }
 
-function fastSystem(setup: Level0Setup, gts: readonly Uint8Array[]): FastBlock {
+/** the per-fold Grams of `level0Block`'s blocks (F · B² doubles), reused across blocks */
+let gramScratch = new Float64Array(0);
+
+/** `reuse`: the Grams are views of a scratch that the next block overwrites (level0Block's case). */
+function fastSystem(setup: Level0Setup, gts: readonly Uint8Array[], reuse: boolean): FastBlock {
   const p = prepared(setup);
   checkGts(setup, gts);
   const { n, q, K, nFolds: F } = setup;
@@ -946,7 +950,8 @@ function fastSystem(setup: Level0Setup, gts: readonly Uint8Array[]): FastBlock {
       gramPlanesJs(pw, strideWords, Bp, chunkStart[f], chunkStart[f + 1], xf, Bp);
     }
     // xf[i·Bp + j] (i ≤ j) is element (j, i) of the lower triangle in column-major order
-    const af = new Float64Array(B * B);
+    if (reuse && gramScratch.length < F * B * B) gramScratch = new Float64Array(F * B * B);
+    const af = reuse ? gramScratch.subarray(f * B * B, (f + 1) * B * B) : new Float64Array(B * B);
     for (let i = 0; i < B; i++) {
       const oi = i * Bp;
       for (let j = i; j < B; j++) af[j + i * B] = xf[oi + j];
@@ -1192,6 +1197,9 @@ export function level0SystemReference(
 // ---------------------------------------------------------------------------------------------
 // Solve and predict
 
+/** Σ_f W_f of `level0Solve`, reused across calls */
+let totalScratch = new Float64Array(0);
+
 /**
  * β̂_{f,λ} for every fold f and shrinkage value: betas[f][r] is B × K column-major, solving
  * (Σ_{h≠f} W_h + λ_r I) β = Σ_{h≠f} g_h. A fold without samples gets empty arrays.
@@ -1204,7 +1212,9 @@ export function level0Solve(
 ): Float64Array[][] {
   const { B, gram, gty } = sys;
   const F = gram.length;
-  const total = new Float64Array(B * B);
+  if (totalScratch.length < B * B) totalScratch = new Float64Array(B * B);
+  const total = totalScratch.subarray(0, B * B);
+  total.fill(0);
   for (const wf of gram) for (let i = 0; i < B * B; i++) total[i] += wf[i];
   const solver = new RidgeSolver(B, K);
   const rhs = new Float64Array(B * K);
@@ -1254,7 +1264,7 @@ export function level0Block(
   const { n, q, K, nFolds: F, lambdas } = setup;
   const R = lambdas.length;
   const KR = K * R;
-  const { sys, c, decOff, nCached } = fastSystem(setup, gts);
+  const { sys, c, decOff, nCached } = fastSystem(setup, gts, true);
   const p = prepared(setup);
   const betas = level0Solve(sys, lambdas, K, foldSizesOf(setup));
   const B = sys.B;
