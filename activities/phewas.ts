@@ -9,7 +9,8 @@
  * likelihood on separation or non-convergence (`phewas.firth = 'fallback'`, the default), or
  * always. Sex-restricted phecodes drop the sex covariate (it is constant there). Unbalanced
  * phecodes (`phewas.spa`, `phewas.spaCaseFraction`) get saddlepoint p-values of the score
- * against the null fit, with the fit's β and SE (test `spa`; phewas/fit.ts).
+ * against the null fit, with the fit's β and SE (test `spa_wald` or `spa_firth`; `spa` where no
+ * fit ran and β, SE are the score approximation; phewas/fit.ts).
  *
  * The domain core is phewas/: inputs.ts reads, fit.ts and many-fit.ts fit (on pooled threads
  * when large, schedule.ts), write.ts writes rows and records. Every phecode gets a row, tested

@@ -4,7 +4,8 @@
  * saddlepoint p-values (SPA) under the study's `phewas.spa` / `phewas.spaCaseFraction` (`auto`:
  * when min(cases, controls)/n is below the fraction), exactly as the GWAS kernel gives them
  * (stats/logistic.ts step 5): the SPA p of the mask score's covariate-adjusted score with the
- * Wald/Firth fit's β and SE, or the score-based β/SE where the fit fails; the row's test is `spa`.
+ * Wald/Firth fit's β and SE, or the score-based β/SE where the fit fails; the row's test is
+ * `spa_wald` / `spa_firth` (β and SE of that fit) or `spa` (score-based β and SE).
  */
 
 import { mkdir } from 'node:fs/promises';

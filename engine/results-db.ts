@@ -10,7 +10,6 @@ import {
   type ParquetResultTable,
   RESULT_TABLE_NAMES,
   RUN_ID_PATTERN,
-  STUDY_KINDS,
   type TableName,
 } from '../schemas/results.js';
 import { hasTable, sqlIdent, sqlString } from './duckdb.js';
@@ -108,25 +107,48 @@ export async function syncParquetRelation(
 }
 
 /**
- * Catalogs created before meta-analysis runs have a CHECK on `studies.kind` without 'meta'
- * (DuckDB cannot alter a CHECK): rebuild the table with the current contract, rows kept.
+ * DuckDB cannot alter a CHECK constraint, so a catalog created by an older engine keeps the
+ * enumerations of its day: `studies.kind` before meta-analysis runs ('meta'), `phewas_results.test`
+ * and `burden_results.test` before the SPA rows said which fit gave β and SE ('spa_wald',
+ * 'spa_firth'). A table whose CHECK constraints lack a value the contract now allows is rebuilt
+ * with the current contract, its rows kept (columns the two share, by name), in one transaction.
  */
-async function migrateStudyKinds(conn: DuckDBConnection): Promise<void> {
+async function migrateEnumChecks(conn: DuckDBConnection, table: TableName): Promise<void> {
+  const wanted = columnsOf(table).flatMap((c) => c.values ?? []);
+  if (wanted.length === 0) return;
   const checks = (
     await conn.runAndReadAll(
       `SELECT constraint_text FROM duckdb_constraints()
-       WHERE database_name = current_database() AND table_name = 'studies' AND constraint_type = 'CHECK'`,
+       WHERE database_name = current_database() AND table_name = $1 AND constraint_type = 'CHECK'`,
+      [table],
     )
   )
     .getRows()
-    .map((r) => String(r[0]));
-  const kindCheck = checks.find((c) => c.includes('genotype-first'));
-  if (!kindCheck || STUDY_KINDS.every((k) => kindCheck.includes(`'${k}'`))) return;
+    .map((r) => String(r[0]))
+    .join('\n');
+  if (wanted.every((v) => checks.includes(`'${v.replaceAll("'", "''")}'`))) return;
+  const name = sqlIdent(table);
+  const old = sqlIdent(`${table}_before_migration`);
   await inTransaction(conn, async () => {
-    await conn.run('ALTER TABLE studies RENAME TO studies_before_migration');
-    await conn.run(createTableSql('studies'));
-    await conn.run('INSERT INTO studies SELECT * FROM studies_before_migration');
-    await conn.run('DROP TABLE studies_before_migration');
+    await conn.run(`ALTER TABLE ${name} RENAME TO ${old}`);
+    await conn.run(createTableSql(table));
+    const had = new Set(
+      (
+        await conn.runAndReadAll(
+          `SELECT column_name FROM duckdb_columns()
+           WHERE database_name = current_database() AND table_name = $1`,
+          [`${table}_before_migration`],
+        )
+      )
+        .getRows()
+        .map((r) => String(r[0])),
+    );
+    const shared = columnsOf(table)
+      .filter((c) => had.has(c.name))
+      .map((c) => sqlIdent(c.name))
+      .join(', ');
+    await conn.run(`INSERT INTO ${name} (${shared}) SELECT ${shared} FROM ${old}`);
+    await conn.run(`DROP TABLE ${old}`);
   });
 }
 
@@ -135,10 +157,14 @@ async function migrateStudyKinds(conn: DuckDBConnection): Promise<void> {
  * Idempotent; needs the engine database attached writable (inside `withEngineDb`).
  */
 export async function ensureResultsSchema(conn: DuckDBConnection, dataDir: string): Promise<void> {
-  for (const table of ['studies', 'runs', ...RESULT_TABLE_NAMES] as TableName[]) {
+  const tables = ['studies', 'runs', ...RESULT_TABLE_NAMES] as TableName[];
+  for (const table of tables) {
     if (!isParquetResultTable(table)) await conn.run(createTableSql(table));
   }
-  await migrateStudyKinds(conn);
+  for (const table of tables) {
+    if (!isParquetResultTable(table) && (await relationKind(conn, table)) === 'table')
+      await migrateEnumChecks(conn, table);
+  }
   for (const table of Object.keys(PARQUET_RESULT_TABLES) as ParquetResultTable[])
     await syncParquetRelation(conn, dataDir, table);
 }

@@ -19,10 +19,11 @@
  *     the normal p while |S|/√V < 2, else the saddlepoint with the fast split; minor-"allele"
  *     coding of dosages);
  *   - the Wald / Firth fit runs as without SPA; its β, SE, OR and 95 % CI are kept and p (and
- *     −log10 p) become the SPA ones; the row's test is `spa`;
+ *     −log10 p) become the SPA ones; the row's test is `spa_wald` (ML fit) or `spa_firth` (Firth
+ *     fit), naming where β and SE come from;
  *   - a fit that separates or does not converge (Firth off, or failing too) gives way to the
  *     score-based estimates β̂ = S/V, SE = |β̂|/z_p with z_p = Φ̄⁻¹(p/2) (so β̂/SE reproduces the SPA
- *     p), OR = e^β̂ and CI e^{β̂ ± 1.96·SE}; test `spa`, status `ok`;
+ *     p), OR = e^β̂ and CI e^{β̂ ± 1.96·SE}; test `spa` (no fit's β/SE), status `ok`;
  *   - the SPA test's own statuses end the row without a fit: `collinear` (the predictor is a
  *     combination of the covariates over the phecode's rows, V ≤ 1e-8·Σwx²);
  *   - without an SPA null model (the null fit failed or a covariate separates the phecode,
@@ -102,7 +103,7 @@ export interface PhewasBatch {
 
 /**
  * One phecode's fit: the PheWAS row's statistics (schemas/layouts.ts), whose test may also be
- * `spa` (the results contract's ASSOCIATION_TESTS allow it).
+ * `spa`, `spa_wald` or `spa_firth` (the results contract's ASSOCIATION_TESTS allow them).
  */
 export type PhecodeFit = Omit<PhecodeFitRow, 'test'> & { test: PhecodeFitRow['test'] | 'spa' };
 
@@ -250,10 +251,10 @@ export function phecodeFitter(settings: FitSettings): PhecodeFitter {
     row.p = fit.pValue[1];
     row.neg_log10_p = fit.mlog10p[1];
     if (spa) {
-      // β, SE and CI of the fit, the SPA p
+      // β, SE and CI of the fit (named by the test), the SPA p
       row.p = spa.p;
       row.neg_log10_p = spa.mlog10p;
-      row.test = 'spa';
+      row.test = fit.test === 'firth' ? 'spa_firth' : 'spa_wald';
     }
     return row;
   };
@@ -261,7 +262,7 @@ export function phecodeFitter(settings: FitSettings): PhecodeFitter {
 
 /**
  * A row without a fit from an SPA result: p of the SPA, β̂ = S/V, SE = |β̂|/z_p, OR = e^β̂ and
- * CI e^{β̂ ± 1.96·SE}; test `spa`.
+ * CI e^{β̂ ± 1.96·SE}; test `spa` (β/SE from the score, not a fit).
  */
 export function spaRow(row: PhecodeFit, spa: SpaResult): PhecodeFit {
   row.status = 'ok';

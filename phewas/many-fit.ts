@@ -28,7 +28,8 @@
  *      gets its SPA result. A row is refitted as in 3, or also when its SPA p < `scoreThreshold`;
  *      a refitted row keeps the fit's β, SE and CI with the SPA p (the SPA result goes to the
  *      fitter, which needs no null fit of its own), and a row that is not refitted carries the
- *      SPA p with β̂ = S/V and SE = |β̂|/z_p (β̂/SE reproduces the SPA p). Both say test = 'spa'.
+ *      SPA p with β̂ = S/V and SE = |β̂|/z_p (β̂/SE reproduces the SPA p). A refitted row says
+ *      test = 'spa_wald' or 'spa_firth' (which fit gave β and SE), a score-based one 'spa'.
  *      An SPA status (`collinear`) ends the row without a fit; without an SPA model (null fit
  *      failed) the rows are those of 1–3.
  */

@@ -66,7 +66,7 @@ export const phecodeFitSchema = phewasRowSchema
   .extend({
     /** The phecode's position in the run's phecode list. */
     index: z.int().min(0),
-    test: z.enum(['score', 'wald', 'firth', 'spa']).nullable(),
+    test: z.enum(['score', 'wald', 'firth', 'spa', 'spa_wald', 'spa_firth']).nullable(),
   });
 export type PhecodeFit = z.infer<typeof phecodeFitSchema>;
 

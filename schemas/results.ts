@@ -95,15 +95,26 @@ export const RUN_STATUSES = [
   'timed_out',
 ] as const;
 /**
- * Which test produced a GWAS row: linear t test; logistic score, Wald or Firth; `spa`: a binary
- * trait whose p-values are saddlepoint-approximated (`gwas.spa`; docs/methods.md).
+ * Which test produced a GWAS row: linear t test; logistic score, Wald or Firth. A binary trait
+ * whose p-values are saddlepoint-approximated (`gwas.spa`; docs/methods.md) has the SPA p and a
+ * name saying where β and SE come from: `spa_wald` (the ML logistic fit), `spa_firth` (the Firth
+ * fit) or `spa` (no fit, or the fit failed: the score-based β̂ = S/V, SE = |β̂|/z_p).
  */
-export const GWAS_TESTS = ['linear', 'score', 'wald', 'firth', 'spa'] as const;
+export const GWAS_TESTS = ['linear', 'score', 'wald', 'firth', 'spa', 'spa_wald', 'spa_firth'] as const;
 /**
  * Tests a PheWAS or burden row may come from (NULL when the phecode was not tested). A superset
- * of GWAS_TESTS (test/architecture/contracts.test.ts); PheWAS and burden rows are `spa` under `phewas.spa` too.
+ * of GWAS_TESTS (test/architecture/contracts.test.ts); PheWAS and burden rows take the `spa`,
+ * `spa_wald` and `spa_firth` names under `phewas.spa` too, with the GWAS meanings.
  */
-export const ASSOCIATION_TESTS = ['linear', 'score', 'wald', 'firth', 'spa'] as const;
+export const ASSOCIATION_TESTS = [
+  'linear',
+  'score',
+  'wald',
+  'firth',
+  'spa',
+  'spa_wald',
+  'spa_firth',
+] as const;
 export const PREDICTOR_TYPES = ['variant', 'burden', 'column'] as const;
 export const TRAIT_TYPES = ['quantitative', 'binary'] as const;
 

@@ -33,15 +33,16 @@
  *    `'never'` here, the study spec's default is `'auto'`): every tested variant's p is the SPA p
  *    of its covariate-adjusted score (stats/spa.ts: Lugannani–Rice tail from the Bernoulli CGF of
  *    the score, fast split for the non-carriers, normal p while |z| < 2), and the row's test is
- *    `spa`. The genotype is coded by its minor allele for the SPA (2 − g when ALT is the major
- *    allele, signs restored afterwards: the intercept absorbs the shift, so S only changes sign,
- *    and the carriers stay few). Missing calls are mean-imputed for the SPA statistic (the mean of
+ *    `spa`, `spa_wald` or `spa_firth` (below). The genotype is coded by its minor allele for the
+ *    SPA (2 − g when ALT is the major allele, signs restored afterwards: the intercept absorbs the
+ *    shift, so S only changes sign, and the carriers stay few). Missing calls are mean-imputed for the SPA statistic (the mean of
  *    the called analysis samples; as SAIGE and REGENIE), so with `missing: 'drop'` its normal part
  *    differs slightly from the C(α) score above. A full fit runs as in 3–4 (also when the SPA p is
  *    below `fullFitBelow`); its β and SE are kept and the SPA p (and `stat` = the signed z of the
- *    SPA p) replaces the Wald/Firth p. Without a fit, β̂ = S/V and SE = |β̂|/z_p with
- *    z_p = Φ̄⁻¹(p/2), so β̂/SE reproduces the SPA p. A fit that separates or does not converge
- *    (Firth off or failing too) gives way to that score-based row instead of `separation`.
+ *    SPA p) replaces the Wald/Firth p; the row's test is then `spa_wald` or `spa_firth`
+ *    (which fit gave β and SE). Without a fit, β̂ = S/V and SE = |β̂|/z_p with z_p = Φ̄⁻¹(p/2), so
+ *    β̂/SE reproduces the SPA p, and the test is `spa`. A fit that separates or does not converge
+ *    (Firth off or failing too) gives way to that score-based row (`spa`) instead of `separation`.
  *
  * Missing calls: 'drop' (default, exact refit on the called subset as PLINK2 for the Wald/Firth
  * fits) or 'mean' (mean-imputed genotype, all samples kept).
@@ -428,7 +429,7 @@ export function logisticTestVariant(model: LogisticModel, g: Genotypes, out: Ass
     out.stat[r] = spaSignedZ(spa);
     out.p[r] = spa.p;
     out.mlog10p[r] = spa.mlog10p;
-    out.test[r] = TEST_CODE.spa;
+    out.test[r] = out.test[r] === TEST_CODE.firth ? TEST_CODE.spa_firth : TEST_CODE.spa_wald;
   } else if (status === STATUS_CODE.separation || status === STATUS_CODE.not_converged) {
     spaScoreRow(out, r, spa, nObs);
   }

@@ -31,13 +31,15 @@ export const STATUS_CODE: Readonly<Record<Status, number>> = Object.fromEntries(
 ) as Record<Status, number>;
 
 /**
- * Which test produced a row. `none` for rows that were not tested (status explains). `spa`
- * (logistic, binary traits where the saddlepoint approximation applies): p is the SPA p of the
- * score test, `stat` the signed z of that p, and β/SE come from the Wald or Firth fit where one
- * ran, otherwise they are the score-based one-step estimates with β/SE = stat (stats/logistic.ts).
+ * Which test produced a row. `none` for rows that were not tested (status explains). The `spa*`
+ * names (logistic, binary traits where the saddlepoint approximation applies) all have p = the SPA
+ * p of the score test and `stat` = the signed z of that p; they say where β and SE come from:
+ * `spa_wald` from the (offset-aware) ML logistic fit, `spa_firth` from the Firth fit, `spa` from
+ * the score-based approximation β̂ = S/V, SE = |β̂|/z_p (no fit ran, or it separated or did not
+ * converge), so β/SE = stat (stats/logistic.ts).
  * New names go at the end: part files store the code.
  */
-export const TEST = ['none', 'linear', 'score', 'wald', 'firth', 'spa'] as const;
+export const TEST = ['none', 'linear', 'score', 'wald', 'firth', 'spa', 'spa_wald', 'spa_firth'] as const;
 export type TestName = (typeof TEST)[number];
 export const TEST_CODE: Readonly<Record<TestName, number>> = Object.fromEntries(
   TEST.map((s, i) => [s, i]),
@@ -46,7 +48,7 @@ export const TEST_CODE: Readonly<Record<TestName, number>> = Object.fromEntries(
 /**
  * Per-row association results, struct-of-arrays. Row r = variant·K + trait.
  * `stat` is the t statistic (linear), the signed √χ² score statistic (score), the Wald z, or the
- * signed normal quantile of the SPA p (spa).
+ * signed normal quantile of the SPA p (spa, spa_wald, spa_firth).
  */
 export interface AssocColumns {
   beta: Float64Array;

@@ -8,7 +8,7 @@ import { canonicalJson, sha256Text } from '../../engine/fsutil.js';
 import { specHash } from '../../engine/study.js';
 import { RELEASES_DDL, releaseRowSchema } from '../../schemas/catalog.js';
 import { createTableSqlOf } from '../../schemas/columns.js';
-import { GWAS_PART_DDL } from '../../schemas/layouts.js';
+import { GWAS_PART_DDL, phecodeFitSchema } from '../../schemas/layouts.js';
 import { ASSOCIATION_TESTS, GWAS_TESTS } from '../../schemas/results.js';
 import { studySpecSchema } from '../../schemas/study.js';
 import { TEST } from '../../stats/status.js';
@@ -25,6 +25,10 @@ describe('contracts', () => {
   it('the kernels speak the results schema’s test vocabulary', () => {
     for (const t of TEST) if (t !== 'none') expect(GWAS_TESTS as readonly string[]).toContain(t);
     for (const t of GWAS_TESTS) expect(ASSOCIATION_TESTS as readonly string[]).toContain(t);
+    // the PheWAS fitter's row type (schemas/layouts.ts) names its tests from the same list
+    const fitTests = phecodeFitSchema.shape.test.unwrap().options;
+    expect(fitTests).toEqual(expect.arrayContaining(['spa', 'spa_wald', 'spa_firth']));
+    for (const t of fitTests) expect(ASSOCIATION_TESTS as readonly string[]).toContain(t);
   });
 
   it('catalog DDL is derived from the row schemas', () => {

@@ -11,7 +11,8 @@
  *    controls with a predictor value, to 1e-6 relative.
  * 2. `spa: 'always'`: each row's p equals stats/spa.ts's dense SPA (`spaScoreTestDense`, cutoff
  *    2, fast split) on a null model whose μ̂ is R's `glm(y ~ c1 + c2 + c3, offset = o)`, to 1e-9
- *    relative in −log10 p, and differs from the row of the same batch without offsets.
+ *    relative in −log10 p, and differs from the row of the same batch without offsets; β and SE
+ *    are still R's offset glm's and the row says `spa_wald`.
  * 3. Without offsets (`offset: null`), rows equal those of sets with no `offset` field, for
  *    every SPA mode.
  * 4. The many-predictor path's guard and a wrong-length offset throw.
@@ -230,7 +231,8 @@ describe('LOCO offset in the single-predictor PheWAS (phewas/fit.ts)', () => {
     let saddle = 0;
     for (let k = 0; k < K; k++) {
       const row = rows[k];
-      expect(row.test).toBe('spa');
+      // β and SE from the offset-aware Wald fit: named spa_wald
+      expect(row.test).toBe('spa_wald');
       const d = denseSpa(k, ref.mu[k]);
       expect(d.status).toBe('ok');
       if (Math.abs(d.z) >= 2) saddle++;
@@ -238,6 +240,7 @@ describe('LOCO offset in the single-predictor PheWAS (phewas/fit.ts)', () => {
       expectClose(row.p as number, d.p, 1e-9, `phecode ${k} p`);
       // β and SE stay those of the offset Wald fit
       expectClose(row.beta as number, ref.beta[k], 1e-6, `phecode ${k} β`);
+      expectClose(row.se as number, ref.se[k], 1e-6, `phecode ${k} SE`);
       expect(Math.abs((row.neg_log10_p as number) - (plain[k].neg_log10_p as number))).toBeGreaterThan(1e-3);
     }
     expect(saddle).toBeGreaterThan(0); // the saddlepoint itself, not only the normal branch
@@ -247,7 +250,7 @@ describe('LOCO offset in the single-predictor PheWAS (phewas/fit.ts)', () => {
     const rows = fitPhecodes(batch('auto', 'field', 0.1));
     const always = fitPhecodes(batch('always', 'field'));
     const never = fitPhecodes(batch('never', 'field'));
-    expect(rows.map((r) => r.test)).toEqual(['wald', 'wald', 'spa']);
+    expect(rows.map((r) => r.test)).toEqual(['wald', 'wald', 'spa_wald']);
     expect(rows[0]).toEqual(never[0]);
     expect(rows[1]).toEqual(never[1]);
     expect(rows[2]).toEqual(always[2]);

@@ -7,13 +7,15 @@
  *   and SE; score rows carry β = U/V, SE = 1/√V, checked against R (glm null fit, U and V of the
  *   C(α) score on the called samples written out in matrix algebra), and β/SE = the signed z.
  * - An unbalanced trait (2 % cases, an analysis subset of the genotyped samples) under
- *   `spa: 'always'` and `'auto'`: every tested row says `spa`, and its p equals
- *   `spaScoreTestDense` run directly on the same data (null fit on the analysis samples,
- *   mean-imputed, minor-allele coded genotypes); rows with a Wald/Firth fit keep exactly the
- *   fit's β and SE of the `spa: 'never'` run, the others carry β = S/V and β/SE = the SPA z.
+ *   `spa: 'always'` and `'auto'`: every tested row's p equals `spaScoreTestDense` run directly
+ *   on the same data (null fit on the analysis samples, mean-imputed, minor-allele coded
+ *   genotypes); rows with a Wald/Firth fit keep exactly the fit's β and SE of the `spa: 'never'`
+ *   run, the others carry β = S/V and β/SE = the SPA z. The test names the estimate: `spa_wald`
+ *   rows' β and SE are R glm's, `spa_firth` rows' are those of a Firth fit written out in R
+ *   (modified score, Firth 1993), and the score-based rows say `spa`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,6 +171,72 @@ async function gwasRows(sub: string, analysis: AnalysisTable, gwas: PhenotypeFir
 const relClose = (a: number, b: number, tol: number) =>
   Math.abs(a - b) <= tol * Math.max(Math.abs(b), 1e-300);
 
+interface RFit {
+  beta: number;
+  se: number;
+  converged: boolean;
+}
+
+/**
+ * R on the unbalanced trait's analysis samples, for each variant j (called samples only, as the
+ * GWAS's `missing: 'drop'`): glm(y ~ c1 + c2 + g), and Firth's penalised ML written out (modified
+ * score U* = Xᵀ(y − μ + h(½ − μ)), h the hat diagonal of W^½X; Newton steps on I = XᵀWX, halved
+ * until the penalised log-likelihood ℓ + ½ log|I| does not fall; SE from I⁻¹ at the estimate).
+ */
+function fitsInR(variants: number[]): Map<number, { glm: RFit; firth: RFit }> {
+  const lines = [`y,c1,c2,${variants.map((j) => `v${j}`).join(',')}`];
+  for (const i of keep)
+    lines.push(
+      [yu[i], c1[i], c2[i], ...variants.map((j) => (gts[j][i] === 255 ? 'NA' : gts[j][i]))].join(','),
+    );
+  const csv = join(dir, 'spa-fits.csv');
+  writeFileSync(csv, `${lines.join('\n')}\n`);
+  const out = execFileSync(
+    'Rscript',
+    [
+      '-e',
+      `d <- read.csv('${csv}')
+pl <- function(b, X, y) {
+  eta <- drop(X %*% b); mu <- plogis(eta); w <- mu * (1 - mu)
+  sum(y * eta - log1p(exp(eta))) + 0.5 * determinant(crossprod(X, w * X))$modulus
+}
+firth <- function(X, y) {
+  b <- rep(0, ncol(X)); l <- pl(b, X, y)
+  for (it in 1:200) {
+    mu <- plogis(drop(X %*% b)); w <- mu * (1 - mu)
+    I <- crossprod(X, w * X); Ii <- solve(I)
+    h <- rowSums((X %*% Ii) * X) * w
+    U <- crossprod(X, y - mu + h * (0.5 - mu))
+    step <- drop(Ii %*% U); t <- 1
+    repeat { nb <- b + t * step; nl <- pl(nb, X, y); if (nl >= l - 1e-12 * abs(l) || t < 1e-10) break; t <- t / 2 }
+    b <- nb; l <- nl
+    if (max(abs(t * step)) < 1e-12) break
+  }
+  mu <- plogis(drop(X %*% b)); w <- mu * (1 - mu)
+  list(beta = b[ncol(X)], se = sqrt(solve(crossprod(X, w * X))[ncol(X), ncol(X)]))
+}
+for (v in names(d)[-(1:3)]) {
+  s <- !is.na(d[[v]]); X <- cbind(1, d$c1[s], d$c2[s], d[[v]][s]); y <- d$y[s]
+  f <- suppressWarnings(glm.fit(X, y, family = binomial(), control = glm.control(epsilon = 1e-14, maxit = 100)))
+  cf <- summary.glm(f)$coefficients
+  fr <- firth(X, y)
+  cat(v, sprintf('%.15g', c(cf[4, 1], cf[4, 2], fr$beta, fr$se)), as.integer(f$converged), '\\n')
+}`,
+    ],
+    { encoding: 'utf8' },
+  );
+  const ref = new Map<number, { glm: RFit; firth: RFit }>();
+  for (const line of out.trim().split('\n')) {
+    const [v, gb, gse, fb, fse, conv] = line.trim().split(/\s+/);
+    ref.set(Number(v.slice(1)), {
+      glm: { beta: Number(gb), se: Number(gse), converged: conv === '1' },
+      firth: { beta: Number(fb), se: Number(fse), converged: true },
+    });
+  }
+  expect([...ref.keys()].sort((a, b) => a - b)).toEqual([...variants].sort((a, b) => a - b));
+  return ref;
+}
+
 describe('logistic GWAS: β and SE on every row', () => {
   it('balanced trait, spa auto (not applied): finite β/SE everywhere; score rows β = U/V, SE = 1/√V (R), β/SE = z', async () => {
     const gwas = gwasSpecSchema.parse(open);
@@ -242,7 +310,7 @@ for (v in names(d)[-(1:3)]) {
 });
 
 describe('logistic GWAS: SPA p-values', () => {
-  it('unbalanced trait (2 % cases), spa always: every row is spa, its p is spaScoreTestDense on the same data', async () => {
+  it('unbalanced trait (2 % cases), spa always: every row is spa*, its p is spaScoreTestDense on the same data', async () => {
     const cases = keep.reduce((s, i) => s + yu[i], 0);
     expect(cases / keep.length).toBeLessThan(0.025);
     const never = await gwasRows('run-never', unbalanced, gwasSpecSchema.parse({ ...open, spa: 'never' }));
@@ -250,7 +318,8 @@ describe('logistic GWAS: SPA p-values', () => {
     const auto = await gwasRows('run-auto', unbalanced, gwasSpecSchema.parse(open));
     expect(auto).toEqual(always);
     expect(never.map((x) => x.status)).toEqual(always.map((x) => x.status));
-    expect(new Set(never.map((x) => x.test))).not.toContain('spa');
+    for (const t of ['spa', 'spa_wald', 'spa_firth'])
+      expect(new Set(never.map((x) => x.test))).not.toContain(t);
 
     // the reference: null fit on the analysis samples, one SPA test per variant
     const n = keep.length;
@@ -265,11 +334,11 @@ describe('logistic GWAS: SPA p-values', () => {
     expect(fit.status).toBe('ok');
     const model = spaNullModel(y, fit.fitted, x, 3, { rows: Int32Array.from(keep), nAll: N });
     const res: SpaResult = newSpaResult();
-    const count = { spa: 0, fitted: 0, scoreBased: 0, flipped: 0, differs: 0 };
+    const count = { spa: 0, fitted: 0, fittedUnderSpa: 0, scoreBased: 0, flipped: 0, differs: 0 };
     for (const [j, row] of always.entries()) {
       expect(Number(row.variant_idx)).toBe(j);
       if (row.status !== 'ok') continue;
-      expect(row.test, `variant ${j}`).toBe('spa');
+      expect(['spa', 'spa_wald', 'spa_firth'], `variant ${j}`).toContain(row.test);
       expect(Number.isFinite(row.beta) && Number.isFinite(row.se) && row.se > 0, `variant ${j}`).toBe(true);
       // mean-imputed over the analysis samples, minor-allele coded
       let sum = 0;
@@ -307,14 +376,21 @@ describe('logistic GWAS: SPA p-values', () => {
       }
       const ref = never[j];
       if (ref.test === 'wald' || ref.test === 'firth') {
-        // the fit ran: its β and SE, the SPA p
+        // the fit ran: its β and SE, the SPA p, and the test names the fit
         count.fitted++;
+        expect(row.test, `variant ${j}`).toBe(`spa_${ref.test}`);
         expect(row.beta).toBe(ref.beta);
         expect(row.se).toBe(ref.se);
-      } else if (row.p >= 0.05) {
+      } else if (row.p < 0.05) {
+        // a fit that only the SPA p asked for (checked against R below)
+        count.fittedUnderSpa++;
+        expect(ref.test).toBe('score');
+        expect(['spa_wald', 'spa_firth'], `variant ${j}`).toContain(row.test);
+      } else {
         // no fit: β = S/V (ALT orientation) and SE with β/SE = the SPA z
         count.scoreBased++;
         expect(ref.test).toBe('score');
+        expect(row.test, `variant ${j}`).toBe('spa');
         expect(
           relClose(row.beta, sign * res.beta, 1e-9),
           `variant ${j}: β ${row.beta} vs ${sign * res.beta}`,
@@ -328,6 +404,35 @@ describe('logistic GWAS: SPA p-values', () => {
     expect(count.differs).toBeGreaterThanOrEqual(1);
     expect(count.fitted).toBeGreaterThanOrEqual(3);
     expect(count.scoreBased).toBeGreaterThan(100);
+
+    // β and SE of every spa_wald row are R glm's, of every spa_firth row R's Firth fit's
+    const named = (t: string) => always.filter((x) => x.status === 'ok' && x.test === t);
+    const wald = named('spa_wald');
+    const firth = named('spa_firth');
+    expect(wald.length).toBeGreaterThanOrEqual(3);
+    expect(firth.length).toBeGreaterThanOrEqual(1);
+    const ref = fitsInR([...wald, ...firth].map((x) => Number(x.variant_idx)));
+    for (const [rows, which] of [
+      [wald, 'glm'],
+      [firth, 'firth'],
+    ] as const)
+      for (const row of rows) {
+        const j = Number(row.variant_idx);
+        const r = ref.get(j)![which];
+        const what = `variant ${j} ${row.test}: β ${row.beta} SE ${row.se} vs R ${which} ${r.beta} ${r.se}`;
+        expect(Math.abs(row.beta - r.beta), what).toBeLessThanOrEqual(1e-5 * r.se);
+        expect(relClose(row.se, r.se, 1e-5), what).toBe(true);
+      }
+    // the names tell the estimates apart: a Firth row's β is not the ML one (which runs off or
+    // is far away under separation), a Wald row's is not Firth's
+    for (const row of firth) {
+      const r = ref.get(Number(row.variant_idx))!;
+      expect(!r.glm.converged || Math.abs(r.glm.beta - row.beta) > 0.01 * row.se).toBe(true);
+    }
+    for (const row of wald) {
+      const r = ref.get(Number(row.variant_idx))!;
+      expect(Math.abs(r.firth.beta - row.beta), `variant ${row.variant_idx}`).toBeGreaterThan(1e-4 * row.se);
+    }
   });
 
   it('spec: spa defaults to auto with spaCaseFraction 0.2, late defaults that keep older run ids', () => {

@@ -16,14 +16,16 @@
  *    derivatives written out, uniroot for the saddlepoint, Lugannani–Rice, the fast split as
  *    Σ_{x=0} w G̃², the minor-"allele" coding of dosages decided in R) to 1e-6 relative.
  * 2. `auto` applies SPA to the unbalanced phecodes only, `always` to all, `never` to none; rows
- *    with a fit keep the fit's β, SE and CI (those of the `never` run) and rows without one
- *    (separation with Firth off; the many path's rows above the score threshold) carry
- *    β = S/V and an SE with β/SE reproducing the SPA p. With `never`, rows are those of a batch
- *    without the SPA settings (today's path). The many path refitting every row gives the
- *    single path's rows exactly; the results contract accepts `spa` rows.
- * 3. Burden tests of a 2 % prevalence binary trait: every mask's row says `spa` and has the p,
- *    β and SE of the GWAS kernel (prepareLogistic + logisticGwas) on the same data, and the p of
- *    the R implementation; with `phewas.spa: 'never'` the rows are Wald/Firth.
+ *    with a fit keep the fit's β, SE and CI (those of the `never` run) and are named after it
+ *    (`spa_wald` / `spa_firth` where `never` says `wald` / `firth`), and rows without one
+ *    (separation with Firth off; the many path's rows above the score threshold) say `spa` and
+ *    carry β = S/V and an SE with β/SE reproducing the SPA p. With `never`, rows are those of a
+ *    batch without the SPA settings (today's path). The many path refitting every row gives the
+ *    single path's rows exactly; the results contract accepts the `spa*` rows.
+ * 3. Burden tests of a 2 % prevalence binary trait: every mask's row says `spa_wald` or
+ *    `spa_firth` (the fit of `phewas.spa: 'never'`, whose rows are Wald/Firth) and has the p,
+ *    β, SE and test of the GWAS kernel (prepareLogistic + logisticGwas) on the same data, and
+ *    the p of the R implementation.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -279,6 +281,9 @@ function expectClose(a: number, b: number, rel: number, label: string) {
   expect(Math.abs(a - b), `${label}: ${a} vs ${b}`).toBeLessThanOrEqual(rel * Math.max(1, Math.abs(b)));
 }
 
+/** An SPA row, whichever estimate its β and SE are (`spa`, `spa_wald`, `spa_firth`). */
+const isSpa = (test: string | null) => test === 'spa' || test === 'spa_wald' || test === 'spa_firth';
+
 /** β/SE of a row reproduces its p (2Φ̄(|β|/SE) = p, in −log10). */
 function expectSeReproducesP(row: PhecodeFit, label: string) {
   const back = mlog10PTwoSidedNormal((row.beta as number) / (row.se as number));
@@ -305,8 +310,10 @@ describe('SPA in the PheWAS (phewas/fit.ts, phewas/many-fit.ts)', () => {
     expect(prev[1]).toBeLessThan(0.1);
     expect(prev[2]).toBeGreaterThan(0.2);
     expect(prev[3]).toBeLessThan(0.02);
-    expect(auto.controlsOnly[0].test).toBe('spa');
+    expect(auto.controlsOnly[0].test).toBe('spa_firth');
     expect(never.controlsOnly[0].test).toBe('firth');
+    expect(auto.rare[0].test).toBe('spa_wald');
+    expect(never.rare[0].test).toBe('wald');
   });
 
   it('p of every spa row = spa.ts dense SPA on the same null fit (1e-9) = base-R SPA (1e-6)', () => {
@@ -330,7 +337,7 @@ describe('SPA in the PheWAS (phewas/fit.ts, phewas/many-fit.ts)', () => {
         rows[v].forEach((row, k) => {
           const what = `${label} ${v} phecode ${k}`;
           expect(row.status, what).toBe('ok');
-          if (row.test !== 'spa') return;
+          if (!isSpa(row.test)) return;
           count.rows++;
           const dense = denseSpa(k, v);
           expect(dense.status, what).toBe('ok');
@@ -363,10 +370,11 @@ describe('SPA in the PheWAS (phewas/fit.ts, phewas/many-fit.ts)', () => {
     for (const v of names) {
       expect(never[v], v).toEqual(today[v]);
       never[v].forEach((row, k) => {
-        expect(row.test, `${v} ${k}`).not.toBe('spa');
-        // auto: SPA for the 2 %, 5 % and 1 % phecodes, not the 30 % one; always: every one
-        expect(auto[v][k].test, `${v} ${k}`).toBe(k === 2 ? row.test : 'spa');
-        expect(always[v][k].test, `${v} ${k}`).toBe('spa');
+        expect(['wald', 'firth'], `${v} ${k}`).toContain(row.test);
+        // auto: SPA for the 2 %, 5 % and 1 % phecodes, not the 30 % one; always: every one. The
+        // name says which fit gave β and SE: the `never` row's
+        expect(auto[v][k].test, `${v} ${k}`).toBe(k === 2 ? row.test : `spa_${row.test}`);
+        expect(always[v][k].test, `${v} ${k}`).toBe(`spa_${row.test}`);
         for (const rows of [auto, always]) {
           const s = rows[v][k];
           // a fit ran for every row here (Firth where separated): its β, SE and CI are kept
@@ -420,17 +428,19 @@ describe('SPA in the PheWAS (phewas/fit.ts, phewas/many-fit.ts)', () => {
       dflt[v].forEach((row, k) => {
         const what = `${v} phecode ${k}`;
         if (k === 2) {
-          expect(row.test, what).not.toBe('spa');
+          expect(isSpa(row.test), what).toBe(false);
           return;
         }
-        expect(row.test, what).toBe('spa');
+        expect(isSpa(row.test), what).toBe(true);
         // the same SPA p as the single path either way
         expect(row.neg_log10_p, what).toBe(auto[v][k].neg_log10_p);
         if (row.beta === auto[v][k].beta) {
           refitted++;
           expect(row, what).toEqual(auto[v][k]);
+          expect(['spa_wald', 'spa_firth'], what).toContain(row.test);
         } else {
           scoreBased++;
+          expect(row.test, what).toBe('spa');
           expect(row.p as number, what).toBeGreaterThanOrEqual(0.05);
           expectClose(row.beta as number, denseSpa(k, v).beta, 1e-9, `${what}: β = S/V`);
           expectSeReproducesP(row, what);
@@ -442,11 +452,11 @@ describe('SPA in the PheWAS (phewas/fit.ts, phewas/many-fit.ts)', () => {
     // never: the many path's score rows stay `score` rows
     const dNever = many({ spa: 'never', scoreThreshold: 0.05 });
     const tests = new Set(names.flatMap((v) => dNever[v].map((row) => row.test)));
-    expect(tests.has('spa')).toBe(false);
+    expect([...tests].some(isSpa)).toBe(false);
     expect(tests.has('score')).toBe(true);
   });
 
-  it('spa rows pass the results contract (writePhewas staging table) and read back as spa', async () => {
+  it('spa* rows pass the results contract (writePhewas staging table) and read back by name', async () => {
     const db = await DuckDBInstance.create(':memory:');
     const conn = await db.connect();
     try {
@@ -472,7 +482,7 @@ describe('SPA in the PheWAS (phewas/fit.ts, phewas/many-fit.ts)', () => {
         await conn.runAndReadAll(`SELECT phecode, test, p FROM read_parquet('${res.path}') ORDER BY phecode`)
       ).getRowObjectsJS();
       expect(rows.map((x) => x.test)).toEqual(auto.rare.map((x) => x.test));
-      expect(rows.filter((x) => x.test === 'spa')).toHaveLength(3);
+      expect(rows.filter((x) => x.test === 'spa_wald')).toHaveLength(3);
       expect(rows.map((x) => x.p)).toEqual(auto.rare.map((x) => x.p));
     } finally {
       conn.closeSync();
@@ -494,7 +504,7 @@ function runContext(name: string): RunContext {
 }
 
 describe('SPA in the burden tests (burden/tests.ts)', () => {
-  it('a 2 % prevalence binary trait: spa rows with the GWAS kernel p, β, SE and the R SPA p', async () => {
+  it('a 2 % prevalence binary trait: spa_wald/spa_firth rows with the GWAS kernel p, β, SE and the R SPA p', async () => {
     const n = 3000;
     const u = rng(14);
     const ids = Array.from({ length: n }, (_, i) => `P${i + 1}`);
@@ -599,8 +609,9 @@ describe('SPA in the burden tests (burden/tests.ts)', () => {
     conn.closeSync();
     db.closeSync();
     expect(auto.map((t) => t.mask)).toEqual(maskNames);
-    expect(auto.map((t) => t.test)).toEqual(maskNames.map(() => 'spa'));
     for (const t of never) expect(['wald', 'firth']).toContain(t.test);
+    // a fit ran for every mask: the name is the fit's
+    expect(auto.map((t) => t.test)).toEqual(never.map((t) => `spa_${t.test}`));
 
     // the GWAS kernel on the same data (SPA always: the trait is unbalanced anyway)
     const cov = new Float64Array(2 * n);
@@ -631,7 +642,7 @@ describe('SPA in the burden tests (burden/tests.ts)', () => {
       const row = auto[j];
       expect(row.status, m).toBe('ok');
       expect(STATUS[kernel.status[j]], m).toBe('ok');
-      expect(TEST[kernel.test[j]], m).toBe('spa');
+      expect(TEST[kernel.test[j]], m).toBe(row.test);
       expectClose(row.p, kernel.p[j], 1e-12, `${m}: p vs the GWAS kernel`);
       expectClose(row.beta, kernel.beta[j], 1e-12, `${m}: β vs the GWAS kernel`);
       expectClose(row.se, kernel.se[j], 1e-12, `${m}: SE vs the GWAS kernel`);
