@@ -113,20 +113,39 @@ export async function syncParquetRelation(
  * 'spa_firth'). A table whose CHECK constraints lack a value the contract now allows is rebuilt
  * with the current contract, its rows kept (columns the two share, by name), in one transaction.
  */
-async function migrateEnumChecks(conn: DuckDBConnection, table: TableName): Promise<void> {
-  const wanted = columnsOf(table).flatMap((c) => c.values ?? []);
-  if (wanted.length === 0) return;
-  const checks = (
-    await conn.runAndReadAll(
-      `SELECT constraint_text FROM duckdb_constraints()
-       WHERE database_name = current_database() AND table_name = $1 AND constraint_type = 'CHECK'`,
-      [table],
+async function migrateEnumChecks(conn: DuckDBConnection, tables: TableName[]): Promise<void> {
+  // two catalog queries for all tables: this runs on every open of the results database
+  const kinds = new Map(
+    (
+      await conn.runAndReadAll(
+        `SELECT table_name, table_type FROM information_schema.tables
+         WHERE table_catalog = current_database() AND table_schema = current_schema()`,
+      )
     )
-  )
-    .getRows()
-    .map((r) => String(r[0]))
-    .join('\n');
-  if (wanted.every((v) => checks.includes(`'${v.replaceAll("'", "''")}'`))) return;
+      .getRows()
+      .map((r) => [String(r[0]), String(r[1])]),
+  );
+  const checks = new Map(
+    (
+      await conn.runAndReadAll(
+        `SELECT table_name, string_agg(constraint_text, chr(10)) FROM duckdb_constraints()
+         WHERE database_name = current_database() AND constraint_type = 'CHECK' GROUP BY table_name`,
+      )
+    )
+      .getRows()
+      .map((r) => [String(r[0]), String(r[1])]),
+  );
+  for (const table of tables) {
+    if (kinds.get(table) !== 'BASE TABLE') continue;
+    const text = checks.get(table) ?? '';
+    const wanted = columnsOf(table).flatMap((c) => c.values ?? []);
+    if (wanted.every((v) => text.includes(`'${v.replaceAll("'", "''")}'`))) continue;
+    await rebuildTable(conn, table);
+  }
+}
+
+/** Rebuild a table with the current contract, keeping its rows (the columns both have, by name). */
+async function rebuildTable(conn: DuckDBConnection, table: TableName): Promise<void> {
   const name = sqlIdent(table);
   const old = sqlIdent(`${table}_before_migration`);
   await inTransaction(conn, async () => {
@@ -161,10 +180,10 @@ export async function ensureResultsSchema(conn: DuckDBConnection, dataDir: strin
   for (const table of tables) {
     if (!isParquetResultTable(table)) await conn.run(createTableSql(table));
   }
-  for (const table of tables) {
-    if (!isParquetResultTable(table) && (await relationKind(conn, table)) === 'table')
-      await migrateEnumChecks(conn, table);
-  }
+  await migrateEnumChecks(
+    conn,
+    tables.filter((t) => !isParquetResultTable(t)),
+  );
   for (const table of Object.keys(PARQUET_RESULT_TABLES) as ParquetResultTable[])
     await syncParquetRelation(conn, dataDir, table);
 }
