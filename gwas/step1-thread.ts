@@ -3,8 +3,6 @@
  * task's blocks, or level 1 of every trait (gwas/step1.ts). CPU-bound, so off the activity
  * worker's event loop, and two tasks use two cores.
  */
-import { computeDb } from '../engine/duckdb.js';
-import { warmLevel0 } from '../stats/ridge-level0.js';
 import type { EngineConfig } from '../temporal.config.js';
 import {
   computeLevel0,
@@ -35,15 +33,4 @@ export function threadMain(
 ): Promise<Step1ThreadResult> {
   if (data.kind === 'level0') return computeLevel0(data.config, data.input, progress, signal);
   return computeLevel1(data.config, data.input, progress, signal);
-}
-
-/**
- * Called once when a worker starts this thread ahead of its first job (engine/thread.ts
- * prewarmThreads): open the thread's DuckDB instance and run level 0 on a small synthetic block,
- * so the first real blocks do not pay for compiling its loops and WebAssembly kernels (measured
- * about 1 s of the first task per thread on the 10,000 × 100,000 bench).
- */
-export async function warmUp(config?: EngineConfig): Promise<void> {
-  warmLevel0();
-  if (config) await computeDb(config);
 }

@@ -1352,55 +1352,6 @@ export function level0Block(
   return { predictions, nConstant: sys.nConstant };
 }
 
-/**
- * Runs `level0Block` on a small synthetic block (3,000 samples × 96 variants, seeded), so that a
- * worker thread compiles the module's hot loops and WebAssembly kernels before its first real
- * block (engine/thread.ts prewarmThreads calls gwas/step1-thread.ts `warmUp`). Returns the
- * predictions' sum (a value to keep the call from being optimised away).
- */
-export function warmLevel0(): number {
-  const n = 3000;
-  const B = 96;
-  const q = 2;
-  let state = 12345;
-  const rand = () => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return state / 2 ** 32;
-  };
-  const basisRaw = new Float64Array(n * q);
-  for (let i = 0; i < n; i++) {
-    basisRaw[i] = 1;
-    basisRaw[n + i] = rand() - 0.5;
-  }
-  const basis = orthonormalBasis(basisRaw, n, q).q;
-  const yRaw = Float64Array.from({ length: n }, () => rand() - 0.5);
-  const gts: Uint8Array[] = [];
-  for (let v = 0; v < B; v++) {
-    const bytes = new Uint8Array((n + 3) >> 2);
-    const af = 0.05 + 0.4 * rand();
-    for (let i = 0; i < n; i++) {
-      const c = rand() < 0.01 ? 3 : (rand() < af ? 1 : 0) + (rand() < af ? 1 : 0);
-      bytes[i >> 2] |= c << ((i & 3) << 1);
-    }
-    gts.push(bytes);
-  }
-  const setup: Level0Setup = {
-    n,
-    nGeno: n,
-    sampleIdx: Int32Array.from({ length: n }, (_, i) => i),
-    fold: Uint8Array.from({ length: n }, () => Math.floor(rand() * 5)),
-    nFolds: 5,
-    basis: basis.subarray(0, n * q),
-    q,
-    y: prepareLevel0Traits(yRaw, 1, basis.subarray(0, n * q), q).y,
-    K: 1,
-    lambdas: level0Lambdas(10_000),
-  };
-  let sum = 0;
-  for (let r = 0; r < 3; r++) for (const x of level0Block(setup, gts).predictions) sum += x;
-  return sum;
-}
-
 /** `level0Block` computed on the dense standardised block with plain sums (the tests' reference). */
 export function level0BlockReference(
   setup: Level0Setup,
