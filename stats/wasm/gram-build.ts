@@ -369,6 +369,24 @@ function missGather(): string {
         (br $vars))))`;
 }
 
+/**
+ * dst[0 .. bytes) += src[0 .. bytes) · v, two f64 lanes at a time (bytes a multiple of 16; `v` an
+ * f64x2 splat; needs a local `$a`). Lane-wise, so each value gets the bits of the plain
+ * `dst += src * v`.
+ */
+function axpyLoop(dst: string, src: string, v: string, bytes: string): string {
+  return `
+        (local.set $a (i32.const 0))
+        (block $doneA
+          (loop $cols
+            (br_if $doneA (i32.ge_u (local.get $a) (local.get ${bytes})))
+            (v128.store (i32.add (local.get ${dst}) (local.get $a))
+              (f64x2.add (v128.load (i32.add (local.get ${dst}) (local.get $a)))
+                         (f64x2.mul (v128.load (i32.add (local.get ${src}) (local.get $a))) (local.get ${v}))))
+            (local.set $a (i32.add (local.get $a) (i32.const 16)))
+            (br $cols)))`;
+}
+
 /** decode_accum: see the module comment. */
 function decodeAccum(): string {
   return `
@@ -409,15 +427,7 @@ function decodeAccum(): string {
             (local.set $dst (select (local.get $accM) (local.get $accC) (i32.eq (local.get $c) (i32.const 3))))
             (local.set $wv (f64x2.splat
               (select (f64.const 1) (f64.convert_i32_u (local.get $c)) (i32.eq (local.get $c) (i32.const 3)))))
-            (local.set $a (i32.const 0))
-            (block $doneA
-              (loop $cols
-                (br_if $doneA (i32.ge_u (local.get $a) (local.get $wb)))
-                (v128.store (i32.add (local.get $dst) (local.get $a))
-                  (f64x2.add (v128.load (i32.add (local.get $dst) (local.get $a)))
-                             (f64x2.mul (v128.load (i32.add (local.get $row) (local.get $a))) (local.get $wv))))
-                (local.set $a (i32.add (local.get $a) (i32.const 16)))
-                (br $cols)))))
+${axpyLoop('$dst', '$row', '$wv', '$wb')}))
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $calls)))
     (local.get $cnt))`;
@@ -481,15 +491,7 @@ function predictAdd(): string {
           (select (local.get $mu) (f64.convert_i32_u (local.get $c)) (i32.eq (local.get $c) (i32.const 3)))))
         (local.set $row (i32.add (local.get $pred)
           (i32.mul (i32.load (i32.add (local.get $ts) (i32.shl (local.get $e) (i32.const 2)))) (local.get $kb))))
-        (local.set $a (i32.const 0))
-        (block $doneA
-          (loop $cols
-            (br_if $doneA (i32.ge_u (local.get $a) (local.get $kb)))
-            (v128.store (i32.add (local.get $row) (local.get $a))
-              (f64x2.add (v128.load (i32.add (local.get $row) (local.get $a)))
-                         (f64x2.mul (local.get $vv) (v128.load (i32.add (local.get $bt) (local.get $a))))))
-            (local.set $a (i32.add (local.get $a) (i32.const 16)))
-            (br $cols)))
+${axpyLoop('$row', '$bt', '$vv', '$kb')}
         (local.set $e (i32.add (local.get $e) (i32.const 1)))
         (br $calls))))`;
 }

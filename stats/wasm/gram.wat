@@ -340,15 +340,16 @@
             (local.set $dst (select (local.get $accM) (local.get $accC) (i32.eq (local.get $c) (i32.const 3))))
             (local.set $wv (f64x2.splat
               (select (f64.const 1) (f64.convert_i32_u (local.get $c)) (i32.eq (local.get $c) (i32.const 3)))))
-            (local.set $a (i32.const 0))
-            (block $doneA
-              (loop $cols
-                (br_if $doneA (i32.ge_u (local.get $a) (local.get $wb)))
-                (v128.store (i32.add (local.get $dst) (local.get $a))
-                  (f64x2.add (v128.load (i32.add (local.get $dst) (local.get $a)))
-                             (f64x2.mul (v128.load (i32.add (local.get $row) (local.get $a))) (local.get $wv))))
-                (local.set $a (i32.add (local.get $a) (i32.const 16)))
-                (br $cols)))))
+
+        (local.set $a (i32.const 0))
+        (block $doneA
+          (loop $cols
+            (br_if $doneA (i32.ge_u (local.get $a) (local.get $wb)))
+            (v128.store (i32.add (local.get $dst) (local.get $a))
+              (f64x2.add (v128.load (i32.add (local.get $dst) (local.get $a)))
+                         (f64x2.mul (v128.load (i32.add (local.get $row) (local.get $a))) (local.get $wv))))
+            (local.set $a (i32.add (local.get $a) (i32.const 16)))
+            (br $cols)))))
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $calls)))
     (local.get $cnt))
@@ -404,13 +405,14 @@
           (select (local.get $mu) (f64.convert_i32_u (local.get $c)) (i32.eq (local.get $c) (i32.const 3)))))
         (local.set $row (i32.add (local.get $pred)
           (i32.mul (i32.load (i32.add (local.get $ts) (i32.shl (local.get $e) (i32.const 2)))) (local.get $kb))))
+
         (local.set $a (i32.const 0))
         (block $doneA
           (loop $cols
             (br_if $doneA (i32.ge_u (local.get $a) (local.get $kb)))
             (v128.store (i32.add (local.get $row) (local.get $a))
               (f64x2.add (v128.load (i32.add (local.get $row) (local.get $a)))
-                         (f64x2.mul (local.get $vv) (v128.load (i32.add (local.get $bt) (local.get $a))))))
+                         (f64x2.mul (v128.load (i32.add (local.get $bt) (local.get $a))) (local.get $vv))))
             (local.set $a (i32.add (local.get $a) (i32.const 16)))
             (br $cols)))
         (local.set $e (i32.add (local.get $e) (i32.const 1)))
