@@ -10,8 +10,10 @@ import type { GwasShard, RunContext } from '../schemas/study-io.js';
  * the start of the next (small chromosomes would otherwise make many tiny shards, each paying
  * the fixed cost of an activity); it never spans variants that are not being tested. The
  * shard id names its position and chromosome span, e.g. `s0003-chr6-chr9`; ids are stable
- * for a release, chromosome list and shard size. With `splitChromosomes` (LOCO offsets, one
- * per chromosome) every chromosome is cut on its own, so no shard spans two.
+ * for a release, chromosome list and shard size. With `splitChromosomes` every chromosome is cut
+ * on its own, so no shard spans two: LOCO studies started before the patch 'loco-spanning-shards'
+ * planned so (one offset per shard); newer ones use the plain plan and switch offsets inside a
+ * shard (gwas/shard.ts).
  */
 export async function planShards(
   conn: DuckDBConnection,
