@@ -149,33 +149,31 @@ async function buildShardModel(
 }
 
 /**
- * The chromosomes of a shard as variant_idx ranges in genome order (one for a shard inside a
- * chromosome). A chromosome's variants are contiguous in variant_idx (the release is sorted).
+ * The shard's variants as runs of one chromosome, in variant_idx order: one run for a shard
+ * inside a chromosome, one per chromosome for a sorted release, and more if a release's
+ * chromosomes interleave in variant_idx (each run of a chromosome is its own segment).
  */
-async function chromSegments(
+export async function chromSegments(
   conn: DuckDBConnection,
   run: RunContext,
   shard: GwasShard,
 ): Promise<{ chrom: string; first: number; last: number }[]> {
   const r = await conn.runAndReadAll(
-    `SELECT chrom::VARCHAR, min(variant_idx)::BIGINT, max(variant_idx)::BIGINT
-     FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
-     WHERE variant_idx BETWEEN $1 AND $2 GROUP BY chrom ORDER BY 2`,
+    `WITH v AS (
+       SELECT chrom::VARCHAR AS chrom, variant_idx,
+              row_number() OVER (ORDER BY variant_idx)
+                - row_number() OVER (PARTITION BY chrom ORDER BY variant_idx) AS island
+       FROM read_parquet(${sqlString(join(run.releaseDir, 'variants.parquet'))})
+       WHERE variant_idx BETWEEN $1 AND $2)
+     SELECT chrom, min(variant_idx)::BIGINT AS first, max(variant_idx)::BIGINT AS last
+     FROM v GROUP BY chrom, island ORDER BY first`,
     [shard.firstVariantIdx, shard.lastVariantIdx],
   );
-  const segs = r.getRows().map(([chrom, first, last]) => ({
+  return r.getRows().map(([chrom, first, last]) => ({
     chrom: String(chrom),
     first: Number(first),
     last: Number(last),
   }));
-  for (let i = 1; i < segs.length; i++) {
-    if (segs[i].first <= segs[i - 1].last)
-      throw new Error(
-        `shard ${shard.shardId}: chromosomes ${segs[i - 1].chrom} and ${segs[i].chrom} interleave in variant_idx; ` +
-          'LOCO needs the release sorted by chromosome (ingest it again)',
-      );
-  }
-  return segs;
 }
 
 /**
