@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
@@ -78,6 +78,15 @@ export async function syncGwasRelation(conn: DuckDBConnection, dataDir: string):
   await syncParquetRelation(conn, dataDir, 'gwas_results');
 }
 
+async function viewComment(conn: DuckDBConnection, view: string): Promise<string | null> {
+  const r = await conn.runAndReadAll(
+    `SELECT comment FROM duckdb_views() WHERE database_name = current_database() AND view_name = $1`,
+    [view],
+  );
+  const c = r.getRows()[0]?.[0];
+  return typeof c === 'string' ? c : null;
+}
+
 /** `syncGwasRelation` for any Parquet-stored result table (`gwas_results`, `meta_results`). */
 export async function syncParquetRelation(
   conn: DuckDBConnection,
@@ -94,9 +103,15 @@ export async function syncParquetRelation(
   const kind = await relationKind(conn, table);
   const name = sqlIdent(table);
   if (hasFiles) {
+    // Binding the view reads every file's schema (union_by_name), which grows with the runs:
+    // the view carries the hash of its SQL as its comment and is only re-created when that changes.
+    const sql = parquetReadSql(table, recorded);
+    const signature = `sql sha256 ${createHash('sha256').update(sql).digest('hex')}`;
+    if (kind === 'view' && (await viewComment(conn, table)) === signature) return;
     await inTransaction(conn, async () => {
       if (kind === 'table') await conn.run(`DROP TABLE ${name}`);
-      await conn.run(`CREATE OR REPLACE VIEW ${name} AS ${parquetReadSql(table, recorded)}`);
+      await conn.run(`CREATE OR REPLACE VIEW ${name} AS ${sql}`);
+      await conn.run(`COMMENT ON VIEW ${name} IS ${sqlString(signature)}`);
     });
   } else if (kind !== 'table') {
     await inTransaction(conn, async () => {

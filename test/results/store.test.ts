@@ -422,4 +422,53 @@ describe('gwas_results before any Parquet exists', () => {
     );
     expect(Number(n)).toBe(0);
   });
+  it('is re-created only when its files change (the view carries the hash of its SQL)', async () => {
+    const dataDir = join(fx.dataDir, 'view-signature');
+    const config = { ...fx.config, dataDir, database: join(dataDir, 'engine.duckdb') };
+    const state = () =>
+      withEngineDb(
+        config,
+        async (conn) => {
+          const v = (
+            await conn.runAndReadAll(
+              `SELECT view_oid, comment FROM duckdb_views() WHERE database_name = 'engine' AND view_name = 'gwas_results'`,
+            )
+          ).getRows()[0];
+          const n = (await conn.runAndReadAll('SELECT count(*) FROM gwas_results')).getRows()[0][0];
+          return { oid: Number(v[0]), comment: String(v[1]), rows: Number(n) };
+        },
+        { readOnly: true },
+      );
+    const a = runIdFor({ studyId: 'sig-a', releaseFingerprint: 'f', specHash: 's' });
+    const b = runIdFor({ studyId: 'sig-b', releaseFingerprint: 'f', specHash: 's' });
+    await writeRunResults(config, a, 'gwas_results', fx.gwas.slice(0, 10));
+    const first = await state();
+    expect(first.comment).toMatch(/^sql sha256 [0-9a-f]{64}$/);
+    expect(first.rows).toBe(10);
+    // catalog oids are per open: compare within one open, around two schema checks
+    const oids = await withEngineDb(config, async (conn) => {
+      const oid = async () =>
+        Number(
+          (
+            await conn.runAndReadAll(
+              `SELECT view_oid FROM duckdb_views() WHERE database_name = 'engine' AND view_name = 'gwas_results'`,
+            )
+          ).getRows()[0][0],
+        );
+      const out = [await oid()];
+      await ensureResultsSchema(conn, dataDir);
+      out.push(await oid());
+      await ensureResultsSchema(conn, dataDir);
+      out.push(await oid());
+      return out;
+    });
+    expect(new Set(oids).size).toBe(1);
+    expect((await state()).comment).toBe(first.comment);
+    await writeRunResults(config, b, 'gwas_results', fx.gwas.slice(0, 7));
+    const second = await state();
+    expect(second.comment).not.toBe(first.comment);
+    expect(second.rows).toBe(17);
+    await deleteRun(config, b);
+    expect((await state()).rows).toBe(10);
+  });
 });
