@@ -92,6 +92,20 @@ export function shardOutput(run: RunContext, shardId: string): string {
  */
 export class ShardModelCache {
   private last: { key: string; value: ShardModel } | undefined;
+  /** The analysis table and sample count, shared by the per-chromosome models of a LOCO shard. */
+  private lastInputs: { key: string; value: Promise<ShardInputs> } | undefined;
+
+  private inputs(conn: DuckDBConnection, run: RunContext, analysis: AnalysisTable): Promise<ShardInputs> {
+    const key = JSON.stringify([analysis, run.releaseDir]);
+    if (this.lastInputs?.key !== key) {
+      const value = loadShardInputs(conn, run, analysis);
+      this.lastInputs = { key, value };
+      value.catch(() => {
+        if (this.lastInputs?.value === value) this.lastInputs = undefined;
+      });
+    }
+    return this.lastInputs.value;
+  }
 
   async get(
     conn: DuckDBConnection,
@@ -110,29 +124,35 @@ export class ShardModelCache {
       gwas.spa,
       gwas.spaCaseFraction,
     ]);
-    if (this.last?.key !== key)
-      this.last = { key, value: await buildShardModel(conn, run, analysis, gwas, loco) };
+    if (this.last?.key !== key) {
+      const inputs = await this.inputs(conn, run, analysis);
+      this.last = { key, value: await buildShardModel(inputs, analysis, gwas, loco) };
+    }
     return this.last.value;
   }
 }
 
 type ShardModel = Awaited<ReturnType<typeof buildShardModel>>;
+type ShardInputs = Awaited<ReturnType<typeof loadShardInputs>>;
+
+async function loadShardInputs(conn: DuckDBConnection, run: RunContext, analysis: AnalysisTable) {
+  const a = await loadAnalysis(conn, analysis);
+  return { ...a, nGeno: await releaseSamples(conn, run.releaseDir) };
+}
 
 async function buildShardModel(
-  conn: DuckDBConnection,
-  run: RunContext,
+  inputs: ShardInputs,
   analysis: AnalysisTable,
   gwas: PhenotypeFirstSpec['gwas'],
   loco: { dir: string; chrom: string } | null,
 ) {
-  const { n, c, sampleIdx, y, ys, cov } = await loadAnalysis(conn, analysis);
+  const { n, c, sampleIdx, y, ys, cov, nGeno } = inputs;
   // LOCO (REGENIE step 2): quantitative traits are tested as y − prediction, binary traits with
   // the prediction as an offset in every logistic fit (stats/logistic.ts).
   const offsets = loco ? await locoOffsets(loco.dir, loco.chrom, ys.length) : null;
   if (offsets && offsets[0].length !== n)
     throw new Error(`step 1 in ${loco?.dir} has ${offsets[0].length} samples, the analysis table ${n}`);
   const traits = offsets ? ys.map((v, k) => Float64Array.from(v, (x, i) => x - offsets[k][i])) : ys;
-  const nGeno = await releaseSamples(conn, run.releaseDir);
   const missing = gwas.missing === 'mean-impute' ? 'mean' : 'drop';
   const binary = analysis.trait === 'binary';
   const model = binary
