@@ -72,30 +72,43 @@ const lociFile = (run: MetaRunContext) => join(workDir(run), 'loci.json');
 export function createMetaActivities(from: EngineConfig | EngineContext) {
   const engine = asEngineContext(from);
   const { config } = engine;
+  /**
+   * The run of a meta spec: its identity and folder, the completed result when it exists;
+   * otherwise the inputs read (heartbeating each) and the run's start recorded.
+   */
+  async function prepareMetaRun<T>(
+    input: { spec: MetaSpec; workflowId: string },
+    read: (spec: MetaSpec, sha256: string[], onInput: (i: number) => void) => Promise<T[]>,
+  ): Promise<{ run: MetaRunContext; inputs: T[]; completed: MetaResult | null }> {
+    const spec = metaSpecSchema.parse(input.spec);
+    const ctx = activityContext();
+    const id = await metaIdentity(spec);
+    const run = metaRunContext(config, spec, id);
+    const completed = await completedMetaRun(config, run);
+    if (completed) return { run, inputs: [], completed };
+    const inputs = await read(spec, id.sha256, (i) => ctx?.heartbeat({ input: i }));
+    await recordMetaStart(config, spec, run, {
+      workflowId: input.workflowId,
+      workflowRunId: ctx?.info.workflowExecution?.runId ?? null,
+    });
+    return { run, inputs, completed: null };
+  }
+
   return {
     async prepareMeta(input: { spec: MetaSpec; workflowId: string }): Promise<{
       run: MetaRunContext;
       inputs: MetaInputRef[];
       completed: MetaResult | null;
     }> {
-      const spec = metaSpecSchema.parse(input.spec);
-      const ctx = activityContext();
-      const id = await metaIdentity(spec);
-      const run = metaRunContext(config, spec, id);
-      const completed = await completedMetaRun(config, run);
-      if (completed) return { run, inputs: [], completed };
-      const inputs = await readMetaInputs(
-        (fn) => engine.compute((conn) => cancellableStep(conn, { step: 'prepareMeta' }, fn)),
-        spec,
-        id.sha256,
-        config.dataDir,
-        { concurrency: config.worker.duckdbThreads, onInput: (i) => ctx?.heartbeat({ input: i }) },
+      return prepareMetaRun(input, (spec, sha256, onInput) =>
+        readMetaInputs(
+          (fn) => engine.compute((conn) => cancellableStep(conn, { step: 'prepareMeta' }, fn)),
+          spec,
+          sha256,
+          config.dataDir,
+          { concurrency: config.worker.duckdbThreads, onInput },
+        ),
       );
-      await recordMetaStart(config, spec, run, {
-        workflowId: input.workflowId,
-        workflowRunId: ctx?.info.workflowExecution?.runId ?? null,
-      });
-      return { run, inputs, completed: null };
     },
 
     async analyseMetaInputs(input: {
@@ -175,18 +188,10 @@ export function createMetaActivities(from: EngineConfig | EngineContext) {
       inputs: PhewasInputRef[];
       completed: MetaResult | null;
     }> {
-      const spec = metaSpecSchema.parse(input.spec);
-      const ctx = activityContext();
-      const id = await metaIdentity(spec);
-      const run = metaRunContext(config, spec, id);
-      const completed = await completedMetaRun(config, run);
-      if (completed) return { run, inputs: [], completed };
-      const { refs } = await readPhewasInputs(spec, id.sha256, (i) => ctx?.heartbeat({ input: i }));
-      await recordMetaStart(config, spec, run, {
-        workflowId: input.workflowId,
-        workflowRunId: ctx?.info.workflowExecution?.runId ?? null,
-      });
-      return { run, inputs: refs, completed: null };
+      return prepareMetaRun(
+        input,
+        async (spec, sha256, onInput) => (await readPhewasInputs(spec, sha256, onInput)).refs,
+      );
     },
 
     async runPhewasMeta(input: {

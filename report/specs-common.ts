@@ -17,6 +17,26 @@ export function labelExpr(ticks: { value: number; label: string }[]): string {
 }
 
 /**
+ * The y encoding of a forest plot: one row per entry at y = 0..rows−1, labelled by `ticks`, with
+ * no grid, ticks or axis line.
+ */
+export function forestRowsEncoding(rows: number, ticks: { value: number; label: string }[]) {
+  return {
+    field: 'y',
+    type: 'quantitative',
+    title: null,
+    scale: { domain: [-0.7, rows - 0.3], nice: false, zero: false },
+    axis: {
+      values: ticks.map((t) => t.value),
+      labelExpr: labelExpr(ticks),
+      grid: false,
+      ticks: false,
+      domain: false,
+    },
+  };
+}
+
+/**
  * A y scale for −log10 p. Above 30 the axis is piecewise linear: 0–20 takes the lower 65 % of
  * the height and 20–max the rest, so a p of 1e-300 does not flatten the rest of the genome.
  */

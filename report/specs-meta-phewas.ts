@@ -15,7 +15,14 @@
  */
 import { Z_975 } from '../stats/distributions.js';
 import type { MetaPhewasInputRow, MetaPhewasModel } from './data-meta-phewas.js';
-import { fmt, LINE_COLOUR, labelExpr, PARITY_COLOURS, SCHEMA, type VegaLiteSpec } from './specs-common.js';
+import {
+  fmt,
+  forestRowsEncoding,
+  LINE_COLOUR,
+  PARITY_COLOURS,
+  SCHEMA,
+  type VegaLiteSpec,
+} from './specs-common.js';
 
 const ROW_PX = 24;
 const DIAMOND_HALF = 0.32;
@@ -118,19 +125,7 @@ export function phewasForestSpec(x: PhewasForestInput): VegaLiteSpec {
     title: `${ratio === 'OR' ? 'odds ratio' : 'hazard ratio'} (${ratio}, log scale), 95% CI`,
     scale: { type: 'log', domain, nice: false },
   };
-  const yEnc = {
-    field: 'y',
-    type: 'quantitative',
-    title: null,
-    scale: { domain: [-0.7, rows - 0.3], nice: false, zero: false },
-    axis: {
-      values: ticks.map((t) => t.value),
-      labelExpr: labelExpr(ticks),
-      grid: false,
-      ticks: false,
-      domain: false,
-    },
-  };
+  const yEnc = forestRowsEncoding(rows, ticks);
   const heterogeneity = heterogeneityLine(x);
   return {
     $schema: SCHEMA,

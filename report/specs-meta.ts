@@ -13,7 +13,14 @@
  */
 import { Z_975 } from '../stats/distributions.js';
 import type { MetaForestEntry, MetaLeadView } from './data-meta.js';
-import { fmt, LINE_COLOUR, labelExpr, PARITY_COLOURS, SCHEMA, type VegaLiteSpec } from './specs-common.js';
+import {
+  fmt,
+  forestRowsEncoding,
+  LINE_COLOUR,
+  PARITY_COLOURS,
+  SCHEMA,
+  type VegaLiteSpec,
+} from './specs-common.js';
 
 const ROW_PX = 24;
 /** Half the height of a diamond, in row units. */
@@ -101,19 +108,7 @@ export function forestSpec(lead: MetaLeadView, entries: readonly MetaForestEntry
       zero: false,
     },
   };
-  const y = {
-    field: 'y',
-    type: 'quantitative',
-    title: null,
-    scale: { domain: [-0.7, rows - 0.3], nice: false, zero: false },
-    axis: {
-      values: ticks.map((t) => t.value),
-      labelExpr: labelExpr(ticks),
-      grid: false,
-      ticks: false,
-      domain: false,
-    },
-  };
+  const y = forestRowsEncoding(rows, ticks);
   const heterogeneity = `k = ${lead.k ?? 'NA'} · Q p = ${fmtP(lead.q_p)} · I² = ${lead.i2 === null ? 'NA' : `${lead.i2.toFixed(1)} %`} · direction ${lead.direction ?? 'NA'}`;
   return {
     $schema: SCHEMA,

@@ -62,12 +62,8 @@ export async function metaAnalysis(input: unknown): Promise<MetaResult> {
   enter('reading', 'prepareMeta');
   const prepared = await long.prepareMeta({ spec, workflowId: workflowInfo().workflowId });
   const run: MetaRunContext = prepared.run;
-  progress.runId = run.runId;
-  if (prepared.completed) {
-    enter('completed');
-    progress.message = 'this meta-analysis already ran on these inputs; nothing new to do';
-    return prepared.completed;
-  }
+  const completed = alreadyRan(prepared, progress, enter);
+  if (completed) return completed;
   try {
     enter('analysing', 'analyseMetaInputs');
     const core = await long.analyseMetaInputs({ run, spec, inputs: prepared.inputs });
@@ -86,6 +82,19 @@ export async function metaAnalysis(input: unknown): Promise<MetaResult> {
   }
 }
 
+/** Shows the prepared run's id; a run already completed on these inputs is returned as is. */
+function alreadyRan(
+  prepared: { run: MetaRunContext; completed: MetaResult | null },
+  progress: MetaProgress,
+  enter: (phase: MetaProgress['phase'], activity?: string | null) => void,
+): MetaResult | null {
+  progress.runId = prepared.run.runId;
+  if (!prepared.completed) return null;
+  enter('completed');
+  progress.message = 'this meta-analysis already ran on these inputs; nothing new to do';
+  return prepared.completed;
+}
+
 /** The `kind: "phewas"` path of `metaAnalysis`. */
 async function phewasMeta(
   spec: MetaSpec,
@@ -95,12 +104,8 @@ async function phewasMeta(
   enter('reading', 'preparePhewasMeta');
   const prepared = await long.preparePhewasMeta({ spec, workflowId: workflowInfo().workflowId });
   const run: MetaRunContext = prepared.run;
-  progress.runId = run.runId;
-  if (prepared.completed) {
-    enter('completed');
-    progress.message = 'this meta-analysis already ran on these inputs; nothing new to do';
-    return prepared.completed;
-  }
+  const completed = alreadyRan(prepared, progress, enter);
+  if (completed) return completed;
   try {
     enter('analysing', 'runPhewasMeta');
     const result = await long.runPhewasMeta({ run, spec, inputs: prepared.inputs });
