@@ -52,19 +52,26 @@ import type { DuckDBBlobVector, DuckDBConnection, DuckDBIntegerVector } from '@d
 import { blobItems, sqlString, withCompute } from '../engine/duckdb.js';
 import { atomicWriteFile, exists } from '../engine/fsutil.js';
 import { loadAnalysis } from '../phenotype/analysis-table.js';
-import { LOCO_DEFAULTS, type PhenotypeFirstSpec } from '../schemas/study.js';
+import { GENOME_LEVEL0_AUTO_MAX, LOCO_DEFAULTS, type PhenotypeFirstSpec } from '../schemas/study.js';
 import type { AnalysisTable, RunContext } from '../schemas/study-io.js';
 import { orthonormalBasis } from '../stats/linalg.js';
 import { firthFit, logisticFit } from '../stats/logistic-fit.js';
 import { mulberry32 } from '../stats/random.js';
-import { type Level0Setup, level0Block, level0Lambdas, prepareLevel0Traits } from '../stats/ridge-level0.js';
+import { genomeMatrix, genomeRidge } from '../stats/ridge-genome.js';
+import {
+  type Level0Setup,
+  level0Block,
+  level0Lambdas,
+  prepareLevel0Traits,
+  standardizedBlock,
+} from '../stats/ridge-level0.js';
 import { type Level1Result, level1Logistic, level1Ridge } from '../stats/ridge-level1.js';
 import { groupTraitsByMissingness, TRAIT_GROUP_DEFAULTS, type TraitGrouping } from '../stats/trait-groups.js';
 import type { EngineConfig } from '../temporal.config.js';
 import { releaseSamples } from './ld.js';
 
 /** Bump when the step-1 method or its files change: old caches are then not reused. */
-export const STEP1_VERSION = 4;
+export const STEP1_VERSION = 5;
 
 export type LocoSettings = Required<NonNullable<PhenotypeFirstSpec['gwas']['loco']>>;
 
@@ -146,6 +153,11 @@ interface PlanFile {
   binary: boolean;
   settings: LocoSettings;
   nVariants: number;
+  /**
+   * `blocks`: REGENIE's per-block level 0; `genome`: one whole-genome ridge (stats/ridge-genome.ts)
+   * whose blocks are the chromosomes' runs of step-1 variants.
+   */
+  level0: 'blocks' | 'genome';
   /** blocks[k] = [chromosome index, first offset into variants.i32, variant count]. */
   blocks: [number, number, number][];
   chroms: string[];
@@ -157,6 +169,8 @@ interface PlanFile {
 /** Summary of a finished step 1 (`loco.json`), for the GWAS summary and the report. */
 export interface Step1Summary {
   key: string;
+  /** Level 0 as run: per block (REGENIE) or whole genome (see PlanFile). */
+  level0: 'blocks' | 'genome';
   nSamples: number;
   nVariants: number;
   nBlocks: number;
@@ -222,6 +236,7 @@ export async function planStep1(
         `relatedness 'loco': no step-1 variant in the release (minor allele frequency ≥ ${settings.minMaf}, ` +
           `missing ≤ ${settings.maxMissing}, autosomes and X)`,
       );
+    const level0 = level0Mode(settings, a.n, variants.length, ys.length);
     plan = {
       key,
       version: STEP1_VERSION,
@@ -230,7 +245,8 @@ export async function planStep1(
       binary,
       settings,
       nVariants: variants.length,
-      blocks,
+      level0,
+      blocks: level0 === 'genome' ? chromosomeRuns(blocks) : blocks,
       chroms,
       lambdas: [...level0Lambdas(variants.length)],
       groups: grouping.groups.map((g) => ({ traits: g.traits, nSamples: g.persons.length })),
@@ -241,10 +257,32 @@ export async function planStep1(
   }
   const done = await exists(join(dir, 'loco.json'));
   const nBlocks = plan.blocks.length;
-  const per = Math.max(1, Math.ceil(nBlocks / (4 * gwas.maxParallelShards)));
+  // the whole-genome level 0 is one solve: one task
+  const per =
+    plan.level0 === 'genome' ? nBlocks : Math.max(1, Math.ceil(nBlocks / (4 * gwas.maxParallelShards)));
   const tasks: Step1Plan['tasks'] = [];
   for (let b = 0; b < nBlocks; b += per) tasks.push({ from: b, to: Math.min(nBlocks, b + per) });
   return { key, dir, done, nVariants: plan.nVariants, nBlocks, tasks, chroms: plan.chroms };
+}
+
+/**
+ * Level 0 as the settings ask; `auto`: the whole genome when persons × step-1 variants × traits
+ * ≤ GENOME_LEVEL0_AUTO_MAX (its cost grows with that product; the blocks' hardly with the traits).
+ */
+function level0Mode(s: LocoSettings, n: number, M: number, K: number): 'blocks' | 'genome' {
+  if (s.level0 !== 'auto') return s.level0;
+  return n * M * K <= GENOME_LEVEL0_AUTO_MAX ? 'genome' : 'blocks';
+}
+
+/** Blocks merged into runs of one chromosome (the whole-genome level 0's parts). */
+function chromosomeRuns(blocks: [number, number, number][]): [number, number, number][] {
+  const out: [number, number, number][] = [];
+  for (const [c, first, count] of blocks) {
+    const last = out[out.length - 1];
+    if (last && last[0] === c && last[1] + last[2] === first) last[2] += count;
+    else out.push([c, first, count]);
+  }
+  return out;
 }
 
 /** The step-1 variants (see the module comment) and their blocks. */
@@ -452,6 +490,7 @@ export async function computeLevel0(
       (await stat(f)).size === plan.groups[g].nSamples * plan.groups[g].traits.length * R * 4
     );
   };
+  if (plan.level0 === 'genome') return genomeLevel0(config, input, plan, variants, done, heartbeat, signal);
   return withCompute(config, async (conn) => {
     let setupCache: Level0SetupResult | null = null;
     let constant = 0;
@@ -476,6 +515,74 @@ export async function computeLevel0(
       await new Promise((r) => setImmediate(r));
       if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
     }
+    return { blocks: input.to - input.from, constant };
+  });
+}
+
+/**
+ * The whole-genome level 0 (`plan.level0 === 'genome'`, stats/ridge-genome.ts): per trait group,
+ * Z over every step-1 variant (standardised as a block is), one multi-shift CG solve for all
+ * folds, traits and shrinkages, and the prediction split into the plan's blocks (the chromosomes),
+ * written as the block files level 1 reads. A group whose files all exist is skipped (a retry
+ * resumes at the first group not written). Heartbeats every CG iteration; `signal` aborts
+ * between groups.
+ */
+async function genomeLevel0(
+  config: EngineConfig,
+  input: Step1Input & { from: number; to: number },
+  plan: PlanFile,
+  variants: Int32Array,
+  done: (g: number, b: number) => Promise<boolean>,
+  heartbeat: (c: Level0Cursor) => void,
+  signal?: AbortSignal,
+): Promise<{ blocks: number; constant: number }> {
+  const nb = plan.blocks.length;
+  const R = plan.lambdas.length;
+  const M = variants.length;
+  return withCompute(config, async (conn) => {
+    const todo: number[] = [];
+    for (let g = 0; g < plan.groups.length; g++)
+      for (let b = 0; b < nb; b++)
+        if (!(await done(g, b))) {
+          todo.push(g);
+          break;
+        }
+    let constant = 0;
+    if (todo.length > 0) {
+      const setups = await cachedLevel0Setup(conn, input, plan);
+      const gts = await readBlockGenotypes(conn, input.run, variants);
+      const partOf = new Int32Array(M);
+      for (const [b, [, first, count]] of plan.blocks.entries()) partOf.fill(b, first, first + count);
+      for (const g of todo) {
+        const { setup } = setups.groups[g];
+        const { n } = setup;
+        const m = setup.nFolds * setup.K;
+        const z = genomeMatrix(n, M, Math.max(m, Math.min(R * m, 256)));
+        for (let j0 = 0; j0 < M; j0 += plan.settings.blockSize) {
+          const std = standardizedBlock(setup, gts.slice(j0, Math.min(M, j0 + plan.settings.blockSize)));
+          constant += std.nConstant;
+          for (let j = 0; j < std.g.length / n; j++)
+            z.z.set(std.g.subarray(j * n, (j + 1) * n), (j0 + j) * z.ld);
+        }
+        const { parts } = genomeRidge({
+          z,
+          partOf,
+          nParts: nb,
+          fold: setup.fold,
+          nFolds: setup.nFolds,
+          y: setup.y,
+          K: setup.K,
+          lambdas: setup.lambdas,
+          onIteration: () => heartbeat({ next: input.from }),
+        });
+        for (let b = 0; b < nb; b++) {
+          const f32 = Float32Array.from(parts[b]);
+          await atomicWriteFile(blockFile(input.dir, g, b), new Uint8Array(f32.buffer));
+        }
+        if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
+      }
+    }
+    heartbeat({ next: input.to });
     return { blocks: input.to - input.from, constant };
   });
 }
@@ -593,14 +700,28 @@ export async function computeLevel1(
           }
           const yk = Float64Array.from(rows, (i) => ys[k][i]);
           const observed = Uint8Array.from(yk, (v) => (Number.isNaN(v) ? 0 : 1));
-          const base = { n: ng, fold: setup.fold, nFolds: setup.nFolds, W, P, chromOf, nChrom, observed };
+          // Whole-genome level 0: level 1 fits the R whole-genome columns (Σ of the blocks) with
+          // one weight each, under a chromosome index no LOCO row leaves out (nChrom); the LOCO
+          // rows then subtract chromosome c's blocks with those weights (genomeLoco).
+          const genome = plan.level0 === 'genome';
+          const fit = genome
+            ? {
+                W: sumBlocks(W, nb, R * ng),
+                P: R,
+                chromOf: new Int32Array(R).fill(nChrom),
+                nChrom: nChrom + 1,
+              }
+            : { W, P, chromOf, nChrom };
+          const base = { n: ng, fold: setup.fold, nFolds: setup.nFolds, ...fit, observed };
           let result: Level1Result;
           if (plan.binary) {
             const y = Float64Array.from(yk, (v) => (Number.isNaN(v) ? 0 : v));
             const offset = covariateLogit(y, observed, design, q);
             result = level1Logistic({ ...base, y, offset });
+            if (genome) result.loco = genomeLoco(result, W, plan.blocks, setup.fold, nChrom, R, ng);
           } else {
             result = level1Ridge({ ...base, y: prepared.y.subarray(kk * ng, (kk + 1) * ng) });
+            if (genome) result.loco = genomeLoco(result, W, plan.blocks, setup.fold, nChrom, R, ng);
             // back to trait units
             const sk = prepared.scale[kk];
             for (let t = 0; t < result.loco.length; t++) result.loco[t] *= sk;
@@ -621,6 +742,7 @@ export async function computeLevel1(
     }
     const summary: Step1Summary = {
       key: plan.key,
+      level0: plan.level0,
       nSamples: n,
       nVariants: plan.nVariants,
       nBlocks: nb,
@@ -637,6 +759,36 @@ export async function computeLevel1(
     await atomicWriteFile(summaryPath, JSON.stringify(summary));
     return summary;
   });
+}
+
+/** Σ over nb consecutive slices of `len` values (the blocks' columns of one trait). */
+function sumBlocks(W: Float64Array, nb: number, len: number): Float64Array {
+  const out = new Float64Array(len);
+  for (let b = 0; b < nb; b++) for (let t = 0; t < len; t++) out[t] += W[b * len + t];
+  return out;
+}
+
+/**
+ * LOCO rows of a whole-genome level 0: row c = the level-1 prediction minus chromosome c's blocks
+ * weighted by the level-1 coefficients of each person's fold, Σ_r β_{f(i),r} W_{b,r}(i); the
+ * last row (no chromosome) keeps the whole prediction.
+ */
+function genomeLoco(
+  result: Level1Result,
+  W: Float64Array,
+  blocks: [number, number, number][],
+  fold: Uint8Array,
+  nChrom: number,
+  R: number,
+  n: number,
+): Float64Array {
+  const loco = result.loco.slice(0, nChrom * n);
+  for (const [b, [c]] of blocks.entries())
+    for (let r = 0; r < R; r++) {
+      const col = (b * R + r) * n;
+      for (let i = 0; i < n; i++) loco[c * n + i] -= result.beta[fold[i] * R + r] * W[col + i];
+    }
+  return loco;
 }
 
 /**

@@ -149,6 +149,11 @@ export const gwasSummarySchema = z.object({
       key: z.string(),
       nVariants: count(),
       nBlocks: count(),
+      /**
+       * Level 0 as run: REGENIE's per-block ridges, or one whole-genome ridge whose blocks are the
+       * chromosomes (`loco.level0`). Absent in results recorded before the choice: blocks.
+       */
+      level0: z.enum(['blocks', 'genome']).optional(),
       /** Reused from an earlier run (cache hit) rather than computed by this one. */
       cached: z.boolean(),
       /** Level-1 status per trait (`ok`, or why the offset is 0 for it: stats/ridge-level1.ts). */

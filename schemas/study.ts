@@ -82,6 +82,14 @@ export const gwasSpecSchema = qcSpecSchema.extend({
        * one level 0 per group.
        */
       groupMinJaccard: z.number().min(0).max(1).optional(),
+      /**
+       * Level 0: `blocks` (REGENIE: one ridge per block of `blockSize` variants, stacked by level
+       * 1), `genome` (one out-of-fold ridge on every step-1 variant at once, split by chromosome:
+       * closer to a mixed model where relatives are many; its cost grows with persons × variants ×
+       * traits; stats/ridge-genome.ts), or `auto` (default): `genome` when persons × step-1
+       * variants × traits ≤ 5·10⁷, else `blocks`.
+       */
+      level0: z.enum(['auto', 'blocks', 'genome']).optional(),
     })
     .optional(),
   /** Variants per GWAS shard: the genome (or the chosen chromosomes) is cut into runs of about this many variants in genome order. */
@@ -434,7 +442,11 @@ export const LOCO_DEFAULTS = {
   folds: 5,
   maxVariants: 500_000,
   groupMinJaccard: 0,
+  level0: 'auto',
 } as const;
+
+/** `loco.level0: 'auto'` picks the whole-genome level 0 up to this many persons × step-1 variants × traits. */
+export const GENOME_LEVEL0_AUTO_MAX = 5e7;
 
 /** The part of a parsed spec its hash covers: all of it but the release and late defaults at their default. */
 export function hashedSpecPart(spec: StudySpec): Record<string, unknown> {

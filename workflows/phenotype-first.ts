@@ -116,6 +116,7 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
       nBlocks: number;
       cached: boolean;
       statuses: string[];
+      level0?: 'blocks' | 'genome';
     } | null = null;
     if (spec.gwas.relatedness === 'loco') {
       enter(progress, 'gwas', 'planStep1');
@@ -132,6 +133,8 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
       const { dir, key, nVariants, nBlocks } = plan;
       const statuses = summary.traits.map((t) => t.status);
       step1 = { dir, key, nVariants, nBlocks, cached: plan.done, statuses };
+      // (a summary recorded before the whole-genome level 0 has no level0: blocks)
+      if (summary.level0) step1.level0 = summary.level0;
     }
 
     // Before 'loco-spanning-shards', LOCO shards held one chromosome each (one offset per
@@ -206,7 +209,13 @@ export async function phenotypeFirstStudy(input: unknown, state?: PhenotypeFirst
     const gwas = step1
       ? {
           ...merged,
-          step1: { key: step1.key, nVariants: step1.nVariants, nBlocks: step1.nBlocks, cached: step1.cached },
+          step1: {
+            key: step1.key,
+            nVariants: step1.nVariants,
+            nBlocks: step1.nBlocks,
+            cached: step1.cached,
+            ...(step1.level0 ? { level0: step1.level0 } : {}),
+          },
         }
       : merged;
 

@@ -23,7 +23,10 @@ function summarise(result: StudyResult): string {
     const step1 = result.gwas.step1;
     if (step1)
       lines.push(
-        `  relatedness: LOCO offsets from step 1 on ${step1.nVariants} variants in ${step1.nBlocks} blocks` +
+        `  relatedness: LOCO offsets from step 1 on ${step1.nVariants} variants ` +
+          (step1.level0 === 'genome'
+            ? `(level 0: one whole-genome ridge, ${step1.nBlocks} chromosome parts)`
+            : `in ${step1.nBlocks} blocks`) +
           `${step1.cached ? ' (reused from an earlier run)' : ''}`,
       );
     const notOk = (step1?.statuses ?? []).filter((s) => s !== 'ok');

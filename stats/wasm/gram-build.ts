@@ -503,8 +503,13 @@ export function moduleText(): string {
 
 /** Assemble the module text into its binary (the `wabt` dev dependency). */
 export async function assemble(text: string): Promise<Uint8Array> {
+  return assembleModule('gram.wat', text);
+}
+
+/** Assemble a SIMD module's text (`name` for error messages) into its binary. */
+export async function assembleModule(name: string, text: string): Promise<Uint8Array> {
   const wabt = await initWabt();
-  const mod = wabt.parseWat('gram.wat', text, { simd: true });
+  const mod = wabt.parseWat(name, text, { simd: true });
   mod.validate();
   const { buffer } = mod.toBinary({ log: false, write_debug_names: false });
   mod.destroy();

@@ -37,7 +37,9 @@ let worker: { stop(): Promise<void> };
 let release: StudyFixture;
 let synthDir = '';
 let plain: StudyResult;
+/** `loco.level0` at its default (`auto`: the whole genome at this size) and REGENIE's blocks. */
 let loco: StudyResult;
+let blocks: StudyResult;
 const tmp = mkdtempSync(join(tmpdir(), 'biobank-loco-cal-'));
 
 interface Truth {
@@ -48,14 +50,14 @@ interface Truth {
 }
 let truth: Truth;
 
-function heightSpec(studyId: string, relatedness: 'none' | 'loco'): StudySpec {
+function heightSpec(studyId: string, relatedness: 'none' | 'loco', level0?: 'blocks'): StudySpec {
   return studySpecSchema.parse({
     studyId,
     kind: 'phenotype-first',
     release: release.releaseId,
     phenotype: { type: 'column', table: 'pheno', column: 'HEIGHT', trait: 'quantitative' },
     covariates: ['age', 'sex', 'PC1', 'PC2', 'PC3', 'PC4'],
-    gwas: { shardVariants: 5000, maxParallelShards: 2, relatedness },
+    gwas: { shardVariants: 5000, maxParallelShards: 2, relatedness, ...(level0 ? { loco: { level0 } } : {}) },
     phewas: { phecodeVersion: '1.2', leadLoci: { max: 0 } },
   });
 }
@@ -142,6 +144,7 @@ beforeAll(async () => {
   release = await ingestManifest(engine.client, engine.taskQueue, synth.manifestPath);
   plain = await runStudy(heightSpec('height-plain', 'none'));
   loco = await runStudy(heightSpec('height-loco', 'loco'));
+  blocks = await runStudy(heightSpec('height-loco-blocks', 'loco', 'blocks'));
 }, 900_000);
 
 afterAll(async () => {
@@ -154,13 +157,22 @@ describe('LOCO on related samples', () => {
   it('plain regression is inflated on null variants, LOCO is calibrated', async () => {
     const a = (await rows(plain.runId)).filter(isNull);
     const b = (await rows(loco.runId)).filter(isNull);
+    const c = (await rows(blocks.runId)).filter(isNull);
     const lp = lambdaGc(a.map((r) => r.stat));
     const ll = lambdaGc(b.map((r) => r.stat));
-    console.log(`null variants: ${a.length}; λGC plain ${lp.toFixed(3)}, LOCO ${ll.toFixed(3)}`);
+    const lb = lambdaGc(c.map((r) => r.stat));
+    console.log(
+      `null variants: ${a.length}; λGC plain ${lp.toFixed(3)}, LOCO ${ll.toFixed(3)} (level 0 ${loco.gwas?.step1?.level0}), LOCO with level-0 blocks ${lb.toFixed(3)}`,
+    );
+    // at 3,000 persons × ~7,700 step-1 variants `auto` takes the whole-genome level 0
+    expect(loco.gwas?.step1?.level0).toBe('genome');
+    expect(blocks.gwas?.step1?.level0).toBe('blocks');
     expect(a.length).toBeGreaterThan(1000);
     expect(lp).toBeGreaterThan(1.1);
-    expect(ll).toBeGreaterThanOrEqual(0.95);
-    expect(ll).toBeLessThanOrEqual(1.05);
+    for (const l of [ll, lb]) {
+      expect(l).toBeGreaterThanOrEqual(0.95);
+      expect(l).toBeLessThanOrEqual(1.05);
+    }
   });
 
   it('finds the planted large effects: each stands out from every null variant', async () => {
@@ -184,7 +196,7 @@ describe('LOCO on related samples', () => {
     expect(found.length).toBeGreaterThanOrEqual(causal.length - 1);
   });
 
-  it('agrees with bolt --lmm closer than plain regression (r ≥ 0.95 of −log10 p; issue target 0.98)', async () => {
+  it('agrees with bolt --lmm: r ≥ 0.98 of −log10 p (level-0 blocks: ≥ 0.95, above plain regression)', async () => {
     // The persons, covariates and trait of the LOCO run's analysis table; its genotypes as .bed.
     const { ids, covs } = await withCompute(engine.config, async (conn) => {
       const t = (
@@ -251,6 +263,7 @@ describe('LOCO on related samples', () => {
       bolt.set(`${f[col('CHR')]}:${f[col('BP')]}`, -Math.log10(p));
     }
     const ours = (await rows(loco.runId)).filter((r) => bolt.has(`${r.chrom.replace(/^chr/, '')}:${r.pos}`));
+    const blockRows = new Map((await rows(blocks.runId)).map((x) => [x.variant_id, x.neg_log10_p]));
     const a = ours.map((r) => r.neg_log10_p);
     const b = ours.map((r) => bolt.get(`${r.chrom.replace(/^chr/, '')}:${r.pos}`) as number);
     const r = pearson(a, b);
@@ -263,8 +276,12 @@ describe('LOCO on related samples', () => {
       ours.map((x) => plainRows.get(x.variant_id) ?? 0),
       a,
     );
+    const rBlocks = pearson(
+      ours.map((x) => blockRows.get(x.variant_id) ?? 0),
+      b,
+    );
     console.log(
-      `bolt --lmm vs LOCO: ${ours.length} variants, r = ${r.toFixed(4)} (plain vs bolt ${rPlain.toFixed(4)}, plain vs LOCO ${rPlainLoco.toFixed(4)})`,
+      `bolt --lmm vs LOCO: ${ours.length} variants, r = ${r.toFixed(4)} (level-0 blocks ${rBlocks.toFixed(4)}, plain vs bolt ${rPlain.toFixed(4)}, plain vs LOCO ${rPlainLoco.toFixed(4)})`,
     );
     const boltNull = ours
       .filter(isNull)
@@ -276,11 +293,12 @@ describe('LOCO on related samples', () => {
     });
     console.log(`bolt --lmm λGC on the same null variants: ${lambdaOfChi(chi).toFixed(3)}`);
     expect(ours.length).toBeGreaterThan(5000);
-    // Issue 14 asks for r ≥ 0.98; measured 0.965 here (plain regression: 0.904). The gap is step 1:
-    // block-ridge stacking against the whole-genome BLUP (step 2 on the exact LOCO BLUP residual
-    // gives 0.9995, on the exact 5-fold out-of-fold BLUP 0.986; docs/methods.md). This bound
-    // guards what is reached; the target is not met (see the notes on issue 14).
-    expect(r).toBeGreaterThanOrEqual(0.95);
-    expect(r).toBeGreaterThan(rPlain);
+    // Issue 14's target, with the default level 0 (whole genome at this size).
+    expect(r).toBeGreaterThanOrEqual(0.98);
+    // REGENIE's block stacking cannot reach it on these families (0.965 measured; an oracle level
+    // 1 over its columns stops at 0.978: docs/methods.md); it must still beat plain regression.
+    expect(rBlocks).toBeGreaterThanOrEqual(0.95);
+    expect(rBlocks).toBeGreaterThan(rPlain);
+    expect(r).toBeGreaterThan(rBlocks);
   }, 900_000);
 });
