@@ -4,6 +4,7 @@
  * same run on the same genotypes.
  *
  *   node --import tsx bench/loco.ts [--persons 10000] [--variants 100000] [--traits 1,4] [--keep]
+ *                                  [--level0 auto|blocks|genome]
  *                                  [--bolt inf|lmm|none] [--bolt-timeout 2700] [--profile] [--prepare]
  *
  * 1. Data (made once, reused): `biobank synth --size custom` into bench/out/loco/release, ingested
@@ -63,6 +64,8 @@ const { values } = parseArgs({
     persons: { type: 'string', default: '10000' },
     variants: { type: 'string', default: '100000' },
     traits: { type: 'string', default: '1,4' },
+    /** The LOCO study's `gwas.loco.level0` (auto: the spec default). */
+    level0: { type: 'string', default: 'auto' },
     keep: { type: 'boolean', default: false },
     /** BOLT-LMM model: `inf` (--lmmInfOnly), `lmm` (--lmm: infinitesimal and Bayesian mixture), `none`. */
     bolt: { type: 'string', default: 'inf' },
@@ -233,7 +236,11 @@ function studySpec(releaseId: string, studyId: string, loco: boolean): Record<st
     ...demo,
     studyId,
     release: releaseId,
-    gwas: { ...gwas, ...(loco ? { relatedness: 'loco' } : {}) },
+    gwas: {
+      ...gwas,
+      ...(loco ? { relatedness: 'loco' } : {}),
+      ...(loco && values.level0 !== 'auto' ? { loco: { level0: values.level0 } } : {}),
+    },
     phewas: { ...demo.phewas, leadLoci: { ...demo.phewas.leadLoci, max: 0 } },
   };
 }
@@ -359,6 +366,8 @@ async function multiTraitAnalysis(rec: AnalysisTable, k: number): Promise<Analys
 
 interface Step1Timing {
   K: number;
+  /** level 0 as run (`loco.level0`, auto resolved) */
+  level0: string;
   nSamples: number;
   nVariants: number;
   nBlocks: number;
@@ -442,6 +451,7 @@ async function step1Only(k: number, runId: string, releaseId: string): Promise<S
   const cpu = process.cpuUsage(cpu0);
   const out: Step1Timing = {
     K: k,
+    level0: summary.level0,
     nSamples: summary.nSamples,
     nVariants: plan.nVariants,
     nBlocks: plan.nBlocks,
@@ -752,7 +762,7 @@ async function main() {
   for (const s of step1) {
     row([
       s.date,
-      `${size}: step 1 in-process, K = ${s.K} (${s.nVariants} variants, ${s.nBlocks} blocks, ${s.nTasks} tasks): ` +
+      `${size}: step 1 in-process, K = ${s.K} (${s.nVariants} variants, level 0 ${s.level0}: ${s.nBlocks} blocks, ${s.nTasks} tasks): ` +
         `plan ${s1(s.planS)} + level 0 ${s1(s.level0S)} + level 1 ${s1(s.level1S)} s`,
       `**${s1(s.totalS)} s**`,
       `${s1(s.cpuS)} s`,

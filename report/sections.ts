@@ -136,6 +136,13 @@ export function gwasPlots(
 <div style="flex: 1 1 320px">${plot(plotId('qq', key, i), qqSpec(qq), 'Dashed line: expected under the null. λGC from the median p.')}</div></div>`;
 }
 
+/** `gwas.loco.level0` in words (docs/methods.md). */
+function level0Words(level0: string | undefined): string {
+  if (level0 === 'blocks') return 'ridge regressions per block of variants';
+  if (level0 === 'genome') return 'one ridge regression on every step-1 variant, split by chromosome';
+  return 'auto — one ridge on every step-1 variant for small cohorts, per block beyond';
+}
+
 /**
  * How the GWAS modelled relatedness, from the run's spec: ordinary regression on the covariates,
  * or LOCO offsets from a REGENIE-style whole-genome ridge regression (gwas/step1.ts). Empty for
@@ -143,14 +150,14 @@ export function gwasPlots(
  */
 export function gwasMethodNote(spec: unknown): string {
   const s = spec as {
-    gwas?: { relatedness?: string; spa?: string };
+    gwas?: { relatedness?: string; spa?: string; loco?: { level0?: string } };
     phewas?: { relatedness?: string };
   } | null;
   const gwas = s?.gwas;
   if (!gwas) return '';
   const model =
     gwas.relatedness === 'loco'
-      ? 'relatedness and polygenic structure modelled by a REGENIE-style whole-genome ridge regression (step 1); each variant is tested with the leave-one-chromosome-out prediction of its chromosome as an offset'
+      ? `relatedness and polygenic structure modelled by a REGENIE-style whole-genome ridge regression (step 1, level 0: ${level0Words(gwas.loco?.level0)}); each variant is tested with the leave-one-chromosome-out prediction of its chromosome as an offset`
       : 'ordinary regression on the covariates (relatedness: none)';
   const phewasLoco = (s?.phewas?.relatedness ?? gwas.relatedness) === 'loco';
   const phewas = phewasLoco

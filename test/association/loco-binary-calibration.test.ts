@@ -98,8 +98,12 @@ const fx = {
   /** per replicate: χ²(1) of every null variant tested ok, plain and LOCO */
   plain: [] as number[][],
   loco: [] as number[][],
+  /** the same with `loco.level0: 'genome'` (the whole-genome level 0) */
+  genome: [] as number[][],
+  genomeStatuses: [] as string[],
+  level0: { auto: '', genome: '' },
   nNull: 0,
-  seconds: { step1: 0, step2: 0 },
+  seconds: { step1: 0, step2: 0, genomeStep1: 0 },
 };
 
 const q = (s: string) => `'${s.replaceAll("'", "''")}'`;
@@ -293,20 +297,30 @@ beforeAll(async () => {
   fx.ys = binaryTraits(fx.g);
 
   // Step 1 over the R traits (one shared level 0), through the activities' functions.
-  let t0 = performance.now();
   const traitsPath = join(run.runDir, 'traits.f64');
   const all = new Float64Array(n * REPLICATES);
   for (const [k, y] of fx.ys.entries()) all.set(y, k * n);
   writeFileSync(traitsPath, new Uint8Array(all.buffer));
   const traits: Step1Traits = { path: traitsPath, K: REPLICATES, binary: true };
-  const plan = await withCompute(engine.config, (conn) =>
-    planStep1(conn, engine.config, run, analysis, gwas, traits),
-  );
-  for (const task of plan.tasks)
-    await computeLevel0(engine.config, { run, analysis, dir: plan.dir, traits, ...task }, () => {});
-  const summary = await computeLevel1(engine.config, { run, analysis, dir: plan.dir, traits }, () => {});
-  fx.statuses = summary.traits.map((t) => t.status);
+  const step1 = async (g: typeof gwas) => {
+    const plan = await withCompute(engine.config, (conn) =>
+      planStep1(conn, engine.config, run, analysis, g, traits),
+    );
+    for (const task of plan.tasks)
+      await computeLevel0(engine.config, { run, analysis, dir: plan.dir, traits, ...task }, () => {});
+    const summary = await computeLevel1(engine.config, { run, analysis, dir: plan.dir, traits }, () => {});
+    return { dir: plan.dir, summary };
+  };
+  let t0 = performance.now();
+  const auto = await step1(gwas);
+  fx.statuses = auto.summary.traits.map((t) => t.status);
+  fx.level0.auto = auto.summary.level0;
   fx.seconds.step1 = (performance.now() - t0) / 1000;
+  t0 = performance.now();
+  const whole = await step1({ ...gwas, loco: { level0: 'genome' } });
+  fx.genomeStatuses = whole.summary.traits.map((t) => t.status);
+  fx.level0.genome = whole.summary.level0;
+  fx.seconds.genomeStep1 = (performance.now() - t0) / 1000;
 
   // Step 2 on the null variants: plain, and with the LOCO logit of the variant's chromosome.
   t0 = performance.now();
@@ -333,13 +347,18 @@ beforeAll(async () => {
       if (out.status[r] === STATUS_CODE.ok) into.push(chiOf(out.mlog10p[r]));
   };
   fx.plain = fx.ys.map(() => []);
-  fx.loco = fx.ys.map(() => []);
   for (const [k, y] of fx.ys.entries()) test(prep(y, null), nulls, fx.plain[k]);
-  for (const [chrom, vs] of byChrom) {
-    const offsets = await locoOffsets(plan.dir, chrom, REPLICATES);
-    for (const [k, y] of fx.ys.entries()) test(prep(y, offsets[k]), vs, fx.loco[k]);
-  }
+  const withLoco = async (dir: string) => {
+    const chis: number[][] = fx.ys.map(() => []);
+    for (const [chrom, vs] of byChrom) {
+      const offsets = await locoOffsets(dir, chrom, REPLICATES);
+      for (const [k, y] of fx.ys.entries()) test(prep(y, offsets[k]), vs, chis[k]);
+    }
+    return chis;
+  };
+  fx.loco = await withLoco(auto.dir);
   fx.seconds.step2 = (performance.now() - t0) / 1000;
+  fx.genome = await withLoco(whole.dir);
 }, 300_000);
 
 afterAll(async () => {
@@ -359,6 +378,9 @@ describe('LOCO on related samples, binary traits (liability threshold on the HEI
       expect(cases).toBe(fx.n - Math.floor((1 - PREVALENCE) * fx.n));
     }
     expect(fx.statuses).toEqual(Array(REPLICATES).fill('ok'));
+    expect(fx.genomeStatuses).toEqual(Array(REPLICATES).fill('ok'));
+    // 3,000 × ~7,700 step-1 variants × 8 traits is past `auto`'s whole-genome bound: blocks
+    expect(fx.level0).toEqual({ auto: 'blocks', genome: 'genome' });
   });
 
   it('LOCO is calibrated on null variants (pooled 0.95 ≤ λGC ≤ 1.05), plain logistic regression is inflated', () => {
@@ -384,5 +406,18 @@ describe('LOCO on related samples, binary traits (liability threshold on the HEI
     // Expected ≈ 1.08 for this trait (module comment); the issue's 1.1 is HEIGHT's figure.
     expect(pooledPlain).toBeGreaterThan(1.03);
     console.log(`plain > LOCO in ${lp.filter((x, k) => x > ll[k]).length} of ${REPLICATES} traits`);
+  });
+
+  it('with the whole-genome level 0 (level-1 logistic ridge over its columns) LOCO is calibrated too', () => {
+    const pooledPlain = lambdaGc(fx.plain.flat());
+    const pooled = lambdaGc(fx.genome.flat());
+    console.log(
+      `binary LOCO, whole-genome level 0: step 1 ${fx.seconds.genomeStep1.toFixed(1)} s; ` +
+        `λGC per trait ${fx.genome.map((c) => lambdaGc(c).toFixed(3)).join(' ')}; pooled ${pooled.toFixed(3)}`,
+    );
+    for (let k = 0; k < REPLICATES; k++) expect(fx.genome[k].length).toBe(fx.plain[k].length);
+    expect(pooled).toBeGreaterThanOrEqual(0.95);
+    expect(pooled).toBeLessThanOrEqual(1.05);
+    expect(pooledPlain - pooled).toBeGreaterThan(0.03);
   });
 });
