@@ -50,6 +50,7 @@ import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBBlobVector, DuckDBConnection, DuckDBIntegerVector } from '@duckdb/node-api';
 import { blobItems, sqlString, withCompute } from '../engine/duckdb.js';
+import { InputError } from '../engine/errors.js';
 import { atomicWriteFile, exists } from '../engine/fsutil.js';
 import { loadAnalysis } from '../phenotype/analysis-table.js';
 import { GENOME_LEVEL0_AUTO_MAX, LOCO_DEFAULTS, type PhenotypeFirstSpec } from '../schemas/study.js';
@@ -269,10 +270,20 @@ export async function planStep1(
  * Level 0 as the settings ask; `auto`: the whole genome when persons × step-1 variants × traits
  * ≤ GENOME_LEVEL0_AUTO_MAX (its cost grows with that product; the blocks' hardly with the traits).
  */
-function level0Mode(s: LocoSettings, n: number, M: number, K: number): 'blocks' | 'genome' {
+export function level0Mode(s: LocoSettings, n: number, M: number, K: number): 'blocks' | 'genome' {
+  if (s.level0 === 'genome' && n * M > GENOME_LEVEL0_MAX_VALUES)
+    throw new InputError(
+      `level0 'genome' holds persons × step-1 variants = ${n} × ${M} genotypes as doubles ` +
+        `(${((n * M * 8) / 2 ** 30).toFixed(1)} GiB), more than its ${GENOME_LEVEL0_MAX_VALUES / 2 ** 27} GiB; ` +
+        `use 'blocks' (or 'auto'), or fewer step-1 variants (loco.maxVariants)`,
+      { field: 'gwas.loco.level0' },
+    );
   if (s.level0 !== 'auto') return s.level0;
   return n * M * K <= GENOME_LEVEL0_AUTO_MAX ? 'genome' : 'blocks';
 }
+
+/** The whole-genome level 0 keeps Z (n × M doubles) in memory: at most this many values (2 GiB). */
+export const GENOME_LEVEL0_MAX_VALUES = 2 ** 28;
 
 /** Blocks merged into runs of one chromosome (the whole-genome level 0's parts). */
 function chromosomeRuns(blocks: [number, number, number][]): [number, number, number][] {
