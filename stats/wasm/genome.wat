@@ -23,9 +23,9 @@
             (local.set $b0 (v128.const i64x2 0 0))
             (local.set $b1 (v128.const i64x2 0 0))
             (local.set $i (i32.const 0))
-            (block $doneI
+            (block $donerows
               (loop $rows
-                (br_if $doneI (i32.ge_u (local.get $i) (local.get $nb)))
+                (br_if $donerows (i32.ge_u (local.get $i) (local.get $nb)))
                 (local.set $z0 (v128.load (i32.add (local.get $zc) (local.get $i))))
                 (local.set $z1 (v128.load offset=16 (i32.add (local.get $zc) (local.get $i))))
             (local.set $a0 (f64x2.add (local.get $a0)
@@ -52,9 +52,9 @@
             (local.set $a0 (v128.const i64x2 0 0))
             (local.set $a1 (v128.const i64x2 0 0))
             (local.set $i (i32.const 0))
-            (block $doneI1
+            (block $donerows1
               (loop $rows1
-                (br_if $doneI1 (i32.ge_u (local.get $i) (local.get $nb)))
+                (br_if $donerows1 (i32.ge_u (local.get $i) (local.get $nb)))
                 (local.set $z0 (v128.load (i32.add (local.get $zc) (local.get $i))))
                 (local.set $z1 (v128.load offset=16 (i32.add (local.get $zc) (local.get $i))))
             (local.set $a0 (f64x2.add (local.get $a0)
