@@ -72,7 +72,7 @@ import type { EngineConfig } from '../temporal.config.js';
 import { releaseSamples } from './ld.js';
 
 /** Bump when the step-1 method or its files change: old caches are then not reused. */
-export const STEP1_VERSION = 5;
+export const STEP1_VERSION = 6;
 
 export type LocoSettings = Required<NonNullable<PhenotypeFirstSpec['gwas']['loco']>>;
 
@@ -176,8 +176,11 @@ export interface Step1Summary {
   nVariants: number;
   nBlocks: number;
   chroms: string[];
-  /** Per trait: the level-1 λ, its status and the CV loss per λ. */
-  traits: { lambda: number; status: string; cvLoss: number[] }[];
+  /**
+   * Per trait: the level-1 λ, its status and the CV loss per λ; with the whole-genome level 0
+   * also the level-0 λ whose column level 1 kept.
+   */
+  traits: { lambda: number; status: string; cvLoss: number[]; level0Lambda?: number }[];
   level1Lambdas: number[];
   /** Trait groups, each fitted on its own persons: traits, persons, J = |∩|/|∪| of their person sets. */
   groups: { traits: number[]; nSamples: number; jaccard: number }[];
@@ -237,7 +240,7 @@ export async function planStep1(
         `relatedness 'loco': no step-1 variant in the release (minor allele frequency ≥ ${settings.minMaf}, ` +
           `missing ≤ ${settings.maxMissing}, autosomes and X)`,
       );
-    const level0 = level0Mode(settings, a.n, variants.length, ys.length);
+    const level0 = level0Mode(settings, a.n, variants.length, ys.length, binary);
     plan = {
       key,
       version: STEP1_VERSION,
@@ -267,10 +270,19 @@ export async function planStep1(
 }
 
 /**
- * Level 0 as the settings ask; `auto`: the whole genome when persons × step-1 variants × traits
- * ≤ GENOME_LEVEL0_AUTO_MAX (its cost grows with that product; the blocks' hardly with the traits).
+ * Level 0 as the settings ask; `auto`: the whole genome for quantitative traits when persons ×
+ * step-1 variants × traits ≤ GENOME_LEVEL0_AUTO_MAX (its cost grows with that product; the
+ * blocks' hardly with the traits), else blocks. Binary traits keep the blocks: with relatives the
+ * whole genome's out-of-fold predictions over-correct them (pooled null λGC 0.955 against 0.994
+ * for the blocks in test/association/loco-binary-calibration.test.ts; docs/methods.md).
  */
-export function level0Mode(s: LocoSettings, n: number, M: number, K: number): 'blocks' | 'genome' {
+export function level0Mode(
+  s: LocoSettings,
+  n: number,
+  M: number,
+  K: number,
+  binary: boolean,
+): 'blocks' | 'genome' {
   if (s.level0 === 'genome' && n * M > GENOME_LEVEL0_MAX_VALUES)
     throw new InputError(
       `level0 'genome' holds persons × step-1 variants = ${n} × ${M} genotypes as doubles ` +
@@ -279,7 +291,7 @@ export function level0Mode(s: LocoSettings, n: number, M: number, K: number): 'b
       { field: 'gwas.loco.level0' },
     );
   if (s.level0 !== 'auto') return s.level0;
-  return n * M * K <= GENOME_LEVEL0_AUTO_MAX ? 'genome' : 'blocks';
+  return !binary && n * M * K <= GENOME_LEVEL0_AUTO_MAX ? 'genome' : 'blocks';
 }
 
 /** The whole-genome level 0 keeps Z (n × M doubles) in memory: at most this many values (2 GiB). */
@@ -711,29 +723,45 @@ export async function computeLevel1(
           }
           const yk = Float64Array.from(rows, (i) => ys[k][i]);
           const observed = Uint8Array.from(yk, (v) => (Number.isNaN(v) ? 0 : 1));
-          // Whole-genome level 0: level 1 fits the R whole-genome columns (Σ of the blocks) with
-          // one weight each, under a chromosome index no LOCO row leaves out (nChrom); the LOCO
-          // rows then subtract chromosome c's blocks with those weights (genomeLoco).
-          const genome = plan.level0 === 'genome';
-          const fit = genome
-            ? {
-                W: sumBlocks(W, nb, R * ng),
-                P: R,
-                chromOf: new Int32Array(R).fill(nChrom),
-                nChrom: nChrom + 1,
-              }
-            : { W, P, chromOf, nChrom };
-          const base = { n: ng, fold: setup.fold, nFolds: setup.nFolds, ...fit, observed };
+          const yFit = plan.binary
+            ? Float64Array.from(yk, (v) => (Number.isNaN(v) ? 0 : v))
+            : prepared.y.subarray(kk * ng, (kk + 1) * ng);
+          const offset = plan.binary ? covariateLogit(yFit, observed, design, q) : null;
+          const level1 = (fit: { W: Float64Array; P: number; chromOf: Int32Array; nChrom: number }) => {
+            const base = { n: ng, fold: setup.fold, nFolds: setup.nFolds, ...fit, observed, y: yFit };
+            return offset ? level1Logistic({ ...base, offset }) : level1Ridge(base);
+          };
           let result: Level1Result;
-          if (plan.binary) {
-            const y = Float64Array.from(yk, (v) => (Number.isNaN(v) ? 0 : v));
-            const offset = covariateLogit(y, observed, design, q);
-            result = level1Logistic({ ...base, y, offset });
-            if (genome) result.loco = genomeLoco(result, W, plan.blocks, setup.fold, nChrom, R, ng);
-          } else {
-            result = level1Ridge({ ...base, y: prepared.y.subarray(kk * ng, (kk + 1) * ng) });
-            if (genome) result.loco = genomeLoco(result, W, plan.blocks, setup.fold, nChrom, R, ng);
-            // back to trait units
+          let level0Index: number | undefined;
+          if (plan.level0 === 'genome') {
+            // Whole-genome level 0: level 1 on ONE whole-genome column at a time (Σ of the blocks
+            // at λ_r), under a chromosome index no LOCO row leaves out (nChrom); the column with
+            // the lowest cross-validated loss is kept, and its LOCO rows subtract chromosome c's
+            // blocks with its weights (genomeLoco). One column, not all R: the R columns are
+            // nearly collinear, and weights fitted on their sums need not carry over to the
+            // sums without a chromosome (docs/methods.md).
+            const sums = sumBlocks(W, nb, R * ng);
+            let best: { result: Level1Result; r: number; loss: number } | null = null;
+            for (let r = 0; r < R; r++) {
+              const res = level1({
+                W: sums.subarray(r * ng, (r + 1) * ng),
+                P: 1,
+                chromOf: Int32Array.of(nChrom),
+                nChrom: nChrom + 1,
+              });
+              const at = res.lambdas.indexOf(res.lambda);
+              const loss = at >= 0 ? res.cvLoss[at] : Number.POSITIVE_INFINITY;
+              const better =
+                best === null || (res.status === 'ok' && (best.result.status !== 'ok' || loss < best.loss));
+              if (better) best = { result: res, r, loss };
+            }
+            const chosen = best as { result: Level1Result; r: number };
+            result = chosen.result;
+            level0Index = chosen.r;
+            result.loco = genomeLoco(result, W, plan.blocks, setup.fold, nChrom, R, chosen.r, ng);
+          } else result = level1({ W, P, chromOf, nChrom });
+          // quantitative: back to trait units
+          if (!plan.binary) {
             const sk = prepared.scale[kk];
             for (let t = 0; t < result.loco.length; t++) result.loco[t] *= sk;
           }
@@ -742,7 +770,12 @@ export async function computeLevel1(
           for (let c = 0; c < nChrom; c++)
             for (let t = 0; t < ng; t++) loco[c * n + rows[t]] = result.loco[c * ng + t];
           await writeLoco(k, loco);
-          traits[k] = { lambda: result.lambda, status: result.status, cvLoss: [...result.cvLoss] };
+          traits[k] = {
+            lambda: result.lambda,
+            status: result.status,
+            cvLoss: [...result.cvLoss],
+            ...(level0Index !== undefined ? { level0Lambda: plan.lambdas[level0Index] } : {}),
+          };
           level1Lambdas = [...result.lambdas];
           heartbeat(++finished);
           if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
@@ -780,9 +813,9 @@ function sumBlocks(W: Float64Array, nb: number, len: number): Float64Array {
 }
 
 /**
- * LOCO rows of a whole-genome level 0: row c = the level-1 prediction minus chromosome c's blocks
- * weighted by the level-1 coefficients of each person's fold, Σ_r β_{f(i),r} W_{b,r}(i); the
- * last row (no chromosome) keeps the whole prediction.
+ * LOCO rows of a whole-genome level 0 whose level 1 kept column r: row c = the level-1 prediction
+ * minus chromosome c's blocks at λ_r weighted by the level-1 coefficient of each person's fold,
+ * β_{f(i)} W_{b,r}(i); the last row (no chromosome) keeps the whole prediction.
  */
 function genomeLoco(
   result: Level1Result,
@@ -791,14 +824,14 @@ function genomeLoco(
   fold: Uint8Array,
   nChrom: number,
   R: number,
+  r: number,
   n: number,
 ): Float64Array {
   const loco = result.loco.slice(0, nChrom * n);
-  for (const [b, [c]] of blocks.entries())
-    for (let r = 0; r < R; r++) {
-      const col = (b * R + r) * n;
-      for (let i = 0; i < n; i++) loco[c * n + i] -= result.beta[fold[i] * R + r] * W[col + i];
-    }
+  for (const [b, [c]] of blocks.entries()) {
+    const col = (b * R + r) * n;
+    for (let i = 0; i < n; i++) loco[c * n + i] -= result.beta[fold[i]] * W[col + i];
+  }
   return loco;
 }
 

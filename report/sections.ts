@@ -140,7 +140,7 @@ export function gwasPlots(
 function level0Words(level0: string | undefined): string {
   if (level0 === 'blocks') return 'ridge regressions per block of variants';
   if (level0 === 'genome') return 'one ridge regression on every step-1 variant, split by chromosome';
-  return 'auto — one ridge on every step-1 variant for small cohorts, per block beyond';
+  return 'auto — one ridge on every step-1 variant for a quantitative trait in a small cohort, else per block';
 }
 
 /**

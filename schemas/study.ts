@@ -86,8 +86,9 @@ export const gwasSpecSchema = qcSpecSchema.extend({
        * Level 0: `blocks` (REGENIE: one ridge per block of `blockSize` variants, stacked by level
        * 1), `genome` (one out-of-fold ridge on every step-1 variant at once, split by chromosome:
        * closer to a mixed model where relatives are many; its cost grows with persons × variants ×
-       * traits; stats/ridge-genome.ts), or `auto` (default): `genome` when persons × step-1
-       * variants × traits ≤ 5·10⁷, else `blocks`.
+       * traits; stats/ridge-genome.ts), or `auto` (default): `genome` for a quantitative trait
+       * when persons × step-1 variants × traits ≤ 5·10⁷, else `blocks` (binary traits: with
+       * relatives the whole genome over-corrects them a little; docs/methods.md).
        */
       level0: z.enum(['auto', 'blocks', 'genome']).optional(),
     })
@@ -445,7 +446,7 @@ export const LOCO_DEFAULTS = {
   level0: 'auto',
 } as const;
 
-/** `loco.level0: 'auto'` picks the whole-genome level 0 up to this many persons × step-1 variants × traits. */
+/** `loco.level0: 'auto'` picks the whole-genome level 0 for quantitative traits up to this many persons × step-1 variants × traits. */
 export const GENOME_LEVEL0_AUTO_MAX = 5e7;
 
 /** The part of a parsed spec its hash covers: all of it but the release and late defaults at their default. */

@@ -9,8 +9,9 @@
  * whole-genome BLUP K(K + δI)⁻¹y that a mixed model (BOLT-LMM-inf: Loh et al. 2015, Nat Genet
  * 47:284) uses. On the families of test/association/loco-calibration.test.ts (3,000 persons, 40 %
  * in sibships) the block stack's −log10 p correlates with `bolt --lmm` at r = 0.965; this
- * whole-genome level 0 gives 0.985. Its cost grows with n · M · K (below), so it is the choice for
- * cohorts up to a few thousand persons and for few traits; `auto` picks it there.
+ * whole-genome level 0 gives 0.986. Its cost grows with n · M · K (below), so it is the choice for
+ * cohorts up to a few thousand persons and few traits; `auto` picks it there for quantitative
+ * traits (binary ones keep the blocks: gwas/step1.ts `level0Mode`).
  *
  * Model (the notation of stats/ridge-level0.ts): Z = the n × M standardised step-1 genotypes (each
  * column mean-imputed, residualised on the covariate basis Q, scaled to Σ z² = n; constant
@@ -23,9 +24,9 @@
  *   part c of the out-of-fold prediction of person i in fold f:  P_{c,r}(i) = Σ_{j ∈ chrom c} z_ij β̂_{f,r,j}
  *
  * so Σ_c P_{c,r}(i) = z_iᵀ β̂_{f,r} = K_{i,T_f} (K_{T_f} + λ_r I)⁻¹ y_{T_f} with K = Z Zᵀ: the
- * out-of-fold BLUP of the infinitesimal model at h²_r. Level 1 (gwas/step1.ts) combines the R
- * whole-genome columns Σ_c P_{c,r} with one set of weights, and the LOCO prediction for chromosome
- * c is that combination applied to Σ_{c' ≠ c} P_{c',r}.
+ * out-of-fold BLUP of the infinitesimal model at h²_r. Level 1 (gwas/step1.ts) is fitted to one
+ * whole-genome column Σ_c P_{c,r} at a time and keeps the r with the lowest cross-validated loss;
+ * the LOCO prediction for chromosome c applies its weight to Σ_{c' ≠ c} P_{c',r}.
  *
  * Solver: the F·K dual systems share no matrix but share every pass over Z, and the R shrinkages
  * of one system share its Krylov space. So all are solved together by multi-shift conjugate

@@ -379,7 +379,7 @@ describe('LOCO on related samples, binary traits (liability threshold on the HEI
     }
     expect(fx.statuses).toEqual(Array(REPLICATES).fill('ok'));
     expect(fx.genomeStatuses).toEqual(Array(REPLICATES).fill('ok'));
-    // 3,000 × ~7,700 step-1 variants × 8 traits is past `auto`'s whole-genome bound: blocks
+    // binary traits: `auto` keeps the blocks
     expect(fx.level0).toEqual({ auto: 'blocks', genome: 'genome' });
   });
 
@@ -408,7 +408,9 @@ describe('LOCO on related samples, binary traits (liability threshold on the HEI
     console.log(`plain > LOCO in ${lp.filter((x, k) => x > ll[k]).length} of ${REPLICATES} traits`);
   });
 
-  it('with the whole-genome level 0 (level-1 logistic ridge over its columns) LOCO is calibrated too', () => {
+  // `auto` keeps the blocks for binary traits: the whole genome over-corrects a little here
+  // (pooled 0.955 measured; docs/methods.md). It must still stay inside the band.
+  it('with the whole-genome level 0 (asked for explicitly) LOCO stays inside 0.95–1.05', () => {
     const pooledPlain = lambdaGc(fx.plain.flat());
     const pooled = lambdaGc(fx.genome.flat());
     console.log(
