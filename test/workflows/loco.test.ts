@@ -166,7 +166,8 @@ beforeAll(async () => {
     releaseId: 'loco-release',
   });
   const base = ldlSpec(release.releaseId);
-  const gwas = { ...base.gwas, relatedness: 'loco', loco: { blockSize: BLOCK } };
+  // REGENIE's blocks, asked for: `auto` would take the whole genome for LDL at this size
+  const gwas = { ...base.gwas, relatedness: 'loco', loco: { blockSize: BLOCK, level0: 'blocks' } };
   // SPA off in the PheWAS: its Wald rows are compared with R glm below.
   loco = await runStudy(
     ldlSpec(release.releaseId, { studyId: 'test-ldl-loco', gwas, phewas: { ...base.phewas, spa: 'never' } }),
@@ -198,6 +199,7 @@ describe('relatedness: loco', () => {
   it('runs step 1 on the selected variants, in blocks per chromosome', async () => {
     const step1 = loco.gwas!.step1!;
     expect(step1.cached).toBe(false);
+    expect(step1.level0).toBe('blocks');
     const { nVariants, nBlocks } = await withCompute(engine.config, async (conn) => {
       const r = await conn.runAndReadAll(
         `WITH v AS (SELECT chrom FROM read_parquet(${q(join(releaseDir(), 'variants.parquet'))})
