@@ -76,6 +76,14 @@ async function phewasPopulation(
   return null;
 }
 
+/** The level 0 a run's step 1 used, from its `result.json` (absent: no LOCO, or not recorded). */
+async function level0Run(dataDir: string, runId: string): Promise<'blocks' | 'genome' | undefined> {
+  const text = await readFile(join(runDir(dataDir, runId), 'result.json'), 'utf8').catch(() => null);
+  if (text === null) return undefined;
+  const level0 = (JSON.parse(text) as { gwas?: { step1?: { level0?: unknown } } }).gwas?.step1?.level0;
+  return level0 === 'blocks' || level0 === 'genome' ? level0 : undefined;
+}
+
 /** The report of a run as one HTML document. Raises InputError for an unknown run. */
 export async function buildRunReportHtml(
   config: EngineConfig,
@@ -108,7 +116,11 @@ export async function buildRunReportHtml(
   // GWAS
   sections.push('<h2 id="gwas">GWAS</h2>');
   if (names.length === 0) sections.push('<p class="empty">no GWAS results in this run</p>');
-  else sections.push(phenotypesTable(tables.phenotypes, suppress, names), gwasMethodNote(tables.spec));
+  else
+    sections.push(
+      phenotypesTable(tables.phenotypes, suppress, names),
+      gwasMethodNote(tables.spec, await level0Run(config.dataDir, runId)),
+    );
   const known: KnownVariants = new Map();
   for (const [i, phenotype] of names.slice(0, REPORT_MAX_PHENOTYPES).entries()) {
     const meta = tables.phenotypes.find((p) => p.phenotype === phenotype);

@@ -136,7 +136,7 @@ export function gwasPlots(
 <div style="flex: 1 1 320px">${plot(plotId('qq', key, i), qqSpec(qq), 'Dashed line: expected under the null. λGC from the median p.')}</div></div>`;
 }
 
-/** `gwas.loco.level0` in words (docs/methods.md). */
+/** `gwas.loco.level0` in words (docs/methods.md): as run when the result says, else as asked. */
 function level0Words(level0: string | undefined): string {
   if (level0 === 'blocks') return 'ridge regressions per block of variants';
   if (level0 === 'genome') return 'one ridge regression on every step-1 variant, split by chromosome';
@@ -145,10 +145,11 @@ function level0Words(level0: string | undefined): string {
 
 /**
  * How the GWAS modelled relatedness, from the run's spec: ordinary regression on the covariates,
- * or LOCO offsets from a REGENIE-style whole-genome ridge regression (gwas/step1.ts). Empty for
- * a spec without a GWAS section.
+ * or LOCO offsets from a REGENIE-style whole-genome ridge regression (gwas/step1.ts), with the
+ * level 0 that ran (`level0Run`, from the run's result) or else the one asked for. Empty for a
+ * spec without a GWAS section.
  */
-export function gwasMethodNote(spec: unknown): string {
+export function gwasMethodNote(spec: unknown, level0Run?: 'blocks' | 'genome'): string {
   const s = spec as {
     gwas?: { relatedness?: string; spa?: string; loco?: { level0?: string } };
     phewas?: { relatedness?: string };
@@ -157,7 +158,7 @@ export function gwasMethodNote(spec: unknown): string {
   if (!gwas) return '';
   const model =
     gwas.relatedness === 'loco'
-      ? `relatedness and polygenic structure modelled by a REGENIE-style whole-genome ridge regression (step 1, level 0: ${level0Words(gwas.loco?.level0)}); each variant is tested with the leave-one-chromosome-out prediction of its chromosome as an offset`
+      ? `relatedness and polygenic structure modelled by a REGENIE-style whole-genome ridge regression (step 1, level 0: ${level0Words(level0Run ?? gwas.loco?.level0)}); each variant is tested with the leave-one-chromosome-out prediction of its chromosome as an offset`
       : 'ordinary regression on the covariates (relatedness: none)';
   const phewasLoco = (s?.phewas?.relatedness ?? gwas.relatedness) === 'loco';
   const phewas = phewasLoco
