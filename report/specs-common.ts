@@ -2,6 +2,7 @@
  * What the Vega-Lite specs share (specs.ts, specs-phewas.ts): the schema, colours, the −log10 p
  * scale and tick labels, number formatting and the Bonferroni line.
  */
+import { Z_975 } from '../stats/distributions.js';
 import { bonferroniThreshold } from '../stats/multiple-testing.js';
 
 export type VegaLiteSpec = Record<string, unknown>;
@@ -34,6 +35,42 @@ export function forestRowsEncoding(rows: number, ticks: { value: number; label: 
       domain: false,
     },
   };
+}
+
+/** Height of one forest-plot row, in pixels. */
+export const FOREST_ROW_PX = 24;
+/** Half the height of a pooled-estimate diamond, in row units. */
+export const FOREST_DIAMOND_HALF = 0.32;
+
+/** p as the plot titles and tooltips print it (as report/html.ts `fmtP`). */
+export function fmtPlotP(p: number | null): string {
+  return p === null ? 'NA' : p < 1e-3 ? p.toExponential(2) : p.toPrecision(3);
+}
+
+/**
+ * The points of a forest plot's pooled-estimate diamonds, drawn as vertical areas: for estimate j
+ * at row y = yOf(j), (lo, y), (mid, y ± FOREST_DIAMOND_HALF), (hi, y) with mid = toAxis(β),
+ * lo/hi = toAxis(β ∓ 1.96·SE) (Z_975, as metafor's `forest()`). Each point carries the
+ * estimate's name, its value formatted under `valueKey` and its interval as text (tooltips).
+ */
+export function forestDiamondPoints(
+  estimates: readonly { name: string; beta: number; se: number }[],
+  yOf: (j: number) => number,
+  toAxis: (b: number) => number,
+  valueKey: string,
+) {
+  return estimates.flatMap((e, j) => {
+    const y = yOf(j);
+    const mid = toAxis(e.beta);
+    const lo = toAxis(e.beta - Z_975 * e.se);
+    const hi = toAxis(e.beta + Z_975 * e.se);
+    const base = { estimate: e.name, [valueKey]: fmt(mid), ci: `${fmt(lo)} to ${fmt(hi)}` };
+    return [
+      { ...base, x: lo, y, y2: y },
+      { ...base, x: mid, y: y - FOREST_DIAMOND_HALF, y2: y + FOREST_DIAMOND_HALF },
+      { ...base, x: hi, y, y2: y },
+    ];
+  });
 }
 
 /**

@@ -16,7 +16,9 @@
 import { Z_975 } from '../stats/distributions.js';
 import type { MetaPhewasInputRow, MetaPhewasModel } from './data-meta-phewas.js';
 import {
-  fmt,
+  FOREST_ROW_PX,
+  fmtPlotP,
+  forestDiamondPoints,
   forestRowsEncoding,
   LINE_COLOUR,
   PARITY_COLOURS,
@@ -24,17 +26,9 @@ import {
   type VegaLiteSpec,
 } from './specs-common.js';
 
-const ROW_PX = 24;
-const DIAMOND_HALF = 0.32;
-
 /** The ratio a model's β is the log of, for axis titles and tables. */
 export function ratioName(model: MetaPhewasModel): 'OR' | 'HR' {
   return model === 'cox' ? 'HR' : 'OR';
-}
-
-/** p as the plot titles print it (as report/html.ts `fmtP`). */
-export function fmtPlotP(p: number | null): string {
-  return p === null ? 'NA' : p < 1e-3 ? p.toExponential(2) : p.toPrecision(3);
 }
 
 /** I² (percent) as printed: one decimal. */
@@ -97,17 +91,7 @@ export function phewasForestSpec(x: PhewasForestInput): VegaLiteSpec {
       ? []
       : [{ label: e.label, y: yOf(i), text: e.aligned === 'absent' ? 'absent (no such row)' : 'not tested' }],
   );
-  const diamondPoints = d.flatMap((e, j) => {
-    const y = yOf(x.inputs.length + j);
-    const lo = Math.exp(e.beta - Z_975 * e.se);
-    const hi = Math.exp(e.beta + Z_975 * e.se);
-    const base = { estimate: e.name, ratio: fmt(Math.exp(e.beta)), ci: `${fmt(lo)} to ${fmt(hi)}` };
-    return [
-      { ...base, x: lo, y, y2: y },
-      { ...base, x: Math.exp(e.beta), y: y - DIAMOND_HALF, y2: y + DIAMOND_HALF },
-      { ...base, x: hi, y, y2: y },
-    ];
-  });
+  const diamondPoints = forestDiamondPoints(d, (j) => yOf(x.inputs.length + j), Math.exp, 'ratio');
   const xs = [1, ...inputs.flatMap((e) => [e.lo, e.hi]), ...diamondPoints.map((p) => p.x)].filter(
     (v) => v > 0 && Number.isFinite(v),
   );
@@ -130,7 +114,7 @@ export function phewasForestSpec(x: PhewasForestInput): VegaLiteSpec {
   return {
     $schema: SCHEMA,
     width: 'container',
-    height: ROW_PX * rows + 10,
+    height: FOREST_ROW_PX * rows + 10,
     title: { text: x.title, subtitle: heterogeneity },
     description: heterogeneity,
     datasets: { inputs, absent, diamonds: diamondPoints },

@@ -14,17 +14,16 @@
 import { Z_975 } from '../stats/distributions.js';
 import type { MetaForestEntry, MetaLeadView } from './data-meta.js';
 import {
+  FOREST_ROW_PX,
   fmt,
+  fmtPlotP as fmtP,
+  forestDiamondPoints,
   forestRowsEncoding,
   LINE_COLOUR,
   PARITY_COLOURS,
   SCHEMA,
   type VegaLiteSpec,
 } from './specs-common.js';
-
-const ROW_PX = 24;
-/** Half the height of a diamond, in row units. */
-const DIAMOND_HALF = 0.32;
 
 interface Diamond {
   name: string;
@@ -41,8 +40,6 @@ function diamonds(lead: MetaLeadView): Diamond[] {
     out.push({ name: 'Random effects (DL)', beta: lead.beta_random, se: lead.se_random });
   return out;
 }
-
-const fmtP = (p: number | null) => (p === null ? 'NA' : p < 1e-3 ? p.toExponential(2) : p.toPrecision(3));
 
 /** Forest plot of one lead locus across the inputs (`entries` in spec order). */
 export function forestSpec(lead: MetaLeadView, entries: readonly MetaForestEntry[]): VegaLiteSpec {
@@ -81,17 +78,12 @@ export function forestSpec(lead: MetaLeadView, entries: readonly MetaForestEntry
           },
         ],
   );
-  const diamondPoints = d.flatMap((x, j) => {
-    const y = yOf(entries.length + j);
-    const lo = x.beta - Z_975 * x.se;
-    const hi = x.beta + Z_975 * x.se;
-    const base = { estimate: x.name, beta: fmt(x.beta), ci: `${fmt(lo)} to ${fmt(hi)}` };
-    return [
-      { ...base, x: lo, y, y2: y },
-      { ...base, x: x.beta, y: y - DIAMOND_HALF, y2: y + DIAMOND_HALF },
-      { ...base, x: hi, y, y2: y },
-    ];
-  });
+  const diamondPoints = forestDiamondPoints(
+    d,
+    (j) => yOf(entries.length + j),
+    (b) => b,
+    'beta',
+  );
   const xs = [0, ...inputs.flatMap((x) => [x.lo, x.hi]), ...diamondPoints.map((p) => p.x)];
   const span = Math.max(...xs) - Math.min(...xs) || 1;
   const ticks = [
@@ -113,7 +105,7 @@ export function forestSpec(lead: MetaLeadView, entries: readonly MetaForestEntry
   return {
     $schema: SCHEMA,
     width: 'container',
-    height: ROW_PX * rows + 10,
+    height: FOREST_ROW_PX * rows + 10,
     description: heterogeneity,
     datasets: { inputs, absent, diamonds: diamondPoints },
     layer: [
